@@ -1,0 +1,31 @@
+"""zygopy: source-to-source reverse-mode automatic differentiation for Python.
+
+Plain Python functions (numbers, numpy arrays, control flow, closures, user
+classes) are parsed and turned into readable adjoint Python code ahead of
+time; `gradient`, `pullback` and friends run it.
+"""
+
+from .errors import (  # noqa: F401
+    GeneratedCodeError,
+    NoRuleError,
+    NotScalarError,
+    UnsupportedSyntax,
+    ZygopyError,
+)
+from .rules import elementwise, formula_of, lookup, nondifferentiable, rule  # noqa: F401
+from .runtime.arrays import array_module, unbroadcast  # noqa: F401
+from .runtime.tangents import ZERO, Tangent  # noqa: F401
+from .api import (  # noqa: F401
+    Grads,
+    Params,
+    differentiable,
+    grad,
+    gradient,
+    params,
+    pullback,
+    source,
+    value_and_grad,
+    withgradient,
+)
+
+__version__ = "0.1.0"

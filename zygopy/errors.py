@@ -1,0 +1,76 @@
+"""The errors zygopy raises, each written to tell the user what to do next."""
+
+from __future__ import annotations
+
+
+class ZygopyError(Exception):
+    """Base class of every error zygopy raises on purpose."""
+
+
+class UnsupportedSyntax(ZygopyError, SyntaxError):
+    """A construct the compiler cannot differentiate, found before any work.
+
+    The message names the construct and quotes the user's file, line, column
+    and source line, followed by a list of possible fixes.
+    """
+
+    def __init__(self, construct, filename, lineno, col, line, fixes=()):
+        self.construct = construct
+        text = (
+            f"zygopy cannot differentiate {construct}\n"
+            f'  File "{filename}", line {lineno}, column {col + 1}\n'
+            f"    {line.strip()}\n"
+        )
+        if fixes:
+            text += "Possible fixes:\n" + "".join(f"  - {fix}\n" for fix in fixes)
+        super().__init__(text.rstrip())
+        self.filename, self.lineno, self.offset, self.text = (
+            filename, lineno, col + 1, line,
+        )
+
+    def __str__(self):
+        return self.args[0]
+
+
+class NoRuleError(ZygopyError, TypeError):
+    """A call on differentiable arguments to something with no source and no rule."""
+
+    def __init__(self, callee, where=""):
+        name = describe_callable(callee)
+        text = (
+            f"no gradient rule for {name}{where}: it has no Python source to "
+            "compile and no registered rule.\n"
+            "Possible fixes:\n"
+            f"  - register a rule:\n"
+            f"        @zygopy.rule({name})\n"
+            f"        def _(x):\n"
+            f"            y = {name}(x)\n"
+            f"            return y, lambda dy: (dy * <dy/dx>,)\n"
+            f"  - or, if it is not differentiable: "
+            f"zygopy.nondifferentiable({name})\n"
+            "  - or wrap the argument in zygopy.stop_gradient(...) if no gradient "
+            "should flow through this call"
+        )
+        super().__init__(text)
+        self.callee = callee
+
+
+class NotScalarError(ZygopyError, TypeError):
+    """`gradient` was asked for the gradient of a non-scalar output."""
+
+
+class GeneratedCodeError(ZygopyError):
+    """An exception raised inside generated code, mapped to the user's line."""
+
+
+def describe_callable(fn) -> str:
+    """A short dotted name for `fn`, as a user would write it (`np.tanh`)."""
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        return repr(fn)
+    if module.startswith("numpy"):
+        module = "np"
+    elif module in ("builtins", ""):
+        return name
+    return f"{module}.{name}"

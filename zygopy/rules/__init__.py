@@ -1,0 +1,6 @@
+"""All calculus lives here: the registry and the rules, grouped by family."""
+
+from . import registry, formulas  # noqa: F401
+from . import python  # noqa: F401  (operators, math, builtins)
+from .registry import rule, nondifferentiable, lookup  # noqa: F401
+from .formulas import elementwise, formula_of  # noqa: F401

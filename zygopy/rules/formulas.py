@@ -1,0 +1,105 @@
+"""Elementwise derivatives as formulas: one row per function, one source of truth.
+
+Each row gives a primal expression and, per input, the partial derivative of
+the output with respect to that input, written in a tiny expression language:
+Python expression syntax over the inputs (`x`, `y`, ...), the output `out`,
+numeric constants, operators, comparisons and the functions in `FUNCTIONS`.
+The compiler inlines `dx = g * <partial>` into generated code (rendered with
+`math` for Python scalars, `np` for arrays), the registry derives a general
+rrule from the row, and the fusion pass renders the same rows into numpy
+buffer code and CUDA C.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Functions the expression language knows; each maps to a numpy function, a
+# math function (None if math has none) and a CUDA C spelling ({f} is "f" for
+# float32 and "" for float64; None if it needs a helper in the kernel prelude).
+FUNCTIONS = {
+    #  name      numpy           math          CUDA
+    "exp": (np.exp, math.exp, "exp{f}"),
+    "expm1": (np.expm1, math.expm1, "expm1{f}"),
+    "log": (np.log, math.log, "log{f}"),
+    "log1p": (np.log1p, math.log1p, "log1p{f}"),
+    "sqrt": (np.sqrt, math.sqrt, "sqrt{f}"),
+    "sin": (np.sin, math.sin, "sin{f}"),
+    "cos": (np.cos, math.cos, "cos{f}"),
+    "tan": (np.tan, math.tan, "tan{f}"),
+    "sinh": (np.sinh, math.sinh, "sinh{f}"),
+    "cosh": (np.cosh, math.cosh, "cosh{f}"),
+    "tanh": (np.tanh, math.tanh, "tanh{f}"),
+    "arcsin": (np.arcsin, math.asin, "asin{f}"),
+    "arccos": (np.arccos, math.acos, "acos{f}"),
+    "arctan": (np.arctan, math.atan, "atan{f}"),
+    "arcsinh": (np.arcsinh, math.asinh, "asinh{f}"),
+    "arccosh": (np.arccosh, math.acosh, "acosh{f}"),
+    "arctanh": (np.arctanh, math.atanh, "atanh{f}"),
+    "arctan2": (np.arctan2, math.atan2, "atan2{f}"),
+    "hypot": (np.hypot, math.hypot, "hypot{f}"),
+    "erf": (None, math.erf, "erf{f}"),
+    "abs": (np.abs, abs, "fabs{f}"),
+    "sign": (np.sign, None, None),
+    "where": (np.where, None, None),
+    "maximum": (np.maximum, max, "fmax{f}"),
+    "minimum": (np.minimum, min, "fmin{f}"),
+}
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """One row: `fn(*params) = primal`, with `partials[i] = d out / d params[i]`."""
+
+    name: str
+    fn: object
+    params: tuple
+    primal: str
+    partials: tuple
+    namespace: str = "np"  # "np" for numpy ufuncs, "math" for math/operators
+    trees: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def tree(self, text):
+        """The parsed expression of `text` (cached)."""
+        if text not in self.trees:
+            self.trees[text] = ast.parse(text, mode="eval").body
+        return self.trees[text]
+
+
+FORMULAS: dict = {}
+
+
+def elementwise(fn, name, params, primal, *partials, namespace="np"):
+    """Add a row to the formula table (and derive its rrule in the registry)."""
+    params = tuple(params.split()) if isinstance(params, str) else tuple(params)
+    if len(partials) != len(params):
+        raise ValueError(f"{name}: {len(params)} inputs but {len(partials)} partials")
+    row = Elementwise(name, fn, params, primal, tuple(partials), namespace)
+    FORMULAS[fn] = row
+    from .derive import register_formula_rule
+
+    register_formula_rule(row)
+    return row
+
+
+def formula_of(fn):
+    """The row for `fn`, or None."""
+    try:
+        return FORMULAS.get(fn)
+    except TypeError:
+        return None
+
+
+# Python operators, as the compiler sees them; the same rows serve numbers and
+# arrays because operators work on both.
+OPERATORS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow, ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod, ast.MatMult: operator.matmul,
+    ast.USub: operator.neg, ast.UAdd: operator.pos,
+}

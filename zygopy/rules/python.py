@@ -1,0 +1,59 @@
+"""Rules for Python's operators, builtins and the math module (scalar code)."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+
+from .formulas import elementwise
+from .registry import nondifferentiable
+
+# operators: the same rows serve numbers and arrays (see formulas.OPERATORS)
+M = "math"
+elementwise(operator.add, "add", "x y", "x + y", "1", "1", namespace=M)
+elementwise(operator.sub, "sub", "x y", "x - y", "1", "-1", namespace=M)
+elementwise(operator.mul, "mul", "x y", "x * y", "y", "x", namespace=M)
+elementwise(operator.truediv, "truediv", "x y", "x / y", "1 / y", "-out / y", namespace=M)
+elementwise(operator.pow, "pow", "x y", "x ** y",
+            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+elementwise(operator.neg, "neg", "x", "-x", "-1", namespace=M)
+elementwise(operator.pos, "pos", "x", "+x", "1", namespace=M)
+# floor division is piecewise constant; x % y = x - y * floor(x / y)
+elementwise(operator.floordiv, "floordiv", "x y", "x // y", "0", "0", namespace=M)
+elementwise(operator.mod, "mod", "x y", "x % y", "1", "-(x // y)", namespace=M)
+
+# the math module
+elementwise(math.exp, "math_exp", "x", "exp(x)", "out", namespace=M)
+elementwise(math.expm1, "math_expm1", "x", "expm1(x)", "out + 1", namespace=M)
+elementwise(math.log1p, "math_log1p", "x", "log1p(x)", "1 / (1 + x)", namespace=M)
+elementwise(math.sqrt, "math_sqrt", "x", "sqrt(x)", "0.5 / out", namespace=M)
+elementwise(math.sin, "math_sin", "x", "sin(x)", "cos(x)", namespace=M)
+elementwise(math.cos, "math_cos", "x", "cos(x)", "-sin(x)", namespace=M)
+elementwise(math.tan, "math_tan", "x", "tan(x)", "1 + out * out", namespace=M)
+elementwise(math.sinh, "math_sinh", "x", "sinh(x)", "cosh(x)", namespace=M)
+elementwise(math.cosh, "math_cosh", "x", "cosh(x)", "sinh(x)", namespace=M)
+elementwise(math.tanh, "math_tanh", "x", "tanh(x)", "1 - out * out", namespace=M)
+elementwise(math.asin, "math_asin", "x", "arcsin(x)", "1 / sqrt(1 - x * x)", namespace=M)
+elementwise(math.acos, "math_acos", "x", "arccos(x)", "-1 / sqrt(1 - x * x)", namespace=M)
+elementwise(math.atan, "math_atan", "x", "arctan(x)", "1 / (1 + x * x)", namespace=M)
+elementwise(math.asinh, "math_asinh", "x", "arcsinh(x)", "1 / sqrt(x * x + 1)", namespace=M)
+elementwise(math.acosh, "math_acosh", "x", "arccosh(x)", "1 / sqrt(x * x - 1)", namespace=M)
+elementwise(math.atanh, "math_atanh", "x", "arctanh(x)", "1 / (1 - x * x)", namespace=M)
+elementwise(math.atan2, "math_atan2", "x y", "arctan2(x, y)",
+            "y / (x * x + y * y)", "-x / (x * x + y * y)", namespace=M)
+elementwise(math.hypot, "math_hypot", "x y", "hypot(x, y)", "x / out", "y / out", namespace=M)
+elementwise(math.erf, "math_erf", "x", "erf(x)",
+            "1.1283791670955126 * exp(-x * x)", namespace=M)
+elementwise(math.pow, "math_pow", "x y", "x ** y",
+            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+elementwise(math.fabs, "math_fabs", "x", "abs(x)", "sign(x)", namespace=M)
+elementwise(builtins.abs, "abs", "x", "abs(x)", "sign(x)", namespace=M)
+elementwise(builtins.float, "float", "x", "x", "1", namespace=M)
+
+nondifferentiable(
+    builtins.int, builtins.round, builtins.len, builtins.range, builtins.bool,
+    builtins.isinstance, builtins.print, builtins.str, builtins.repr,
+    math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+    builtins.type, builtins.hasattr, builtins.id, builtins.hash,
+)

@@ -1,0 +1,100 @@
+"""The one rule registry: a dict from callable to its ChainRules-style rrule.
+
+A rule is `rrule(*args, **kwargs) -> (y, pullback)`, where `pullback(dy)`
+returns one cotangent per positional argument (None or ZERO where an argument
+is not differentiable). Cotangents may have the broadcast shape: the call
+dispatcher unbroadcasts them centrally. A pullback must itself use only
+differentiable operations, so that the generated code can be differentiated
+again (higher order).
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+RULES: dict = {}
+NONDIFFERENTIABLE: set = set()
+
+
+def key_of(fn):
+    """The registry key of a callable: methods and properties of a type are
+    keyed by `(type, name)` so that `x.sum` finds the rule of `np.ndarray.sum`."""
+    if isinstance(fn, (types.MethodDescriptorType, types.GetSetDescriptorType,
+                       types.MemberDescriptorType, types.WrapperDescriptorType,
+                       types.ClassMethodDescriptorType, property)):
+        owner = getattr(fn, "__objclass__", None)
+        name = getattr(fn, "__name__", None)
+        if owner is None and isinstance(fn, property):
+            raise TypeError("register a property as rule((cls, 'name'))")
+        return (owner, name)
+    if isinstance(fn, tuple):
+        return fn
+    if isinstance(fn, types.BuiltinMethodType) and getattr(fn, "__self__", None) is not None \
+            and not isinstance(fn.__self__, types.ModuleType):
+        return (type(fn.__self__), fn.__name__)
+    return fn
+
+
+def _hashable(key):
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
+def rule(*fns):
+    """Decorator: register an rrule for one or more callables.
+
+        @rule(np.matmul)
+        def matmul_rule(a, b):
+            y = a @ b
+            def matmul_pullback(dy):
+                return dy @ swapaxes(b), swapaxes(a) @ dy
+            return y, matmul_pullback
+    """
+
+    def register(rrule):
+        for fn in fns:
+            RULES[key_of(fn)] = rrule
+            NONDIFFERENTIABLE.discard(key_of(fn))
+        return rrule
+
+    return register
+
+
+def nondifferentiable(*fns):
+    """Declare callables whose outputs carry no gradient (argmax, shape, ...).
+
+    Calls to them run as they are, even on differentiable arguments."""
+    for fn in fns:
+        NONDIFFERENTIABLE.add(key_of(fn))
+    return fns[0] if len(fns) == 1 else fns
+
+
+def lookup(fn):
+    """The rrule of `fn`, or None; `is_nondifferentiable(fn)` tells the rest."""
+    key = key_of(fn)
+    if not _hashable(key):
+        return None
+    return RULES.get(key)
+
+
+def is_nondifferentiable(fn) -> bool:
+    """Whether `fn` was declared with `nondifferentiable`."""
+    key = key_of(fn)
+    return _hashable(key) and key in NONDIFFERENTIABLE
+
+
+def method_key(obj, name):
+    """The key under which a method or property `obj.name` would be registered."""
+    for cls in type(obj).__mro__:
+        if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE:
+            return (cls, name)
+    return None
+
+
+__all__ = ["rule", "nondifferentiable", "lookup", "is_nondifferentiable", "RULES",
+           "key_of", "method_key", "np"]

@@ -1,0 +1,78 @@
+"""Source text of generated functions, registered so tracebacks and the compiler see it."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import textwrap
+
+_COUNTER = [0]
+_SOURCES: dict = {}  # filename -> source text
+
+
+def register(text: str, name: str) -> str:
+    """Put generated `text` in linecache under a unique filename and return it."""
+    _COUNTER[0] += 1
+    filename = f"<zygopy:{name}:{_COUNTER[0]}>"
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+    _SOURCES[filename] = text
+    return filename
+
+
+def exec_source(text: str, name: str, namespace: dict) -> dict:
+    """Compile and run generated `text` in `namespace`, registered for tracebacks."""
+    filename = register(text, name)
+    exec(compile(text, filename, "exec"), namespace)
+    return namespace
+
+
+def function_source(fn):
+    """(source text dedented, filename, first line) of a Python function."""
+    code = fn.__code__
+    filename = code.co_filename
+    if filename in _SOURCES:
+        lines = _SOURCES[filename].splitlines(keepends=True)
+        block = inspect.getblock(lines[code.co_firstlineno - 1:])
+        return textwrap.dedent("".join(block)), filename, code.co_firstlineno
+    lines, lnum = inspect.findsource(fn)
+    block = inspect.getblock(lines[lnum:])
+    return textwrap.dedent("".join(block)), filename, lnum + 1
+
+
+def function_ast(fn):
+    """The `ast.FunctionDef` (or Lambda) of `fn`, line numbers set to the file's."""
+    text, filename, first = function_source(fn)
+    if fn.__name__ == "<lambda>":
+        return _lambda_ast(fn, text, filename, first)
+    tree = ast.parse(text)
+    ast.increment_lineno(tree, first - 1)
+    node = tree.body[0]
+    return node, filename
+
+
+def _lambda_ast(fn, text, filename, first):
+    """Find the lambda of `fn` in the statement(s) that hold it."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        tree = ast.parse("(" + text.strip().rstrip(",").rstrip(")") + ")")
+    ast.increment_lineno(tree, first - 1)
+    lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    code = fn.__code__
+    want = code.co_varnames[: code.co_argcount]
+    for lam in lambdas:
+        names = tuple(a.arg for a in lam.args.posonlyargs + lam.args.args)
+        if names == want and lam.lineno == code.co_firstlineno:
+            return lam, filename
+    for lam in lambdas:
+        names = tuple(a.arg for a in lam.args.posonlyargs + lam.args.args)
+        if names == want:
+            return lam, filename
+    raise OSError(f"could not find the source of lambda at {filename}:{first}")
+
+
+def source_line(filename: str, lineno: int) -> str:
+    """One line of a (possibly generated) file, or ''."""
+    return linecache.getline(filename, lineno)

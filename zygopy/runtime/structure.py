@@ -1,0 +1,30 @@
+"""Which fields of an object are part of its tangent (its differentiable structure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+
+def object_fields(obj):
+    """The fields of a user object as a dict, or None for opaque objects.
+
+    Dataclasses give their declared fields; other objects their `__dict__`
+    (and `__slots__`). Functions, modules, classes and builtins are opaque.
+    """
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType,
+                        types.ModuleType, type, types.MethodType)):
+        return None
+    if dataclasses.is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    fields = {}
+    d = getattr(obj, "__dict__", None)
+    if d is not None:
+        fields.update(d)
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name not in fields and hasattr(obj, name) and not name.startswith("__"):
+                fields[name] = getattr(obj, name)
+    if d is None and not fields:
+        return None
+    return fields

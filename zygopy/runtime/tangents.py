@@ -1,0 +1,237 @@
+"""Tangent values: the symbolic Zero, structural tangents of objects, accumulation.
+
+Inside generated code a cotangent may be the singleton `ZERO` ("nothing flowed
+here"). It absorbs arithmetic so that accumulation never needs a branch, and
+is turned into a real zero of the primal's shape and dtype at the API boundary
+by `materialize`. Objects get a `Tangent`: an attribute namespace mirroring
+the object's differentiable fields (Zygote's NamedTuple tangents).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+class ZeroTangent:
+    """The additive identity of every tangent space; `ZERO` is its only instance."""
+
+    __slots__ = ()
+    __array_ufunc__ = None  # make numpy defer to our reflected operators
+
+    def __repr__(self):
+        return "ZERO"
+
+    def __bool__(self):
+        return False
+
+    def __add__(self, other):
+        return other
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return -other
+
+    def __rsub__(self, other):
+        return other
+
+    def __mul__(self, other):
+        return self
+
+    __rmul__ = __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __mul__
+    __floordiv__ = __mod__ = __pow__ = __mul__
+
+    def __neg__(self):
+        return self
+
+    __pos__ = __neg__
+
+    def __getitem__(self, item):
+        return self
+
+    def __iter__(self):
+        # Unpacking ZERO as a tuple of cotangents: yields ZERO forever, so
+        # `da, db = ZERO` works through a bounded unpack.
+        while True:
+            yield self
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __reduce__(self):
+        return "ZERO"
+
+
+ZERO = ZeroTangent()
+
+
+class Tangent:
+    """The tangent of an object: one attribute per field, mirroring the primal.
+
+    `Tangent(Dense, weight=dW, bias=db, activation=None)`; fields that are not
+    differentiable are None. Supports `+` (accumulation) and equality.
+    """
+
+    __slots__ = ("_primal_type", "_fields")
+
+    def __init__(self, primal_type=None, /, **fields):
+        object.__setattr__(self, "_primal_type", primal_type)
+        object.__setattr__(self, "_fields", dict(fields))
+
+    def __getattr__(self, name):
+        try:
+            return object.__getattribute__(self, "_fields")[name]
+        except KeyError:
+            raise AttributeError(
+                f"tangent of {self._type_name()} has no field {name!r}"
+            ) from None
+
+    def __setattr__(self, name, value):
+        self._fields[name] = value
+
+    def _type_name(self):
+        t = self._primal_type
+        return getattr(t, "__name__", "object") if t is not None else "object"
+
+    def fields(self):
+        """The field names and values, as a dict (a copy)."""
+        return dict(self._fields)
+
+    def __iter__(self):
+        return iter(self._fields.items())
+
+    def __add__(self, other):
+        return add(self, other)
+
+    __radd__ = __add__
+
+    def __eq__(self, other):
+        return isinstance(other, Tangent) and self._fields.keys() == other._fields.keys() and all(
+            _equal(a, other._fields[k]) for k, a in self._fields.items()
+        )
+
+    __hash__ = None
+
+    def __repr__(self):
+        inner = ", ".join(f"{k}={_short(v)}" for k, v in self._fields.items())
+        return f"Tangent[{self._type_name()}]({inner})"
+
+
+def _short(v):
+    if isinstance(v, np.ndarray):
+        return f"array{v.shape}"
+    return repr(v)
+
+
+def _equal(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def is_zero(t) -> bool:
+    """True for the symbolic zero and for None (no gradient)."""
+    return t is ZERO or t is None
+
+
+def add(a, b):
+    """Accumulate two cotangents of the same primal, structure by structure."""
+    if a is ZERO or a is None:
+        return b
+    if b is ZERO or b is None:
+        return a
+    if isinstance(a, tuple):
+        return tuple(add(x, y) for x, y in zip(a, b))
+    if isinstance(a, list):
+        return [add(x, y) for x, y in zip(a, b)]
+    if isinstance(a, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = add(out.get(k, ZERO), v)
+        return out
+    if isinstance(a, Tangent):
+        if not isinstance(b, Tangent):
+            raise TypeError(f"cannot add a structural tangent and {type(b).__name__}")
+        fields = dict(a._fields)
+        for k, v in b._fields.items():
+            fields[k] = add(fields.get(k, ZERO), v)
+        return Tangent(a._primal_type or b._primal_type, **fields)
+    return a + b
+
+
+def is_differentiable_value(x) -> bool:
+    """Whether a primal value carries a gradient: floats, complex, float arrays."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return False
+    if isinstance(x, numbers.Number):
+        return not isinstance(x, np.integer)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return dtype.kind in "fc"
+    return False
+
+
+def zero_like(x):
+    """A real zero cotangent for the primal `x` (None where x is not differentiable)."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return None
+    if isinstance(x, numbers.Number) and not hasattr(x, "dtype"):
+        return 0.0
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        if dtype.kind not in "fc":
+            return None
+        if isinstance(x, np.generic):
+            return dtype.type(0)
+        from .arrays import array_module
+
+        return array_module(x).zeros_like(x)
+    if isinstance(x, tuple):
+        return tuple(zero_like(v) for v in x)
+    if isinstance(x, list):
+        return [zero_like(v) for v in x]
+    if isinstance(x, dict):
+        return {k: zero_like(v) for k, v in x.items()}
+    if callable(x) and not hasattr(x, "__dict__"):
+        return None
+    from .structure import object_fields
+
+    fields = object_fields(x)
+    if fields is None:
+        return None
+    return Tangent(type(x), **{k: zero_like(v) for k, v in fields.items()})
+
+
+def materialize(t, x):
+    """Replace every ZERO inside cotangent `t` by a real zero shaped like primal `x`."""
+    if t is ZERO or t is None:
+        return zero_like(x)
+    if isinstance(x, tuple) and isinstance(t, tuple):
+        return tuple(materialize(a, b) for a, b in zip(t, x))
+    if isinstance(x, list) and isinstance(t, list):
+        return [materialize(a, b) for a, b in zip(t, x)]
+    if isinstance(x, dict) and isinstance(t, dict):
+        return {k: materialize(t.get(k, ZERO), v) for k, v in x.items()}
+    if isinstance(t, Tangent):
+        from .structure import object_fields
+
+        fields = object_fields(x) or {}
+        out = {k: materialize(t._fields.get(k, ZERO), v) for k, v in fields.items()}
+        return Tangent(type(x), **out)
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return None
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and not hasattr(x, "dtype"):
+        return float(t)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind in "fc":
+        if getattr(t, "dtype", None) != dtype:
+            t = t.astype(dtype) if hasattr(t, "astype") else dtype.type(t)
+        if isinstance(x, np.generic):
+            return dtype.type(t)
+    if dtype is not None and dtype.kind not in "fc":
+        return None
+    return t

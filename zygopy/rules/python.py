@@ -10,7 +10,7 @@ from .formulas import elementwise
 from .registry import nondifferentiable
 
 # operators: the same rows serve numbers and arrays (see formulas.OPERATORS)
-M = "math"
+M = "np"  # rendered with math at call sites whose operands are all scalars
 elementwise(operator.add, "add", "x y", "x + y", "1", "1", namespace=M)
 elementwise(operator.sub, "sub", "x y", "x - y", "1", "-1", namespace=M)
 elementwise(operator.mul, "mul", "x y", "x * y", "y", "x", namespace=M)
@@ -24,6 +24,7 @@ elementwise(operator.floordiv, "floordiv", "x y", "x // y", "0", "0", namespace=
 elementwise(operator.mod, "mod", "x y", "x % y", "1", "-(x // y)", namespace=M)
 
 # the math module
+M = "math"
 elementwise(math.exp, "math_exp", "x", "exp(x)", "out", namespace=M)
 elementwise(math.expm1, "math_expm1", "x", "expm1(x)", "out + 1", namespace=M)
 elementwise(math.log1p, "math_log1p", "x", "log1p(x)", "1 / (1 + x)", namespace=M)

@@ -1,0 +1,355 @@
+"""Basic layers: Dense, Chain, compose, Parallel, SkipConnection, Scale, Embedding.
+
+Each layer is a plain class whose `__call__` is ordinary numpy code, so
+zygopy differentiates it like any user function. Batch first: Dense takes
+`(batch, in)` or one vector `(in,)`. Also the shared helpers of the layer
+modules: `check_size` (a shape check run outside differentiation) and the
+Flux-style repr helpers (`count_parameters` falls back to a local counter
+until `layers.show` provides one).
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from zygopy import nondifferentiable
+
+from .activations import identity, sigmoid
+from .init import glorot_uniform, zeros
+
+# ---------------------------------------------------------------- helpers
+
+
+def check_size(layer, what, expected, got):
+    """Raise a ValueError naming `layer` unless `got == expected` (not differentiated)."""
+    if expected != got:
+        raise ValueError(f"{layer}: expected {what} {expected}, got {got}")
+
+
+nondifferentiable(check_size)
+
+
+def _is_param_array(x):
+    return hasattr(x, "shape") and getattr(getattr(x, "dtype", None), "kind", "") in "fc"
+
+
+_SKIP = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+         types.ModuleType, type, np.ufunc, np.random.Generator, str, bytes)
+
+
+def _walk(x, seen, trainable=True):
+    """Yield (array, trainable) for every float array reachable from x, once each."""
+    if _is_param_array(x):
+        if id(x) not in seen:
+            seen.add(id(x))
+            yield x, trainable
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _walk(v, seen, trainable)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _walk(v, seen, trainable)
+    elif not isinstance(x, _SKIP) and hasattr(x, "__dict__"):
+        frozen = getattr(x, "_nontrainable", ())
+        for k, v in vars(x).items():
+            yield from _walk(v, seen, trainable and k not in frozen)
+
+
+def count_parameters(model, trainable=True):
+    """Number of (non-)trainable parameters: from `layers.show` when it exists.
+
+    Fallback (used until `layers.show` lands): sums the sizes of the float
+    arrays reachable through attributes, lists, tuples and dicts, counting a
+    shared array once; fields named in a layer's `_nontrainable` are not
+    trainable (BatchNorm's running statistics)."""
+    try:
+        from .show import count_parameters as counter
+    except ImportError:
+        counter = None
+    if counter is not None and trainable:
+        return counter(model)
+    return sum(a.size for a, t in _walk(model, set()) if t == trainable)
+
+
+def _count_arrays(model):
+    return sum(1 for _ in _walk(model, set()))
+
+
+def name_of(f):
+    """How a function or layer appears inside a repr: `relu`, `σ`, `Dense(2 => 3)`."""
+    if f is sigmoid:
+        return "σ"
+    if isinstance(f, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
+        return f.__name__
+    return repr(f)
+
+
+def show(layer, head):
+    """`head  # n parameters` (plus the non-trainable count when there is one)."""
+    n, frozen = count_parameters(layer), count_parameters(layer, trainable=False)
+    if not n and not frozen:
+        return head
+    tail = f", plus {frozen:_} non-trainable" if frozen else ""
+    return f"{head}  # {n:_} parameters{tail}"
+
+
+def show_container(layer, head, items):
+    """Multi-line repr of a container: one child per line, then a total line."""
+    lines = [f"{head}("]
+    for name, child in items:
+        text = name_of(child).split("\n")
+        code, sep, comment = text[-1].partition("  # ")
+        nested = len(text) > 1  # an inner container: its total is not repeated
+        text[-1] = code + "," + (sep + comment if sep and not nested else "")
+        if name is not None:
+            text[0] = f"{name} = {text[0]}"
+        lines += ["  " + t for t in text]
+    total = count_parameters(layer)
+    lines.append(f")  # Total: {_count_arrays(layer)} arrays, {total:_} parameters"
+                 if total else ")")
+    return "\n".join(lines)
+
+
+def _act_suffix(activation):
+    return "" if activation is identity else f", {name_of(activation)}"
+
+
+# ----------------------------------------------------------------- layers
+
+
+class Dense:
+    """`y = activation(x @ weight.T + bias)`: a fully connected layer.
+
+    Arguments: `Dense(in, out, activation=identity, *, bias=True,
+    init=glorot_uniform)`, or `Dense((in, out), activation)`. weight has
+    shape (out, in), bias (out,) (or None with `bias=False`; an array may
+    be passed as `bias`). Input x: (batch, in) or (in,); output (batch, out)
+    or (out,).
+
+    >>> from layers.activations import relu
+    >>> d = Dense(5, 2, relu)
+    >>> d
+    Dense(5 => 2, relu)  # 12 parameters
+    >>> d(np.ones((3, 5), np.float32)).shape
+    (3, 2)
+    """
+
+    def __init__(self, in_features, out_features=None, activation=identity, *,
+                 bias=True, init=glorot_uniform):
+        if isinstance(in_features, tuple):
+            if out_features is not None:
+                activation = out_features
+            in_features, out_features = in_features
+        self.weight = init(out_features, in_features)
+        if bias is True:
+            bias = zeros(out_features)
+        self.bias = None if bias is False or bias is None else bias
+        self.activation = activation
+
+    def __call__(self, x):
+        check_size("Dense", "input features (last axis)", self.weight.shape[1],
+                   x.shape[-1])
+        y = x @ self.weight.T
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def __repr__(self):
+        out, inp = self.weight.shape
+        b = "" if self.bias is not None else ", bias=False"
+        return show(self, f"Dense({inp} => {out}{_act_suffix(self.activation)}{b})")
+
+
+class Chain:
+    """`Chain(f, g, h)(x) = h(g(f(x)))`: layers (or plain functions) in sequence.
+
+    Index with ints (a layer), slices (a Chain) or, for a named chain
+    `Chain(enc=..., dec=...)`, names (also as attributes: `chain.enc`).
+
+    >>> c = Chain(Dense(10, 5, sigmoid), Dense(5, 2), lambda x: 2 * x)
+    >>> c(np.ones((4, 10), np.float32)).shape
+    (4, 2)
+    >>> c[:2]
+    Chain(
+      Dense(10 => 5, σ),  # 55 parameters
+      Dense(5 => 2),  # 12 parameters
+    )  # Total: 4 arrays, 67 parameters
+    """
+
+    def __init__(self, *layers, **named):
+        if layers and named:
+            raise TypeError("Chain: give layers either positionally or by name, not both")
+        self.layers = tuple(layers) if layers else tuple(named.values())
+        self.names = tuple(named) if named else None
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i):
+        if isinstance(i, str):
+            if self.names is None or i not in self.names:
+                raise KeyError(f"Chain has no layer named {i!r}")
+            return self.layers[self.names.index(i)]
+        if isinstance(i, slice):
+            if self.names is None:
+                return Chain(*self.layers[i])
+            return Chain(**dict(zip(self.names[i], self.layers[i])))
+        return self.layers[i]
+
+    def __getattr__(self, name):
+        names = self.__dict__.get("names")
+        if names and name in names:
+            return self.layers[names.index(name)]
+        raise AttributeError(f"'Chain' object has no attribute {name!r}")
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        names = self.names or (None,) * len(self.layers)
+        return show_container(self, "Chain", zip(names, self.layers))
+
+
+def compose(f, g):
+    """`compose(f, g)(x) = f(g(x))` (f ∘ g), as the Chain `Chain(g, f)`."""
+    return Chain(g, f)
+
+
+class Parallel:
+    """`connection(layer_1(x), ..., layer_n(x))`; with n inputs, layer_i gets x_i.
+
+    connection: a function of n arrays, e.g. `np.add` (n = 2) or
+    `lambda *ys: np.concatenate(ys, axis=-1)`.
+
+    >>> p = Parallel(np.add, Dense(3, 2), Dense(3, 2))
+    >>> p(np.ones((5, 3), np.float32)).shape
+    (5, 2)
+    """
+
+    def __init__(self, connection, *layers):
+        self.connection = connection
+        self.layers = tuple(layers)
+
+    def __call__(self, *xs):
+        if len(xs) == 1:
+            x = xs[0]
+            ys = [layer(x) for layer in self.layers]
+        else:
+            check_size("Parallel", "number of inputs", len(self.layers), len(xs))
+            ys = [layer(x) for layer, x in zip(self.layers, xs)]
+        return self.connection(*ys)
+
+    def __repr__(self):
+        items = [(None, self.connection)] + [(None, la) for la in self.layers]
+        return show_container(self, "Parallel", items)
+
+
+class SkipConnection:
+    """`connection(layer(x), x)`, e.g. a residual block with `connection=np.add`.
+
+    >>> s = SkipConnection(Dense(3, 3), np.add)
+    >>> s(np.ones((2, 3), np.float32)).shape
+    (2, 3)
+    """
+
+    def __init__(self, layer, connection):
+        self.layer = layer
+        self.connection = connection
+
+    def __call__(self, x):
+        return self.connection(self.layer(x), x)
+
+    def __repr__(self):
+        return show_container(self, "SkipConnection",
+                              [(None, self.layer), (None, self.connection)])
+
+
+class Scale:
+    """`y = activation(x * scale + bias)`: elementwise affine map over the trailing axes.
+
+    `Scale(size, activation=identity, *, bias=True)`: scale and bias have
+    shape `size` (an int or a tuple); x has shape (..., *size).
+
+    >>> Scale(3)
+    Scale(3)  # 6 parameters
+    """
+
+    def __init__(self, size, activation=identity, *, bias=True):
+        size = (size,) if isinstance(size, int) else tuple(size)
+        self.scale = np.ones(size, np.float32)
+        self.bias = zeros(*size) if bias else None
+        self.activation = activation
+
+    def __call__(self, x):
+        y = x * self.scale
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def __repr__(self):
+        size = self.scale.shape
+        s = str(size[0]) if len(size) == 1 else str(size)
+        b = "" if self.bias is not None else ", bias=False"
+        return show(self, f"Scale({s}{_act_suffix(self.activation)}{b})")
+
+
+class Embedding:
+    """`y = weight[x]`: a lookup table of `n` vectors of length `dim`.
+
+    weight: (n, dim) (PyTorch's layout), drawn from N(0, 1). x: integer
+    indices of any shape (0-based) -> y of shape x.shape + (dim,); a float
+    x of shape (..., n) is taken as one-hot rows and gives `x @ weight`.
+
+    >>> e = Embedding(10, 4)
+    >>> e(np.array([[1, 2], [3, 9]])).shape
+    (2, 2, 4)
+    """
+
+    def __init__(self, n, dim, *, init=None):
+        from .init import default_rng
+
+        self.weight = (init(n, dim) if init is not None
+                       else default_rng().standard_normal((n, dim)).astype(np.float32))
+
+    def __call__(self, x):
+        if _is_float_array(x):
+            check_size("Embedding", "one-hot width (last axis)", self.weight.shape[0],
+                       x.shape[-1])
+            return x @ self.weight
+        check_index("Embedding", x, self.weight.shape[0])
+        return self.weight[x]
+
+    def __repr__(self):
+        n, dim = self.weight.shape
+        return show(self, f"Embedding({n} => {dim})")
+
+
+def _is_float_array(x):
+    return getattr(getattr(x, "dtype", None), "kind", "") == "f"
+
+
+def check_index(layer, x, n):
+    """Raise an IndexError naming `layer` unless all of x lies in [0, n)."""
+    x = np.asarray(x)
+    if x.size and (x.min() < 0 or x.max() >= n):
+        raise IndexError(f"{layer}: indices must lie in [0, {n}), got values in "
+                         f"[{x.min()}, {x.max()}]")
+
+
+nondifferentiable(_is_float_array, check_index)
+
+
+def flatten(x):
+    """Reshape (batch, d1, d2, ...) to (batch, d1*d2*...), keeping the batch axis."""
+    return x.reshape(x.shape[0], -1)
+
+
+__all__ = ["Dense", "Chain", "compose", "Parallel", "SkipConnection", "Scale",
+           "Embedding", "flatten", "count_parameters"]

@@ -1,0 +1,69 @@
+"""Numerically stable softmax, logsoftmax and softmax cross-entropy, with rules.
+
+All three subtract the maximum along `axis` before exponentiating, so no
+input overflows; their pullbacks are written with numpy operations only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zygopy import rule
+
+
+def softmax(x, axis=-1):
+    """`exp(x) / sum(exp(x), axis)`, computed as `exp(x - max(x))` to avoid overflow.
+
+    x: any shape; y has the same shape and sums to 1 along `axis`.
+    """
+    z = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return z / np.sum(z, axis=axis, keepdims=True)
+
+
+@rule(softmax)
+def softmax_rule(x, axis=-1):
+    y = softmax(x, axis=axis)
+
+    def softmax_pullback(dy):
+        return (y * (dy - np.sum(dy * y, axis=axis, keepdims=True)),)
+
+    return y, softmax_pullback
+
+
+def logsoftmax(x, axis=-1):
+    """`x - log(sum(exp(x), axis))`, computed with the maximum subtracted first."""
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+@rule(logsoftmax)
+def logsoftmax_rule(x, axis=-1):
+    y = logsoftmax(x, axis=axis)
+
+    def logsoftmax_pullback(dy):
+        return (dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True),)
+
+    return y, logsoftmax_pullback
+
+
+def softmax_crossentropy(logits, target, axis=-1):
+    """`-sum(target * logsoftmax(logits), axis)`: the cross-entropy per sample.
+
+    logits, target: the same shape, e.g. (batch, classes); the result drops
+    `axis`, e.g. (batch,). Stable for any finite logits.
+    """
+    return -np.sum(target * logsoftmax(logits, axis=axis), axis=axis)
+
+
+@rule(softmax_crossentropy)
+def softmax_crossentropy_rule(logits, target, axis=-1):
+    logp = logsoftmax(logits, axis=axis)
+    y = -np.sum(target * logp, axis=axis)
+
+    def softmax_crossentropy_pullback(dy):
+        dy = np.expand_dims(dy, axis)
+        total = np.sum(target, axis=axis, keepdims=True)
+        dlogits = dy * (np.exp(logp) * total - target)
+        return dlogits, -dy * logp
+
+    return y, softmax_crossentropy_pullback

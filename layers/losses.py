@@ -1,0 +1,156 @@
+"""Loss functions, Flux semantics, prediction first: `loss(ŷ, y, agg=np.mean)`.
+
+Elementwise losses (mse, mae, ...) aggregate over all elements; the
+cross-entropies sum over the class axis (`axis=-1`, batch first) and then
+aggregate over the rest. `agg` replaces the final averaging (`agg=np.sum`,
+or `agg=lambda l: l` for the unreduced losses). Each loss is three lines:
+check sizes, compute, aggregate. Probabilities are offset by `eps` (the
+machine epsilon of ŷ's dtype) before taking logs, as in Flux.
+
+>>> import numpy as np
+>>> float(mse(np.array([1.0, 2.0]), np.array([1.0, 4.0])))
+2.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zygopy import nondifferentiable
+
+from .activations import logsigmoid
+from .ops.softmax import softmax_crossentropy
+
+
+def check_sizes(loss, yhat, y):
+    """Raise a ValueError naming `loss` unless ŷ and y have the same shape."""
+    if np.shape(yhat) != np.shape(y):
+        raise ValueError(f"{loss}: prediction ŷ has shape {np.shape(yhat)} but target "
+                         f"y has shape {np.shape(y)}; they must match")
+
+
+def eps_of(x):
+    """Machine epsilon of x's floating dtype (float64 for Python numbers)."""
+    dtype = getattr(x, "dtype", np.dtype(np.float64))
+    return np.finfo(dtype if dtype.kind == "f" else np.float64).eps.item()
+
+
+nondifferentiable(check_sizes, eps_of)
+
+
+def _xlogy(x, y):
+    """`x * log(y)`, defined as 0 where x == 0 (even where y == 0)."""
+    return np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, y)))
+
+
+def mse(yhat, y, agg=np.mean):
+    """Mean squared error: `agg((ŷ - y)^2)`."""
+    check_sizes("mse", yhat, y)
+    err = (yhat - y) ** 2
+    return agg(err)
+
+
+def mae(yhat, y, agg=np.mean):
+    """Mean absolute error: `agg(|ŷ - y|)`."""
+    check_sizes("mae", yhat, y)
+    err = np.abs(yhat - y)
+    return agg(err)
+
+
+def msle(yhat, y, agg=np.mean, eps=None):
+    """Mean squared log error: `agg(log((ŷ + eps) / (y + eps))^2)`; for positive data."""
+    check_sizes("msle", yhat, y)
+    err = np.log((yhat + (eps or eps_of(yhat))) / (y + (eps or eps_of(yhat)))) ** 2
+    return agg(err)
+
+
+def huber_loss(yhat, y, agg=np.mean, delta=1.0):
+    """`0.5 e^2` where `e = |ŷ - y| < delta`, else `delta (e - 0.5 delta)`."""
+    check_sizes("huber_loss", yhat, y)
+    e = np.abs(yhat - y)
+    return agg(np.where(e < delta, 0.5 * e * e, delta * (e - 0.5 * delta)))
+
+
+def crossentropy(yhat, y, agg=np.mean, axis=-1, eps=None):
+    """`agg(-sum(y * log(ŷ + eps), axis))`: ŷ holds probabilities (after softmax).
+
+    ŷ, y: (batch, classes) or any shape with the classes on `axis`.
+    Prefer `logitcrossentropy` on logits: it is more stable."""
+    check_sizes("crossentropy", yhat, y)
+    losses = -np.sum(_xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis)
+    return agg(losses)
+
+
+def logitcrossentropy(yhat, y, agg=np.mean, axis=-1):
+    """`crossentropy(softmax(ŷ), y)` computed stably from logits ŷ (no eps)."""
+    check_sizes("logitcrossentropy", yhat, y)
+    losses = softmax_crossentropy(yhat, y, axis=axis)
+    return agg(losses)
+
+
+def binarycrossentropy(yhat, y, agg=np.mean, eps=None):
+    """`agg(-y log(ŷ + eps) - (1 - y) log(1 - ŷ + eps))`; ŷ are probabilities."""
+    check_sizes("binarycrossentropy", yhat, y)
+    e = eps or eps_of(yhat)
+    return agg(-_xlogy(y, yhat + e) - _xlogy(1 - y, 1 - yhat + e))
+
+
+def logitbinarycrossentropy(yhat, y, agg=np.mean):
+    """`binarycrossentropy(sigmoid(ŷ), y)` from logits: `(1 - y) ŷ - logsigmoid(ŷ)`."""
+    check_sizes("logitbinarycrossentropy", yhat, y)
+    losses = (1 - y) * yhat - logsigmoid(yhat)
+    return agg(losses)
+
+
+def kldivergence(yhat, y, agg=np.mean, axis=-1, eps=None):
+    """Kullback-Leibler divergence of ŷ from y: `sum(y log y, axis) + crossentropy(ŷ, y)`."""
+    check_sizes("kldivergence", yhat, y)
+    losses = np.sum(_xlogy(y, y), axis=axis) - np.sum(
+        _xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis)
+    return agg(losses)
+
+
+def poisson_loss(yhat, y, agg=np.mean):
+    """`agg(ŷ - y log(ŷ))`: negative log-likelihood of a Poisson rate ŷ (up to a constant)."""
+    check_sizes("poisson_loss", yhat, y)
+    losses = yhat - _xlogy(y, yhat)
+    return agg(losses)
+
+
+def hinge_loss(yhat, y, agg=np.mean):
+    """`agg(max(0, 1 - ŷ y))` for labels y in {-1, 1}."""
+    check_sizes("hinge_loss", yhat, y)
+    margin = 1 - yhat * y
+    return agg(np.where(margin > 0, margin, 0))
+
+
+def squared_hinge_loss(yhat, y, agg=np.mean):
+    """`agg(max(0, 1 - ŷ y)^2)` for labels y in {-1, 1}."""
+    check_sizes("squared_hinge_loss", yhat, y)
+    margin = 1 - yhat * y
+    return agg(np.where(margin > 0, margin, 0) ** 2)
+
+
+def focal_loss(yhat, y, agg=np.mean, axis=-1, gamma=2.0, eps=None):
+    """`agg(sum(-y (1 - ŷ)^gamma log(ŷ + eps), axis))` (Lin et al.): ŷ are probabilities.
+
+    Down-weights easy, well-classified examples; gamma = 0 is crossentropy."""
+    check_sizes("focal_loss", yhat, y)
+    p = yhat + (eps or eps_of(yhat))
+    return agg(np.sum(-y * (1 - p) ** gamma * np.log(p), axis=axis))
+
+
+def label_smoothing(y, alpha, axis=-1):
+    """Smooth one-hot targets: `y (1 - alpha) + alpha / n_classes` along `axis`.
+
+    With `axis=None`, binary 0/1 labels: `y (1 - alpha) + alpha / 2`."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"label_smoothing: alpha must lie in [0, 1], got {alpha}")
+    n = 2 if axis is None else np.shape(y)[axis]
+    return y * (1 - alpha) + alpha / n
+
+
+__all__ = ["mse", "mae", "msle", "huber_loss", "crossentropy", "logitcrossentropy",
+           "binarycrossentropy", "logitbinarycrossentropy", "kldivergence",
+           "poisson_loss", "hinge_loss", "squared_hinge_loss", "focal_loss",
+           "label_smoothing"]

@@ -1,8 +1,13 @@
-"""Shared pytest setup: hypothesis profiles ("ci" deterministic, loaded when CI is set)."""
+"""Shared pytest setup: the repo root on sys.path; hypothesis profiles ("ci" when CI is set)."""
 
 import os
+import sys
 
 from hypothesis import settings
+
+# The packages are not installed in the venv; make `import zygopy, layers` find
+# the working tree rather than the same-named folders under tests/.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None)
 settings.register_profile("dev", max_examples=30, deadline=None)

@@ -1,0 +1,354 @@
+"""Walking models: children, fmap, parameters by path, trainable fields, freezing.
+
+A *model* is any plain Python object, list, tuple or dict whose fields hold
+arrays, sub-layers, functions, numbers... Its **parameters** are the
+floating-point arrays reachable through fields (`vars(obj)`, dataclass fields,
+`__slots__`), list/tuple items and dict values. Each is named by its
+attribute path, e.g. ``"layers.0.weight"`` (a list index or a dict key is one
+path component). One array object reachable twice (tied weights) is one
+parameter; the first path in traversal order names it.
+
+Trainability, Flux style:
+
+* a class may define ``trainable(self)`` returning the names of the fields that
+  optimisers should see (e.g. BatchNorm returns ``("scale", "shift")`` and
+  leaves its running statistics out);
+* ``freeze(obj, *names)`` marks fields of one object as frozen by storing a
+  ``frozenset`` of field names in ``obj._frozen``; ``thaw`` removes them. The
+  marker is an ordinary attribute: it is copied with the object and is never a
+  parameter. Frozen and non-trainable arrays are still saved by `layers.io`.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+
+import numpy as np
+
+from zygopy.runtime.structure import object_fields
+from zygopy.runtime.tangents import Tangent, is_zero
+
+FROZEN = "_frozen"  # the attribute freeze() sets: a frozenset of field names
+
+_OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           types.ModuleType, type, str, bytes, int, float, complex, bool,
+           type(None), np.generic, np.dtype, np.ufunc)
+
+
+def is_array(x) -> bool:
+    """True for numpy arrays and device arrays (anything with a CUDA array interface)."""
+    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
+
+
+def is_parameter_array(x) -> bool:
+    """True for floating-point (real or complex) arrays: the values optimisers train."""
+    return is_array(x) and x.dtype.kind in "fc"
+
+
+def _object_fields(x):
+    """Fields of a user object without the freeze marker; None for leaves."""
+    if isinstance(x, _OPAQUE) or is_array(x) or callable(x) and not hasattr(
+        x, "__dict__"
+    ):
+        return None
+    fields = object_fields(x)
+    if fields is None:
+        return None
+    fields.pop(FROZEN, None)
+    return fields
+
+
+def children(x) -> dict:
+    """The direct children of `x` as a dict: field name, list index or dict key -> value.
+
+    Leaves (arrays, numbers, strings, functions, None) have no children.
+
+    >>> children([1, 2])
+    {0: 1, 1: 2}
+    """
+    if isinstance(x, (list, tuple)):
+        return dict(enumerate(x))
+    if isinstance(x, dict):
+        return dict(x)
+    return _object_fields(x) or {}
+
+
+def trainable(x) -> tuple:
+    """The names of the fields of object `x` that optimisers update.
+
+    ``x.trainable()`` if the class defines it, else every field; minus the
+    fields frozen with `freeze`. For lists, tuples and dicts: every index/key.
+    """
+    if isinstance(x, (list, tuple, dict)):
+        return tuple(children(x))
+    fields = _object_fields(x)
+    if fields is None:
+        return ()
+    method = getattr(type(x), "trainable", None)
+    names = tuple(method(x)) if callable(method) else tuple(fields)
+    unknown = [n for n in names if n not in fields]
+    if unknown:
+        raise AttributeError(
+            f"{type(x).__name__}.trainable() names {unknown[0]!r}, which is not a "
+            f"field; fields are {sorted(fields)}"
+        )
+    frozen = getattr(x, FROZEN, frozenset())
+    return tuple(n for n in names if n not in frozen)
+
+
+def _join(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def walk_arrays(model, *, trainable_only: bool = False) -> list:
+    """Every array reachable in `model`, as ``[(path, array), ...]`` in traversal order.
+
+    With ``trainable_only`` only fields named by `trainable` are followed.
+    Arrays (and objects, lists) met a second time are skipped: tied arrays
+    appear once, under their first path. Any dtype is listed.
+    """
+    out, seen = [], set()
+
+    def go(x, path):
+        if is_array(x):
+            if id(x) not in seen:
+                seen.add(id(x))
+                out.append((path, x))
+            return
+        kids = children(x)
+        if not kids or id(x) in seen:
+            return
+        seen.add(id(x))
+        names = trainable(x) if trainable_only else kids
+        for k in names:
+            go(kids[k], _join(path, k))
+
+    go(model, "")
+    return out
+
+
+def parameters(model) -> list:
+    """The trainable parameters of `model` as ``[(path, array), ...]``.
+
+    Floating-point arrays reached through trainable, non-frozen fields; tied
+    arrays once.
+
+    >>> import numpy as np
+    >>> class Affine:
+    ...     def __init__(self):
+    ...         self.weight, self.bias = np.ones((2, 3)), np.zeros(2)
+    >>> [p for p, _ in parameters({"body": [Affine()]})]
+    ['body.0.weight', 'body.0.bias']
+    """
+    return [(p, a) for p, a in walk_arrays(model, trainable_only=True)
+            if a.dtype.kind in "fc"]
+
+
+def params(model):
+    """The implicit-style parameter collection: ``zygopy.params(*arrays)``.
+
+    Use with ``zygopy.gradient(lambda: loss(x, y), ps)`` and
+    ``layers.update(opt, ps, gs)``.
+    """
+    import zygopy
+
+    return zygopy.params(*(a for _, a in parameters(model)))
+
+
+def gradient_pairs(model, grad) -> list:
+    """Zip `model` with its structural gradient: ``[(path, param, grad), ...]``.
+
+    `grad` mirrors `model` (a `zygopy.Tangent` or dict for objects, lists for
+    lists, tuples for tuples, dicts for dicts, arrays for arrays); None or
+    ZERO anywhere means "no gradient" and the subtree is skipped. Only
+    trainable parameters are returned. A tied array gets the **sum** of the
+    gradients at all of its paths and is listed once, under its first path.
+    """
+    found = {}  # id(param) -> [path, param, grad]
+
+    def field(g, name, path):
+        if isinstance(g, Tangent):
+            return g.fields().get(name)
+        if isinstance(g, dict):
+            return g.get(name)
+        if isinstance(g, (list, tuple)):
+            raise TypeError(
+                f"gradient does not match the model at {path or 'the root'!r}: got a "
+                f"{type(g).__name__} where the model has an object. If you passed "
+                "the whole tuple returned by zygopy.gradient, pass its element [0]."
+            )
+        return getattr(g, name, None)
+
+    def go(x, g, path, active):
+        if is_zero(g):
+            return
+        if is_array(x):
+            if active and x.dtype.kind in "fc":
+                entry = found.get(id(x))
+                if entry is None:
+                    found[id(x)] = [path, x, g]
+                else:
+                    entry[2] = entry[2] + g
+            return
+        if isinstance(x, (list, tuple)):
+            if not isinstance(g, (list, tuple)) or len(g) != len(x):
+                raise TypeError(
+                    f"gradient does not match the model at {path or 'the root'!r}: "
+                    f"model has a {type(x).__name__} of length {len(x)}, gradient is "
+                    f"{type(g).__name__}{'' if not hasattr(g, '__len__') else len(g)}"
+                )
+            for i, (xi, gi) in enumerate(zip(x, g)):
+                go(xi, gi, _join(path, i), active)
+            return
+        if isinstance(x, dict):
+            for k, v in x.items():
+                go(v, g.get(k) if isinstance(g, dict) else field(g, k, path),
+                   _join(path, k), active)
+            return
+        fields = _object_fields(x)
+        if fields is None:
+            return
+        names = set(trainable(x))
+        for name, v in fields.items():
+            go(v, field(g, name, path), _join(path, name), active and name in names)
+
+    go(model, grad, "", True)
+    return [tuple(e) for e in found.values()]
+
+
+def fmap(f, x, *, exclude=is_array):
+    """Apply `f` to every leaf picked by `exclude` (arrays by default), rebuilding the rest.
+
+    ``fmap(f, x)``: lists, tuples (named tuples too) and dicts are rebuilt;
+    objects are shallow-copied (`copy.copy`) and the changed fields set on the
+    copy. A node whose children are all unchanged (``f`` returned the same
+    objects) is returned as is, not copied. Results are cached by identity,
+    so tied arrays stay tied and shared sub-layers stay shared. The input is
+    never modified.
+
+    >>> import numpy as np
+    >>> fmap(lambda a: a * 2, {"w": np.ones(2), "n": 3})["w"]
+    array([2., 2.])
+    """
+    cache, active = {}, set()
+
+    def go(v):
+        key = id(v)
+        if key in cache:
+            return cache[key][1]
+        if exclude(v):
+            out = f(v)
+        elif key in active:  # a reference cycle: keep the original link
+            return v
+        else:
+            active.add(key)
+            out = _rebuild(v, go)
+            active.discard(key)
+        cache[key] = (v, out)  # holding `v` keeps its id from being reused
+        return out
+
+    return go(x)
+
+
+def _rebuild(x, go):
+    if isinstance(x, (list, tuple)):
+        new = [go(v) for v in x]
+        if all(a is b for a, b in zip(new, x)):
+            return x
+        if isinstance(x, list):
+            return new
+        return type(x)(*new) if hasattr(x, "_fields") else type(x)(new)
+    if isinstance(x, dict):
+        new = {k: go(v) for k, v in x.items()}
+        if all(new[k] is v for k, v in x.items()):
+            return x
+        try:
+            return type(x)(new)
+        except TypeError:
+            return new
+    fields = _object_fields(x)
+    if not fields:
+        return x
+    new = {k: go(v) for k, v in fields.items()}
+    changed = {k: v for k, v in new.items() if v is not fields[k]}
+    if not changed:
+        return x
+    y = copy.copy(x)
+    for k, v in changed.items():
+        try:
+            setattr(y, k, v)
+        except AttributeError:  # frozen dataclass, or a read-only property
+            object.__setattr__(y, k, v)
+    return y
+
+
+def _mark(x, names, freezing: bool):
+    if isinstance(x, (list, tuple, dict)):
+        if names:
+            raise TypeError(
+                "field names can only be given when freezing one object, "
+                f"not a {type(x).__name__}"
+            )
+        for v in children(x).values():
+            if is_array(v):
+                raise TypeError(
+                    "cannot freeze an array held directly in a list/tuple/dict; "
+                    "freeze the object that holds the container instead"
+                )
+            if children(v) or isinstance(v, (list, tuple, dict)):
+                _mark(v, (), freezing)
+        return x
+    fields = _object_fields(x)
+    if fields is None:
+        raise TypeError(f"cannot freeze {type(x).__name__}: it has no fields")
+    unknown = [n for n in names if n not in fields]
+    if unknown:
+        raise AttributeError(
+            f"{type(x).__name__} has no field {unknown[0]!r}; fields are "
+            f"{sorted(fields)}"
+        )
+    current = getattr(x, FROZEN, frozenset())
+    chosen = frozenset(names or fields)
+    new = current | chosen if freezing else current - chosen
+    try:
+        object.__setattr__(x, FROZEN, frozenset(new))
+    except AttributeError:
+        raise TypeError(
+            f"cannot freeze {type(x).__name__}: it has __slots__ without "
+            f"{FROZEN!r}; add {FROZEN!r} to its slots"
+        ) from None
+    return x
+
+
+def freeze(x, *names):
+    """Exclude fields of `x` from training; returns `x` (modified in place).
+
+    ``freeze(layer)`` freezes every field of `layer` (so its whole subtree);
+    ``freeze(layer, "bias")`` only that field. On a list/tuple/dict (e.g.
+    ``freeze(chain.layers[:2])``) every object in it is frozen. The choice
+    is recorded as ``x._frozen``; `parameters`, `params` and the optimisers'
+    `setup`/`update` skip frozen fields.
+    """
+    return _mark(x, names, True)
+
+
+def thaw(x, *names):
+    """Undo `freeze` for the given fields of `x` (all when none given); returns `x`."""
+    return _mark(x, names, False)
+
+
+def layer(cls=None, *, trainable=None):
+    """Class decorator marking a layer; optionally fixes its trainable fields.
+
+    ``@layer`` alone changes nothing (any class already works as a model).
+    ``@layer(trainable=("weight", "bias"))`` adds a ``trainable`` method
+    returning those names, like Flux's ``Flux.trainable``.
+    """
+    def decorate(c):
+        if trainable is not None:
+            names = tuple(trainable)
+            c.trainable = lambda self: names
+        return c
+
+    return decorate(cls) if cls is not None else decorate

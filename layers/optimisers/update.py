@@ -1,0 +1,227 @@
+"""Applying rules to parameters: implicit `update(opt, params, grads)` and explicit
+`setup`/`update(state, model, grads)`, plus `adjust` for hyperparameters.
+
+Implicit style (old Flux ``update!(opt, ps, gs)``): the per-parameter state is
+kept inside the rule object, keyed by array identity, and the arrays are
+updated in place. Explicit style (``Flux.setup``/``update!``): `setup` returns
+an `OptState` holding one `Leaf` (rule + state) per parameter path;
+``state, model = update(state, model, grads)`` with the structural gradient
+updates the model's arrays **in place** and the state's leaves in place, and
+returns both (always use the returned values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import functor
+from zygopy.runtime.tangents import is_zero
+
+from ..functor import is_array
+from .composite import ClipGlobalNorm, OptimiserChain
+from .rules import Rule
+from .schedules import Scheduler
+
+
+class Leaf:
+    """One parameter's optimiser state: the `rule` and its `state`."""
+
+    __slots__ = ("rule", "state")
+
+    def __init__(self, rule, state):
+        self.rule, self.state = rule, state
+
+    def __repr__(self):
+        return f"Leaf({self.rule!r})"
+
+
+class OptState:
+    """The explicit optimiser state of a model, from `setup`.
+
+    ``state.leaves`` maps each trainable parameter path (``"layers.0.weight"``)
+    to its `Leaf`; ``state["layers.0.weight"]`` is a shortcut.
+    """
+
+    def __init__(self, rule, leaves):
+        self.rule, self.leaves = rule, leaves
+
+    def __getitem__(self, path):
+        return self.leaves[path]
+
+    def __len__(self):
+        return len(self.leaves)
+
+    def __repr__(self):
+        return f"OptState({self.rule!r}, {len(self.leaves)} parameters)"
+
+
+def _check_rule(rule):
+    if not isinstance(rule, Rule):
+        raise TypeError(f"expected an optimisation rule such as Adam(), got {type(rule).__name__}")
+    inner = _unwrap(rule)
+    members = inner.rules if isinstance(inner, OptimiserChain) else ()
+    for i, r in enumerate(members):
+        if isinstance(r, ClipGlobalNorm) and i > 0:
+            raise ValueError(
+                "ClipGlobalNorm must be the first rule of an OptimiserChain: it "
+                "rescales the raw gradients of all parameters before the other rules"
+            )
+
+
+def _unwrap(rule):
+    while isinstance(rule, Scheduler):
+        rule = rule.rule
+    return rule
+
+
+def _global_clip(rule, grads):
+    """Rescale all gradients if `rule` starts with ClipGlobalNorm."""
+    inner = _unwrap(rule)
+    if isinstance(inner, OptimiserChain) and inner.rules:
+        inner = inner.rules[0]
+    if not isinstance(inner, ClipGlobalNorm) or not grads:
+        return grads
+    scale = inner.scale(grads)
+    return grads if scale == 1.0 else [g * scale for g in grads]
+
+
+def _as_grad(g, param, where):
+    xp_array = g if is_array(g) else np.asarray(g)
+    if xp_array.shape != param.shape:
+        raise ValueError(
+            f"gradient for {where} has shape {xp_array.shape}, parameter has {param.shape}"
+        )
+    return xp_array.astype(param.dtype, copy=False)
+
+
+def _step(rule, state, param, grad):
+    state, upd = rule.apply(state, param, grad)
+    param -= upd  # in place; same_kind casting keeps the parameter's dtype
+    return state
+
+
+def setup(rule, model) -> OptState:
+    """Initialise explicit optimiser state for every trainable parameter of `model`.
+
+    ``state = setup(Adam(), model)``; then ``state, model = update(state, model, g)``.
+    """
+    _check_rule(rule)
+    leaves = {path: Leaf(rule, rule.init(p)) for path, p in functor.parameters(model)}
+    return OptState(rule, leaves)
+
+
+def update(opt_or_state, model_or_params, grads):
+    """One optimisation step; dispatches on the first argument.
+
+    * ``update(state, model, grads)`` with an `OptState` from `setup` and the
+      structural gradient of `model` (a `zygopy.Tangent` tree): updates the
+      arrays in place and returns ``(state, model)``. Parameters without a
+      gradient (None/ZERO) are left alone; a tied array gets the sum of its
+      gradients.
+    * ``update(rule, params, grads)`` (implicit): `params` is a
+      ``zygopy.Params``, a list of arrays or one array; `grads` a
+      ``zygopy.Grads`` (``grads[p]``), a dict keyed by ``id(p)``, a list
+      matching `params`, or one array. State lives in the rule, keyed by
+      array identity. Updates in place and returns None.
+    """
+    if isinstance(opt_or_state, OptState):
+        return _update_explicit(opt_or_state, model_or_params, grads)
+    if isinstance(opt_or_state, Rule):
+        return _update_implicit(opt_or_state, model_or_params, grads)
+    raise TypeError(
+        "update expects an OptState from setup(rule, model) or a rule such as "
+        f"Adam() as its first argument, got {type(opt_or_state).__name__}"
+    )
+
+
+def _update_explicit(state, model, grads):
+    triples = functor.gradient_pairs(model, grads)
+    gs = [_as_grad(g, p, repr(path)) for path, p, g in triples]
+    gs = _global_clip(state.rule, gs)
+    for (path, param, _), g in zip(triples, gs):
+        leaf = state.leaves.get(path)
+        if leaf is None:
+            raise KeyError(
+                f"no optimiser state for parameter {path!r}: the model gained or "
+                "renamed parameters (or was thawed) after setup; call setup again"
+            )
+        leaf.state = _step(leaf.rule, leaf.state, param, g)
+    return state, model
+
+
+def _implicit_pairs(params, grads):
+    if is_array(params):
+        return [(params, grads)]
+    params = list(params)
+    if isinstance(grads, dict):
+        return [(p, grads.get(id(p))) for p in params]
+    if isinstance(grads, (list, tuple)) or hasattr(grads, "__next__"):
+        grads = list(grads)
+        if len(grads) != len(params):
+            raise ValueError(f"{len(grads)} gradients for {len(params)} parameters")
+        return list(zip(params, grads))
+    pairs = []
+    for p in params:
+        try:
+            pairs.append((p, grads[p]))
+        except KeyError:
+            pairs.append((p, None))
+    return pairs
+
+
+def _update_implicit(rule, params, grads):
+    _check_rule(rule)
+    store = rule.__dict__.setdefault("_implicit", {})  # id -> (param, state)
+    pairs = [(p, g) for p, g in _implicit_pairs(params, grads)
+             if not is_zero(g)]
+    gs = _global_clip(rule, [_as_grad(g, p, f"array {p.shape}") for p, g in pairs])
+    for (p, _), g in zip(pairs, gs):
+        entry = store.get(id(p))
+        state = entry[1] if entry is not None and entry[0] is p else rule.init(p)
+        store[id(p)] = (p, _step(rule, state, p, g))
+
+
+def adjust(opt_or_state, lr=None, **hyperparams):
+    """A copy with hyperparameters changed: ``adjust(opt, lr=1e-4, beta=(0.8, 0.99))``.
+
+    ``lr`` is an alias of ``eta``. On an `OptimiserChain` (or `Scheduler`), each
+    member rule that has a field gets the value; a name no rule has is an
+    error. On an `OptState`, returns a new state with every leaf's rule
+    adjusted and the same per-parameter states. The implicit state kept in a
+    rule carries over to the copy.
+    """
+    if lr is not None:
+        hyperparams["eta"] = lr
+    if isinstance(opt_or_state, OptState):
+        new_rule = adjust(opt_or_state.rule, **hyperparams)
+        leaves = {k: Leaf(adjust(v.rule, **hyperparams), v.state)
+                  for k, v in opt_or_state.leaves.items()}
+        return OptState(new_rule, leaves)
+    rule = opt_or_state
+    missing = [k for k in hyperparams if not _has_field(rule, k)]
+    if missing:
+        raise TypeError(f"{rule!r} has no hyperparameter {missing[0]!r}")
+    return _adjust(rule, hyperparams)
+
+
+def _has_field(rule, name):
+    if isinstance(rule, OptimiserChain):
+        return any(_has_field(r, name) for r in rule.rules)
+    if isinstance(rule, Scheduler):
+        return _has_field(rule.rule, name)
+    return dataclasses.is_dataclass(rule) and name in {f.name for f in dataclasses.fields(rule)}
+
+
+def _adjust(rule, hyper):
+    if isinstance(rule, OptimiserChain):
+        new = OptimiserChain(*(_adjust(r, hyper) for r in rule.rules))
+    elif isinstance(rule, Scheduler):
+        new = Scheduler(_adjust(rule.rule, hyper), **rule.schedules)
+    else:
+        mine = {k: v for k, v in hyper.items() if _has_field(rule, k)}
+        new = dataclasses.replace(rule, **mine) if mine else rule
+    if new is not rule and "_implicit" in rule.__dict__:
+        new.__dict__["_implicit"] = rule.__dict__["_implicit"]
+    return new

@@ -1,0 +1,168 @@
+"""Model walking: parameters by path, tied weights, trainable/freeze, fmap, gradient zip."""
+
+import dataclasses
+from collections import namedtuple
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from layers import functor as F
+from zygopy import ZERO, Tangent
+
+
+class Dense:
+    def __init__(self, n, m):
+        self.weight = np.ones((m, n), np.float32)
+        self.bias = np.zeros(m, np.float32)
+        self.activation = np.tanh
+
+
+class Chain:
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+
+class Norm:
+    def __init__(self):
+        self.scale = np.ones(2, np.float32)
+        self.mean = np.zeros(2, np.float32)
+        self.count = np.zeros(1, np.int64)
+
+    def trainable(self):
+        return ("scale",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    w: np.ndarray
+    n: int = 3
+
+
+def test_parameter_paths():
+    m = Chain(Dense(2, 3), np.tanh, {"head": Dense(3, 1), "k": 4})
+    assert [p for p, _ in F.parameters(m)] == [
+        "layers.0.weight", "layers.0.bias", "layers.2.head.weight", "layers.2.head.bias"]
+
+
+def test_tied_weights_first_path_wins():
+    a, b = Dense(2, 2), Dense(2, 2)
+    b.weight = a.weight
+    paths = [p for p, _ in F.parameters(Chain(a, b))]
+    assert paths == ["layers.0.weight", "layers.0.bias", "layers.1.bias"]
+    shared = Dense(1, 1)
+    assert len(F.parameters([shared, shared])) == 2
+
+
+def test_trainable_and_nonfloat():
+    n = Norm()
+    assert [p for p, _ in F.parameters(n)] == ["scale"]
+    assert [p for p, _ in F.walk_arrays(n)] == ["scale", "mean", "count"]
+    assert F.trainable(n) == ("scale",)
+
+
+def test_freeze_and_thaw():
+    m = Chain(Dense(2, 2), Dense(2, 2))
+    F.freeze(m.layers[0])
+    assert [p for p, _ in F.parameters(m)] == ["layers.1.weight", "layers.1.bias"]
+    F.freeze(m.layers[1], "bias")
+    assert [p for p, _ in F.parameters(m)] == ["layers.1.weight"]
+    F.thaw(m.layers[0])
+    F.thaw(m.layers[1], "bias")
+    assert len(F.parameters(m)) == 4
+    F.freeze(m.layers)
+    assert F.parameters(m) == []
+    assert "_frozen" not in F.children(m.layers[0])
+    with pytest.raises(AttributeError, match="no field 'nope'"):
+        F.freeze(m.layers[0], "nope")
+    with pytest.raises(TypeError, match="array held directly"):
+        F.freeze([np.ones(2)])
+
+
+def test_layer_decorator():
+    @F.layer(trainable=("a",))
+    class L:
+        def __init__(self):
+            self.a, self.b = np.ones(1), np.ones(1)
+    assert [p for p, _ in F.parameters(L())] == ["a"]
+    assert F.layer(Dense) is Dense
+
+
+def test_bad_trainable_names():
+    class Bad:
+        def __init__(self):
+            self.w = np.ones(1)
+
+        def trainable(self):
+            return ("v",)
+    with pytest.raises(AttributeError, match="'v'"):
+        F.parameters(Bad())
+
+
+def test_children():
+    d = Dense(1, 1)
+    assert set(F.children(d)) == {"weight", "bias", "activation"}
+    assert F.children((1, 2)) == {0: 1, 1: 2}
+    assert F.children(np.ones(2)) == {} and F.children(np.tanh) == {}
+
+
+def test_fmap_rebuilds_and_keeps_ties():
+    a, b = Dense(2, 2), Dense(2, 2)
+    b.weight = a.weight
+    P = namedtuple("P", "x y")
+    m = {"chain": Chain(a, b), "t": P(np.ones(1), 5), "fz": Frozen(np.ones(2))}
+    out = F.fmap(lambda x: x.astype(np.float64), m)
+    assert out is not m and out["chain"] is not m["chain"]
+    l0, l1 = out["chain"].layers
+    assert l0.weight.dtype == np.float64 and l0.weight is l1.weight
+    assert l0.activation is np.tanh
+    assert isinstance(out["t"], P) and out["t"].y == 5
+    assert out["fz"].w.dtype == np.float64 and out["fz"].n == 3
+    assert a.weight.dtype == np.float32  # input untouched
+
+
+def test_fmap_identity_shares_structure():
+    m = Chain(Dense(1, 1))
+    assert F.fmap(lambda x: x, m) is m
+
+
+def test_fmap_cycle():
+    m = Chain(Dense(1, 1))
+    m.parent = m
+    out = F.fmap(lambda x: x * 2, m)
+    assert out.layers[0].weight[0, 0] == 2
+
+
+def test_gradient_pairs():
+    m = Chain(Dense(2, 1), np.tanh, Norm())
+    g = Tangent(Chain, layers=[
+        Tangent(Dense, weight=np.full((1, 2), 3.0), bias=ZERO, activation=None),
+        None,
+        Tangent(Norm, scale=np.ones(2), mean=np.ones(2), count=None)])
+    got = [(p, g.tolist()) for p, _, g in F.gradient_pairs(m, g)]
+    assert got == [("layers.0.weight", [[3.0, 3.0]]), ("layers.2.scale", [1.0, 1.0])]
+    assert F.gradient_pairs(m, None) == []
+    with pytest.raises(TypeError, match="length"):
+        F.gradient_pairs(m, Tangent(Chain, layers=[None]))
+
+
+def test_gradient_pairs_dict_gradient_for_object():
+    m = Dense(1, 1)
+    [(p, _, g)] = F.gradient_pairs(m, {"weight": np.ones((1, 1))})
+    assert p == "weight"
+
+
+def test_params_uses_zygopy(monkeypatch):
+    import zygopy
+    monkeypatch.setattr(zygopy, "params", lambda *a: list(a))
+    m = Dense(1, 2)
+    ps = F.params(m)
+    assert ps[0] is m.weight and ps[1] is m.bias
+
+
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=5))
+def test_parameters_count_random_chains(sizes):
+    m = Chain(*[Dense(n, n) for n in sizes])
+    assert len(F.parameters(m)) == 2 * len(sizes)
+    assert sum(a.size for _, a in F.parameters(m)) == sum(n * n + n for n in sizes)

@@ -1,0 +1,74 @@
+"""Activations: values against textbook formulas, dtype, stability at large |x|."""
+
+import math
+
+import numpy as np
+import pytest
+
+import layers.activations as A
+
+X = np.linspace(-6, 6, 49)  # includes 0 exactly
+ALPHA, LAMBDA = 1.6732632423543772, 1.0507009873554805
+SIG = 1 / (1 + np.exp(-X))
+
+REFERENCE = {
+    "identity": X,
+    "relu": np.maximum(X, 0),
+    "leakyrelu": np.where(X > 0, X, 0.01 * X),
+    "relu6": np.clip(X, 0, 6),
+    "elu": np.where(X > 0, X, np.exp(X) - 1),
+    "selu": LAMBDA * np.where(X > 0, X, ALPHA * (np.exp(X) - 1)),
+    "celu": np.maximum(X, 0) + np.minimum(0, np.exp(X) - 1),
+    "gelu": 0.5 * X * (1 + np.tanh(math.sqrt(2 / math.pi) * (X + 0.044715 * X**3))),
+    "sigmoid": SIG,
+    "σ": SIG,
+    "swish": X * SIG,
+    "silu": X * SIG,
+    "hardsigmoid": np.clip((X + 3) / 6, 0, 1),
+    "tanh": np.tanh(X),
+    "hardtanh": np.clip(X, -1, 1),
+    "softplus": np.log(1 + np.exp(X)),
+    "softsign": X / (1 + np.abs(X)),
+    "logsigmoid": np.log(SIG),
+    "softmax": np.exp(X) / np.exp(X).sum(),
+    "logsoftmax": X - np.log(np.exp(X).sum()),
+}
+
+
+def test_every_export_has_a_reference():
+    assert set(A.__all__) == set(REFERENCE)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_values(name):
+    np.testing.assert_allclose(getattr(A, name)(X), REFERENCE[name], rtol=1e-12,
+                               atol=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_float32_in_float32_out_and_no_overflow(name):
+    x = np.array([-1e4, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e4], np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = getattr(A, name)(x)
+    assert y.dtype == np.float32
+    assert np.all(np.isfinite(y))
+
+
+def test_tails_are_accurate():
+    assert A.sigmoid(np.array([-100.0]))[0] == pytest.approx(math.exp(-100), rel=1e-12)
+    assert A.logsigmoid(np.array([-1000.0]))[0] == pytest.approx(-1000.0)
+    assert A.logsigmoid(np.array([40.0]))[0] == pytest.approx(-math.exp(-40), rel=1e-9)
+    assert A.softplus(np.array([1000.0]))[0] == 1000.0
+    assert A.softplus(np.array([-50.0]))[0] == pytest.approx(math.exp(-50), rel=1e-12)
+
+
+def test_softmax_axis_and_batch_first():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_allclose(A.softmax(x).sum(axis=-1), 1.0)
+    np.testing.assert_allclose(A.softmax(x, axis=0).sum(axis=0), 1.0)
+
+
+def test_parameterised_activations():
+    np.testing.assert_allclose(A.leakyrelu(np.array([-2.0]), 0.2), [-0.4])
+    np.testing.assert_allclose(A.elu(np.array([-1.0]), 2.0), [2 * (math.exp(-1) - 1)])
+    np.testing.assert_allclose(A.celu(np.array([-1.0]), 2.0), [2 * (math.exp(-0.5) - 1)])

@@ -1,0 +1,81 @@
+"""DataLoader batching/shuffling and one-hot helpers."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from layers.data import DataLoader, onecold, onehot, onehotbatch
+
+
+def test_single_array_batches():
+    x = np.arange(10).reshape(5, 2)
+    batches = list(DataLoader(x, batchsize=2))
+    assert [b.shape for b in batches] == [(2, 2), (2, 2), (1, 2)]
+    assert len(DataLoader(x, batchsize=2)) == 3
+    assert len(DataLoader(x, batchsize=2, partial=False)) == 2
+    assert [b.shape for b in DataLoader(x, batchsize=2, partial=False)] == [(2, 2), (2, 2)]
+    assert [b.shape for b in DataLoader(x, batchsize=9)] == [(5, 2)]
+
+
+def test_tuple_and_dict():
+    x, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 2])
+    (bx, by), *_ = DataLoader((x, y), batchsize=2)
+    assert bx.shape == (2, 2) and by.tolist() == [0, 1]
+    b = next(iter(DataLoader({"x": x, "y": y}, batchsize=3)))
+    assert set(b) == {"x", "y"} and b["y"].tolist() == [0, 1, 2]
+
+
+def test_length_mismatch_names_lengths():
+    with pytest.raises(ValueError, match=r"data\[0\] has 3, data\[1\] has 4"):
+        DataLoader((np.ones(3), np.ones(4)))
+    with pytest.raises(ValueError, match="'y'\\] has 2"):
+        DataLoader({"x": np.ones(3), "y": np.ones(2)})
+    with pytest.raises(ValueError, match="batchsize"):
+        DataLoader(np.ones(3), batchsize=0)
+
+
+def test_shuffle_reproducible_and_reshuffled():
+    x = np.arange(20)
+    a = DataLoader(x, batchsize=5, shuffle=True, rng=0)
+    b = DataLoader(x, batchsize=5, shuffle=True, rng=np.random.default_rng(0))
+    e1, e2 = np.concatenate(list(a)), np.concatenate(list(a))
+    assert np.array_equal(e1, np.concatenate(list(b)))
+    assert sorted(e1) == list(range(20)) and not np.array_equal(e1, e2)
+
+
+def test_shuffle_keeps_pairs_aligned():
+    x = np.arange(10)
+    for bx, by in DataLoader((x, x * 10), batchsize=3, shuffle=True, rng=1):
+        assert np.array_equal(bx * 10, by)
+
+
+@given(st.integers(1, 30), st.integers(1, 8), st.booleans(), st.booleans())
+def test_every_observation_once(n, bs, shuffle, partial):
+    loader = DataLoader(np.arange(n), batchsize=bs, shuffle=shuffle, partial=partial, rng=3)
+    seen = np.concatenate(list(loader)) if len(loader) else np.array([], int)
+    assert len(list(loader)) == len(loader)
+    expected = n if partial else (n // bs) * bs
+    assert len(seen) == expected and len(set(seen.tolist())) == expected
+
+
+def test_onehot():
+    assert onehot("b", "abc").tolist() == [0, 1, 0]
+    y = onehotbatch([2, 0, 2], [0, 1, 2])
+    assert y.shape == (3, 3) and y.dtype == np.float32
+    assert onecold(y).tolist() == [2, 0, 2]
+    assert onecold(y, ["a", "b", "c"]).tolist() == ["c", "a", "c"]
+    assert onecold(np.array([0.1, 0.7, 0.2]), "xyz") == "y"
+    assert onehotbatch(np.array([1, 5]), [0, 1], default=0).tolist() == [[0, 1], [1, 0]]
+
+
+def test_onehot_errors():
+    with pytest.raises(ValueError, match="label 7 is not one of the classes"):
+        onehotbatch([1, 7], range(3))
+    with pytest.raises(ValueError, match="2 classes"):
+        onecold(np.ones((2, 3)), ["a", "b"])
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=20))
+def test_onecold_inverts_onehotbatch(labels):
+    assert onecold(onehotbatch(labels, range(5))).tolist() == labels

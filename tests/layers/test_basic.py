@@ -1,0 +1,160 @@
+"""Basic layers: shapes and values against numpy, reprs, parameter counts, errors."""
+
+import doctest
+
+import numpy as np
+import pytest
+
+import layers.activations
+import layers.basic
+import layers.conv
+import layers.init
+import layers.losses
+import layers.normalise
+import layers.recurrent
+from layers.activations import relu, sigmoid
+from layers.basic import (
+    Chain,
+    Dense,
+    Embedding,
+    Parallel,
+    Scale,
+    SkipConnection,
+    compose,
+    count_parameters,
+    flatten,
+)
+from layers.init import (
+    glorot_normal,
+    glorot_uniform,
+    kaiming_normal,
+    kaiming_uniform,
+    ones,
+    set_seed,
+    zeros,
+)
+
+X = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
+
+
+@pytest.mark.parametrize("module", [layers.activations, layers.basic, layers.conv,
+                                    layers.init, layers.losses, layers.normalise,
+                                    layers.recurrent], ids=lambda m: m.__name__)
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_dense_forward_matches_numpy():
+    d = Dense(10, 5, sigmoid)
+    d.bias = np.arange(5, dtype=np.float32)
+    y = d(X)
+    assert y.shape == (4, 5) and y.dtype == np.float32
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-(X @ d.weight.T + d.bias))), rtol=1e-6)
+    np.testing.assert_allclose(d(X[0]), y[0], rtol=1e-6)  # a single vector
+
+
+def test_dense_constructor_forms_and_repr():
+    d = Dense((10, 5), relu)
+    assert d.weight.shape == (5, 10) and d.bias.shape == (5,) and d.activation is relu
+    assert repr(Dense(5, 2, relu)) == "Dense(5 => 2, relu)  # 12 parameters"
+    assert repr(Dense(10, 5, sigmoid)) == "Dense(10 => 5, σ)  # 55 parameters"
+    nb = Dense(5, 2, bias=False)
+    assert nb.bias is None and repr(nb) == "Dense(5 => 2, bias=False)  # 10 parameters"
+    assert count_parameters(Dense(112, 3)) == 339
+
+
+def test_dense_shape_error_names_layer_and_shapes():
+    with pytest.raises(ValueError, match=r"Dense: expected input features .* 10, got 7"):
+        Dense(10, 5)(np.ones((3, 7), np.float32))
+
+
+def test_chain_calls_layers_and_functions_in_order():
+    d1, d2 = Dense(10, 5, relu), Dense(5, 2)
+    c = Chain(d1, d2, lambda x: 2 * x)
+    np.testing.assert_allclose(c(X), 2 * d2(d1(X)))
+    assert len(c) == 3 and c[0] is d1 and list(c)[1] is d2
+    assert isinstance(c[:2], Chain) and c[:2].layers == (d1, d2)
+    np.testing.assert_allclose(compose(d2, d1)(X), d2(d1(X)))
+
+
+def test_named_chain():
+    enc, dec = Dense(10, 3), Dense(3, 10)
+    c = Chain(enc=enc, dec=dec)
+    assert c.enc is enc and c["dec"] is dec and c[1] is dec
+    assert c[1:].names == ("dec",)
+    np.testing.assert_allclose(c(X), dec(enc(X)))
+    assert "enc = Dense(10 => 3),  # 33 parameters" in repr(c)
+    with pytest.raises(KeyError):
+        c["nope"]
+    with pytest.raises(AttributeError):
+        c.nope
+    with pytest.raises(TypeError):
+        Chain(enc, dec=dec)
+
+
+def test_chain_repr_counts_parameters():
+    c = Chain(Dense(10, 5, sigmoid), Dense(5, 2), layers.activations.softmax)
+    assert repr(c) == (
+        "Chain(\n"
+        "  Dense(10 => 5, σ),  # 55 parameters\n"
+        "  Dense(5 => 2),  # 12 parameters\n"
+        "  softmax,\n"
+        ")  # Total: 4 arrays, 67 parameters")
+
+
+def test_tied_weights_counted_once():
+    d = Dense(4, 4)
+    assert count_parameters(Chain(d, d)) == 20
+
+
+def test_parallel_and_skip():
+    a, b = Dense(10, 3), Dense(10, 3)
+    np.testing.assert_allclose(Parallel(np.add, a, b)(X), a(X) + b(X))
+    cat = Parallel(lambda *ys: np.concatenate(ys, axis=-1), a, b)
+    assert cat(X).shape == (4, 6)
+    np.testing.assert_allclose(Parallel(np.add, a, b)(X, 2 * X), a(X) + b(2 * X))
+    with pytest.raises(ValueError, match="Parallel"):
+        Parallel(np.add, a, b)(X, X, X)
+    s = SkipConnection(Dense(10, 10), np.add)
+    np.testing.assert_allclose(s(X), s.layer(X) + X)
+
+
+def test_scale_and_flatten():
+    s = Scale(10, relu)
+    s.scale = np.full(10, -2.0, np.float32)
+    np.testing.assert_allclose(s(X), np.maximum(-2 * X, 0))
+    assert repr(Scale((2, 3))) == "Scale((2, 3))  # 12 parameters"
+    assert flatten(np.zeros((2, 3, 4, 5))).shape == (2, 60)
+
+
+def test_embedding():
+    e = Embedding(6, 3)
+    idx = np.array([[0, 5], [2, 2]])
+    np.testing.assert_array_equal(e(idx), e.weight[idx])
+    onehot = np.eye(6, dtype=np.float32)[[1, 4]]
+    np.testing.assert_allclose(e(onehot), e.weight[[1, 4]])
+    assert repr(e) == "Embedding(6 => 3)  # 18 parameters"
+    with pytest.raises(IndexError, match=r"Embedding: indices must lie in \[0, 6\)"):
+        e(np.array([6]))
+
+
+@pytest.mark.parametrize("init", [glorot_uniform, glorot_normal, kaiming_uniform,
+                                  kaiming_normal])
+def test_initialisers(init):
+    set_seed(1)
+    a = init(200, 300)
+    set_seed(1)
+    assert np.array_equal(a, init(200, 300)) and a.dtype == np.float32
+    rng = np.random.default_rng(5)
+    b = init(200, 300, rng=rng)
+    assert np.array_equal(b, init(200, 300, rng=np.random.default_rng(5)))
+    std = {glorot_uniform: np.sqrt(2 / 500), glorot_normal: np.sqrt(2 / 500),
+           kaiming_uniform: np.sqrt(2 / 300), kaiming_normal: np.sqrt(2 / 300)}[init]
+    assert a.std() == pytest.approx(std, rel=0.03)
+    assert init(8, 3, 5, 5).shape == (8, 3, 5, 5)
+
+
+def test_zeros_ones():
+    assert zeros(2, 3).dtype == ones(4).dtype == np.float32
+    assert zeros((2, 3)).shape == (2, 3) and ones(4).sum() == 4

@@ -49,6 +49,11 @@ FUNCTIONS = {
     "where": (np.where, None, None),
     "maximum": (np.maximum, max, "fmax{f}"),
     "minimum": (np.minimum, min, "fmin{f}"),
+    "cbrt": (np.cbrt, None, "cbrt{f}"),
+    "log2": (np.log2, math.log2, "log2{f}"),
+    "log10": (np.log10, math.log10, "log10{f}"),
+    "fmax": (np.fmax, None, "fmax{f}"),  # NaN-ignoring, as CUDA's fmax
+    "fmin": (np.fmin, None, "fmin{f}"),
 }
 
 

@@ -1,0 +1,94 @@
+"""Small helpers the numpy rules share: argument lookup, axes, re-expanding reductions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime.arrays import array_module
+from ..runtime.tangents import ZERO
+
+__all__ = ["option", "nones", "axes_of", "keep_shape", "expand_to", "like", "named",
+           "array_module", "ZERO", "is_zero"]
+
+
+def option(args, kw, index, name, default=None):
+    """The argument `name`: `args[index]` when passed positionally, else `kw[name]`.
+
+    `args` are the positional arguments after the primal array, so `np.sum(x,
+    1)` has `option(args, kw, 0, "axis") == 1`."""
+    if len(args) > index:
+        return args[index]
+    return kw.get(name, default)
+
+
+def nones(args):
+    """One None per extra positional argument (their cotangents)."""
+    return (None,) * len(args)
+
+
+def axes_of(axis, ndim):
+    """`axis` (None, an int or a tuple, possibly negative) as a sorted tuple of
+    non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if not isinstance(axis, (tuple, list)):
+        axis = (axis,)
+    return tuple(sorted(int(a) % ndim if ndim else 0 for a in axis))
+
+
+def keep_shape(shape, axis):
+    """The shape a reduction over `axis` leaves with keepdims=True."""
+    axes = axes_of(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def expand_to(g, shape, axis):
+    """Broadcast a reduction's cotangent `g` back over `shape` (the reduced
+    axes are re-inserted, whether or not the reduction kept them)."""
+    xp = array_module(g)
+    g = xp.reshape(g, keep_shape(shape, axis))
+    return xp.broadcast_to(g, shape)
+
+
+def keepdims(y, shape, axis):
+    """A reduction's output `y` reshaped as if computed with keepdims=True."""
+    return array_module(y).reshape(y, keep_shape(shape, axis))
+
+
+def is_zero(g):
+    """Whether cotangent `g` is absent (None or the symbolic ZERO)."""
+    return g is None or g is ZERO
+
+
+def like(g, x):
+    """Cotangent `g` for a primal `x` inside a container: its shape and dtype,
+    None for non-differentiable `x`, a zero when `g` is absent."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return None
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind not in "fc":
+        return None
+    if is_zero(g):
+        return array_module(x).zeros_like(x) if dtype is not None else 0.0
+    if dtype is None:  # a Python number
+        return g
+    xp = array_module(g)
+    if np.shape(g) != np.shape(x):
+        g = xp.reshape(g, np.shape(x))
+    if getattr(g, "dtype", dtype) != dtype:
+        g = g.astype(dtype)
+    return g
+
+
+def named(fn, name):
+    """`fn` renamed to `name` (also its code object, so tracebacks show it):
+    for rules and pullbacks built by factories."""
+    key = (fn.__code__, name)
+    if key not in _RENAMED:
+        _RENAMED[key] = fn.__code__.replace(co_name=name, co_qualname=name)
+    fn.__code__ = _RENAMED[key]
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+_RENAMED: dict = {}

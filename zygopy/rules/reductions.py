@@ -1,0 +1,194 @@
+"""Reductions and scans: sum, mean, prod, max/min, std/var, cumsum/cumprod, logsumexp.
+
+Every rule serves both `np.f(x, ...)` and the method `x.f(...)`, takes `axis`
+as None, an int, a (negative) int or a tuple, and honours `keepdims`.
+
+Ties in max/min (and amax/amin) split the cotangent evenly between the
+maximal elements, so the gradient is symmetric and sums to the cotangent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._helpers import array_module, axes_of, expand_to, keepdims, named, nones, option
+from .registry import rule
+
+
+def _count(shape, axis):
+    """How many elements a reduction over `axis` combines."""
+    return int(np.prod([shape[i] for i in axes_of(axis, len(shape))], dtype=np.int64))
+
+
+@rule(np.sum, np.ndarray.sum)
+def sum_rule(x, *args, **kw):
+    """`np.sum(x, axis, dtype, out, keepdims)`: dx is dy broadcast back."""
+    xp = array_module(x)
+    y = xp.sum(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+    def sum_pullback(dy):
+        return (expand_to(dy, shape, axis),) + nones(args)
+
+    return y, sum_pullback
+
+
+@rule(np.mean, np.ndarray.mean)
+def mean_rule(x, *args, **kw):
+    """`np.mean(x, axis, dtype, out, keepdims)`: dx is dy / n broadcast back."""
+    xp = array_module(x)
+    y = xp.mean(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+    n = _count(shape, axis)
+
+    def mean_pullback(dy):
+        return (expand_to(dy / n, shape, axis),) + nones(args)
+
+    return y, mean_pullback
+
+
+@rule(np.prod, np.ndarray.prod)
+def prod_rule(x, *args, **kw):
+    """`np.prod(x, axis, dtype, out, keepdims)`, exact at zeros: with one zero
+    in a slice only that element gets a gradient (the product of the others);
+    with two or more zeros the slice's gradient is zero."""
+    xp = array_module(x)
+    y = xp.prod(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+    def prod_pullback(dy):
+        zero = xp.equal(x, 0)
+        safe = xp.where(zero, 1, x)
+        others = xp.prod(safe, axis=axis, keepdims=True)  # product of nonzeros
+        nzero = xp.sum(zero, axis=axis, keepdims=True)
+        lone = xp.logical_and(zero, xp.equal(nzero, 1))
+        scale = xp.where(xp.equal(nzero, 0), others / safe, xp.where(lone, others, 0))
+        return (expand_to(dy, shape, axis) * scale,) + nones(args)
+
+    return y, prod_pullback
+
+
+def _extremum_rule(fn, name):
+    def extremum_rule(x, *args, **kw):
+        xp = array_module(x)
+        y = fn(x, *args, **kw)
+        axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+        def extremum_pullback(dy):
+            hit = xp.equal(x, keepdims(y, shape, axis))
+            count = xp.sum(hit, axis=axis, keepdims=True)
+            return (xp.where(hit, expand_to(dy, shape, axis) / count, 0),) + nones(args)
+
+        return y, named(extremum_pullback, f"{name}_pullback")
+
+    extremum_rule.__doc__ = (f"`np.{name}(x, axis, out, keepdims)`: the cotangent "
+                             "goes to the extremal elements, split evenly on ties.")
+    return named(extremum_rule, f"{name}_rule")
+
+
+max_rule = rule(np.max, np.amax, np.ndarray.max)(_extremum_rule(np.max, "max"))
+min_rule = rule(np.min, np.amin, np.ndarray.min)(_extremum_rule(np.min, "min"))
+
+
+@rule(np.var, np.ndarray.var)
+def var_rule(x, *args, **kw):
+    """`np.var(x, axis, dtype, out, ddof, keepdims)`: dx = 2 (x - mean) dy / (n - ddof)."""
+    xp = array_module(x)
+    y = xp.var(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+    ddof = option(args, kw, 3, "ddof", 0)
+    n = _count(shape, axis)
+
+    def var_pullback(dy):
+        centred = x - xp.mean(x, axis=axis, keepdims=True)
+        return (expand_to(dy, shape, axis) * centred * (2 / (n - ddof)),) + nones(args)
+
+    return y, var_pullback
+
+
+@rule(np.std, np.ndarray.std)
+def std_rule(x, *args, **kw):
+    """`np.std(x, axis, dtype, out, ddof, keepdims)`: dx = (x - mean) dy /
+    ((n - ddof) std). Where the std is zero (a constant slice) the gradient is
+    taken as zero (a subgradient) rather than NaN."""
+    xp = array_module(x)
+    y = xp.std(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+    ddof = option(args, kw, 3, "ddof", 0)
+    n = _count(shape, axis)
+
+    def std_pullback(dy):
+        s = keepdims(y, shape, axis)
+        centred = x - xp.mean(x, axis=axis, keepdims=True)
+        scale = xp.where(xp.equal(s, 0), 0, 1 / ((n - ddof) * xp.where(xp.equal(s, 0), 1, s)))
+        return (expand_to(dy, shape, axis) * centred * scale,) + nones(args)
+
+    return y, std_pullback
+
+
+def _reverse_cumsum(g, axis):
+    xp = array_module(g)
+    return xp.flip(xp.cumsum(xp.flip(g, axis), axis), axis)
+
+
+@rule(np.cumsum, np.ndarray.cumsum)
+def cumsum_rule(x, *args, **kw):
+    """`np.cumsum(x, axis, dtype, out)`: dx is the reversed cumulative sum of
+    dy (axis None: over the flattened array)."""
+    xp = array_module(x)
+    y = xp.cumsum(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+    def cumsum_pullback(dy):
+        return (xp.reshape(_reverse_cumsum(dy, 0 if axis is None else axis), shape),) \
+            + nones(args)
+
+    return y, cumsum_pullback
+
+
+@rule(np.cumprod, np.ndarray.cumprod)
+def cumprod_rule(x, *args, **kw):
+    """`np.cumprod(x, axis, dtype, out)`: dx_i = sum_{j >= i} dy_j y_j / x_i.
+
+    Assumes x has no zeros (a zero gives a NaN gradient)."""
+    xp = array_module(x)
+    y = xp.cumprod(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+    def cumprod_pullback(dy):
+        flat = xp.reshape(x, y.shape)
+        dx = _reverse_cumsum(dy * y, 0 if axis is None else axis) / flat
+        return (xp.reshape(dx, shape),) + nones(args)
+
+    return y, cumprod_pullback
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over `axis`, computed stably by shifting by the maximum.
+
+    Works on numpy and CuPy arrays; -inf entries contribute nothing, and an
+    all -inf slice gives -inf."""
+    xp = array_module(x)
+    shape = np.shape(x)
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    y = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return y
+    axes = axes_of(axis, len(shape))
+    y = xp.reshape(y, tuple(n for i, n in enumerate(shape) if i not in axes))
+    return y[()] if y.ndim == 0 else y
+
+
+@rule(logsumexp)
+def logsumexp_rule(x, *args, **kw):
+    """`logsumexp(x, axis, keepdims)`: dx = dy softmax(x) along axis."""
+    xp = array_module(x)
+    y = logsumexp(x, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+
+    def logsumexp_pullback(dy):
+        softmax = xp.exp(x - keepdims(y, shape, axis))
+        return (expand_to(dy, shape, axis) * softmax,) + nones(args)
+
+    return y, logsumexp_pullback

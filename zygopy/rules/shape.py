@@ -1,0 +1,258 @@
+"""Shape rules: reshapes, axis permutations, broadcasting, flips, rolls, sort, take.
+
+All of these are linear (or a permutation) in the array, so each pullback is
+the transposed operation: reshape back, permute back, roll back, scatter back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._helpers import array_module, named, nones, option
+from .indexing import scatter_add
+from .registry import rule
+
+
+def _reshaping(call, name):
+    """An rrule for a function that only changes the shape: dx = reshape(dy)."""
+
+    def reshaping_rule(x, *args, **kw):
+        y = call(x, *args, **kw)
+        xp, shape = array_module(x), np.shape(x)
+
+        def reshaping_pullback(dy):
+            return (xp.reshape(dy, shape),) + nones(args)
+
+        return y, named(reshaping_pullback, f"{name}_pullback")
+
+    reshaping_rule.__doc__ = f"`{name}`: changes only the shape; dx = reshape(dy, x.shape)."
+    return named(reshaping_rule, f"{name}_rule")
+
+
+def _method(name):
+    return lambda x, *args, **kw: getattr(x, name)(*args, **kw)
+
+
+def _function(name):
+    return lambda x, *args, **kw: getattr(array_module(x), name)(x, *args, **kw)
+
+
+for _fn, _call, _name in [
+    (np.reshape, _function("reshape"), "reshape"),
+    (np.ndarray.reshape, _method("reshape"), "ndarray_reshape"),
+    (np.ravel, _function("ravel"), "ravel"),
+    (np.ndarray.ravel, _method("ravel"), "ndarray_ravel"),
+    (np.ndarray.flatten, _method("flatten"), "flatten"),
+    (np.squeeze, _function("squeeze"), "squeeze"),
+    (np.ndarray.squeeze, _method("squeeze"), "ndarray_squeeze"),
+    (np.expand_dims, _function("expand_dims"), "expand_dims"),
+    (np.atleast_1d, _function("atleast_1d"), "atleast_1d"),
+    (np.atleast_2d, _function("atleast_2d"), "atleast_2d"),
+    (np.atleast_3d, _function("atleast_3d"), "atleast_3d"),
+]:
+    rule(_fn)(_reshaping(_call, _name))
+
+
+@rule(np.transpose, np.ndarray.transpose)
+def transpose_rule(x, *args, **kw):
+    """`np.transpose(x, axes)`, `x.transpose(*axes)`: dx = transpose(dy, argsort(axes))."""
+    xp = array_module(x)
+    axes = option(args, kw, 0, "axes")
+    if len(args) > 1 or isinstance(axes, (int, np.integer)):  # x.transpose(1, 0)
+        axes = args
+    y = xp.transpose(x, axes)
+    inverse = None if axes is None else tuple(np.argsort([a % x.ndim for a in axes]))
+
+    def transpose_pullback(dy):
+        return (xp.transpose(dy, inverse),) + nones(args)
+
+    return y, transpose_pullback
+
+
+@rule((np.ndarray, "T"))
+def T_rule(x):
+    """`x.T`: dx = dy.T."""
+    xp = array_module(x)
+
+    def T_pullback(dy):
+        return (xp.transpose(dy),)
+
+    return x.T, T_pullback
+
+
+@rule((np.ndarray, "mT"), np.matrix_transpose)
+def mT_rule(x):
+    """`x.mT` (and `np.matrix_transpose`): swaps the last two axes."""
+    xp = array_module(x)
+
+    def mT_pullback(dy):
+        return (xp.swapaxes(dy, -1, -2),)
+
+    return xp.swapaxes(x, -1, -2), mT_pullback
+
+
+@rule(np.swapaxes, np.ndarray.swapaxes)
+def swapaxes_rule(x, axis1, axis2):
+    """`np.swapaxes(x, a, b)`: its own inverse."""
+    xp = array_module(x)
+
+    def swapaxes_pullback(dy):
+        return xp.swapaxes(dy, axis1, axis2), None, None
+
+    return xp.swapaxes(x, axis1, axis2), swapaxes_pullback
+
+
+@rule(np.moveaxis)
+def moveaxis_rule(x, source, destination):
+    """`np.moveaxis(x, src, dst)`: dx = moveaxis(dy, dst, src)."""
+    xp = array_module(x)
+
+    def moveaxis_pullback(dy):
+        return xp.moveaxis(dy, destination, source), None, None
+
+    return xp.moveaxis(x, source, destination), moveaxis_pullback
+
+
+@rule(np.broadcast_to)
+def broadcast_to_rule(x, shape, **kw):
+    """`np.broadcast_to(x, shape)`: dx = dy, summed back to x's shape by the
+    dispatcher's central unbroadcast."""
+    y = array_module(x).broadcast_to(x, shape, **kw)
+
+    def broadcast_to_pullback(dy):
+        return dy, None
+
+    return y, broadcast_to_pullback
+
+
+@rule(np.flip)
+def flip_rule(x, *args, **kw):
+    """`np.flip(x, axis)`: its own inverse."""
+    xp = array_module(x)
+    axis = option(args, kw, 0, "axis")
+
+    def flip_pullback(dy):
+        return (xp.flip(dy, axis),) + nones(args)
+
+    return xp.flip(x, axis), flip_pullback
+
+
+@rule(np.fliplr)
+def fliplr_rule(x):
+    """`np.fliplr(x)`: its own inverse."""
+    xp = array_module(x)
+
+    def fliplr_pullback(dy):
+        return (xp.fliplr(dy),)
+
+    return xp.fliplr(x), fliplr_pullback
+
+
+@rule(np.flipud)
+def flipud_rule(x):
+    """`np.flipud(x)`: its own inverse."""
+    xp = array_module(x)
+
+    def flipud_pullback(dy):
+        return (xp.flipud(dy),)
+
+    return xp.flipud(x), flipud_pullback
+
+
+@rule(np.roll)
+def roll_rule(x, shift, *args, **kw):
+    """`np.roll(x, shift, axis)`: dx = roll(dy, -shift, axis)."""
+    xp = array_module(x)
+    axis = option(args, kw, 0, "axis")
+    back = tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
+
+    def roll_pullback(dy):
+        return (xp.roll(dy, back, axis), None) + nones(args)
+
+    return xp.roll(x, shift, axis), roll_pullback
+
+
+@rule(np.rot90)
+def rot90_rule(x, *args, **kw):
+    """`np.rot90(x, k, axes)`: dx = rot90(dy, -k, axes)."""
+    xp = array_module(x)
+    k, axes = option(args, kw, 0, "k", 1), option(args, kw, 1, "axes", (0, 1))
+
+    def rot90_pullback(dy):
+        return (xp.rot90(dy, -k, axes),) + nones(args)
+
+    return xp.rot90(x, k, axes), rot90_pullback
+
+
+@rule(np.sort)
+def sort_rule(x, *args, **kw):
+    """`np.sort(x, axis)`: a permutation; dx is dy permuted back (the order
+    among equal elements is numpy's stable argsort)."""
+    xp = array_module(x)
+    axis = option(args, kw, 0, "axis", -1)
+    shape = np.shape(x)
+    flat = x if axis is not None else xp.ravel(x)
+    ax = -1 if axis is None else axis
+    inverse = xp.argsort(xp.argsort(flat, axis=ax, kind="stable"), axis=ax, kind="stable")
+
+    def sort_pullback(dy):
+        return (xp.reshape(xp.take_along_axis(dy, inverse, ax), shape),) + nones(args)
+
+    return xp.sort(x, *args, **kw), sort_pullback
+
+
+def _wrap(indices, n, mode):
+    """Indices as `take` reads them under mode 'wrap' or 'clip'."""
+    if mode == "wrap":
+        return np.mod(indices, n)
+    if mode == "clip":
+        return np.clip(indices, 0, n - 1)
+    return indices
+
+
+@rule(np.take, np.ndarray.take)
+def take_rule(x, indices, *args, **kw):
+    """`np.take(x, indices, axis, out, mode)`: dx scatter-adds dy back
+    (repeated indices accumulate)."""
+    xp = array_module(x)
+    y = xp.take(x, indices, *args, **kw)
+    axis, mode = option(args, kw, 0, "axis"), option(args, kw, 2, "mode", "raise")
+    shape = np.shape(x)
+    if axis is None:
+        index = _wrap(indices, x.size, mode)
+    else:
+        axis = axis % x.ndim
+        index = (slice(None),) * axis + (_wrap(indices, shape[axis], mode),)
+
+    def take_pullback(dy):
+        if axis is None:
+            return (xp.reshape(scatter_add((x.size,), index, dy), shape), None) \
+                + nones(args)
+        return (scatter_add(shape, index, dy), None) + nones(args)
+
+    return y, take_pullback
+
+
+@rule(np.take_along_axis)
+def take_along_axis_rule(x, indices, *args, **kw):
+    """`np.take_along_axis(x, indices, axis)`: dx scatter-adds dy back."""
+    xp = array_module(x)
+    y = xp.take_along_axis(x, indices, *args, **kw)
+    axis, shape = option(args, kw, 0, "axis", -1), np.shape(x)
+    if axis is None:
+        index = indices
+    else:
+        axis = axis % x.ndim
+        index = tuple(
+            indices if d == axis else
+            xp.arange(n).reshape([-1 if i == d else 1 for i in range(x.ndim)])
+            for d, n in enumerate(shape)
+        )
+
+    def take_along_axis_pullback(dy):
+        if axis is None:
+            return (xp.reshape(scatter_add((x.size,), index, dy), shape), None) \
+                + nones(args)
+        return (scatter_add(shape, index, dy), None) + nones(args)
+
+    return y, take_along_axis_pullback

@@ -1,0 +1,114 @@
+"""Normalisation and dropout layers: statistics, running stats, modes, reprs."""
+
+import numpy as np
+import pytest
+
+from layers.activations import relu
+from layers.basic import Chain, Dense, count_parameters
+from layers.normalise import (
+    AlphaDropout,
+    BatchNorm,
+    Dropout,
+    GroupNorm,
+    LayerNorm,
+    trainmode,
+)
+from layers.normalise import testmode as to_testmode  # a bare `testmode` is collected
+
+RNG = np.random.default_rng(0)
+X4 = (3 * RNG.standard_normal((8, 3, 5, 4)) + 2).astype(np.float32)
+
+
+def test_batchnorm_train_normalises_per_channel_and_updates_stats():
+    bn = BatchNorm(3, active=True, momentum=0.1)
+    y = bn(X4)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-3)
+    n = 8 * 5 * 4
+    mean = X4.mean(axis=(0, 2, 3))
+    var = X4.var(axis=(0, 2, 3)) * n / (n - 1)
+    np.testing.assert_allclose(bn.running_mean, 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * var, rtol=1e-5)
+
+
+def test_batchnorm_test_mode_uses_running_stats():
+    bn = BatchNorm(3, relu, active=False)
+    bn.running_mean[:] = [1, 2, 3]
+    bn.running_var[:] = [4, 1, 0.25]
+    bn.scale[:] = 2
+    bn.bias[:] = 0.5
+    m = np.array([1, 2, 3], np.float32)[:, None, None]
+    s = np.sqrt(np.array([4, 1, 0.25], np.float32) + 1e-5)[:, None, None]
+    np.testing.assert_allclose(bn(X4), np.maximum(2 * (X4 - m) / s + 0.5, 0), rtol=1e-5)
+    assert bn.running_mean.tolist() == [1, 2, 3]  # unchanged
+
+
+def test_batchnorm_on_dense_features_and_repr():
+    x = RNG.standard_normal((16, 5)).astype(np.float32)
+    y = BatchNorm(5, active=True)(x)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-5)
+    bn = BatchNorm(4)
+    assert repr(bn) == "BatchNorm(4)  # 8 parameters, plus 8 non-trainable"
+    assert count_parameters(bn) == 8
+    with pytest.raises(ValueError, match=r"BatchNorm: expected channels .* 3, got 5"):
+        BatchNorm(3)(x)
+
+
+def test_layernorm():
+    x = RNG.standard_normal((4, 6)).astype(np.float32) * 5
+    y = LayerNorm(6)(x)
+    assert y.dtype == np.float32
+    want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+    y2 = LayerNorm((5, 4))(X4)
+    np.testing.assert_allclose(y2.mean(axis=(2, 3)), 0, atol=1e-5)
+    assert repr(LayerNorm(6)) == "LayerNorm(6)  # 12 parameters"
+    with pytest.raises(ValueError, match=r"LayerNorm: expected trailing shape \(7,\)"):
+        LayerNorm(7)(x)
+
+
+def test_groupnorm():
+    x = RNG.standard_normal((2, 6, 3, 3)).astype(np.float32) * 4 + 1
+    y = GroupNorm(6, 3)(x)
+    g = x.reshape(2, 3, -1)
+    want = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5))
+    np.testing.assert_allclose(y, want.reshape(x.shape), rtol=1e-4, atol=1e-5)
+    assert y.dtype == np.float32
+    with pytest.raises(ValueError, match="GroupNorm"):
+        GroupNorm(5, 2)
+
+
+def test_dropout_modes_and_scaling():
+    x = np.ones((200, 50), np.float32)
+    d = Dropout(0.3, rng=np.random.default_rng(1), active=True)
+    y = d(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.7], rtol=1e-6)
+    assert np.mean(y == 0) == pytest.approx(0.3, abs=0.02)
+    assert y.mean() == pytest.approx(1.0, abs=0.03)
+    d.active = False
+    assert d(x) is x
+    ch = Dropout(0.5, dims=(0, 1), rng=np.random.default_rng(2), active=True)(X4)
+    per_channel = (ch == 0).reshape(8, 3, -1)
+    assert np.all(per_channel.all(-1) | ~per_channel.any(-1))  # whole channels dropped
+
+
+def test_alphadropout_keeps_mean_and_variance():
+    x = RNG.standard_normal(200_000).astype(np.float32)
+    y = AlphaDropout(0.2, rng=np.random.default_rng(3), active=True)(x)
+    assert y.dtype == np.float32
+    assert y.mean() == pytest.approx(0.0, abs=0.02)
+    assert y.std() == pytest.approx(1.0, abs=0.02)
+    assert AlphaDropout(0.2, active=False)(x) is x
+
+
+def test_trainmode_testmode_walk_models():
+    m = Chain(Dense(2, 3), Chain(Dropout(0.5), BatchNorm(3)))
+    trainmode(m)
+    assert m[1][0].active is True and m[1][1].active is True
+    to_testmode(m)
+    assert m[1][0].active is False and m[1][1].active is False
+    to_testmode(m, "auto")
+    assert m[1][0].active is None
+    assert trainmode(m, False) is m and m[1][1].active is False

@@ -92,6 +92,10 @@ class BatchNorm:
             y = y * self.scale.reshape(shape) + self.bias.reshape(shape)
         return self.activation(y)
 
+    def trainable(self):
+        """Fields optimisers update (`layers.functor`): not the running statistics."""
+        return ("scale", "bias")
+
     def _update_stats(self, mean, var, count=2):
         """In-place update of the running statistics from one batch (a side effect).
 

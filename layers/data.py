@@ -35,7 +35,9 @@ class DataLoader:
 
     def __init__(self, data, batchsize=1, shuffle=False, partial=True, rng=None):
         if not isinstance(batchsize, (int, np.integer)) or batchsize < 1:
-            raise ValueError(f"DataLoader: batchsize must be a positive int, got {batchsize!r}")
+            raise ValueError(
+                f"DataLoader: batchsize must be a positive int, got {batchsize!r}"
+            )
         if isinstance(data, dict):
             items = list(data.items())
         elif isinstance(data, tuple):
@@ -47,7 +49,9 @@ class DataLoader:
         arrays = [(k, v if hasattr(v, "shape") else np.asarray(v)) for k, v in items]
         for k, a in arrays:
             if a.ndim == 0:
-                raise ValueError(f"DataLoader: {_name(k)} is a scalar; need an array (N, ...)")
+                raise ValueError(
+                    f"DataLoader: {_name(k)} is a scalar; need an array (N, ...)"
+                )
         lengths = {_name(k): a.shape[0] for k, a in arrays}
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -55,8 +59,16 @@ class DataLoader:
                 f"DataLoader: all arrays must have the same length along the first "
                 f"(batch) axis; {detail}"
             )
-        self.data, self.batchsize, self.shuffle, self.partial = data, int(batchsize), shuffle, partial
-        self._arrays, self._kind = arrays, type(data) if isinstance(data, (dict, tuple)) else None
+        self.data, self.batchsize, self.shuffle, self.partial = (
+            data,
+            int(batchsize),
+            shuffle,
+            partial,
+        )
+        self._arrays, self._kind = (
+            arrays,
+            type(data) if isinstance(data, (dict, tuple)) else None,
+        )
         self.n = arrays[0][1].shape[0]
         self.rng = _as_rng(rng)
 
@@ -80,8 +92,10 @@ class DataLoader:
         return tuple(batch)
 
     def __repr__(self):
-        return (f"DataLoader({self.n} observations, batchsize={self.batchsize}, "
-                f"shuffle={self.shuffle}, partial={self.partial})")
+        return (
+            f"DataLoader({self.n} observations, batchsize={self.batchsize}, "
+            f"shuffle={self.shuffle}, partial={self.partial})"
+        )
 
 
 def _name(key):
@@ -132,7 +146,11 @@ def onehotbatch(labels, classes, default=None):
     """
     classes = list(classes)
     index = _class_index(classes)
-    labels = list(np.asarray(labels).reshape(-1)) if hasattr(labels, "shape") else list(labels)
+    labels = (
+        list(np.asarray(labels).reshape(-1))
+        if hasattr(labels, "shape")
+        else list(labels)
+    )
     out = np.zeros((len(labels), len(classes)), np.float32)
     for n, label in enumerate(labels):
         out[n, _lookup(index, label, classes, default)] = 1

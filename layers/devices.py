@@ -27,7 +27,7 @@ def _cupy():
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return None
-    except Exception:  # no driver, no device: cupy raises its own runtime errors
+    except Exception:  # noqa: BLE001 - no driver or device: cupy raises its own errors
         return None
     return cupy
 
@@ -46,14 +46,17 @@ def gpu(model):
     """
     cupy = _cupy()
     if cupy is None:
-        _warn_once("layers.gpu: CuPy with a CUDA device is not available; the model "
-                   "stays on the CPU (install cupy-cuda13x to use a GPU)")
+        _warn_once(
+            "layers.gpu: CuPy with a CUDA device is not available; the model "
+            "stays on the CPU (install cupy-cuda13x to use a GPU)"
+        )
         return model
     return fmap(lambda a: a if isinstance(a, cupy.ndarray) else cupy.asarray(a), model)
 
 
 def cpu(model):
     """Copy every device array of `model` back to numpy; numpy arrays are reused."""
+
     def to_host(a):
         if isinstance(a, np.ndarray):
             return a
@@ -67,6 +70,7 @@ def _floats_to(dtype):
         if a.dtype.kind != "f" or a.dtype == dtype:
             return a
         return a.astype(dtype)
+
     return convert
 
 

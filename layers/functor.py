@@ -31,9 +31,23 @@ from zygopy.runtime.tangents import Tangent, is_zero
 
 FROZEN = "_frozen"  # the attribute freeze() sets: a frozenset of field names
 
-_OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-           types.ModuleType, type, str, bytes, int, float, complex, bool,
-           type(None), np.generic, np.dtype, np.ufunc)
+_OPAQUE = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+    str,
+    bytes,
+    int,
+    float,
+    complex,
+    bool,
+    type(None),
+    np.generic,
+    np.dtype,
+    np.ufunc,
+)
 
 
 def is_array(x) -> bool:
@@ -48,8 +62,11 @@ def is_parameter_array(x) -> bool:
 
 def _object_fields(x):
     """Fields of a user object without the freeze marker; None for leaves."""
-    if isinstance(x, _OPAQUE) or is_array(x) or callable(x) and not hasattr(
-        x, "__dict__"
+    if (
+        isinstance(x, _OPAQUE)
+        or is_array(x)
+        or callable(x)
+        and not hasattr(x, "__dict__")
     ):
         return None
     fields = object_fields(x)
@@ -141,8 +158,11 @@ def parameters(model) -> list:
     >>> [p for p, _ in parameters({"body": [Affine()]})]
     ['body.0.weight', 'body.0.bias']
     """
-    return [(p, a) for p, a in walk_arrays(model, trainable_only=True)
-            if a.dtype.kind in "fc"]
+    return [
+        (p, a)
+        for p, a in walk_arrays(model, trainable_only=True)
+        if a.dtype.kind in "fc"
+    ]
 
 
 def params(model):
@@ -203,8 +223,12 @@ def gradient_pairs(model, grad) -> list:
             return
         if isinstance(x, dict):
             for k, v in x.items():
-                go(v, g.get(k) if isinstance(g, dict) else field(g, k, path),
-                   _join(path, k), active)
+                go(
+                    v,
+                    g.get(k) if isinstance(g, dict) else field(g, k, path),
+                    _join(path, k),
+                    active,
+                )
             return
         fields = _object_fields(x)
         if fields is None:
@@ -345,6 +369,7 @@ def layer(cls=None, *, trainable=None):
     ``@layer(trainable=("weight", "bias"))`` adds a ``trainable`` method
     returning those names, like Flux's ``Flux.trainable``.
     """
+
     def decorate(c):
         if trainable is not None:
             names = tuple(trainable)

@@ -18,9 +18,22 @@ import numpy as np
 
 from .functor import walk_arrays
 
-_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2",
-           "I32": "<i4", "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4",
-           "U64": "<u8", "BOOL": "?", "C64": "<c8", "C128": "<c16"}
+_DTYPES = {
+    "F16": "<f2",
+    "F32": "<f4",
+    "F64": "<f8",
+    "I8": "i1",
+    "I16": "<i2",
+    "I32": "<i4",
+    "I64": "<i8",
+    "U8": "u1",
+    "U16": "<u2",
+    "U32": "<u4",
+    "U64": "<u8",
+    "BOOL": "?",
+    "C64": "<c8",
+    "C128": "<c16",
+}
 _CODES = {np.dtype(v).str.lstrip("<|>="): k for k, v in _DTYPES.items()}
 _MAX_HEADER = 100 * 2**20
 
@@ -38,7 +51,11 @@ def _code(dtype):
 
 
 def _host(a):
-    return a.get() if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get") else np.asarray(a)
+    return (
+        a.get()
+        if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get")
+        else np.asarray(a)
+    )
 
 
 def state(model) -> dict:
@@ -59,8 +76,11 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None):
         a = _host(a)
         code = _code(a.dtype)
         data = np.ascontiguousarray(a, dtype=np.dtype(_DTYPES[code])).tobytes()
-        header[name] = {"dtype": code, "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": code,
+            "shape": list(a.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         chunks.append(data)
         offset += len(data)
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -107,13 +127,13 @@ def read_safetensors(path) -> tuple:
             f"header length {n} exceeds the {len(raw) - 8} bytes after it"
         )
     try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"))
+        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SafetensorsError(f"{where} has a corrupt header: {e}") from None
     if not isinstance(header, dict):
         raise SafetensorsError(f"{where} has a corrupt header: not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
-    body = memoryview(raw)[8 + n:]
+    body = memoryview(raw)[8 + n :]
     entries = sorted(header.items(), key=lambda kv: _offsets(kv, where)[0])
     expected, tensors = 0, {}
     for name, info in entries:
@@ -121,9 +141,15 @@ def read_safetensors(path) -> tuple:
         dtype = info.get("dtype")
         shape = info.get("shape")
         if dtype not in _DTYPES:
-            raise SafetensorsError(f"{where}: tensor {name!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise SafetensorsError(f"{where}: tensor {name!r} has a bad shape {shape!r}")
+            raise SafetensorsError(
+                f"{where}: tensor {name!r} has unknown dtype {dtype!r}"
+            )
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and d >= 0 for d in shape
+        ):
+            raise SafetensorsError(
+                f"{where}: tensor {name!r} has a bad shape {shape!r}"
+            )
         dt = np.dtype(_DTYPES[dtype])
         size = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         if begin != expected or end - begin != size:
@@ -139,14 +165,18 @@ def read_safetensors(path) -> tuple:
         tensors[name] = np.frombuffer(body[begin:end], dtype=dt).reshape(shape)
         expected = end
     if expected != len(body):
-        raise SafetensorsError(f"{where}: {len(body) - expected} unexpected bytes after the data")
+        raise SafetensorsError(
+            f"{where}: {len(body) - expected} unexpected bytes after the data"
+        )
     return {k: tensors[k] for k in header}, metadata
 
 
 def _offsets(item, where):
     name, info = item
     off = info.get("data_offsets") if isinstance(info, dict) else None
-    if not (isinstance(off, list) and len(off) == 2 and all(isinstance(o, int) for o in off)):
+    if not (
+        isinstance(off, list) and len(off) == 2 and all(isinstance(o, int) for o in off)
+    ):
         raise SafetensorsError(f"{where}: tensor {name!r} has bad data_offsets {off!r}")
     return off
 
@@ -173,7 +203,9 @@ def load(path, model):
     target = state(model)
     for name, a in target.items():
         if name not in tensors:
-            raise SafetensorsError(f"{path!r}: missing key {name!r} (model has it, file does not)")
+            raise SafetensorsError(
+                f"{path!r}: missing key {name!r} (model has it, file does not)"
+            )
         t = tensors[name]
         if tuple(t.shape) != tuple(a.shape):
             raise SafetensorsError(
@@ -188,7 +220,9 @@ def load(path, model):
             raise SafetensorsError(f"{path!r}: model array {name!r} is read-only")
     extra = [k for k in tensors if k not in target]
     if extra:
-        raise SafetensorsError(f"{path!r}: unexpected key {extra[0]!r} (file has it, model does not)")
+        raise SafetensorsError(
+            f"{path!r}: unexpected key {extra[0]!r} (file has it, model does not)"
+        )
     for name, a in target.items():
         if isinstance(a, np.ndarray):
             np.copyto(a, tensors[name])

@@ -55,7 +55,12 @@ def _counts(model):
     train = parameters(model)
     ids = {id(a) for _, a in train}
     other = [a for _, a in _float_arrays(model, False) if id(a) not in ids]
-    return len(train), sum(a.size for _, a in train), len(other), sum(a.size for a in other)
+    return (
+        len(train),
+        sum(a.size for _, a in train),
+        len(other),
+        sum(a.size for a in other),
+    )
 
 
 def parameter_comment(model) -> str:
@@ -78,9 +83,11 @@ def total_comment(model) -> str:
     arrays, n, other_arrays, other = _counts(model)
     nbytes = sum(int(a.nbytes) for _, a in walk_arrays(model))
     if other_arrays:
-        return (f"# Total: {arrays} trainable arrays, {format_count(n)} parameters, "
-                f"plus {other_arrays} non-trainable, {format_count(other)} parameters, "
-                f"{format_bytes(nbytes)}.")
+        return (
+            f"# Total: {arrays} trainable arrays, {format_count(n)} parameters, "
+            f"plus {other_arrays} non-trainable, {format_count(other)} parameters, "
+            f"{format_bytes(nbytes)}."
+        )
     return f"# Total: {arrays} arrays, {format_count(n)} parameters, {format_bytes(nbytes)}."
 
 
@@ -109,7 +116,8 @@ def _is_container(x):
     if isinstance(x, (list, tuple, dict)):
         return True
     return _is_layer(x) and any(
-        _is_layer(v) or isinstance(v, (list, tuple, dict)) for _, v in _items(x))
+        _is_layer(v) or isinstance(v, (list, tuple, dict)) for _, v in _items(x)
+    )
 
 
 def _brackets(x):
@@ -126,8 +134,9 @@ def _short(x):
     """One-line text of a non-container, without any trailing comment."""
     if _is_layer(x):
         if type(x).__repr__ is object.__repr__:
-            shapes = ", ".join(f"{k}={tuple(v.shape)}" for k, v in children(x).items()
-                               if is_array(v))
+            shapes = ", ".join(
+                f"{k}={tuple(v.shape)}" for k, v in children(x).items() if is_array(v)
+            )
             return f"{type(x).__name__}({shapes})"
         return re.sub(r"\s+#.*$", "", repr(x).splitlines()[0])
     return getattr(x, "__name__", None) or repr(x)

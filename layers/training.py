@@ -72,10 +72,17 @@ class EarlyStopping:
 
     def __init__(self, metric_fn, patience=5, min_delta=0.0, mode="min"):
         if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+            raise ValueError(
+                f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}"
+            )
         if patience < 1:
             raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
-        self.metric_fn, self.patience, self.min_delta, self.mode = metric_fn, patience, min_delta, mode
+        self.metric_fn, self.patience, self.min_delta, self.mode = (
+            metric_fn,
+            patience,
+            min_delta,
+            mode,
+        )
         self.best, self.bad = None, 0
 
     def __call__(self):
@@ -104,8 +111,17 @@ def _default_gradient(f, x):
     return (value, grads) if _is_params(x) else (value, grads[0])
 
 
-def train(loss, model_or_params, data, opt, *, epochs=1, callbacks=(), progress=True,
-          _gradient=None):
+def train(
+    loss,
+    model_or_params,
+    data,
+    opt,
+    *,
+    epochs=1,
+    callbacks=(),
+    progress=True,
+    _gradient=None,
+):
     """Run `epochs` passes over `data`, updating parameters after each batch.
 
     * implicit: `model_or_params` a ``zygopy.Params`` (``layers.params(model)``);
@@ -126,22 +142,28 @@ def train(loss, model_or_params, data, opt, *, epochs=1, callbacks=(), progress=
     implicit = _is_params(model_or_params)
     if implicit:
         if not isinstance(opt, Rule):
-            raise TypeError("implicit training with Params takes a rule such as Adam(), "
-                            f"not {type(opt).__name__}")
+            raise TypeError(
+                "implicit training with Params takes a rule such as Adam(), "
+                f"not {type(opt).__name__}"
+            )
     elif isinstance(opt, Rule):
         opt = setup(opt, model_or_params)
     elif not isinstance(opt, OptState):
-        raise TypeError(f"train: opt must be a rule or an OptState, got {type(opt).__name__}")
+        raise TypeError(
+            f"train: opt must be a rule or an OptState, got {type(opt).__name__}"
+        )
     history = []
     bar = _progress(progress, epochs, _length(data))
     try:
         for epoch in range(1, epochs + 1):
             for batch, d in enumerate(data, start=1):
                 args = d if isinstance(d, tuple) else (d,)
+                # the closures are called at once, inside this iteration
                 if implicit:
-                    value, grads = gradient(lambda: loss(*args), model_or_params)
+                    f = lambda: loss(*args)  # noqa: B023
                 else:
-                    value, grads = gradient(lambda m: loss(m, *args), model_or_params)
+                    f = lambda m: loss(m, *args)  # noqa: B023
+                value, grads = gradient(f, model_or_params)
                 value = float(value)
                 if not math.isfinite(value):
                     raise NonFiniteLoss(
@@ -219,8 +241,10 @@ class _TextBar:
         if self.per_epoch:
             left = self.epochs * self.per_epoch - self.done
             eta = f"  eta {elapsed / self.done * left:.1f}s"
-        self.line = (f"epoch {epoch}/{self.epochs}  batch {batch}{of}  loss {loss:.4g}  "
-                     f"elapsed {elapsed:.1f}s{eta}")
+        self.line = (
+            f"epoch {epoch}/{self.epochs}  batch {batch}{of}  loss {loss:.4g}  "
+            f"elapsed {elapsed:.1f}s{eta}"
+        )
         if now - self.last >= self.every or self.done == 1:
             self.last = now
             self.stream.write("\r" + self.line)

@@ -87,7 +87,9 @@ class ClipGlobalNorm(Rule):
         total = float(np.sqrt(sum(_norm(g, 2) ** 2 for g in grads)))
         if not np.isfinite(total):
             if self.throw:
-                raise FloatingPointError(f"ClipGlobalNorm: global gradient norm is {total}")
+                raise FloatingPointError(
+                    f"ClipGlobalNorm: global gradient norm is {total}"
+                )
             return 1.0
         return min(1.0, self.omega / total) if total > 0 else 1.0
 

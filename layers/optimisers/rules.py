@@ -22,7 +22,7 @@ class Rule:
 
     def init(self, param):
         """The initial per-parameter state (None for stateless rules)."""
-        return None
+        return
 
     def apply(self, state, param, grad):
         """Return ``(new_state, update)``; the caller does ``param -= update``."""
@@ -31,10 +31,14 @@ class Rule:
     def __post_init__(self):
         eta = getattr(self, "eta", 0.0)
         if not eta >= 0:
-            raise ValueError(f"{type(self).__name__}: learning rate eta={eta} must be >= 0")
+            raise ValueError(
+                f"{type(self).__name__}: learning rate eta={eta} must be >= 0"
+            )
         beta = getattr(self, "beta", None)
         if beta is not None and (len(beta) != 2 or not all(0 <= b < 1 for b in beta)):
-            raise ValueError(f"{type(self).__name__}: beta={beta} must be two numbers in [0, 1)")
+            raise ValueError(
+                f"{type(self).__name__}: beta={beta} must be two numbers in [0, 1)"
+            )
 
 
 def _zeros(param):
@@ -144,7 +148,9 @@ class Adam(Rule):
     def apply(self, state, param, grad):
         m, v, bt = _moments(state, grad, self.beta)
         update = _adam_step(m, v, bt, self.eps) * self.eta
-        return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(update, param)
+        return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(
+            update, param
+        )
 
 
 @dataclass
@@ -172,7 +178,9 @@ class AdamW(Rule):
             update = self.eta * (step + self.decay * param)
         else:
             update = self.eta * step + self.decay * param
-        return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(update, param)
+        return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(
+            update, param
+        )
 
 
 @dataclass
@@ -196,7 +204,9 @@ class RAdam(Rule):
         rho_inf = 2 / (1 - b2) - 1
         rho = rho_inf - 2 * t * bt[1] / (1 - bt[1])
         if rho > 4:
-            r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            r = np.sqrt(
+                (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
+            )
             update = _adam_step(m, v, bt, self.eps) * self.eta * r
         else:
             update = m / (1 - bt[0]) * self.eta
@@ -338,8 +348,22 @@ class Lion(Rule):
         return b2 * state + (1 - b2) * grad, _cast(update, param)
 
 
-RULES = (Descent, Momentum, Nesterov, RMSProp, Adam, AdamW, RAdam, NAdam, AdaMax,
-         AMSGrad, AdaGrad, AdaDelta, AdaBelief, Lion)
+RULES = (
+    Descent,
+    Momentum,
+    Nesterov,
+    RMSProp,
+    Adam,
+    AdamW,
+    RAdam,
+    NAdam,
+    AdaMax,
+    AMSGrad,
+    AdaGrad,
+    AdaDelta,
+    AdaBelief,
+    Lion,
+)
 
 
 def fields(rule) -> tuple:

@@ -69,7 +69,10 @@ class Cosine(Schedule):
 
     def __call__(self, t):
         tau = t % self.period if self.restart else min(t, self.period)
-        return self.end + (self.start - self.end) * (1 + math.cos(math.pi * tau / self.period)) / 2
+        return (
+            self.end
+            + (self.start - self.end) * (1 + math.cos(math.pi * tau / self.period)) / 2
+        )
 
 
 class Warmup(Schedule):
@@ -126,7 +129,9 @@ class Scheduler(Rule):
             raise TypeError("Scheduler needs at least one schedule, e.g. eta=Step(0.1)")
         for name, s in schedules.items():
             if not callable(s):
-                raise TypeError(f"Scheduler: {name}= must be a schedule (a callable of t)")
+                raise TypeError(
+                    f"Scheduler: {name}= must be a schedule (a callable of t)"
+                )
         self.rule, self.schedules = rule, schedules
 
     def rule_at(self, t):
@@ -144,8 +149,11 @@ class Scheduler(Rule):
         return (t + 1, inner), update
 
     def __eq__(self, other):
-        return (isinstance(other, Scheduler) and self.rule == other.rule
-                and self.schedules == other.schedules)
+        return (
+            isinstance(other, Scheduler)
+            and self.rule == other.rule
+            and self.schedules == other.schedules
+        )
 
     __hash__ = None
 

@@ -16,9 +16,9 @@ import dataclasses
 
 import numpy as np
 
-from .. import functor
 from zygopy.runtime.tangents import is_zero
 
+from .. import functor
 from ..functor import is_array
 from .composite import ClipGlobalNorm, OptimiserChain
 from .rules import Rule
@@ -59,7 +59,9 @@ class OptState:
 
 def _check_rule(rule):
     if not isinstance(rule, Rule):
-        raise TypeError(f"expected an optimisation rule such as Adam(), got {type(rule).__name__}")
+        raise TypeError(
+            f"expected an optimisation rule such as Adam(), got {type(rule).__name__}"
+        )
     inner = _unwrap(rule)
     members = inner.rules if isinstance(inner, OptimiserChain) else ()
     for i, r in enumerate(members):
@@ -174,8 +176,7 @@ def _implicit_pairs(params, grads):
 def _update_implicit(rule, params, grads):
     _check_rule(rule)
     store = rule.__dict__.setdefault("_implicit", {})  # id -> (param, state)
-    pairs = [(p, g) for p, g in _implicit_pairs(params, grads)
-             if not is_zero(g)]
+    pairs = [(p, g) for p, g in _implicit_pairs(params, grads) if not is_zero(g)]
     gs = _global_clip(rule, [_as_grad(g, p, f"array {p.shape}") for p, g in pairs])
     for (p, _), g in zip(pairs, gs):
         entry = store.get(id(p))
@@ -196,8 +197,10 @@ def adjust(opt_or_state, lr=None, **hyperparams):
         hyperparams["eta"] = lr
     if isinstance(opt_or_state, OptState):
         new_rule = adjust(opt_or_state.rule, **hyperparams)
-        leaves = {k: Leaf(adjust(v.rule, **hyperparams), v.state)
-                  for k, v in opt_or_state.leaves.items()}
+        leaves = {
+            k: Leaf(adjust(v.rule, **hyperparams), v.state)
+            for k, v in opt_or_state.leaves.items()
+        }
         return OptState(new_rule, leaves)
     rule = opt_or_state
     missing = [k for k in hyperparams if not _has_field(rule, k)]
@@ -211,7 +214,9 @@ def _has_field(rule, name):
         return any(_has_field(r, name) for r in rule.rules)
     if isinstance(rule, Scheduler):
         return _has_field(rule.rule, name)
-    return dataclasses.is_dataclass(rule) and name in {f.name for f in dataclasses.fields(rule)}
+    return dataclasses.is_dataclass(rule) and name in {
+        f.name for f in dataclasses.fields(rule)
+    }
 
 
 def _adjust(rule, hyper):

@@ -14,7 +14,10 @@ def test_single_array_batches():
     assert [b.shape for b in batches] == [(2, 2), (2, 2), (1, 2)]
     assert len(DataLoader(x, batchsize=2)) == 3
     assert len(DataLoader(x, batchsize=2, partial=False)) == 2
-    assert [b.shape for b in DataLoader(x, batchsize=2, partial=False)] == [(2, 2), (2, 2)]
+    assert [b.shape for b in DataLoader(x, batchsize=2, partial=False)] == [
+        (2, 2),
+        (2, 2),
+    ]
     assert [b.shape for b in DataLoader(x, batchsize=9)] == [(5, 2)]
 
 
@@ -52,7 +55,9 @@ def test_shuffle_keeps_pairs_aligned():
 
 @given(st.integers(1, 30), st.integers(1, 8), st.booleans(), st.booleans())
 def test_every_observation_once(n, bs, shuffle, partial):
-    loader = DataLoader(np.arange(n), batchsize=bs, shuffle=shuffle, partial=partial, rng=3)
+    loader = DataLoader(
+        np.arange(n), batchsize=bs, shuffle=shuffle, partial=partial, rng=3
+    )
     seen = np.concatenate(list(loader)) if len(loader) else np.array([], int)
     assert len(list(loader)) == len(loader)
     expected = n if partial else (n // bs) * bs

@@ -55,7 +55,11 @@ def test_gpu_round_trip():
         pytest.skip("needs CuPy and a CUDA device")
     m = tied()
     g = D.gpu(m)
-    assert type(g[0].weight).__module__.startswith("cupy") and g[0].weight is g[1].weight
+    assert (
+        type(g[0].weight).__module__.startswith("cupy") and g[0].weight is g[1].weight
+    )
     c = D.cpu(g)
-    assert isinstance(c[0].weight, np.ndarray) and np.array_equal(c[0].weight, m[0].weight)
+    assert isinstance(c[0].weight, np.ndarray) and np.array_equal(
+        c[0].weight, m[0].weight
+    )
     assert c[0].weight is c[1].weight

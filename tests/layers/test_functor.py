@@ -43,7 +43,11 @@ class Frozen:
 def test_parameter_paths():
     m = Chain(Dense(2, 3), np.tanh, {"head": Dense(3, 1), "k": 4})
     assert [p for p, _ in F.parameters(m)] == [
-        "layers.0.weight", "layers.0.bias", "layers.2.head.weight", "layers.2.head.bias"]
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.2.head.weight",
+        "layers.2.head.bias",
+    ]
 
 
 def test_tied_weights_first_path_wins():
@@ -85,6 +89,7 @@ def test_layer_decorator():
     class L:
         def __init__(self):
             self.a, self.b = np.ones(1), np.ones(1)
+
     assert [p for p, _ in F.parameters(L())] == ["a"]
     assert F.layer(Dense) is Dense
 
@@ -96,6 +101,7 @@ def test_bad_trainable_names():
 
         def trainable(self):
             return ("v",)
+
     with pytest.raises(AttributeError, match="'v'"):
         F.parameters(Bad())
 
@@ -136,10 +142,14 @@ def test_fmap_cycle():
 
 def test_gradient_pairs():
     m = Chain(Dense(2, 1), np.tanh, Norm())
-    g = Tangent(Chain, layers=[
-        Tangent(Dense, weight=np.full((1, 2), 3.0), bias=ZERO, activation=None),
-        None,
-        Tangent(Norm, scale=np.ones(2), mean=np.ones(2), count=None)])
+    g = Tangent(
+        Chain,
+        layers=[
+            Tangent(Dense, weight=np.full((1, 2), 3.0), bias=ZERO, activation=None),
+            None,
+            Tangent(Norm, scale=np.ones(2), mean=np.ones(2), count=None),
+        ],
+    )
     got = [(p, g.tolist()) for p, _, g in F.gradient_pairs(m, g)]
     assert got == [("layers.0.weight", [[3.0, 3.0]]), ("layers.2.scale", [1.0, 1.0])]
     assert F.gradient_pairs(m, None) == []
@@ -149,12 +159,13 @@ def test_gradient_pairs():
 
 def test_gradient_pairs_dict_gradient_for_object():
     m = Dense(1, 1)
-    [(p, _, g)] = F.gradient_pairs(m, {"weight": np.ones((1, 1))})
+    [(p, _, _)] = F.gradient_pairs(m, {"weight": np.ones((1, 1))})
     assert p == "weight"
 
 
 def test_params_uses_zygopy(monkeypatch):
     import zygopy
+
     monkeypatch.setattr(zygopy, "params", lambda *a: list(a))
     m = Dense(1, 2)
     ps = F.params(m)

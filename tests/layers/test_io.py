@@ -1,5 +1,6 @@
 """safetensors save/load: round trip, format details, all-or-nothing, no pickle."""
 
+import itertools
 import json
 import os
 import pickle
@@ -25,7 +26,7 @@ class Chain:
 
 def model(seed=0, sizes=(3, 4, 2)):
     rng = np.random.default_rng(seed)
-    return Chain(*[Dense(a, b, rng) for a, b in zip(sizes, sizes[1:])])
+    return Chain(*[Dense(a, b, rng) for a, b in itertools.pairwise(sizes)])
 
 
 def test_round_trip_in_place(tmp_path):
@@ -44,24 +45,32 @@ def test_round_trip_in_place(tmp_path):
 
 def test_file_layout_is_standard(tmp_path):
     path = tmp_path / "x.safetensors"
-    io.write_safetensors(path, {"a": np.arange(3, dtype=np.float32),
-                                "b": np.ones((2, 2), np.float64)})
+    io.write_safetensors(
+        path, {"a": np.arange(3, dtype=np.float32), "b": np.ones((2, 2), np.float64)}
+    )
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
     assert n % 8 == 0
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     assert header["a"] == {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}
     assert header["b"] == {"dtype": "F64", "shape": [2, 2], "data_offsets": [12, 44]}
-    assert np.frombuffer(raw[8 + n:8 + n + 12], "<f4").tolist() == [0, 1, 2]
+    assert np.frombuffer(raw[8 + n : 8 + n + 12], "<f4").tolist() == [0, 1, 2]
 
 
 def test_tied_and_dtypes(tmp_path):
-    m = {"a": np.arange(4, dtype=np.int32), "b": np.array([True, False]),
-         "c": np.zeros(2, np.float16)}
+    m = {
+        "a": np.arange(4, dtype=np.int32),
+        "b": np.array([True, False]),
+        "c": np.zeros(2, np.float16),
+    }
     m["d"] = m["c"]
     assert list(io.state(m)) == ["a", "b", "c"]
     io.save(tmp_path / "t.safetensors", m)
-    m2 = {"a": np.zeros(4, np.int32), "b": np.zeros(2, bool), "c": np.ones(2, np.float16)}
+    m2 = {
+        "a": np.zeros(4, np.int32),
+        "b": np.zeros(2, bool),
+        "c": np.ones(2, np.float16),
+    }
     io.load(tmp_path / "t.safetensors", m2)
     assert m2["a"].tolist() == [0, 1, 2, 3] and m2["b"].tolist() == [True, False]
 
@@ -94,11 +103,14 @@ def test_corrupt_header(tmp_path):
         io.read_safetensors(path)
 
 
-@pytest.mark.parametrize("sizes,match", [
-    ((3, 5, 2), "shape mismatch for 'layers.0.weight'"),
-    ((3, 4, 2, 2), "unexpected key 'layers.2.weight'"),
-    ((3, 4), "missing key 'layers.1.weight'"),
-])
+@pytest.mark.parametrize(
+    "sizes,match",
+    [
+        ((3, 5, 2), "shape mismatch for 'layers.0.weight'"),
+        ((3, 4, 2, 2), "unexpected key 'layers.2.weight'"),
+        ((3, 4), "missing key 'layers.1.weight'"),
+    ],
+)
 def test_wrong_architecture(tmp_path, sizes, match):
     path = tmp_path / "m.safetensors"
     io.save(path, model(0, (3, 4, 2, 2) if "unexpected" in match else (3, 4, 2)))
@@ -146,6 +158,7 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
 
     def boom(*a):
         raise OSError("disk full")
+
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         io.save(path, model(1))

@@ -7,7 +7,11 @@ import layers.optimisers as O
 from zygopy import Tangent
 
 X0 = np.array([0.5, -1.0, 2.0])
-GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.5, 0.06]), np.array([0.7, -0.08, -0.9])]
+GRADS = [
+    np.array([0.1, -0.2, 0.3]),
+    np.array([-0.4, 0.5, 0.06]),
+    np.array([0.7, -0.08, -0.9]),
+]
 
 
 def run(rule, x0=X0, grads=GRADS):
@@ -37,6 +41,7 @@ def momentum_ref(eta, rho):
         nonlocal v
         v = rho * v + eta * g
         return v
+
     return step
 
 
@@ -48,6 +53,7 @@ def nesterov_ref(eta, rho):
         d = -(rho**2) * v + (1 + rho) * eta * g
         v = rho * v - eta * g
         return d
+
     return step
 
 
@@ -58,6 +64,7 @@ def rmsprop_ref(eta, rho, eps):
         nonlocal s
         s = rho * s + (1 - rho) * g**2
         return eta * g / (np.sqrt(s) + eps)
+
     return step
 
 
@@ -91,6 +98,7 @@ def adam_family_ref(kind, eta=0.001, b1=0.9, b2=0.999, eps=1e-8, decay=0.0):
             rect = np.sqrt((r - 4) * (r - 2) * rinf / ((rinf - 4) * (rinf - 2) * r))
             return eta * rect * mhat / (np.sqrt(vhat) + eps)
         raise AssertionError(kind)
+
     return step
 
 
@@ -103,6 +111,7 @@ def amsgrad_ref(eta=0.001, b1=0.9, b2=0.999, eps=1e-8):
         v = b2 * v + (1 - b2) * g**2
         vmax = np.maximum(vmax, v)
         return eta * m / (np.sqrt(vmax) + eps)
+
     return step
 
 
@@ -113,6 +122,7 @@ def adagrad_ref(eta=0.1, eps=1e-8):
         nonlocal acc
         acc = acc + g**2
         return eta * g / (np.sqrt(acc) + eps)
+
     return step
 
 
@@ -125,6 +135,7 @@ def adadelta_ref(rho=0.9, eps=1e-8):
         d = g * np.sqrt(dacc + eps) / np.sqrt(acc + eps)
         dacc = rho * dacc + (1 - rho) * d**2
         return d
+
     return step
 
 
@@ -136,18 +147,22 @@ def lion_ref(eta=0.001, b1=0.9, b2=0.999):
         c = b1 * m + (1 - b1) * g
         m = b2 * m + (1 - b2) * g
         return eta * np.sign(c)
+
     return step
 
 
 CASES = [
-    (O.Descent(), lambda: (lambda t, x, g: 0.1 * g)),
-    (O.Descent(0.3), lambda: (lambda t, x, g: 0.3 * g)),
+    (O.Descent(), lambda: lambda t, x, g: 0.1 * g),
+    (O.Descent(0.3), lambda: lambda t, x, g: 0.3 * g),
     (O.Momentum(), lambda: momentum_ref(0.01, 0.9)),
     (O.Nesterov(), lambda: nesterov_ref(0.001, 0.9)),
     (O.Nesterov(0.1, 0.5), lambda: nesterov_ref(0.1, 0.5)),
     (O.RMSProp(), lambda: rmsprop_ref(0.001, 0.9, 1e-8)),
     (O.Adam(), lambda: adam_family_ref("adam")),
-    (O.Adam(0.1, (0.8, 0.9), 1e-3), lambda: adam_family_ref("adam", 0.1, 0.8, 0.9, 1e-3)),
+    (
+        O.Adam(0.1, (0.8, 0.9), 1e-3),
+        lambda: adam_family_ref("adam", 0.1, 0.8, 0.9, 1e-3),
+    ),
     (O.AdamW(0.01, decay=0.1), lambda: adam_family_ref("adamw", eta=0.01, decay=0.1)),
     (O.RAdam(), lambda: adam_family_ref("radam")),
     (O.RAdam(beta=(0.9, 0.5)), lambda: adam_family_ref("radam", b2=0.5)),
@@ -158,12 +173,14 @@ CASES = [
     (O.AdaDelta(), lambda: adadelta_ref()),
     (O.AdaBelief(), lambda: adam_family_ref("adabelief", eps=1e-16)),
     (O.Lion(), lambda: lion_ref()),
-    (O.WeightDecay(0.1), lambda: (lambda t, x, g: g + 0.1 * x)),
-    (O.ClipGrad(0.2), lambda: (lambda t, x, g: np.clip(g, -0.2, 0.2))),
+    (O.WeightDecay(0.1), lambda: lambda t, x, g: g + 0.1 * x),
+    (O.ClipGrad(0.2), lambda: lambda t, x, g: np.clip(g, -0.2, 0.2)),
 ]
 
 
-@pytest.mark.parametrize("rule,ref", CASES, ids=lambda c: repr(c) if isinstance(c, O.Rule) else "")
+@pytest.mark.parametrize(
+    "rule,ref", CASES, ids=lambda c: repr(c) if isinstance(c, O.Rule) else ""
+)
 def test_three_steps_match_formula(rule, ref):
     got, want = run(rule), reference(ref())
     for a, b in zip(got, want):
@@ -179,6 +196,7 @@ def test_rmsprop_centred():
         s = rho * s + (1 - rho) * g**2
         mu = rho * mu + (1 - rho) * g
         return eta * g / (np.sqrt(s - mu**2) + eps)
+
     for a, b in zip(run(O.RMSProp(eta, centred=True)), reference(step)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
@@ -198,14 +216,26 @@ def test_defaults_follow_flux():
     assert O.WeightDecay().decay == 5e-4 and O.ClipGrad().delta == 10.0
 
 
-ALL_RULES = [O.Descent(0.1), O.Momentum(0.05), O.Nesterov(0.05), O.RMSProp(0.01),
-             O.Adam(0.05), O.AdamW(0.05, decay=1e-3), O.RAdam(0.05), O.NAdam(0.05),
-             O.AdaMax(0.05), O.AMSGrad(0.05), O.AdaGrad(0.5), O.AdaDelta(0.9, 1e-2),
-             O.AdaBelief(0.05), O.Lion(0.03),
-             O.OptimiserChain(O.ClipNorm(1.0), O.Adam(0.05)),
-             O.OptimiserChain(O.ClipGlobalNorm(1.0), O.Descent(0.1)),
-             O.OptimiserChain(O.WeightDecay(1e-3), O.ClipGrad(1.0), O.Momentum(0.05)),
-             O.Scheduler(O.Adam(), eta=O.Exponential(0.05, 0.999))]
+ALL_RULES = [
+    O.Descent(0.1),
+    O.Momentum(0.05),
+    O.Nesterov(0.05),
+    O.RMSProp(0.01),
+    O.Adam(0.05),
+    O.AdamW(0.05, decay=1e-3),
+    O.RAdam(0.05),
+    O.NAdam(0.05),
+    O.AdaMax(0.05),
+    O.AMSGrad(0.05),
+    O.AdaGrad(0.5),
+    O.AdaDelta(0.9, 1e-2),
+    O.AdaBelief(0.05),
+    O.Lion(0.03),
+    O.OptimiserChain(O.ClipNorm(1.0), O.Adam(0.05)),
+    O.OptimiserChain(O.ClipGlobalNorm(1.0), O.Descent(0.1)),
+    O.OptimiserChain(O.WeightDecay(1e-3), O.ClipGrad(1.0), O.Momentum(0.05)),
+    O.Scheduler(O.Adam(), eta=O.Exponential(0.05, 0.999)),
+]
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=repr)
@@ -213,7 +243,7 @@ def test_every_rule_reduces_a_quadratic(rule):
     """loss = Σ aᵢ (xᵢ - cᵢ)² / 2 falls below 10% of its start within 300 steps."""
     a, c = np.array([1.0, 3.0, 0.5], np.float32), np.array([1.0, -2.0, 0.5], np.float32)
     x = np.zeros(3, np.float32)
-    loss = lambda: float(np.sum(a * (x - c) ** 2) / 2)  # noqa: E731
+    loss = lambda: float(np.sum(a * (x - c) ** 2) / 2)
     start = loss()
     for _ in range(300):
         O.update(rule, x, a * (x - c))
@@ -284,6 +314,7 @@ class GradsLike:
 
 def test_implicit_accepts_grads_lookup_and_zero():
     from zygopy import ZERO
+
     W, b = np.zeros(2), np.zeros(2)
     O.update(O.Descent(1.0), [W, b], GradsLike({id(W): np.ones(2), id(b): ZERO}))
     assert W.tolist() == [-1, -1] and b.tolist() == [0, 0]
@@ -299,12 +330,20 @@ class Dense:
 def test_explicit_setup_update():
     model = {"layers": [Dense(2, 3), Dense(3, 1)]}
     state = O.setup(O.Descent(0.5), model)
-    assert list(state.leaves) == ["layers.0.weight", "layers.0.bias",
-                                  "layers.1.weight", "layers.1.bias"]
-    g = {"layers": [Tangent(Dense, weight=np.ones((3, 2)), bias=None, activation=None),
-                    None]}
+    assert list(state.leaves) == [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+    ]
+    g = {
+        "layers": [
+            Tangent(Dense, weight=np.ones((3, 2)), bias=None, activation=None),
+            None,
+        ]
+    }
     W = model["layers"][0].weight
-    state2, model2 = O.update(state, model, g)
+    _, model2 = O.update(state, model, g)
     assert model2 is model and model["layers"][0].weight is W
     assert np.all(W == 0.5) and W.dtype == np.float32
     assert np.all(model["layers"][1].weight == 1)
@@ -316,8 +355,10 @@ def test_explicit_tied_weights_sum_gradients():
     model = [a, b]
     state = O.setup(O.Descent(1.0), model)
     assert "1.weight" not in state.leaves
-    g = [Tangent(Dense, weight=np.ones((2, 2)), bias=None),
-         Tangent(Dense, weight=np.full((2, 2), 2.0), bias=None)]
+    g = [
+        Tangent(Dense, weight=np.ones((2, 2)), bias=None),
+        Tangent(Dense, weight=np.full((2, 2), 2.0), bias=None),
+    ]
     O.update(state, model, g)
     assert np.all(a.weight == -2)
 
@@ -362,7 +403,9 @@ def test_schedules():
     assert [O.Step(1.0, 0.5, 2)(t) for t in range(5)] == [1, 1, 0.5, 0.5, 0.25]
     assert O.Exponential(2.0, 0.5)(3) == 0.25
     cos = O.Cosine(1.0, 0.0, period=4)
-    np.testing.assert_allclose([cos(t) for t in range(5)], [1, 0.85355339, 0.5, 0.14644661, 1])
+    np.testing.assert_allclose(
+        [cos(t) for t in range(5)], [1, 0.85355339, 0.5, 0.14644661, 1]
+    )
     assert O.Cosine(1.0, 0.0, 4, restart=False)(9) == 0.0
     warm = O.Warmup(O.Constant(1.0), steps=4)
     assert [warm(t) for t in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]

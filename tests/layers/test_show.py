@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from layers.functor import freeze
-from layers.show import (count_parameters, format_bytes, format_count, layer_repr,
-                         parameter_comment, summary, total_comment)
+from layers.show import (
+    count_parameters,
+    format_bytes,
+    format_count,
+    layer_repr,
+    parameter_comment,
+    summary,
+    total_comment,
+)
 
 
 class Dense:
@@ -16,7 +23,9 @@ class Dense:
 
     def __repr__(self):
         act = f", {self.activation.__name__}" if self.activation else ""
-        return layer_repr(self, f"Dense({self.weight.shape[1]} => {self.weight.shape[0]}{act})")
+        return layer_repr(
+            self, f"Dense({self.weight.shape[1]} => {self.weight.shape[0]}{act})"
+        )
 
 
 class Chain:
@@ -40,14 +49,23 @@ def softmax(x):
     return x
 
 
-@pytest.mark.parametrize("n,text", [(0, "0"), (999, "999"), (5381, "5_381"),
-                                    (1234567, "1_234_567")])
+@pytest.mark.parametrize(
+    "n,text", [(0, "0"), (999, "999"), (5381, "5_381"), (1234567, "1_234_567")]
+)
 def test_format_count(n, text):
     assert format_count(n) == text
 
 
-@pytest.mark.parametrize("n,text", [(1, "1 byte"), (524, "524 bytes"), (1024, "1.000 KiB"),
-                                    (22988, "22.449 KiB"), (3 * 2**20 // 2, "1.500 MiB")])
+@pytest.mark.parametrize(
+    "n,text",
+    [
+        (1, "1 byte"),
+        (524, "524 bytes"),
+        (1024, "1.000 KiB"),
+        (22988, "22.449 KiB"),
+        (3 * 2**20 // 2, "1.500 MiB"),
+    ],
+)
 def test_format_bytes(n, text):
     assert format_bytes(n) == text
 
@@ -72,10 +90,14 @@ def test_nested_and_non_trainable():
     m = Chain(Chain(Dense(64, 64), Norm(4)), Dense(64, 10))
     lines = repr(m).splitlines()
     assert lines[1] == "  Chain("
-    assert lines[2].startswith("    Dense(64 => 64),") and lines[2].endswith("# 4_160 parameters")
+    assert lines[2].startswith("    Dense(64 => 64),") and lines[2].endswith(
+        "# 4_160 parameters"
+    )
     assert lines[3].endswith("# 4 parameters, plus 4 non-trainable")
-    assert lines[-1].endswith("# Total: 5 trainable arrays, 4_814 parameters, plus 1 "
-                              "non-trainable, 4 parameters, 18.820 KiB.")
+    assert lines[-1].endswith(
+        "# Total: 5 trainable arrays, 4_814 parameters, plus 1 "
+        "non-trainable, 4 parameters, 18.820 KiB."
+    )
 
 
 def test_counts_tied_and_frozen():
@@ -93,5 +115,6 @@ def test_plain_object_and_single_layer_summary():
     class Plain:
         def __init__(self):
             self.w = np.zeros((2, 3))
+
     assert summary(Plain()) == "Plain(w=(2, 3))  # 6 parameters"
     assert summary(Dense(2, 1)) == "Dense(2 => 1)  # 3 parameters"

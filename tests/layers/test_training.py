@@ -42,8 +42,15 @@ Y = 3 * X
 
 def test_explicit_training_fits():
     m = Linear()
-    hist = T.train(loss_explicit, m, DataLoader((X, Y), batchsize=4), Descent(0.3),
-                   epochs=20, progress=False, _gradient=grad_explicit)
+    hist = T.train(
+        loss_explicit,
+        m,
+        DataLoader((X, Y), batchsize=4),
+        Descent(0.3),
+        epochs=20,
+        progress=False,
+        _gradient=grad_explicit,
+    )
     assert len(hist) == 80 and hist[-1] < 1e-3 < hist[0]
     assert abs(m.w[0] - 3) < 0.05 and m.w.dtype == np.float32
 
@@ -61,6 +68,7 @@ class FakeParams(list):
 
 def test_implicit_training(monkeypatch):
     import zygopy
+
     monkeypatch.setattr(zygopy, "Params", FakeParams)
     W = np.zeros(1, np.float32)
     ps = FakeParams([W])
@@ -72,7 +80,9 @@ def test_implicit_training(monkeypatch):
         assert params is ps
         return f(), {id(W): central_difference(f, W)}
 
-    hist = T.train(loss, ps, [(X, Y)] * 30, Descent(0.3), progress=False, _gradient=gradient)
+    hist = T.train(
+        loss, ps, [(X, Y)] * 30, Descent(0.3), progress=False, _gradient=gradient
+    )
     assert len(hist) == 30 and abs(W[0] - 3) < 0.05
     with pytest.raises(TypeError, match="rule"):
         T.train(loss, ps, [(X, Y)], setup(Descent(), {"w": W}), _gradient=gradient)
@@ -84,8 +94,14 @@ def test_non_tuple_batch_is_one_argument():
     def gradient(f, m):
         return f(m), None
 
-    T.train(lambda m, d: seen.append(d) or 1.0, Linear(), [{"a": 1}, {"a": 2}], Descent(),
-            progress=False, _gradient=gradient)
+    T.train(
+        lambda m, d: seen.append(d) or 1.0,
+        Linear(),
+        [{"a": 1}, {"a": 2}],
+        Descent(),
+        progress=False,
+        _gradient=gradient,
+    )
     assert seen == [{"a": 1}, {"a": 2}]
 
 
@@ -97,8 +113,15 @@ def test_nonfinite_loss_names_epoch_and_batch():
         return next(losses), Tangent(Linear, w=np.ones(1))
 
     with pytest.raises(T.NonFiniteLoss, match="epoch 2, batch 2") as e:
-        T.train(loss_explicit, m, [(X, Y)] * 2, Descent(1.0), epochs=2, progress=False,
-                _gradient=gradient)
+        T.train(
+            loss_explicit,
+            m,
+            [(X, Y)] * 2,
+            Descent(1.0),
+            epochs=2,
+            progress=False,
+            _gradient=gradient,
+        )
     assert isinstance(e.value, FloatingPointError)
     assert m.w[0] == -3  # three updates, the NaN batch skipped
 
@@ -111,8 +134,15 @@ def test_stop_from_callback_and_callback_order():
         if len(calls) == 3:
             T.stop()
 
-    hist = T.train(loss_explicit, Linear(), [(X, Y)] * 10, Descent(0.1), callbacks=[cb],
-                   progress=False, _gradient=grad_explicit)
+    hist = T.train(
+        loss_explicit,
+        Linear(),
+        [(X, Y)] * 10,
+        Descent(0.1),
+        callbacks=[cb],
+        progress=False,
+        _gradient=grad_explicit,
+    )
     assert len(hist) == 3 and calls == [0, 1, 2]
 
 
@@ -123,8 +153,16 @@ def test_on_batch_callback_gets_info():
         def on_batch(self, info):
             infos.append((info.epoch, info.batch, info.loss, len(info.history)))
 
-    T.train(lambda m, x: 0.5, Linear(), [(1,), (2,)], Descent(), epochs=2, progress=False,
-            callbacks=[Recorder()], _gradient=lambda f, m: (f(m), None))
+    T.train(
+        lambda m, x: 0.5,
+        Linear(),
+        [(1,), (2,)],
+        Descent(),
+        epochs=2,
+        progress=False,
+        callbacks=[Recorder()],
+        _gradient=lambda f, m: (f(m), None),
+    )
     assert infos == [(1, 1, 0.5, 1), (1, 2, 0.5, 2), (2, 1, 0.5, 3), (2, 2, 0.5, 4)]
 
 
@@ -145,8 +183,15 @@ def test_throttle():
 def test_early_stopping():
     values = iter([5.0, 4.0, 4.0, 3.999, 4.5, 6.0, 7.0])
     es = T.EarlyStopping(lambda: next(values), patience=3, min_delta=0.01)
-    hist = T.train(lambda m, x: 1.0, Linear(), [(0,)] * 10, Descent(), callbacks=[es],
-                   progress=False, _gradient=lambda f, m: (f(m), None))
+    hist = T.train(
+        lambda m, x: 1.0,
+        Linear(),
+        [(0,)] * 10,
+        Descent(),
+        callbacks=[es],
+        progress=False,
+        _gradient=lambda f, m: (f(m), None),
+    )
     assert len(hist) == 5 and es.best == 4.0
     up = T.EarlyStopping(lambda: 1.0, patience=1, mode="max")
     up()
@@ -165,20 +210,39 @@ def test_text_progress_without_tqdm(monkeypatch, capsys):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
-    T.train(lambda m, x: 0.25, Linear(), [(0,), (1,)], Descent(), epochs=2,
-            _gradient=lambda f, m: (f(m), None))
+    T.train(
+        lambda m, x: 0.25,
+        Linear(),
+        [(0,), (1,)],
+        Descent(),
+        epochs=2,
+        _gradient=lambda f, m: (f(m), None),
+    )
     err = capsys.readouterr().err
-    assert "epoch 2/2  batch 2/2  loss 0.25" in err and "eta" in err and "elapsed" in err
+    assert (
+        "epoch 2/2  batch 2/2  loss 0.25" in err and "eta" in err and "elapsed" in err
+    )
 
 
 def test_tqdm_progress(capsys):
     pytest.importorskip("tqdm")
-    T.train(lambda m, x: 0.25, Linear(), [(0,), (1,)], Descent(),
-            _gradient=lambda f, m: (f(m), None))
+    T.train(
+        lambda m, x: 0.25,
+        Linear(),
+        [(0,), (1,)],
+        Descent(),
+        _gradient=lambda f, m: (f(m), None),
+    )
     assert "loss=0.25" in capsys.readouterr().err
 
 
 def test_silent(capsys):
-    T.train(lambda m, x: 0.25, Linear(), [(0,)], Descent(), progress=False,
-            _gradient=lambda f, m: (f(m), None))
+    T.train(
+        lambda m, x: 0.25,
+        Linear(),
+        [(0,)],
+        Descent(),
+        progress=False,
+        _gradient=lambda f, m: (f(m), None),
+    )
     assert capsys.readouterr() == ("", "")

@@ -1,7 +1,211 @@
-"""Public API (being written): gradient, pullback, ... ."""
+"""The public API: gradient, pullback, withgradient, grad, value_and_grad,
+differentiable, source, and implicit parameters (params / Grads)."""
 
-def _todo(*a, **k):
-    raise NotImplementedError("compiler in progress")
+from __future__ import annotations
 
-Grads = Params = differentiable = grad = gradient = params = pullback = _todo
-source = value_and_grad = withgradient = _todo
+import functools
+import numbers
+
+import numpy as np
+
+from .errors import NotScalarError
+from .runtime import dispatch
+from .runtime.tangents import ZERO, materialize
+
+
+def _top_pullback(f, args):
+    """(y, back) where back(dy) gives one materialised cotangent per argument."""
+    if isinstance(f, Differentiable):
+        f = f.fn
+    if _is_plain_function(f):
+        y, pb = dispatch.call_function(f, args, {}, need_free=bool(dispatch.IMPLICIT))
+    else:
+        y, pb = dispatch.call(f, *args)
+
+    def back(dy):
+        dy = _zero_nones(dy)
+        grads = pb(dy)
+        return tuple(materialize(g, a) for g, a in zip(grads[1:], args))
+
+    return y, back
+
+
+def _is_plain_function(f):
+    import types
+
+    return isinstance(f, types.FunctionType)
+
+
+def _zero_nones(dy):
+    if dy is None:
+        return ZERO
+    if isinstance(dy, tuple):
+        return tuple(_zero_nones(d) for d in dy)
+    if isinstance(dy, list):
+        return [_zero_nones(d) for d in dy]
+    return dy
+
+
+def pullback(f, *args):
+    """`(y, back)`: the value of `f(*args)` and its pullback.
+
+    `back(dy)` takes a cotangent shaped like `y` (a tuple for a tuple output)
+    and returns one gradient per argument, each shaped like its argument.
+
+    >>> y, back = pullback(lambda x, y: 3 * x**2 + 2 * x + y, 2.0, 2.0)
+    >>> back(1.0)
+    (14.0, 1.0)
+    """
+    if len(args) == 1 and isinstance(args[0], Params):
+        return _implicit_pullback(f, args[0])
+    return _top_pullback(f, args)
+
+
+def _seed(y):
+    """The cotangent 1 for a real scalar output, or a NotScalarError."""
+    if isinstance(y, bool) or not _is_real_scalar(y):
+        shape = getattr(y, "shape", None)
+        what = f"an array of shape {shape}" if shape is not None else type(y).__name__
+        raise NotScalarError(
+            f"gradient needs a function that returns a real scalar, but it returned "
+            f"{what}.\nPossible fixes:\n"
+            "  - reduce the output first, e.g. np.sum(...) or a loss function\n"
+            "  - use zygopy.pullback(f, *args) and call back(dy) with a cotangent "
+            "shaped like the output\n"
+            "  - use zygopy.jacobian(f, x) for the full Jacobian")
+    if isinstance(y, np.ndarray):
+        return np.ones_like(y)
+    if isinstance(y, np.generic):
+        return y.dtype.type(1)
+    return 1.0
+
+
+def _is_real_scalar(y):
+    if isinstance(y, numbers.Real):
+        return True
+    return isinstance(y, np.ndarray) and y.ndim == 0 and y.dtype.kind == "f"
+
+
+def gradient(f, *args):
+    """One gradient per argument of a real-scalar-valued `f`, at `args`.
+
+    >>> gradient(lambda x, y: 3 * x**2 + 2 * x + y, 2.0, 2.0)
+    (14.0, 1.0)
+
+    With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
+    returns a `Grads` looked up by the arrays themselves: `gs[W]`.
+    """
+    return withgradient(f, *args)[1]
+
+
+def withgradient(f, *args):
+    """`(y, gradients)`: the value of `f(*args)` and `gradient(f, *args)`."""
+    y, back = pullback(f, *args)
+    return y, back(_seed(y))
+
+
+def grad(f, argnums=0):
+    """The gradient function of `f` with respect to argument(s) `argnums`.
+
+    `grad(f)(x, y)` is `gradient(f, x, y)[0]`; a tuple `argnums` gives a tuple.
+    Nests: `grad(grad(f))` is the second derivative.
+    """
+    return GradFunction(f, argnums, with_value=False)
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """JAX-style: a function returning `(value, gradient)`.
+
+    With `has_aux=True`, `f` returns `(value, aux)` and the result is
+    `((value, aux), gradient)`; only `value` is differentiated."""
+    return GradFunction(f, argnums, with_value=True, has_aux=has_aux)
+
+
+class GradFunction:
+    """A callable computing gradients of `f` (what `grad` and `value_and_grad`
+    return). It is itself differentiable: `grad(grad(f))` works."""
+
+    def __init__(self, f, argnums=0, with_value=False, has_aux=False):
+        self.f = f
+        self.argnums = argnums
+        self.with_value = with_value
+        self.has_aux = has_aux
+        functools.update_wrapper(self, f, updated=())
+
+    def __call__(self, *args):
+        if self.has_aux:
+            f = self.f
+            (y, aux), back = _aux_pullback(f, args)
+            grads = back(_seed(y))
+            value = (y, aux)
+        else:
+            value, grads = withgradient(self.f, *args)
+        if isinstance(self.argnums, int):
+            g = grads[self.argnums]
+        else:
+            g = tuple(grads[i] for i in self.argnums)
+        return (value, g) if self.with_value else g
+
+
+def _aux_pullback(f, args):
+    y, back = pullback(f, *args)
+    value, aux = y
+
+    def back_value(dy):
+        return back((dy, None))
+
+    return (value, aux), back_value
+
+
+def source(f) -> str:
+    """The generated forward and backward Python code of `f`, as text.
+
+    Compiles `f` for float arguments if it has not been compiled yet."""
+    if isinstance(f, Differentiable):
+        return f.source()
+    fn = f
+    compiled = [c for k, c in dispatch._COMPILED.items() if k[0] is fn.__code__]
+    if not compiled:
+        kinds = tuple("any" for _ in range(fn.__code__.co_argcount))
+        dispatch.adjoint_functions(fn, kinds, False, False)
+        compiled = [c for k, c in dispatch._COMPILED.items() if k[0] is fn.__code__]
+    return compiled[-1].text
+
+
+class Differentiable:
+    """A function whose adjoint code was generated at decoration time.
+
+    Calling it runs the original function; `zygopy.gradient` and friends use
+    the generated code; `source()` prints it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+        kinds = tuple("any" for _ in range(fn.__code__.co_argcount))
+        self._generic = dispatch.adjoint_functions(fn, kinds, False, False)[2]
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def source(self):
+        return self._generic.text
+
+    def __repr__(self):
+        return f"<differentiable {self.fn.__qualname__}>"
+
+
+def differentiable(fn):
+    """Decorator: parse `fn` and generate its adjoint code now, ahead of any call.
+
+    Unsupported syntax is reported here, at definition time.
+
+    >>> @differentiable
+    ... def f(x):
+    ...     return x * x
+    >>> gradient(f, 3.0)
+    (6.0,)
+    """
+    return Differentiable(fn)
+
+
+from .implicit import Grads, Params, _implicit_pullback, params  # noqa: E402,F401

@@ -33,6 +33,8 @@ def unbroadcast(g, x):
         return g
     xshape = getattr(x, "shape", None)
     gshape = getattr(g, "shape", ())
+    if xshape is None and not isinstance(x, (int, float, complex)):
+        return g  # containers and objects: structural cotangents pass through
     if xshape is None:  # Python number primal
         if gshape:
             g = g.sum()

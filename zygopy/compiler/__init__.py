@@ -1,0 +1,149 @@
+"""The compiler: a pipeline of small passes, chained as in DESIGN.md section 2.
+
+    parse -> fence -> exits -> normalise -> activity -> reverse -> optimise -> emit
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from dataclasses import dataclass
+
+from ..runtime import sources
+from . import activity, emit, exits, fence, naming, normalise, optimise, reverse
+from .resolve import Env
+
+
+@dataclass
+class Compiled:
+    """Generated code of one function for one specialisation (cached by code)."""
+
+    forward: types.CodeType
+    backward: types.CodeType
+    params: tuple  # parameter names, in order (varargs last but for kw-only)
+    text: str
+    guards: dict  # "np.tanh" -> the object the inlined adjoint assumes
+    free: tuple  # closure variables whose adjoints go into the callee tangent
+
+
+def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compiled:
+    """Parse `fn`, generate its forward and backward code for argument `kinds`."""
+    node, filename = sources.function_ast(fn)
+    fence.check(node, filename)
+    fdef = _as_function_def(node, fn)
+    params = _params(fdef)
+    local = _locals(fdef) | set(params)
+    fresh = naming.Fresh(_all_names(fdef))
+    exits.lower(fdef, fresh)
+    body = normalise.Normaliser(fresh, local).block(fdef.body)
+    env = Env(fn, local)
+    seeds = {p: k for p, k in zip(params, kinds) if k is not None}
+    free = _active_free(fn, env, fdef, need_free)
+    glob = _implicit_globals(fn, env, fdef) if implicit else []
+    seeds.update({n: activity.ANY for n in free + glob})
+    act = activity.analyse(body, seeds, env, implicit)
+    rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob)
+    fwd, bwd = rev.run(body)
+    optimise.dead_adjoints(bwd)
+    title = f"{fn.__qualname__} ({filename}:{fn.__code__.co_firstlineno})"
+    text = emit.render([fwd, bwd], filename, title)
+    fcode, bcode = _code_objects(text, fn, fwd.name, bwd.name, rev.guards)
+    return Compiled(fcode, bcode, tuple(params), text, dict(rev.guards), tuple(free))
+
+
+def _as_function_def(node, fn):
+    if isinstance(node, ast.Lambda):
+        fdef = ast.FunctionDef(naming.forward_name("lambda")[:-8] or "lambda", node.args,
+                               [ast.Return(node.body)], [], None)
+        ast.copy_location(fdef, node)
+        ast.fix_missing_locations(fdef)
+        fdef.name = "lambda"
+        return fdef
+    node.decorator_list = []
+    return node
+
+
+def _params(fdef):
+    a = fdef.args
+    names = [x.arg for x in a.posonlyargs + a.args]
+    if a.vararg:
+        names.append(a.vararg.arg)
+    names += [x.arg for x in a.kwonlyargs]
+    if a.kwarg:
+        names.append(a.kwarg.arg)
+    return names
+
+
+def _locals(fdef):
+    out = set()
+    for n in ast.walk(fdef):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+        elif isinstance(n, ast.FunctionDef) and n is not fdef:
+            out.add(n.name)
+    return out
+
+
+def _all_names(fdef):
+    return {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | \
+        {n.arg for n in ast.walk(fdef) if isinstance(n, ast.arg)}
+
+
+def _loaded_free(fdef, env):
+    return sorted({n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)
+                   and isinstance(n.ctx, ast.Load) and n.id not in env.local})
+
+
+def _active_free(fn, env, fdef, need_free):
+    """Closure variables holding differentiable values (their adjoints are
+    part of the callee's tangent)."""
+    if not need_free:
+        return []
+    from ..runtime.tangents import is_differentiable_value
+    from ..runtime.structure import object_fields
+
+    out = []
+    for name in _loaded_free(fdef, env):
+        if name in env.closure:
+            found, value = env.lookup(name)
+            if found and (is_differentiable_value(value) or _has_fields(value, object_fields)):
+                out.append(name)
+    return out
+
+
+def _has_fields(value, object_fields):
+    if isinstance(value, (list, tuple, dict)):
+        return True
+    if callable(value) and isinstance(value, types.FunctionType):
+        return bool(value.__closure__)
+    return bool(object_fields(value)) if not isinstance(value, (str, bytes)) else False
+
+
+def _implicit_globals(fn, env, fdef):
+    from ..runtime.tangents import is_differentiable_value
+
+    out = []
+    for name in _loaded_free(fdef, env):
+        if name in env.closure:
+            continue
+        found, value = env.lookup(name)
+        if found and (is_differentiable_value(value) and hasattr(value, "shape")):
+            out.append(name)
+    return out
+
+
+def _code_objects(text, fn, fwd_name, bwd_name, guards):
+    """Compile `text` so that its functions close over the user's own cells
+    (late binding kept) plus cells for `_zp` and the guards."""
+    freevars = list(fn.__code__.co_freevars)
+    helpers = ["_zp"] + [f"_guard{i}" for i in range(len(guards))]
+    names = freevars + helpers
+    factory = "def _factory():\n"
+    factory += "".join(f"    {n} = None\n" for n in names)
+    factory += "".join("    " + line + "\n" for line in text.splitlines())
+    factory += f"    return {fwd_name}, {bwd_name}\n"
+    filename = sources.register(factory, fn.__qualname__)
+    code = compile(factory, filename, "exec")
+    outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    inner = {c.co_name: c for c in outer.co_consts if isinstance(c, types.CodeType)}
+    return inner[fwd_name], inner[bwd_name]

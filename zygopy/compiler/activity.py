@@ -1,0 +1,200 @@
+"""Activity analysis: which variables depend on differentiable inputs, and which
+hold Python scalars (so their adjoints need no unbroadcast and use `math`).
+
+Flow-insensitive and iterated to a fixed point, so loops are handled. Facts
+go on the statements: `active` (the target is active) and `kinds`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from . import facts as ann
+from .resolve import static_value
+
+SCALAR, ARRAY, ANY = "scalar", "array", "any"
+INACTIVE_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
+                  "__class__", "__name__", "training", "active"}
+
+
+class Activity:
+    """The result: `active` names and their `kinds` (SCALAR or ANY)."""
+
+    def __init__(self, active, kinds, functions):
+        self.active = active
+        self.kinds = kinds
+        self.functions = functions  # nested def name -> its free names
+
+    def is_active(self, atom):
+        return isinstance(atom, ast.Name) and atom.id in self.active
+
+    def kind(self, atom):
+        if isinstance(atom, ast.Constant):
+            return SCALAR if isinstance(atom.value, (int, float)) else ANY
+        return self.kinds.get(atom.id, ANY)
+
+
+def analyse(body, seeds: dict, env, implicit: bool) -> Activity:
+    """`seeds` maps active inputs (params, free variables) to their kinds."""
+    active = set(seeds)
+    kinds = dict(seeds)
+    functions = {}
+    stmts = list(_walk(body))
+    changed = True
+    while changed:
+        changed = False
+        for stmt in stmts:
+            for name, is_active, kind in _effects(stmt, active, kinds, env, implicit,
+                                                  functions):
+                if is_active and name not in active:
+                    active.add(name)
+                    changed = True
+                old = kinds.get(name)
+                new = kind if old is None or old == kind else ANY
+                if old != new:
+                    kinds[name] = new
+                    changed = True
+    return Activity(active, kinds, functions)
+
+
+def _walk(body):
+    for stmt in body:
+        yield stmt
+        for field in ("body", "orelse"):
+            if not isinstance(stmt, ast.FunctionDef):
+                yield from _walk(getattr(stmt, field, []) or [])
+
+
+def _effects(stmt, active, kinds, env, implicit, functions):
+    """(name, active, kind) for each name the statement assigns."""
+    if isinstance(stmt, ast.Assign):
+        target = stmt.targets[0]
+        if isinstance(target, ast.Name):
+            act, kind = _rhs(stmt.value, active, kinds, env, implicit)
+            yield target.id, act, kind
+        elif isinstance(target, ast.Tuple):
+            act = _is_active(stmt.value, active)
+            for elt in target.elts:
+                yield elt.id, act, ANY
+        elif isinstance(target, ast.Subscript):  # x[i] = v makes x active
+            name = target.value.id
+            yield name, _is_active(stmt.value, active) or name in active, ANY
+    elif isinstance(stmt, ast.For):
+        yield stmt.target.id, _is_active(stmt.iter, active), ANY
+    elif isinstance(stmt, ast.FunctionDef):
+        free = free_names(stmt)
+        functions[stmt.name] = free
+        yield stmt.name, any(n in active for n in free) or implicit, ANY
+
+
+def _is_active(atom, active):
+    return isinstance(atom, ast.Name) and atom.id in active
+
+
+def _kind(atom, kinds):
+    if isinstance(atom, ast.Constant):
+        return SCALAR if isinstance(atom.value, (int, float)) else ANY
+    if isinstance(atom, ast.Name):
+        return kinds.get(atom.id, ANY)
+    return ANY
+
+
+def _rhs(rhs, active, kinds, env, implicit):
+    if isinstance(rhs, (ast.Name, ast.Constant)):
+        return _is_active(rhs, active), _kind(rhs, kinds)
+    if isinstance(rhs, ast.BinOp):
+        act = _is_active(rhs.left, active) or _is_active(rhs.right, active)
+        return act, _join(_kind(rhs.left, kinds), _kind(rhs.right, kinds),
+                          isinstance(rhs.op, ast.MatMult))
+    if isinstance(rhs, ast.UnaryOp):
+        if isinstance(rhs.op, ast.Not):
+            return False, ANY
+        return _is_active(rhs.operand, active), _kind(rhs.operand, kinds)
+    if isinstance(rhs, (ast.Compare, ast.JoinedStr)):
+        return False, ANY
+    if isinstance(rhs, ast.Attribute):
+        if rhs.attr in INACTIVE_ATTRS:
+            return False, ANY
+        return _is_active(rhs.value, active), ANY
+    if isinstance(rhs, ast.Subscript):
+        return _is_active(rhs.value, active), ANY
+    if isinstance(rhs, (ast.Tuple, ast.List)):
+        return any(_is_active(getattr(e, "value", e), active) for e in rhs.elts), ANY
+    if isinstance(rhs, ast.Dict):
+        return any(_is_active(v, active) for v in rhs.values), ANY
+    if isinstance(rhs, ast.Call):
+        return _call(rhs, active, kinds, env, implicit)
+    return True, ANY
+
+
+def _join(a, b, matmul=False):
+    """The kind of an arithmetic result from its operands' kinds."""
+    if a == SCALAR and b == SCALAR and not matmul:
+        return SCALAR
+    if {a, b} <= {SCALAR, ARRAY}:
+        return ARRAY
+    return ANY
+
+
+def _call(call, active, kinds, env, implicit):
+    from ..rules.registry import is_nondifferentiable
+
+    args = [getattr(a, "value", a) for a in call.args] + [k.value for k in call.keywords]
+    any_active = any(_is_active(a, active) for a in args)
+    func = call.func
+    fn = static_value(func, env)
+    if fn is not None and fn is not _UNKNOWN:
+        if is_nondifferentiable(fn):
+            return False, ANY
+        if getattr(fn, "__module__", None) == "math" or fn in (abs, float, min, max, pow):
+            if all(_kind(a, kinds) == SCALAR for a in args):
+                return any_active, SCALAR
+        if _returns_array(fn) and all(_kind(a, kinds) in (SCALAR, ARRAY) for a in args):
+            return any_active, ARRAY
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+            func.value.id in active:
+        return True, ANY  # a method of an active object
+    if isinstance(func, ast.Name) and func.id in active:
+        return True, ANY  # an active closure or callable object
+    if implicit and not _is_rule_or_builtin(fn):
+        return True, ANY  # it may read implicit parameters
+    return any_active, ANY
+
+
+_UNKNOWN = object()
+
+
+def _returns_array(fn):
+    """numpy functions and ufuncs: their results are arrays or numpy scalars."""
+    import numpy as np
+
+    return isinstance(fn, np.ufunc) or (getattr(fn, "__module__", "") or "").startswith("numpy")
+
+
+def _is_rule_or_builtin(fn):
+    from ..rules.registry import lookup
+
+    if fn is None:
+        return False
+    return lookup(fn) is not None or type(fn).__name__ in ("builtin_function_or_method", "ufunc")
+
+
+def free_names(fdef):
+    """Names a nested function reads from its enclosing scope(s)."""
+    assigned = {a.arg for a in fdef.args.posonlyargs + fdef.args.args + fdef.args.kwonlyargs}
+    if fdef.args.vararg:
+        assigned.add(fdef.args.vararg.arg)
+    if fdef.args.kwarg:
+        assigned.add(fdef.args.kwarg.arg)
+    loads = set()
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                assigned.add(node.id)
+            else:
+                loads.add(node.id)
+    return sorted(loads - assigned)
+
+
+__all__ = ["analyse", "Activity", "SCALAR", "ARRAY", "ANY", "free_names", "math"]

@@ -1,0 +1,46 @@
+"""Emit: generated ASTs to readable Python source, with `# adjoint of:` comments."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import astor
+
+from . import facts as ann
+from ..runtime.sources import source_line
+
+_COMMENT = "__zp_comment__"
+
+
+def render(defs, filename, title) -> str:
+    """Source text of the generated functions, headed by a `# Grad of:` line."""
+    module = ast.Module([_commented(d, filename) for d in defs], [])
+    ast.fix_missing_locations(module)
+    text = astor.to_source(module)
+    text = re.sub(rf"^(\s*){_COMMENT}\((['\"])(.*)\2\)$",
+                  lambda m: f"{m.group(1)}# adjoint of: {_unescape(m.group(3))}",
+                  text, flags=re.M)
+    return f"# Grad of: {title}\n" + text
+
+
+def _unescape(s):
+    return s.encode().decode("unicode_escape") if "\\" in s else s
+
+
+def _commented(node, filename):
+    for field in ("body", "orelse"):
+        stmts = getattr(node, field, None)
+        if not stmts:
+            continue
+        out = []
+        for stmt in stmts:
+            line = ann.get(stmt, "adjoint_of")
+            if line is not None:
+                text = source_line(filename, line).strip()
+                if text:
+                    out.append(ast.Expr(ast.Call(ast.Name(_COMMENT, ast.Load()),
+                                                 [ast.Constant(text)], [])))
+            out.append(_commented(stmt, filename))
+        setattr(node, field, out)
+    return node

@@ -1,0 +1,63 @@
+"""Fence: refuse unsupported syntax before any transformation, at the user's line."""
+
+from __future__ import annotations
+
+import ast
+
+from ..errors import UnsupportedSyntax
+from ..runtime.sources import source_line
+from .syntax import REFUSED, SUPPORTED
+
+
+def check(tree, filename):
+    """Raise UnsupportedSyntax at the first construct zygopy cannot differentiate."""
+    for node in ast.walk(tree):
+        if isinstance(node, REFUSED_TYPES):
+            what, fixes = REFUSED[type(node)]
+            _refuse(node, filename, what, fixes)
+        if not isinstance(node, SUPPORTED):
+            _refuse(node, filename, f"the {type(node).__name__} construct",
+                    ["rewrite it with plain assignments, calls, if, for or while",
+                     "or give the enclosing function a custom rule with @zygopy.rule"])
+        _check_specific(node, filename)
+
+
+REFUSED_TYPES = tuple(REFUSED)
+
+
+def _check_specific(node, filename):
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            _check_target(target, filename)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        _check_target(node.target, filename)
+    elif isinstance(node, ast.For):
+        _check_target(node.target, filename)
+        if node.orelse:
+            _refuse(node, filename, "a for/else clause", ["use a flag variable"])
+    elif isinstance(node, ast.While) and node.orelse:
+        _refuse(node, filename, "a while/else clause", ["use a flag variable"])
+    elif isinstance(node, ast.FunctionDef) and node.decorator_list and \
+            getattr(node, "_zp_nested", False):
+        _refuse(node, filename, "a decorated nested function",
+                ["define the decorated function at module level"])
+    elif isinstance(node, ast.comprehension) and node.is_async:
+        _refuse(node, filename, "an async comprehension", [])
+    elif isinstance(node, ast.arguments) and node.kwarg is not None:
+        pass  # **kwargs is bound by the dispatcher; its values are not differentiated
+
+
+def _check_target(target, filename):
+    if isinstance(target, ast.Starred):
+        _refuse(target, filename, "a starred assignment target",
+                ["index the sequence explicitly: first, rest = xs[0], xs[1:]"])
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for elt in target.elts:
+            _check_target(elt, filename)
+
+
+def _refuse(node, filename, what, fixes):
+    lineno = getattr(node, "lineno", 0)
+    col = getattr(node, "col_offset", 0)
+    raise UnsupportedSyntax(what, filename, lineno, col, source_line(filename, lineno),
+                            fixes)

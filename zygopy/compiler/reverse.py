@@ -1,0 +1,561 @@
+"""Reverse mode: from a normalised, annotated body, the forward function (primal
+plus saved values) and the backward function (adjoints, in reverse order).
+
+State discipline: when the backward runs the adjoint of statement S, every
+variable holds the value it had right after S ran in the forward. Values a
+later assignment overwrote come back from a tape (a list the forward pushes
+the old value onto and the backward pops it from), so loops need no other
+bookkeeping than an iteration count.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from . import facts as ann
+from . import naming, templates
+from .activity import ANY, ARRAY, SCALAR
+from .resolve import dotted, static_value
+
+SAVE, RESTORE = "__zp_save__", "__zp_restore__"
+
+
+def _name(n, ctx=None):
+    return ast.Name(n, ctx or ast.Load())
+
+
+def _assign(target, value):
+    return ast.Assign([_name(target, ast.Store())], value)
+
+
+def _zp(attr):
+    return ast.Attribute(_name("_zp"), attr, ast.Load())
+
+
+def _zp_call(attr, *args):
+    return ast.Call(_zp(attr), list(args), [])
+
+
+def _expr(text):
+    return ast.parse(text, mode="eval").body
+
+
+ZERO = _zp("ZERO")
+
+
+class Reverse:
+    """Build forward and backward functions for one normalised function."""
+
+    def __init__(self, name, params, activity, env, fresh, free, implicit_globals):
+        self.name = name
+        self.params = params
+        self.act = activity
+        self.env = env
+        self.fresh = fresh
+        self.free = free  # active closure variables: their adjoints go to the callee tangent
+        self.implicit_globals = implicit_globals  # active globals (implicit params)
+        self.guards = {}  # dotted callee text -> expected object
+        self.defined = set()
+        self.counters = set()
+        self.assigned = {}  # name -> how many times assigned (loops count twice)
+        self.loop_depth = 0
+
+    # -- driver -------------------------------------------------------------
+    def run(self, body):
+        ret = body[-1]
+        assert isinstance(ret, ast.Return)
+        fwd = self.fwd_block(body[:-1])
+        result = ret.value
+        bwd = []
+        if self.act.is_active(result):
+            self.defined = {result.id}
+            bwd = [_assign(naming.adjoint(result.id), _name("_dout"))]
+            bwd += self.bwd_block(fwd)
+        outputs = [self.callee_tangent()] + [self.adj_or_zero(p) for p in self.params]
+        needed = self.needed(bwd)
+        taped = {n for n in needed if self.assigned.get(n, 0) > 1 or
+                 (self.assigned.get(n, 0) == 1 and n in self.params)}
+        fwd = _Markers(taped, forward=True).block(fwd)
+        bwd = _Markers(taped, forward=False).block(bwd)
+        for name in self.implicit_globals:
+            if name in self.defined:
+                bwd.append(ast.Expr(_zp_call("implicit", _name(name),
+                                             _name(naming.adjoint(name)))))
+        saved = sorted(needed | ({"_tape"} if taped else set()))
+        return self.forward_def(fwd, result, saved, taped), \
+            self.backward_def(bwd, saved, outputs)
+
+    def forward_def(self, body, result, saved, taped):
+        pre = []
+        if self.guards:
+            test = " and ".join(f"{text} is _guard{i}" for i, text in enumerate(self.guards))
+            pre.append(ast.parse(f"if not ({test}):\n    _zp.stale()").body[0])
+        if taped:
+            pre.append(_assign("_tape", ast.List([], ast.Load())))
+        for name in saved:
+            if name not in self.params and name != "_tape":
+                pre.append(_assign(name, ast.Constant(None)))
+        packed = ast.Tuple([_name(n) for n in saved], ast.Load())
+        ret = ast.Return(ast.Tuple([result, packed], ast.Load()))
+        args = ast.arguments([], [ast.arg(p) for p in self.params], None, [], [], None, [])
+        return ast.FunctionDef(naming.forward_name(self.name), args, pre + body + [ret], [],
+                               None)
+
+    def backward_def(self, body, saved, outputs):
+        pre = []
+        if saved:
+            target = ast.Tuple([_name(n, ast.Store()) for n in saved], ast.Store())
+            pre.append(ast.Assign([target], _name("_saved")))
+        ret = ast.Return(ast.Tuple(outputs, ast.Load()))
+        args = ast.arguments([], [ast.arg("_saved"), ast.arg("_dout")], None, [], [], None,
+                             [])
+        return ast.FunctionDef(naming.backward_name(self.name), args,
+                               pre + body + [ret], [], None)
+
+    def callee_tangent(self):
+        fields = [ast.keyword(n, self.adj_or_zero(n)) for n in self.free
+                  if n in self.defined]
+        if not fields:
+            return ast.Constant(None)
+        return ast.Call(_zp("closure_tangent"), [], fields)
+
+    def adj_or_zero(self, name):
+        return _name(naming.adjoint(name)) if name in self.defined else ZERO
+
+    def needed(self, bwd):
+        adjoints = {naming.adjoint(n) for n in self.act.active}
+        loaded, stored = set(), set()
+        for node in ast.walk(ast.Module(bwd, [])):
+            if isinstance(node, ast.Name):
+                (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
+        forward_vars = set(self.assigned) | set(self.params)
+        return {n for n in loaded if n in forward_vars and n not in adjoints
+                and n not in self.counters_of_backward_only()} - {"_dout", "_zp"}
+
+    def counters_of_backward_only(self):
+        return set()
+
+    # -- forward ------------------------------------------------------------
+    def note_assign(self, name):
+        self.assigned[name] = self.assigned.get(name, 0) + (2 if self.loop_depth else 1)
+
+    def fwd_block(self, stmts):
+        out = []
+        for stmt in stmts:
+            out.extend(self.fwd_stmt(stmt))
+        return out
+
+    def fwd_stmt(self, stmt):
+        if isinstance(stmt, ast.Assign):
+            return self.fwd_assign(stmt)
+        if isinstance(stmt, ast.If):
+            stmt.body = self.fwd_block(stmt.body)
+            stmt.orelse = self.fwd_block(stmt.orelse)
+            return [stmt]
+        if isinstance(stmt, (ast.For, ast.While)):
+            return self.fwd_loop(stmt)
+        if isinstance(stmt, ast.FunctionDef):
+            self.note_assign(stmt.name)
+            return [_marker(SAVE, stmt.name), stmt]
+        return [stmt]
+
+    def fwd_assign(self, stmt):
+        target = stmt.targets[0]
+        if isinstance(target, ast.Subscript):
+            return self.fwd_setitem(stmt)
+        if isinstance(target, ast.Attribute):
+            if self.act.is_active(stmt.value):
+                raise NotImplementedError("assigning a differentiable value to an attribute")
+            return [stmt]
+        names = [target.id] if isinstance(target, ast.Name) else [e.id for e in target.elts]
+        pre = []
+        if isinstance(target, ast.Name) and target.id in self.act.active:
+            call = self.generic_call(stmt.value)
+            if call is not None:
+                pb = naming.pullback(target.id)
+                stmt = ast.Assign([ast.Tuple([_name(target.id, ast.Store()),
+                                              _name(pb, ast.Store())], ast.Store())], call)
+                ann.set_(stmt, "pullback", pb)
+                names.append(pb)
+            elif isinstance(stmt.value, ast.Call) and self.inline_row(stmt.value):
+                self.guard(stmt.value.func)
+        for n in names:
+            self.note_assign(n)
+            pre.append(_marker(SAVE, n))
+        return pre + [stmt]
+
+    def fwd_setitem(self, stmt):
+        target = stmt.targets[0]
+        obj = target.value.id
+        if obj not in self.act.active:
+            return [stmt]
+        old = self.fresh("_old")
+        self.note_assign(old)
+        ann.set_(stmt, "old", old)
+        save = _assign(old, _zp_call("save_item", _name(obj), _index_expr(target.slice)))
+        return [_marker(SAVE, old), save, stmt]
+
+    def fwd_loop(self, loop):
+        count = self.fresh("_n")
+        self.counters.add(count)
+        self.note_assign(count)
+        self.loop_depth += 1
+        body = self.fwd_block(loop.body)
+        self.loop_depth -= 1
+        if isinstance(loop, ast.While):
+            out = templates.fill(templates.WHILE_FORWARD, count=count, body=body)
+        elif self.act.is_active(loop.iter):
+            index = self.fresh("_i")
+            get = _assign(loop.target.id, ast.Subscript(loop.iter, _name(index), ast.Load()))
+            ann.copy(loop, get)
+            self.loop_depth += 1
+            getter = self.fwd_assign(get)
+            self.loop_depth -= 1
+            out = templates.fill(templates.FOR_ACTIVE_FORWARD, count=count, index=index,
+                                 iterable=loop.iter, body=getter + body)
+        else:
+            out = templates.fill(templates.FOR_FORWARD, count=count, item=loop.target.id,
+                                 iterable=loop.iter, body=body)
+        ann.copy(loop, out[-1])
+        ann.set_(out[-1], "count", count)
+        return [_marker(SAVE, count)] + out
+
+    def guard(self, func):
+        """Inlined static callees are guarded against rebinding."""
+        text = dotted(func)
+        fn = static_value(func, self.env)
+        if text is not None and fn is not None:
+            self.guards[text] = fn
+
+    def generic_call(self, rhs):
+        """The `_zp.call(...)` form of an operation without an inlined adjoint."""
+        if isinstance(rhs, ast.BinOp) and not self.inline_binop(rhs):
+            from ..rules.formulas import OPERATORS
+
+            op = OPERATORS.get(type(rhs.op))
+            fn = _zp("op_" + op.__name__) if op is not None else None
+            if fn is None:
+                raise NotImplementedError(type(rhs.op).__name__)
+            return ast.Call(_zp("call"), [fn, rhs.left, rhs.right], [])
+        if isinstance(rhs, ast.UnaryOp) and self.act.kind(rhs.operand) == ANY:
+            from ..rules.formulas import OPERATORS
+
+            op = OPERATORS[type(rhs.op)]
+            return ast.Call(_zp("call"), [_zp("op_" + op.__name__), rhs.operand], [])
+        if isinstance(rhs, ast.Subscript):
+            return ast.Call(_zp("call"), [_zp("getitem"), rhs.value,
+                                          _index_expr(rhs.slice)], [])
+        if isinstance(rhs, ast.Call):
+            if self.inline_row(rhs) is not None:
+                return None
+            func = rhs.func
+            if isinstance(func, ast.Attribute) and self.act.is_active(func.value):
+                return ast.Call(_zp("call_method"),
+                                [func.value, ast.Constant(func.attr)] + rhs.args,
+                                rhs.keywords)
+            return ast.Call(_zp("call"), [func] + rhs.args, rhs.keywords)
+        return None
+
+    def inline_binop(self, rhs):
+        from ..rules.formulas import OPERATORS, formula_of
+
+        op = OPERATORS.get(type(rhs.op))
+        if op is None or formula_of(op) is None:
+            return False
+        kinds = {self.act.kind(rhs.left), self.act.kind(rhs.right)}
+        return kinds <= {SCALAR, ARRAY}
+
+    def inline_row(self, call):
+        """The formula row of a statically known elementwise callee, or None."""
+        from ..rules.formulas import formula_of
+
+        if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        fn = static_value(call.func, self.env)
+        row = formula_of(fn) if fn is not None else None
+        if row is None or len(row.params) != len(call.args):
+            return None
+        return row
+
+    # -- backward -----------------------------------------------------------
+    def bwd_block(self, stmts):
+        out = []
+        for stmt in reversed(stmts):
+            out.extend(self.bwd_stmt(stmt))
+        return out
+
+    def acc(self, atom, contribution):
+        """Accumulate `contribution` into the adjoint of `atom` (if active)."""
+        if not self.act.is_active(atom):
+            return []
+        name = atom.id
+        d = naming.adjoint(name)
+        if name not in self.defined:
+            self.defined.add(name)
+            return [_assign(d, contribution)]
+        if self.act.kind(atom) in (SCALAR, ARRAY):
+            return [_assign(d, ast.BinOp(_name(d), ast.Add(), contribution))]
+        return [_assign(d, _zp_call("add", _name(d), contribution))]
+
+    def kill(self, name):
+        self.defined.discard(name)
+
+    def bwd_stmt(self, stmt):
+        method = getattr(self, "bwd_" + type(stmt).__name__, None)
+        out = method(stmt) if method else []
+        if out and ann.get(stmt, "line") is not None:
+            ann.set_(out[0], "adjoint_of", ann.get(stmt, "line"))
+        return out
+
+    def bwd_Expr(self, stmt):
+        value = stmt.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+                value.func.id == SAVE:
+            return [_marker(RESTORE, value.args[0].value)]
+        return []
+
+    def bwd_FunctionDef(self, stmt):
+        out = []
+        if stmt.name in self.act.active and stmt.name in self.defined:
+            d = _name(naming.adjoint(stmt.name))
+            for free in self.act.functions.get(stmt.name, []):
+                if free in self.act.active:
+                    out += self.acc(_name(free), _zp_call("field", d, ast.Constant(free)))
+        self.kill(stmt.name)
+        return out
+
+    def bwd_Assign(self, stmt):
+        target = stmt.targets[0]
+        if isinstance(target, ast.Subscript):
+            return self.bwd_setitem(stmt)
+        if isinstance(target, ast.Attribute):
+            return []
+        pb = ann.get(stmt, "pullback")
+        if isinstance(target, ast.Tuple) and pb is None:
+            return self.bwd_unpack(stmt)
+        name = target.elts[0].id if pb is not None else target.id
+        if name not in self.act.active:
+            return []
+        if name not in self.defined:
+            return []  # nothing flowed back to this value
+        dv = _name(naming.adjoint(name))
+        rhs = stmt.value
+        if pb is not None:
+            out = self.bwd_call(rhs, dv, pb)
+        else:
+            out = self.bwd_rhs(rhs, dv, _name(name))
+        if not (isinstance(rhs, ast.Name) and rhs.id == name):
+            self.kill(name)
+        return out
+
+    def bwd_rhs(self, rhs, dv, out):
+        if isinstance(rhs, ast.Name):
+            return self.acc(rhs, dv)
+        if isinstance(rhs, ast.BinOp):
+            from ..rules.formulas import OPERATORS, formula_of
+
+            row = formula_of(OPERATORS[type(rhs.op)])
+            return self.inline(row, [rhs.left, rhs.right], dv, out)
+        if isinstance(rhs, ast.UnaryOp):
+            from ..rules.formulas import OPERATORS, formula_of
+
+            if isinstance(rhs.op, ast.Not):
+                return []
+            row = formula_of(OPERATORS[type(rhs.op)])
+            return self.inline(row, [rhs.operand], dv, out)
+        if isinstance(rhs, ast.Call):
+            row = self.inline_row(rhs)
+            if row is not None:
+                return self.inline(row, rhs.args, dv, out)
+            return []
+        if isinstance(rhs, ast.Attribute):
+            obj = rhs.value
+            if not self.act.is_active(obj):
+                return []
+            d_obj = _name(naming.adjoint(obj.id)) if obj.id in self.defined else ZERO
+            self.defined.add(obj.id)
+            return [_assign(naming.adjoint(obj.id),
+                            _zp_call("attr_adjoint", d_obj, obj, ast.Constant(rhs.attr), dv))]
+        if isinstance(rhs, (ast.Tuple, ast.List)):
+            return self.bwd_sequence(rhs, dv)
+        if isinstance(rhs, ast.Dict):
+            out_ = []
+            for k, v in zip(rhs.keys, rhs.values):
+                out_ += self.acc(v, _zp_call("item", dv, k))
+            return out_
+        return []
+
+    def bwd_sequence(self, rhs, dv):
+        out = []
+        starred = [i for i, e in enumerate(rhs.elts) if isinstance(e, ast.Starred)]
+        if not starred:
+            for i, elt in enumerate(rhs.elts):
+                out += self.acc(elt, _zp_call("item", dv, ast.Constant(i)))
+            return out
+        # (a, *rest, b): split the cotangent by the runtime lengths
+        sizes = ast.Tuple([_zp_call("length", e.value) if isinstance(e, ast.Starred)
+                           else ast.Constant(None) for e in rhs.elts], ast.Load())
+        parts = self.fresh("_parts")
+        out.append(_assign(parts, _zp_call("split", dv, sizes)))
+        for i, elt in enumerate(rhs.elts):
+            atom = elt.value if isinstance(elt, ast.Starred) else elt
+            out += self.acc(atom, ast.Subscript(_name(parts), ast.Constant(i), ast.Load()))
+        return out
+
+    def inline(self, row, operands, dv, out):
+        from ..rules.render import substitute
+
+        scalar = all(self.act.kind(o) == SCALAR for o in operands)
+        namespace = "math" if scalar else "np"
+        names = dict(zip(row.params, operands)) | {"out": out}
+        result = []
+        for operand, partial in zip(operands, row.partials):
+            if not self.act.is_active(operand):
+                continue
+            if partial.strip() == "0":
+                continue
+            if partial.strip() == "1":
+                g = dv
+            elif partial.strip() == "-1":
+                g = ast.UnaryOp(ast.USub(), dv)
+            else:
+                g = ast.BinOp(dv, ast.Mult(), substitute(row.tree(partial), names, namespace))
+            if not scalar:
+                g = _zp_call("unbroadcast", g, operand)
+            result += self.acc(operand, g)
+        return result
+
+    def bwd_call(self, call, dv, pb):
+        """`_grads = v_pb(dv)`, then each active argument takes its share."""
+        grads = self.fresh("_grads")
+        out = [_assign(grads, ast.Call(_name(pb), [dv], []))]
+        if call.func.attr == "call_method":
+            callee, args = call.args[0], call.args[2:]
+        else:
+            callee, args = call.args[0], call.args[1:]
+        out += self.acc(callee if isinstance(callee, ast.Name) else ast.Constant(None),
+                        _item(grads, 0))
+        n = len(args)
+        for i, arg in enumerate(args):
+            if isinstance(arg, ast.Starred):
+                rest = ast.Subscript(_name(grads), ast.Slice(ast.Constant(i + 1), None if
+                                     not call.keywords else ast.Constant(-len(call.keywords)),
+                                     None), ast.Load())
+                out += self.acc(arg.value, _zp_call("as_sequence", rest, arg.value))
+                n = None
+            else:
+                out += self.acc(arg, _item(grads, i + 1))
+        for j, kw in enumerate(call.keywords):
+            idx = (n + 1 + j) if n is not None else -(len(call.keywords) - j)
+            out += self.acc(kw.value, _item(grads, idx))
+        return out
+
+    def bwd_unpack(self, stmt):
+        target = stmt.targets[0]
+        if not self.act.is_active(stmt.value):
+            return []
+        parts = [self.adj_or_zero(e.id) if e.id in self.act.active else ZERO
+                 for e in target.elts]
+        for e in target.elts:
+            self.kill(e.id)
+        return self.acc(stmt.value, _zp_call("unpack_adjoint", stmt.value,
+                                             ast.Tuple(parts, ast.Load())))
+
+    def bwd_setitem(self, stmt):
+        target = stmt.targets[0]
+        obj = target.value.id
+        old = ann.get(stmt, "old")
+        if old is None:
+            return []
+        index = _index_expr(target.slice)
+        out = []
+        if obj in self.defined:
+            d = _name(naming.adjoint(obj))
+            out += self.acc(stmt.value, _zp_call("unbroadcast", _zp_call("read_item", d, index),
+                                                 stmt.value))
+            out.append(_assign(naming.adjoint(obj), _zp_call("zero_item", d, index)))
+        out.append(ast.Expr(_zp_call("restore_item", _name(obj), index, _name(old))))
+        return out
+
+    def bwd_If(self, stmt):
+        pre, start = self.enter(stmt)
+        body = self.bwd_block(stmt.body)
+        after_body = self.leave(start)
+        orelse = self.bwd_block(stmt.orelse)
+        after_else = self.leave(start)
+        return pre + templates.fill(templates.IF_BACKWARD, test=stmt.test,
+                                    body=body + after_body, orelse=orelse + after_else)
+
+    def bwd_For(self, stmt):
+        count = ann.get(stmt, "count")
+        if count is None:
+            return []
+        pre, start = self.enter(stmt)
+        body = self.bwd_block(stmt.body)
+        body += self.leave(start)
+        return pre + templates.fill(templates.LOOP_BACKWARD, count=count, body=body)
+
+    bwd_While = bwd_For
+
+    def enter(self, stmt):
+        """Give every adjoint the block touches a value before it (ZERO)."""
+        touched = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                   and n.id in self.act.active}
+        pre = [_assign(naming.adjoint(n), ZERO) for n in sorted(touched - self.defined)]
+        self.defined |= touched
+        return pre, set(self.defined)
+
+    def leave(self, start):
+        """At the end of a block, reset adjoints it left stale, so the block
+        leaves `defined` as it found it."""
+        fix = [_assign(naming.adjoint(n), ZERO) for n in sorted(start - self.defined)]
+        self.defined = set(start)
+        return fix
+
+
+def _item(grads, i):
+    return ast.Subscript(_name(grads), ast.Constant(i), ast.Load())
+
+
+def _index_expr(s):
+    """A subscript's index as an ordinary expression (slices become slice(...))."""
+    if isinstance(s, ast.Slice):
+        parts = [p if p is not None else ast.Constant(None) for p in (s.lower, s.upper, s.step)]
+        return ast.Call(_name("slice"), parts, [])
+    if isinstance(s, ast.Tuple):
+        return ast.Tuple([_index_expr(e) for e in s.elts], ast.Load())
+    return s
+
+
+def _marker(kind, name):
+    return ast.Expr(ast.Call(_name(kind), [ast.Constant(name)], []))
+
+
+class _Markers:
+    """Replace save/restore markers: tape pushes and pops for taped names."""
+
+    def __init__(self, taped, forward):
+        self.taped = taped
+        self.forward = forward
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+                    isinstance(stmt.value.func, ast.Name) and \
+                    stmt.value.func.id in (SAVE, RESTORE):
+                name = stmt.value.args[0].value
+                if name in self.taped:
+                    out.append(_expr_stmt(f"_tape.append({name})") if self.forward
+                               else _assign(name, _expr("_tape.pop()")))
+                continue
+            for field in ("body", "orelse"):
+                if hasattr(stmt, field) and not isinstance(stmt, ast.FunctionDef):
+                    setattr(stmt, field, self.block(getattr(stmt, field)) or [ast.Pass()]
+                            if getattr(stmt, field) or field == "body" else [])
+            out.append(stmt)
+        return out
+
+
+def _expr_stmt(text):
+    return ast.parse(text).body[0]

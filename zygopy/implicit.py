@@ -1,0 +1,142 @@
+"""Implicit parameters, Flux.params style: `gradient(() -> loss(), params(W, b))`."""
+
+from __future__ import annotations
+
+from .runtime import dispatch
+from .runtime.structure import object_fields
+from .runtime.tangents import ZERO, Tangent, add, zero_like
+
+
+class Params:
+    """An ordered set of arrays, identified by identity (tied arrays once)."""
+
+    def __init__(self, arrays=()):
+        self._arrays = []
+        self._ids = set()
+        for a in arrays:
+            self.add(a)
+
+    def add(self, array):
+        if id(array) not in self._ids:
+            self._ids.add(id(array))
+            self._arrays.append(array)
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def __contains__(self, array):
+        return id(array) in self._ids
+
+    def __getitem__(self, i):
+        return self._arrays[i]
+
+    def __repr__(self):
+        shapes = ", ".join(str(getattr(a, "shape", "?")) for a in self._arrays)
+        return f"Params([{shapes}])"
+
+
+def params(*xs):
+    """`Params` of the given arrays (or of every array inside given objects)."""
+    ps = Params()
+    for x in xs:
+        _collect(x, ps)
+    return ps
+
+
+def _collect(x, ps):
+    if getattr(getattr(x, "dtype", None), "kind", "") in "fc" and hasattr(x, "shape"):
+        ps.add(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _collect(v, ps)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _collect(v, ps)
+    elif isinstance(x, Params):
+        for v in x:
+            ps.add(v)
+    else:
+        fields = object_fields(x)
+        for v in (fields or {}).values():
+            _collect(v, ps)
+
+
+class Grads:
+    """Gradients looked up by the parameter array itself: `gs[W]`."""
+
+    def __init__(self, params, grads):
+        self.params = params
+        self._grads = grads  # id -> gradient
+
+    def __getitem__(self, array):
+        try:
+            return self._grads[id(array)]
+        except KeyError:
+            raise KeyError("this array is not one of the Params the gradient was "
+                           "taken with respect to") from None
+
+    def __contains__(self, array):
+        return id(array) in self._grads
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def items(self):
+        return [(p, self._grads[id(p)]) for p in self.params]
+
+    def values(self):
+        return [self._grads[id(p)] for p in self.params]
+
+    def __len__(self):
+        return len(self.params)
+
+    def __repr__(self):
+        return f"Grads({len(self)} arrays)"
+
+
+class _Context:
+    """Collects adjoints of the Params' arrays while a backward pass runs."""
+
+    def __init__(self, ps):
+        self.ps = ps
+        self.grads = {}
+
+    def accumulate(self, x, dx):
+        if id(x) in self.ps._ids:
+            self.grads[id(x)] = add(self.grads.get(id(x), ZERO), dx)
+            return
+        fields = object_fields(x) if isinstance(dx, Tangent) else None
+        if fields:
+            for name, value in fields.items():
+                self.accumulate(value, dx._fields.get(name, ZERO))
+        elif isinstance(x, (list, tuple)) and isinstance(dx, (list, tuple)):
+            for v, d in zip(x, dx):
+                self.accumulate(v, d)
+
+
+def _implicit_pullback(f, ps):
+    """Pullback of a zero-argument `f` with respect to the implicit `ps`."""
+    from .api import _top_pullback
+
+    ctx = _Context(ps)
+    dispatch.IMPLICIT.append(ctx)
+    try:
+        y, back = _top_pullback(f, ())
+    finally:
+        dispatch.IMPLICIT.pop()
+
+    def back_implicit(dy):
+        ctx.grads = {}
+        dispatch.IMPLICIT.append(ctx)
+        try:
+            back(dy)
+        finally:
+            dispatch.IMPLICIT.pop()
+        grads = {id(p): ctx.grads.get(id(p), ZERO) for p in ps}
+        return Grads(ps, {k: (zero_like(p) if g is ZERO else g)
+                          for (k, g), p in zip(grads.items(), ps)})
+
+    return y, back_implicit

@@ -1,0 +1,303 @@
+"""Call dispatch: what generated code does at a call whose callee is known only
+at run time. Returns `(y, pullback)`; `pullback(dy)` returns the callee's
+tangent followed by one cotangent per argument (positional, then keyword).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import weakref
+
+from ..errors import NoRuleError, ZygopyError
+from ..rules.registry import RULES, is_nondifferentiable, lookup, method_key
+from .arrays import unbroadcast
+from .tangents import ZERO, is_differentiable_value
+
+_COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
+_BUILT = weakref.WeakKeyDictionary()  # function -> {key: (forward, backward, compiled)}
+IMPLICIT: list = []  # stack of active implicit-parameter contexts
+
+
+class Stale(ZygopyError):
+    """A guard found a callee rebound since compilation: recompile."""
+
+
+def kind_of(x):
+    """The specialisation kind of an argument (see compiler.activity)."""
+    t = type(x)
+    if t is float or t is int:
+        return "scalar"
+    if t is bool or x is None or t is str:
+        return None
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return "array" if dtype.kind in "fc" else None
+    return "any"
+
+
+def carries_gradient(x) -> bool:
+    """Whether a value can carry a gradient (conservative for objects)."""
+    if is_differentiable_value(x):
+        return True
+    t = type(x)
+    if t in (bool, int, str, type(None), range, bytes) or getattr(x, "dtype", None) is not None:
+        return False
+    if t in (list, tuple):
+        return any(carries_gradient(v) for v in x)
+    if t is dict:
+        return any(carries_gradient(v) for v in x.values())
+    if isinstance(x, types.FunctionType):
+        return bool(x.__closure__)
+    if isinstance(x, (types.BuiltinFunctionType, types.ModuleType, type)):
+        return False
+    return hasattr(x, "__dict__") or hasattr(type(x), "__slots__")
+
+
+def adjoint_functions(fn, kinds, need_free, implicit):
+    """(forward, backward, compiled) for `fn`, compiling on first use."""
+    key = (kinds, need_free, implicit)
+    built = _BUILT.get(fn)
+    if built is not None:
+        entry = built.get(key)
+        if entry is not None:
+            return entry
+    else:
+        built = _BUILT[fn] = {}
+    code_key = (fn.__code__,) + key
+    compiled = _COMPILED.get(code_key)
+    if compiled is None:
+        from ..compiler import compile_function
+
+        compiled = _COMPILED[code_key] = compile_function(fn, kinds, need_free, implicit)
+    entry = built[key] = _build(fn, compiled)
+    return entry
+
+
+def forget(fn):
+    """Drop every compiled adjoint of `fn` (after a guard found a rebinding)."""
+    _BUILT.pop(fn, None)
+    for key in [k for k in _COMPILED if k[0] is fn.__code__]:
+        del _COMPILED[key]
+
+
+def _build(fn, compiled):
+    from . import generated
+
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    cells["_zp"] = types.CellType(generated)
+    for i, obj in enumerate(compiled.guards.values()):
+        cells[f"_guard{i}"] = types.CellType(obj)
+
+    def make(code):
+        closure = tuple(cells[n] for n in code.co_freevars)
+        return types.FunctionType(code, fn.__globals__, code.co_name, None, closure)
+
+    return make(compiled.forward), make(compiled.backward), compiled
+
+
+def call(f, *args, **kwargs):
+    """Run `f(*args, **kwargs)` and return `(y, pullback)`."""
+    rrule = lookup(f)
+    if rrule is not None:
+        y, pb = rrule(*args, **kwargs)
+        return y, RulePullback(pb, args, len(kwargs))
+    if is_nondifferentiable(f):
+        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+    if isinstance(f, types.FunctionType):
+        if not IMPLICIT and not f.__closure__ and not _any_carries(args, kwargs):
+            return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+        return call_function(f, args, kwargs, need_free=bool(f.__closure__))
+    if isinstance(f, types.MethodType):
+        y, pb = call_function(f.__func__, (f.__self__,) + args, kwargs, need_free=True)
+        return y, MethodPullback(pb)
+    if isinstance(f, type):
+        if _any_carries(args, kwargs):
+            raise NoRuleError(f, " (constructing objects from differentiable values "
+                                 "inside differentiated code)")
+        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+    method = getattr(type(f), "__call__", None)
+    if isinstance(method, types.FunctionType):
+        y, pb = call_function(method, (f,) + args, kwargs, need_free=True)
+        return y, MethodPullback(pb)
+    if not _any_carries(args, kwargs):
+        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+    raise NoRuleError(f)
+
+
+def call_method(obj, name, *args, **kwargs):
+    """Run `obj.name(*args, **kwargs)`, differentiating `obj` too."""
+    key = method_key(obj, name)
+    if key is not None:
+        rrule = RULES.get(key)
+        if rrule is None:  # declared non-differentiable
+            return getattr(obj, name)(*args, **kwargs), ZeroPullback(1 + len(args) + len(kwargs))
+        y, pb = rrule(obj, *args, **kwargs)
+        return y, MethodRulePullback(pb, (obj,) + args, len(kwargs))
+    attr = inspect.getattr_static(type(obj), name, None) if not isinstance(obj, types.ModuleType) else None
+    if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
+        y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
+        return y, MethodPullback(pb)
+    bound = getattr(obj, name)
+    y, pb = call(bound, *args, **kwargs)
+    if isinstance(pb, MethodPullback):
+        return y, pb
+    return y, _FieldCallPullback(pb, obj, name)
+
+
+def call_function(f, args, kwargs, need_free):
+    """Run user function `f` through its compiled forward; pullback via backward."""
+    layout = None
+    code = f.__code__
+    if kwargs or f.__defaults__ or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
+            or code.co_kwonlyargcount or len(args) != code.co_argcount:
+        args, layout = _bind(f, args, kwargs)
+    kinds = tuple(kind_of(a) for a in args)
+    for attempt in (0, 1):
+        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
+        try:
+            y, saved = forward(*args)
+            break
+        except Stale:
+            forget(f)
+    return y, FunctionPullback(backward, saved, layout)
+
+
+def _bind(f, args, kwargs):
+    """Positional values for every parameter, and how to map their cotangents
+    back to the call's arguments."""
+    sig = inspect.signature(f)
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    values, layout = [], []
+    n_pos = 0
+    for name, param in sig.parameters.items():
+        value = bound.arguments[name]
+        values.append(value)
+        if param.kind == param.VAR_POSITIONAL:
+            layout.append(("var", n_pos, len(value)))
+            n_pos += len(value)
+        elif param.kind == param.VAR_KEYWORD:
+            layout.append(("varkw", list(value)))
+        elif name in kwargs:
+            layout.append(("kw", list(kwargs).index(name)))
+        elif n_pos < len(args):
+            layout.append(("pos", n_pos))
+            n_pos += 1
+        else:
+            layout.append(("default",))
+    return tuple(values), (layout, len(args), list(kwargs))
+
+
+def _remap(grads, layout):
+    """Cotangents per parameter -> (callee, per positional arg, per keyword arg)."""
+    params, n_args, kw_names = layout
+    out = [ZERO] * (1 + n_args + len(kw_names))
+    out[0] = grads[0]
+    for g, where in zip(grads[1:], params):
+        if where[0] == "pos":
+            out[1 + where[1]] = g
+        elif where[0] == "kw":
+            out[1 + n_args + where[1]] = g
+        elif where[0] == "var":
+            parts = g if g is not ZERO and g is not None else [ZERO] * where[2]
+            for i, part in enumerate(parts):
+                out[1 + where[1] + i] = part
+        elif where[0] == "varkw" and g is not ZERO and g is not None:
+            for name in where[1]:
+                out[1 + n_args + kw_names.index(name)] = g.get(name, ZERO)
+    return tuple(out)
+
+
+def _any_carries(args, kwargs):
+    return any(carries_gradient(a) for a in args) or \
+        any(carries_gradient(v) for v in kwargs.values())
+
+
+class FunctionPullback:
+    """The pullback of a compiled user function: its backward and saved values."""
+
+    __slots__ = ("backward", "saved", "layout")
+
+    def __init__(self, backward, saved, layout):
+        self.backward = backward
+        self.saved = saved
+        self.layout = layout
+
+    def __call__(self, dy):
+        grads = self.backward(self.saved, dy)
+        if self.layout is not None:
+            grads = _remap(grads, self.layout)
+        return grads
+
+
+class MethodPullback:
+    """A method call's pullback: the `self` cotangent becomes the callee's."""
+
+    __slots__ = ("pb",)
+
+    def __init__(self, pb):
+        self.pb = pb
+
+    def __call__(self, dy):
+        grads = self.pb(dy)
+        return grads[1:]
+
+
+class RulePullback:
+    """Wraps a rule's pullback: skips ZERO, unbroadcasts, prepends the callee."""
+
+    __slots__ = ("pb", "args", "n_kw")
+
+    def __init__(self, pb, args, n_kw):
+        self.pb = pb
+        self.args = args
+        self.n_kw = n_kw
+
+    def __call__(self, dy):
+        if dy is ZERO or dy is None:
+            return (None,) + (ZERO,) * (len(self.args) + self.n_kw)
+        grads = self.pb(dy)
+        out = [None]
+        for g, a in zip(grads, self.args):
+            out.append(ZERO if g is None else unbroadcast(g, a))
+        out.extend([ZERO] * (len(self.args) - len(grads) + self.n_kw))
+        return tuple(out)
+
+
+class MethodRulePullback(RulePullback):
+    """A method rule: the first cotangent (for the object) is the callee's."""
+
+    __slots__ = ()
+
+    def __call__(self, dy):
+        return RulePullback.__call__(self, dy)[1:]
+
+
+class ZeroPullback:
+    """Pullback of a call that carries no gradient."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, dy):
+        return (None,) + (ZERO,) * self.n
+
+
+class _FieldCallPullback:
+    """Calling a function stored in an object's field: its tangent goes to the field."""
+
+    __slots__ = ("pb", "obj", "name")
+
+    def __init__(self, pb, obj, name):
+        self.pb, self.obj, self.name = pb, obj, name
+
+    def __call__(self, dy):
+        from .tangents import Tangent
+
+        grads = self.pb(dy)
+        d_fn = grads[0]
+        d_obj = ZERO if d_fn is None or d_fn is ZERO else Tangent(type(self.obj), **{self.name: d_fn})
+        return (d_obj,) + tuple(grads[1:])

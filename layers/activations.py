@@ -51,7 +51,7 @@ def elu(x, alpha=1.0):
 
 
 def selu(x):
-    """`lambda * elu(x, alpha)` with the self-normalising constants of Klambauer et al."""
+    """`lambda * elu(x, alpha)` with Klambauer et al.'s constants"""
     return _SELU_LAMBDA * np.where(x > 0, x, _SELU_ALPHA * np.expm1(_neg_part(x)))
 
 
@@ -118,7 +118,24 @@ def logsigmoid(x):
 
 
 __all__ = [
-    "identity", "relu", "leakyrelu", "relu6", "elu", "selu", "celu", "gelu",
-    "sigmoid", "σ", "swish", "silu", "hardsigmoid", "tanh", "hardtanh",
-    "softplus", "softsign", "logsigmoid", "softmax", "logsoftmax",
+    "identity",
+    "relu",
+    "leakyrelu",
+    "relu6",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "sigmoid",
+    "σ",
+    "swish",
+    "silu",
+    "hardsigmoid",
+    "tanh",
+    "hardtanh",
+    "softplus",
+    "softsign",
+    "logsigmoid",
+    "softmax",
+    "logsoftmax",
 ]

@@ -23,7 +23,7 @@ from .init import glorot_uniform, zeros
 
 
 def check_size(layer, what, expected, got):
-    """Raise a ValueError naming `layer` unless `got == expected` (not differentiated)."""
+    """Raise a ValueError naming `layer` unless `got == expected`."""
     if expected != got:
         raise ValueError(f"{layer}: expected {what} {expected}, got {got}")
 
@@ -32,11 +32,22 @@ nondifferentiable(check_size)
 
 
 def _is_param_array(x):
-    return hasattr(x, "shape") and getattr(getattr(x, "dtype", None), "kind", "") in "fc"
+    return (
+        hasattr(x, "shape") and getattr(getattr(x, "dtype", None), "kind", "") in "fc"
+    )
 
 
-_SKIP = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-         types.ModuleType, type, np.ufunc, np.random.Generator, str, bytes)
+_SKIP = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+    np.ufunc,
+    np.random.Generator,
+    str,
+    bytes,
+)
 
 
 def _walk(x, seen, trainable=True):
@@ -107,8 +118,11 @@ def show_container(layer, head, items):
             text[0] = f"{name} = {text[0]}"
         lines += ["  " + t for t in text]
     total = count_parameters(layer)
-    lines.append(f")  # Total: {_count_arrays(layer)} arrays, {total:_} parameters"
-                 if total else ")")
+    lines.append(
+        f")  # Total: {_count_arrays(layer)} arrays, {total:_} parameters"
+        if total
+        else ")"
+    )
     return "\n".join(lines)
 
 
@@ -136,8 +150,15 @@ class Dense:
     (3, 2)
     """
 
-    def __init__(self, in_features, out_features=None, activation=identity, *,
-                 bias=True, init=glorot_uniform):
+    def __init__(
+        self,
+        in_features,
+        out_features=None,
+        activation=identity,
+        *,
+        bias=True,
+        init=glorot_uniform,
+    ):
         if isinstance(in_features, tuple):
             if out_features is not None:
                 activation = out_features
@@ -149,8 +170,9 @@ class Dense:
         self.activation = activation
 
     def __call__(self, x):
-        check_size("Dense", "input features (last axis)", self.weight.shape[1],
-                   x.shape[-1])
+        check_size(
+            "Dense", "input features (last axis)", self.weight.shape[1], x.shape[-1]
+        )
         y = x @ self.weight.T
         if self.bias is not None:
             y = y + self.bias
@@ -180,7 +202,9 @@ class Chain:
 
     def __init__(self, *layers, **named):
         if layers and named:
-            raise TypeError("Chain: give layers either positionally or by name, not both")
+            raise TypeError(
+                "Chain: give layers either positionally or by name, not both"
+            )
         self.layers = tuple(layers) if layers else tuple(named.values())
         self.names = tuple(named) if named else None
 
@@ -267,12 +291,13 @@ class SkipConnection:
         return self.connection(self.layer(x), x)
 
     def __repr__(self):
-        return show_container(self, "SkipConnection",
-                              [(None, self.layer), (None, self.connection)])
+        return show_container(
+            self, "SkipConnection", [(None, self.layer), (None, self.connection)]
+        )
 
 
 class Scale:
-    """`y = activation(x * scale + bias)`: elementwise affine map over the trailing axes.
+    """`y = activation(x * scale + bias)`: an elementwise affine map (trailing axes).
 
     `Scale(size, activation=identity, *, bias=True)`: scale and bias have
     shape `size` (an int or a tuple); x has shape (..., *size).
@@ -315,13 +340,20 @@ class Embedding:
     def __init__(self, n, dim, *, init=None):
         from .init import default_rng
 
-        self.weight = (init(n, dim) if init is not None
-                       else default_rng().standard_normal((n, dim)).astype(np.float32))
+        self.weight = (
+            init(n, dim)
+            if init is not None
+            else default_rng().standard_normal((n, dim)).astype(np.float32)
+        )
 
     def __call__(self, x):
         if _is_float_array(x):
-            check_size("Embedding", "one-hot width (last axis)", self.weight.shape[0],
-                       x.shape[-1])
+            check_size(
+                "Embedding",
+                "one-hot width (last axis)",
+                self.weight.shape[0],
+                x.shape[-1],
+            )
             return x @ self.weight
         check_index("Embedding", x, self.weight.shape[0])
         return self.weight[x]
@@ -339,8 +371,10 @@ def check_index(layer, x, n):
     """Raise an IndexError naming `layer` unless all of x lies in [0, n)."""
     x = np.asarray(x)
     if x.size and (x.min() < 0 or x.max() >= n):
-        raise IndexError(f"{layer}: indices must lie in [0, {n}), got values in "
-                         f"[{x.min()}, {x.max()}]")
+        raise IndexError(
+            f"{layer}: indices must lie in [0, {n}), got values in "
+            f"[{x.min()}, {x.max()}]"
+        )
 
 
 nondifferentiable(_is_float_array, check_index)
@@ -351,5 +385,14 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
-__all__ = ["Dense", "Chain", "compose", "Parallel", "SkipConnection", "Scale",
-           "Embedding", "flatten", "count_parameters"]
+__all__ = [
+    "Dense",
+    "Chain",
+    "compose",
+    "Parallel",
+    "SkipConnection",
+    "Scale",
+    "Embedding",
+    "flatten",
+    "count_parameters",
+]

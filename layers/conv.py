@@ -20,8 +20,11 @@ from .ops.pool import maxpool2d, meanpool2d
 
 def _options(layer, defaults):
     """`, stride=2, pad=1` for the options of `layer` that differ from `defaults`."""
-    return "".join(f", {k}={getattr(layer, k)!r}" for k, v in defaults.items()
-                   if getattr(layer, k) != v)
+    return "".join(
+        f", {k}={getattr(layer, k)!r}"
+        for k, v in defaults.items()
+        if getattr(layer, k) != v
+    )
 
 
 def _channels(in_ch, out_ch, activation):
@@ -36,7 +39,8 @@ _CONV_DEFAULTS = dict(stride=1, pad=0, dilation=1, groups=1)
 class Conv:
     """`y = activation(conv(x, weight) + bias)`: 2-d cross-correlation (NCHW).
 
-    y[n, o, i, j] = sum_{c,p,q} x_pad[n, c, i*s + p*d, j*s + q*d] * weight[o, c, p, q] + bias[o]
+    y[n, o, i, j] = bias[o]
+        + sum_{c,p,q} x_pad[n, c, i*s + p*d, j*s + q*d] * weight[o, c, p, q]
 
     Arguments: `Conv(kernel, in_ch, out_ch, activation=identity, *, stride=1,
     pad=0, dilation=1, groups=1, bias=True, flipped=False, init=glorot_uniform)`
@@ -54,13 +58,27 @@ class Conv:
     (2, 10, 6, 6)
     """
 
-    def __init__(self, kernel, in_ch, out_ch=None, activation=identity, *, stride=1,
-                 pad=0, dilation=1, groups=1, bias=True, flipped=False,
-                 init=glorot_uniform):
+    def __init__(
+        self,
+        kernel,
+        in_ch,
+        out_ch=None,
+        activation=identity,
+        *,
+        stride=1,
+        pad=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        flipped=False,
+        init=glorot_uniform,
+    ):
         in_ch, out_ch, activation = _channels(in_ch, out_ch, activation)
         if in_ch % groups or out_ch % groups:
-            raise ValueError(f"Conv: channels {in_ch} => {out_ch} are not divisible by "
-                             f"groups={groups}")
+            raise ValueError(
+                f"Conv: channels {in_ch} => {out_ch} are not divisible by "
+                f"groups={groups}"
+            )
         kh, kw = pair(kernel, "kernel")
         self.weight = init(out_ch, in_ch // groups, kh, kw)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)
@@ -71,20 +89,36 @@ class Conv:
 
     def __call__(self, x):
         check_size("Conv", "input rank (N, C, H, W)", 4, x.ndim)
-        check_size("Conv", "input channels (axis 1)",
-                   self.weight.shape[1] * self.groups, x.shape[1])
-        y = conv2d(x, self.weight, stride=self.stride, pad=self.pad,
-                   dilation=self.dilation, groups=self.groups, flipped=self.flipped)
+        check_size(
+            "Conv",
+            "input channels (axis 1)",
+            self.weight.shape[1] * self.groups,
+            x.shape[1],
+        )
+        y = conv2d(
+            x,
+            self.weight,
+            stride=self.stride,
+            pad=self.pad,
+            dilation=self.dilation,
+            groups=self.groups,
+            flipped=self.flipped,
+        )
         if self.bias is not None:
             y = y + self.bias.reshape(1, -1, 1, 1)
         return self.activation(y)
 
     def __repr__(self):
         o, cg, kh, kw = self.weight.shape
-        extra = _options(self, _CONV_DEFAULTS) + (", flipped=True" if self.flipped else "")
+        extra = _options(self, _CONV_DEFAULTS) + (
+            ", flipped=True" if self.flipped else ""
+        )
         extra += "" if self.bias is not None else ", bias=False"
-        return show(self, f"Conv(({kh}, {kw}), {cg * self.groups} => {o}"
-                          f"{_act_suffix(self.activation)}{extra})")
+        return show(
+            self,
+            f"Conv(({kh}, {kw}), {cg * self.groups} => {o}"
+            f"{_act_suffix(self.activation)}{extra})",
+        )
 
 
 def _transpose_shape(x, out_ch, kernel, stride, pad, dilation, output_pad):
@@ -113,13 +147,27 @@ class ConvTranspose:
     (1, 2, 11, 11)
     """
 
-    def __init__(self, kernel, in_ch, out_ch=None, activation=identity, *, stride=1,
-                 pad=0, dilation=1, groups=1, output_pad=0, bias=True,
-                 init=glorot_uniform):
+    def __init__(
+        self,
+        kernel,
+        in_ch,
+        out_ch=None,
+        activation=identity,
+        *,
+        stride=1,
+        pad=0,
+        dilation=1,
+        groups=1,
+        output_pad=0,
+        bias=True,
+        init=glorot_uniform,
+    ):
         in_ch, out_ch, activation = _channels(in_ch, out_ch, activation)
         if in_ch % groups or out_ch % groups:
-            raise ValueError(f"ConvTranspose: channels {in_ch} => {out_ch} are not "
-                             f"divisible by groups={groups}")
+            raise ValueError(
+                f"ConvTranspose: channels {in_ch} => {out_ch} are not "
+                f"divisible by groups={groups}"
+            )
         self.kernel = pair(kernel, "kernel")
         self.weight = init(in_ch, out_ch // groups, *self.kernel)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)
@@ -129,12 +177,27 @@ class ConvTranspose:
 
     def __call__(self, x):
         check_size("ConvTranspose", "input rank (N, C, H, W)", 4, x.ndim)
-        check_size("ConvTranspose", "input channels (axis 1)", self.weight.shape[0],
-                   x.shape[1])
-        shape = _transpose_shape(x, self.weight.shape[1] * self.groups, self.kernel,
-                                 self.stride, self.pad, self.dilation, self.output_pad)
-        y = conv2d_data_grad(x, self.weight, x_shape=shape, stride=self.stride,
-                             pad=self.pad, dilation=self.dilation, groups=self.groups)
+        check_size(
+            "ConvTranspose", "input channels (axis 1)", self.weight.shape[0], x.shape[1]
+        )
+        shape = _transpose_shape(
+            x,
+            self.weight.shape[1] * self.groups,
+            self.kernel,
+            self.stride,
+            self.pad,
+            self.dilation,
+            self.output_pad,
+        )
+        y = conv2d_data_grad(
+            x,
+            self.weight,
+            x_shape=shape,
+            stride=self.stride,
+            pad=self.pad,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
         if self.bias is not None:
             y = y + self.bias.reshape(1, -1, 1, 1)
         return self.activation(y)
@@ -143,8 +206,11 @@ class ConvTranspose:
         i, og, kh, kw = self.weight.shape
         extra = _options(self, dict(_CONV_DEFAULTS, output_pad=0))
         extra += "" if self.bias is not None else ", bias=False"
-        return show(self, f"ConvTranspose(({kh}, {kw}), {i} => {og * self.groups}"
-                          f"{_act_suffix(self.activation)}{extra})")
+        return show(
+            self,
+            f"ConvTranspose(({kh}, {kw}), {i} => {og * self.groups}"
+            f"{_act_suffix(self.activation)}{extra})",
+        )
 
 
 class MaxPool:
@@ -183,7 +249,7 @@ class MeanPool(MaxPool):
 
 
 class GlobalMaxPool:
-    """`y[n, c, 0, 0] = max over (h, w) of x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
+    """`y[n, c, 0, 0] = max_{h,w} x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def __call__(self, x):
         return np.max(x, axis=(2, 3), keepdims=True)
@@ -193,7 +259,7 @@ class GlobalMaxPool:
 
 
 class GlobalMeanPool:
-    """`y[n, c, 0, 0] = mean over (h, w) of x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
+    """`y[n, c, 0, 0] = mean_{h,w} x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def __call__(self, x):
         return np.mean(x, axis=(2, 3), keepdims=True)
@@ -203,7 +269,7 @@ class GlobalMeanPool:
 
 
 def adaptive_matrix(n_in, n_out, dtype):
-    """(n_out, n_in) averaging matrix: row i averages [floor(i n/m), ceil((i+1) n/m))."""
+    """(n_out, n_in) averaging matrix: row i averages [i n / m, (i+1) n / m)."""
     a = np.zeros((n_out, n_in), dtype=dtype)
     for i in range(n_out):
         lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
@@ -237,5 +303,12 @@ class AdaptiveMeanPool:
         return f"AdaptiveMeanPool({self.out_size})"
 
 
-__all__ = ["Conv", "ConvTranspose", "MaxPool", "MeanPool", "GlobalMaxPool",
-           "GlobalMeanPool", "AdaptiveMeanPool"]
+__all__ = [
+    "Conv",
+    "ConvTranspose",
+    "MaxPool",
+    "MeanPool",
+    "GlobalMaxPool",
+    "GlobalMeanPool",
+    "AdaptiveMeanPool",
+]

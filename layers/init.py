@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 _rng = np.random.default_rng(0)
+_SQRT2 = math.sqrt(2.0)  # the He gain, right for relu
 
 
 def set_seed(seed):
@@ -44,7 +45,7 @@ def _shape(shape):
 
 
 def glorot_uniform(*shape, gain=1.0, rng=None, dtype=np.float32):
-    """U(-a, a) with `a = gain * sqrt(6 / (fan_in + fan_out))` (Xavier; Flux's default)."""
+    """U(-a, a) with `a = gain * sqrt(6 / (fan_in + fan_out))` (Xavier; Flux's)."""
     shape = _shape(shape)
     fan_in, fan_out = _fans(shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
@@ -59,14 +60,14 @@ def glorot_normal(*shape, gain=1.0, rng=None, dtype=np.float32):
     return (s * (rng or _rng).standard_normal(size=shape)).astype(dtype)
 
 
-def kaiming_uniform(*shape, gain=math.sqrt(2.0), rng=None, dtype=np.float32):
+def kaiming_uniform(*shape, gain=_SQRT2, rng=None, dtype=np.float32):
     """U(-a, a) with `a = gain * sqrt(3 / fan_in)` (He; gain sqrt(2) suits relu)."""
     shape = _shape(shape)
     a = gain * math.sqrt(3.0 / _fans(shape)[0])
     return (rng or _rng).uniform(-a, a, size=shape).astype(dtype)
 
 
-def kaiming_normal(*shape, gain=math.sqrt(2.0), rng=None, dtype=np.float32):
+def kaiming_normal(*shape, gain=_SQRT2, rng=None, dtype=np.float32):
     """N(0, s^2) with `s = gain / sqrt(fan_in)`."""
     shape = _shape(shape)
     s = gain / math.sqrt(_fans(shape)[0])
@@ -83,5 +84,13 @@ def ones(*shape, rng=None, dtype=np.float32):
     return np.ones(_shape(shape), dtype=dtype)
 
 
-__all__ = ["set_seed", "default_rng", "glorot_uniform", "glorot_normal",
-           "kaiming_uniform", "kaiming_normal", "zeros", "ones"]
+__all__ = [
+    "set_seed",
+    "default_rng",
+    "glorot_uniform",
+    "glorot_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "zeros",
+    "ones",
+]

@@ -25,8 +25,10 @@ from .ops.softmax import softmax_crossentropy
 def check_sizes(loss, yhat, y):
     """Raise a ValueError naming `loss` unless ŷ and y have the same shape."""
     if np.shape(yhat) != np.shape(y):
-        raise ValueError(f"{loss}: prediction ŷ has shape {np.shape(yhat)} but target "
-                         f"y has shape {np.shape(y)}; they must match")
+        raise ValueError(
+            f"{loss}: prediction ŷ has shape {np.shape(yhat)} but target "
+            f"y has shape {np.shape(y)}; they must match"
+        )
 
 
 def eps_of(x):
@@ -58,7 +60,7 @@ def mae(yhat, y, agg=np.mean):
 
 
 def msle(yhat, y, agg=np.mean, eps=None):
-    """Mean squared log error: `agg(log((ŷ + eps) / (y + eps))^2)`; for positive data."""
+    """Mean squared log error: `agg(log((ŷ + eps) / (y + eps))^2)`."""
     check_sizes("msle", yhat, y)
     err = np.log((yhat + (eps or eps_of(yhat))) / (y + (eps or eps_of(yhat)))) ** 2
     return agg(err)
@@ -103,15 +105,16 @@ def logitbinarycrossentropy(yhat, y, agg=np.mean):
 
 
 def kldivergence(yhat, y, agg=np.mean, axis=-1, eps=None):
-    """Kullback-Leibler divergence of ŷ from y: `sum(y log y, axis) + crossentropy(ŷ, y)`."""
+    """KL divergence of ŷ from y: `sum(y log y, axis) + crossentropy(ŷ, y)`."""
     check_sizes("kldivergence", yhat, y)
     losses = np.sum(_xlogy(y, y), axis=axis) - np.sum(
-        _xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis)
+        _xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis
+    )
     return agg(losses)
 
 
 def poisson_loss(yhat, y, agg=np.mean):
-    """`agg(ŷ - y log(ŷ))`: negative log-likelihood of a Poisson rate ŷ (up to a constant)."""
+    """`agg(ŷ - y log(ŷ))`: Poisson negative log-likelihood, up to a constant."""
     check_sizes("poisson_loss", yhat, y)
     losses = yhat - _xlogy(y, yhat)
     return agg(losses)
@@ -132,7 +135,9 @@ def squared_hinge_loss(yhat, y, agg=np.mean):
 
 
 def focal_loss(yhat, y, agg=np.mean, axis=-1, gamma=2.0, eps=None):
-    """`agg(sum(-y (1 - ŷ)^gamma log(ŷ + eps), axis))` (Lin et al.): ŷ are probabilities.
+    """`agg(sum(-y (1 - ŷ)^gamma log(ŷ + eps), axis))` (Lin et al.).
+
+    ŷ are probabilities.
 
     Down-weights easy, well-classified examples; gamma = 0 is crossentropy."""
     check_sizes("focal_loss", yhat, y)
@@ -150,7 +155,19 @@ def label_smoothing(y, alpha, axis=-1):
     return y * (1 - alpha) + alpha / n
 
 
-__all__ = ["mse", "mae", "msle", "huber_loss", "crossentropy", "logitcrossentropy",
-           "binarycrossentropy", "logitbinarycrossentropy", "kldivergence",
-           "poisson_loss", "hinge_loss", "squared_hinge_loss", "focal_loss",
-           "label_smoothing"]
+__all__ = [
+    "mse",
+    "mae",
+    "msle",
+    "huber_loss",
+    "crossentropy",
+    "logitcrossentropy",
+    "binarycrossentropy",
+    "logitbinarycrossentropy",
+    "kldivergence",
+    "poisson_loss",
+    "hinge_loss",
+    "squared_hinge_loss",
+    "focal_loss",
+    "label_smoothing",
+]

@@ -22,7 +22,7 @@ import numpy as np
 from zygopy import nondifferentiable
 
 from .activations import identity
-from .basic import _act_suffix, _SKIP, check_size, show
+from .basic import _SKIP, _act_suffix, check_size, show
 from .init import default_rng, ones, zeros
 
 
@@ -37,7 +37,7 @@ def is_training(layer):
 
 
 def stats_axes(x, channel_axis=1):
-    """Axes to reduce for per-channel statistics, and the broadcast shape of a channel vector."""
+    """Axes to reduce for per-channel statistics; the shape of a channel vector."""
     axes = tuple(i for i in range(x.ndim) if i != channel_axis)
     shape = tuple(x.shape[i] if i == channel_axis else 1 for i in range(x.ndim))
     return axes, shape
@@ -52,7 +52,9 @@ nondifferentiable(is_training, stats_axes, update_running_stats)
 
 
 class BatchNorm:
-    """`y = activation(scale * (x - mean) / sqrt(var + eps) + bias)` per channel (axis 1).
+    """`y = activation(scale * (x - mean) / sqrt(var + eps) + bias)` per channel.
+
+    Channels are axis 1.
 
     In train mode mean and var are the batch statistics over every axis but
     the channel one, and the running statistics are updated as
@@ -67,8 +69,17 @@ class BatchNorm:
 
     _nontrainable = ("running_mean", "running_var")
 
-    def __init__(self, channels, activation=identity, *, eps=1e-5, momentum=0.1,
-                 affine=True, track_stats=True, active=None):
+    def __init__(
+        self,
+        channels,
+        activation=identity,
+        *,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_stats=True,
+        active=None,
+    ):
         self.scale = ones(channels) if affine else None
         self.bias = zeros(channels) if affine else None
         self.running_mean = zeros(channels) if track_stats else None
@@ -107,12 +118,13 @@ class BatchNorm:
 
     def __repr__(self):
         extra = "" if self.scale is not None else ", affine=False"
-        return show(self, f"BatchNorm({self.channels}{_act_suffix(self.activation)}"
-                          f"{extra})")
+        return show(
+            self, f"BatchNorm({self.channels}{_act_suffix(self.activation)}{extra})"
+        )
 
 
 class LayerNorm:
-    """`y = activation(scale * (x - mean) / sqrt(var + eps) + bias)` over the trailing axes.
+    """`y = activation(scale * (x - mean) / sqrt(var + eps) + bias)` on trailing axes.
 
     `LayerNorm(size, activation=identity, *, eps=1e-5, affine=True)`: size is
     an int or a tuple; mean and var are taken over the last `len(size)` axes
@@ -130,7 +142,9 @@ class LayerNorm:
 
     def __call__(self, x):
         k = len(self.size)
-        check_size("LayerNorm", "trailing shape", self.size, tuple(x.shape[x.ndim - k:]))
+        check_size(
+            "LayerNorm", "trailing shape", self.size, tuple(x.shape[x.ndim - k :])
+        )
         axes = tuple(range(x.ndim - k, x.ndim))
         mean = np.mean(x, axis=axes, keepdims=True)
         var = np.mean((x - mean) ** 2, axis=axes, keepdims=True)
@@ -155,8 +169,9 @@ class GroupNorm:
 
     def __init__(self, channels, groups, activation=identity, *, eps=1e-5, affine=True):
         if channels % groups:
-            raise ValueError(f"GroupNorm: {channels} channels are not divisible into "
-                             f"{groups} groups")
+            raise ValueError(
+                f"GroupNorm: {channels} channels are not divisible into {groups} groups"
+            )
         self.channels, self.groups = channels, groups
         self.scale = ones(channels) if affine else None
         self.bias = zeros(channels) if affine else None
@@ -174,8 +189,10 @@ class GroupNorm:
         return self.activation(y)
 
     def __repr__(self):
-        return show(self, f"GroupNorm({self.channels}, {self.groups}"
-                          f"{_act_suffix(self.activation)})")
+        return show(
+            self,
+            f"GroupNorm({self.channels}, {self.groups}{_act_suffix(self.activation)})",
+        )
 
 
 def dropout_mask(rng, shape, p, dtype):
@@ -216,8 +233,9 @@ class Dropout:
     def __call__(self, x):
         if not is_training(self) or self.p == 0:
             return x
-        mask = dropout_mask(self.rng or default_rng(), mask_shape(x, self.dims),
-                            self.p, x.dtype)
+        mask = dropout_mask(
+            self.rng or default_rng(), mask_shape(x, self.dims), self.p, x.dtype
+        )
         return x * mask
 
     def __repr__(self):
@@ -246,7 +264,7 @@ class AlphaDropout:
         if not is_training(self) or self.p == 0:
             return x
         keep = dropout_mask(self.rng or default_rng(), x.shape, self.p, x.dtype) > 0
-        a = 1 / math.sqrt((1 - self.p) * (1 + self.p * _SELU_ALPHA_PRIME ** 2))
+        a = 1 / math.sqrt((1 - self.p) * (1 + self.p * _SELU_ALPHA_PRIME**2))
         b = -a * _SELU_ALPHA_PRIME * self.p
         return a * np.where(keep, x, _SELU_ALPHA_PRIME) + b
 
@@ -284,5 +302,12 @@ def testmode(model, mode=True):
     return model
 
 
-__all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "Dropout", "AlphaDropout",
-           "trainmode", "testmode"]
+__all__ = [
+    "BatchNorm",
+    "LayerNorm",
+    "GroupNorm",
+    "Dropout",
+    "AlphaDropout",
+    "trainmode",
+    "testmode",
+]

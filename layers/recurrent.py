@@ -37,8 +37,12 @@ class _Cell:
 
     def _gates(self, h, x):
         """`x @ W_ih.T + b` and `h @ W_hh.T` after checking x's feature size."""
-        check_size(type(self).__name__, "input features (last axis)",
-                   self.weight_ih.shape[1], x.shape[-1])
+        check_size(
+            type(self).__name__,
+            "input features (last axis)",
+            self.weight_ih.shape[1],
+            x.shape[-1],
+        )
         gx = x @ self.weight_ih.T
         if self.bias is not None:
             gx = gx + self.bias
@@ -86,7 +90,8 @@ def _act_suffix_rnn(activation):
 class LSTMCell(_Cell):
     """Long short-term memory; gates in the order input, forget, cell, output:
 
-        i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o),  a = x @ W_ih.T + h @ W_hh.T + b
+        a = x @ W_ih.T + h @ W_hh.T + b
+        i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o)
         c' = f * c + i * g,  h' = o * tanh(c')
 
     returns `((h', c'), h')`. W_ih (4 out, in), W_hh (4 out, out), b (4 out,)
@@ -103,7 +108,7 @@ class LSTMCell(_Cell):
     def __init__(self, in_features, out_features, **kwargs):
         super().__init__(in_features, out_features, **kwargs)
         if self.bias is not None:
-            self.bias[out_features:2 * out_features] = 1
+            self.bias[out_features : 2 * out_features] = 1
 
     def __call__(self, state, x):
         h, c = state
@@ -111,17 +116,19 @@ class LSTMCell(_Cell):
         a = gx + gh
         n = self.hidden
         i = sigmoid(a[..., 0:n])
-        f = sigmoid(a[..., n:2 * n])
-        g = tanh(a[..., 2 * n:3 * n])
-        o = sigmoid(a[..., 3 * n:4 * n])
+        f = sigmoid(a[..., n : 2 * n])
+        g = tanh(a[..., 2 * n : 3 * n])
+        o = sigmoid(a[..., 3 * n : 4 * n])
         c = f * c + i * g
         h = o * tanh(c)
         return (h, c), h
 
     def initial_state(self, batch=None, dtype=np.float32):
         """`(h, c)`, both zeros of shape (batch, out)."""
-        return (_state_zeros(batch, self.hidden, dtype),
-                _state_zeros(batch, self.hidden, dtype))
+        return (
+            _state_zeros(batch, self.hidden, dtype),
+            _state_zeros(batch, self.hidden, dtype),
+        )
 
 
 class GRUCell(_Cell):
@@ -140,8 +147,8 @@ class GRUCell(_Cell):
         gx, gh = self._gates(h, x)
         n = self.hidden
         r = sigmoid(gx[..., 0:n] + gh[..., 0:n])
-        z = sigmoid(gx[..., n:2 * n] + gh[..., n:2 * n])
-        cand = tanh(gx[..., 2 * n:3 * n] + r * gh[..., 2 * n:3 * n])
+        z = sigmoid(gx[..., n : 2 * n] + gh[..., n : 2 * n])
+        cand = tanh(gx[..., 2 * n : 3 * n] + r * gh[..., 2 * n : 3 * n])
         h = (1 - z) * cand + z * h
         return h, h
 
@@ -164,13 +171,13 @@ class _Sequence:
         return np.stack(ys, axis=1), state
 
     def __repr__(self):
-        head = self.cell._head()[len(type(self.cell).__name__):]
+        head = self.cell._head()[len(type(self.cell).__name__) :]
         act = getattr(self.cell, "activation", tanh)
         return show(self, f"{type(self).__name__}{head}{_act_suffix_rnn(act)})")
 
 
 class RNN(_Sequence):
-    """Elman RNN over a sequence: `RNNCell(in, out, activation)` applied at each time step.
+    """Elman RNN: `RNNCell(in, out, activation)` applied at each time step.
 
     x: (batch, time, in) -> y: (batch, time, out).
 
@@ -183,7 +190,7 @@ class RNN(_Sequence):
 
 
 class LSTM(_Sequence):
-    """LSTM over a sequence (see `LSTMCell`); x: (batch, time, in) -> (batch, time, out).
+    """LSTM over a sequence (`LSTMCell`); x: (batch, time, in) -> (batch, time, out).
 
     >>> LSTM(3, 5)
     LSTM(3 => 5)  # 180 parameters
@@ -194,7 +201,7 @@ class LSTM(_Sequence):
 
 
 class GRU(_Sequence):
-    """GRU over a sequence (see `GRUCell`); x: (batch, time, in) -> (batch, time, out)."""
+    """GRU over a sequence (`GRUCell`); x: (batch, time, in) -> (batch, time, out)."""
 
     def __init__(self, in_features, out_features, **kwargs):
         self.cell = GRUCell(in_features, out_features, **kwargs)

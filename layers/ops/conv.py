@@ -68,8 +68,9 @@ def pad_nchw(x, p, value=0.0):
     if not any(p):
         return x
     xp = array_module(x)
-    return xp.pad(x, ((0, 0), (0, 0), (p[0], p[1]), (p[2], p[3])),
-                  constant_values=value)
+    return xp.pad(
+        x, ((0, 0), (0, 0), (p[0], p[1]), (p[2], p[3])), constant_values=value
+    )
 
 
 def windows(xp_, kernel, stride, dilation, out_hw):
@@ -78,40 +79,55 @@ def windows(xp_, kernel, stride, dilation, out_hw):
     n, c = xp_.shape[:2]
     s = xp_.strides
     shape = (n, c, out_hw[0], out_hw[1], kernel[0], kernel[1])
-    strides = (s[0], s[1], s[2] * stride[0], s[3] * stride[1],
-               s[2] * dilation[0], s[3] * dilation[1])
+    strides = (
+        s[0],
+        s[1],
+        s[2] * stride[0],
+        s[3] * stride[1],
+        s[2] * dilation[0],
+        s[3] * dilation[1],
+    )
     return xp.lib.stride_tricks.as_strided(xp_, shape, strides, writeable=False)
 
 
 def col2im(cols, padded_hw, stride, dilation, p, out_hw):
-    """Adjoint of `windows` + crop: sum (N, C, Ho, Wo, kh, kw) back onto (N, C, H, W)."""
+    """Adjoint of `windows` + crop: sum (N, C, Ho, Wo, kh, kw) onto (N, C, H, W)."""
     xp = array_module(cols)
     n, c, ho, wo, kh, kw = cols.shape
     out = xp.zeros((n, c) + tuple(padded_hw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             r, q = i * dilation[0], j * dilation[1]
-            out[:, :, r:r + stride[0] * (ho - 1) + 1:stride[0],
-                q:q + stride[1] * (wo - 1) + 1:stride[1]] += cols[:, :, :, :, i, j]
-    return out[:, :, p[0]:padded_hw[0] - p[1], p[2]:padded_hw[1] - p[3]]
+            out[
+                :,
+                :,
+                r : r + stride[0] * (ho - 1) + 1 : stride[0],
+                q : q + stride[1] * (wo - 1) + 1 : stride[1],
+            ] += cols[:, :, :, :, i, j]
+    return out[:, :, p[0] : padded_hw[0] - p[1], p[2] : padded_hw[1] - p[3]]
 
 
 def _setup(x_shape, w_shape, stride, pad, dilation, groups):
     """Check shapes; return normalised stride, pads, dilation and (Ho, Wo)."""
-    n, c, h, w = x_shape
+    _, c, h, w = x_shape
     o, cg, kh, kw = w_shape
     if c != cg * groups or o % groups:
         raise ValueError(
-            f"conv2d: input (N, C, H, W) = {tuple(x_shape)} and weight (O, C/groups, kh, kw)"
-            f" = {tuple(w_shape)} do not match for groups={groups}: need C == "
-            f"{cg}*{groups} and O divisible by groups")
+            f"conv2d: input (N, C, H, W) = {tuple(x_shape)} and weight "
+            f"(O, C/groups, kh, kw) = {tuple(w_shape)} do not match for "
+            f"groups={groups}: need C == {cg}*{groups} and O divisible by groups"
+        )
     s, d = pair(stride, "stride"), pair(dilation, "dilation")
     p = pads(pad, (kh, kw), d)
-    out = (conv_output_size(h, kh, s[0], p[0:2], d[0]),
-           conv_output_size(w, kw, s[1], p[2:4], d[1]))
+    out = (
+        conv_output_size(h, kh, s[0], p[0:2], d[0]),
+        conv_output_size(w, kw, s[1], p[2:4], d[1]),
+    )
     if min(out) < 1:
-        raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {d}) is larger than the "
-                         f"padded input {(h + p[0] + p[1], w + p[2] + p[3])}")
+        raise ValueError(
+            f"conv2d: kernel {(kh, kw)} (dilation {d}) is larger than the "
+            f"padded input {(h + p[0] + p[1], w + p[2] + p[3])}"
+        )
     return s, p, d, out
 
 
@@ -126,38 +142,56 @@ def conv2d(x, w, *, stride=1, pad=0, dilation=1, groups=1, flipped=False):
     w = _flip(w, flipped)
     cols = windows(pad_nchw(x, p), w.shape[2:], s, d, out)
     cg, og = w.shape[1], w.shape[0] // groups
-    ys = [xp.tensordot(cols[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og],
-                       axes=([1, 4, 5], [1, 2, 3])) for g in range(groups)]
+    ys = [
+        xp.tensordot(
+            cols[:, g * cg : (g + 1) * cg],
+            w[g * og : (g + 1) * og],
+            axes=([1, 4, 5], [1, 2, 3]),
+        )
+        for g in range(groups)
+    ]
     y = ys[0] if groups == 1 else xp.concatenate(ys, axis=-1)
     return xp.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
-def conv2d_data_grad(dy, w, *, x_shape, stride=1, pad=0, dilation=1, groups=1,
-                     flipped=False):
+def conv2d_data_grad(
+    dy, w, *, x_shape, stride=1, pad=0, dilation=1, groups=1, flipped=False
+):
     """Adjoint of `conv2d` in x: dy (N, O, Ho, Wo), w -> dx of shape `x_shape`.
 
     Also the forward pass of a transposed convolution."""
     xp = array_module(dy, w)
     s, p, d, out = _setup(x_shape, w.shape, stride, pad, dilation, groups)
     w = _flip(w, flipped)
-    cg, og = w.shape[1], w.shape[0] // groups
-    parts = [xp.tensordot(dy[:, g * og:(g + 1) * og], w[g * og:(g + 1) * og],
-                          axes=([1], [0])) for g in range(groups)]
+    og = w.shape[0] // groups
+    parts = [
+        xp.tensordot(
+            dy[:, g * og : (g + 1) * og], w[g * og : (g + 1) * og], axes=([1], [0])
+        )
+        for g in range(groups)
+    ]
     dcols = parts[0] if groups == 1 else xp.concatenate(parts, axis=3)
     dcols = dcols.transpose(0, 3, 1, 2, 4, 5)  # (N, C, Ho, Wo, kh, kw)
     hw = (x_shape[2] + p[0] + p[1], x_shape[3] + p[2] + p[3])
     return xp.ascontiguousarray(col2im(dcols, hw, s, d, p, out))
 
 
-def conv2d_filter_grad(x, dy, *, w_shape, stride=1, pad=0, dilation=1, groups=1,
-                       flipped=False):
-    """Adjoint of `conv2d` in w: x (N, C, H, W), dy (N, O, Ho, Wo) -> dw of `w_shape`."""
+def conv2d_filter_grad(
+    x, dy, *, w_shape, stride=1, pad=0, dilation=1, groups=1, flipped=False
+):
+    """Adjoint of `conv2d` in w: x (N, C, H, W), dy (N, O, Ho, Wo) -> dw (`w_shape`)."""
     xp = array_module(x, dy)
     s, p, d, out = _setup(x.shape, w_shape, stride, pad, dilation, groups)
     cols = windows(pad_nchw(x, p), w_shape[2:], s, d, out)
     cg, og = w_shape[1], w_shape[0] // groups
-    parts = [xp.tensordot(dy[:, g * og:(g + 1) * og], cols[:, g * cg:(g + 1) * cg],
-                          axes=([0, 2, 3], [0, 2, 3])) for g in range(groups)]
+    parts = [
+        xp.tensordot(
+            dy[:, g * og : (g + 1) * og],
+            cols[:, g * cg : (g + 1) * cg],
+            axes=([0, 2, 3], [0, 2, 3]),
+        )
+        for g in range(groups)
+    ]
     dw = parts[0] if groups == 1 else xp.concatenate(parts, axis=0)
     return xp.ascontiguousarray(_flip(dw, flipped))
 
@@ -167,8 +201,10 @@ def conv2d_rule(x, w, **cfg):
     y = conv2d(x, w, **cfg)
 
     def conv2d_pullback(dy):
-        return (conv2d_data_grad(dy, w, x_shape=x.shape, **cfg),
-                conv2d_filter_grad(x, dy, w_shape=w.shape, **cfg))
+        return (
+            conv2d_data_grad(dy, w, x_shape=x.shape, **cfg),
+            conv2d_filter_grad(x, dy, w_shape=w.shape, **cfg),
+        )
 
     return y, conv2d_pullback
 

@@ -20,11 +20,15 @@ def _setup(shape, kernel, stride, pad):
     k = pair(kernel, "kernel")
     s = k if stride is None else pair(stride, "stride")
     p = pads(pad, k)
-    out = (conv_output_size(shape[2], k[0], s[0], p[0:2]),
-           conv_output_size(shape[3], k[1], s[1], p[2:4]))
+    out = (
+        conv_output_size(shape[2], k[0], s[0], p[0:2]),
+        conv_output_size(shape[3], k[1], s[1], p[2:4]),
+    )
     if min(out) < 1 or max(p[0], p[1]) >= k[0] or max(p[2], p[3]) >= k[1]:
-        raise ValueError(f"pooling: window {k} with padding {p} does not fit the input "
-                         f"(N, C, H, W) = {tuple(shape)}")
+        raise ValueError(
+            f"pooling: window {k} with padding {p} does not fit the input "
+            f"(N, C, H, W) = {tuple(shape)}"
+        )
     return k, s, p, out
 
 
@@ -76,7 +80,7 @@ def scatter_windows_rule(dy, idx, *, shape):
 
 
 def maxpool2d(x, *, kernel, stride=None, pad=0):
-    """Maximum over windows: x (N, C, H, W) -> (N, C, Ho, Wo); stride defaults to kernel."""
+    """Maximum over windows: x (N, C, H, W) -> (N, C, Ho, Wo); stride = kernel."""
     return gather_windows(x, maxpool_indices(x, kernel=kernel, stride=stride, pad=pad))
 
 

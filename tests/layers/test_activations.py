@@ -41,8 +41,9 @@ def test_every_export_has_a_reference():
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_values(name):
-    np.testing.assert_allclose(getattr(A, name)(X), REFERENCE[name], rtol=1e-12,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        getattr(A, name)(X), REFERENCE[name], rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -71,4 +72,6 @@ def test_softmax_axis_and_batch_first():
 def test_parameterised_activations():
     np.testing.assert_allclose(A.leakyrelu(np.array([-2.0]), 0.2), [-0.4])
     np.testing.assert_allclose(A.elu(np.array([-1.0]), 2.0), [2 * (math.exp(-1) - 1)])
-    np.testing.assert_allclose(A.celu(np.array([-1.0]), 2.0), [2 * (math.exp(-0.5) - 1)])
+    np.testing.assert_allclose(
+        A.celu(np.array([-1.0]), 2.0), [2 * (math.exp(-0.5) - 1)]
+    )

@@ -37,9 +37,19 @@ from layers.init import (
 X = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
 
 
-@pytest.mark.parametrize("module", [layers.activations, layers.basic, layers.conv,
-                                    layers.init, layers.losses, layers.normalise,
-                                    layers.recurrent], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module",
+    [
+        layers.activations,
+        layers.basic,
+        layers.conv,
+        layers.init,
+        layers.losses,
+        layers.normalise,
+        layers.recurrent,
+    ],
+    ids=lambda m: m.__name__,
+)
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
@@ -50,7 +60,9 @@ def test_dense_forward_matches_numpy():
     d.bias = np.arange(5, dtype=np.float32)
     y = d(X)
     assert y.shape == (4, 5) and y.dtype == np.float32
-    np.testing.assert_allclose(y, 1 / (1 + np.exp(-(X @ d.weight.T + d.bias))), rtol=1e-6)
+    np.testing.assert_allclose(
+        y, 1 / (1 + np.exp(-(X @ d.weight.T + d.bias))), rtol=1e-6
+    )
     np.testing.assert_allclose(d(X[0]), y[0], rtol=1e-6)  # a single vector
 
 
@@ -65,7 +77,9 @@ def test_dense_constructor_forms_and_repr():
 
 
 def test_dense_shape_error_names_layer_and_shapes():
-    with pytest.raises(ValueError, match=r"Dense: expected input features .* 10, got 7"):
+    with pytest.raises(
+        ValueError, match=r"Dense: expected input features .* 10, got 7"
+    ):
         Dense(10, 5)(np.ones((3, 7), np.float32))
 
 
@@ -86,9 +100,9 @@ def test_named_chain():
     np.testing.assert_allclose(c(X), dec(enc(X)))
     assert "enc = Dense(10 => 3),  # 33 parameters" in repr(c)
     with pytest.raises(KeyError):
-        c["nope"]
+        _ = c["nope"]
     with pytest.raises(AttributeError):
-        c.nope
+        _ = c.nope
     with pytest.raises(TypeError):
         Chain(enc, dec=dec)
 
@@ -100,7 +114,8 @@ def test_chain_repr_counts_parameters():
         "  Dense(10 => 5, σ),  # 55 parameters\n"
         "  Dense(5 => 2),  # 12 parameters\n"
         "  softmax,\n"
-        ")  # Total: 4 arrays, 67 parameters")
+        ")  # Total: 4 arrays, 67 parameters"
+    )
 
 
 def test_tied_weights_counted_once():
@@ -139,8 +154,9 @@ def test_embedding():
         e(np.array([6]))
 
 
-@pytest.mark.parametrize("init", [glorot_uniform, glorot_normal, kaiming_uniform,
-                                  kaiming_normal])
+@pytest.mark.parametrize(
+    "init", [glorot_uniform, glorot_normal, kaiming_uniform, kaiming_normal]
+)
 def test_initialisers(init):
     set_seed(1)
     a = init(200, 300)
@@ -149,8 +165,12 @@ def test_initialisers(init):
     rng = np.random.default_rng(5)
     b = init(200, 300, rng=rng)
     assert np.array_equal(b, init(200, 300, rng=np.random.default_rng(5)))
-    std = {glorot_uniform: np.sqrt(2 / 500), glorot_normal: np.sqrt(2 / 500),
-           kaiming_uniform: np.sqrt(2 / 300), kaiming_normal: np.sqrt(2 / 300)}[init]
+    std = {
+        glorot_uniform: np.sqrt(2 / 500),
+        glorot_normal: np.sqrt(2 / 500),
+        kaiming_uniform: np.sqrt(2 / 300),
+        kaiming_normal: np.sqrt(2 / 300),
+    }[init]
     assert a.std() == pytest.approx(std, rel=0.03)
     assert init(8, 3, 5, 5).shape == (8, 3, 5, 5)
 

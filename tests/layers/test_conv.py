@@ -20,16 +20,26 @@ X = np.random.default_rng(0).standard_normal((2, 3, 28, 28)).astype(np.float32)
 
 
 def test_seed_example_parameter_counts_and_shapes():
-    model = Chain(Conv((3, 3), 3, 10, relu, stride=1, pad=1),
-                  Conv((5, 5), 10, 5, relu, stride=2),
-                  Conv((10, 10), 5, 7, relu),
-                  MaxPool((2, 2)), flatten, Dense(112, 3))
+    model = Chain(
+        Conv((3, 3), 3, 10, relu, stride=1, pad=1),
+        Conv((5, 5), 10, 5, relu, stride=2),
+        Conv((10, 10), 5, 7, relu),
+        MaxPool((2, 2)),
+        flatten,
+        Dense(112, 3),
+    )
     counts = [count_parameters(model[i]) for i in (0, 1, 2, 5)]
     assert counts == [280, 1_255, 3_507, 339]
     assert model[:3](X).shape == (2, 7, 3, 3)  # 28 -> 28 (pad 1) -> 12 -> 3
     # 24 -> 22 -> 18 -> 9 -> 4 (pool): flatten gives 7 * 4 * 4 = 112 features
-    net = Chain(Conv((3, 3), 3, 10, relu), Conv((5, 5), 10, 5, relu),
-                Conv((10, 10), 5, 7, relu), MaxPool((2, 2)), flatten, Dense(112, 3))
+    net = Chain(
+        Conv((3, 3), 3, 10, relu),
+        Conv((5, 5), 10, 5, relu),
+        Conv((10, 10), 5, 7, relu),
+        MaxPool((2, 2)),
+        flatten,
+        Dense(112, 3),
+    )
     y = net(X[:, :, :24, :24])
     assert y.shape == (2, 3) and y.dtype == np.float32
 
@@ -47,17 +57,22 @@ def test_conv_options():
     assert Conv((3, 5), (3, 6), relu).weight.shape == (6, 3, 3, 5)
     assert Conv(5, 3, 2, pad="same", dilation=2)(X).shape == (2, 2, 28, 28)
     f = Conv(3, 3, 2, flipped=True)
-    np.testing.assert_allclose(f(X), conv2d(X, f.weight[:, :, ::-1, ::-1]), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        f(X), conv2d(X, f.weight[:, :, ::-1, ::-1]), rtol=1e-5, atol=1e-6
+    )
     assert Conv(3, 3, 2, bias=False).bias is None
 
 
 def test_conv_reprs():
     assert repr(Conv((3, 3), 3, 10)) == "Conv((3, 3), 3 => 10)  # 280 parameters"
-    assert repr(Conv((5, 5), 10, 5, relu, stride=2, pad=1)) == \
-        "Conv((5, 5), 10 => 5, relu, stride=2, pad=1)  # 1_255 parameters"
-    assert repr(Conv(3, 4, 4, groups=2, bias=False)) == \
-        "Conv((3, 3), 4 => 4, groups=2, bias=False)  # 72 parameters"
+    assert (
+        repr(Conv((5, 5), 10, 5, relu, stride=2, pad=1))
+        == "Conv((5, 5), 10 => 5, relu, stride=2, pad=1)  # 1_255 parameters"
+    )
+    assert (
+        repr(Conv(3, 4, 4, groups=2, bias=False))
+        == "Conv((3, 3), 4 => 4, groups=2, bias=False)  # 72 parameters"
+    )
 
 
 def test_conv_errors_name_layer_and_shapes():
@@ -80,23 +95,32 @@ def test_conv_transpose_inverts_conv_shapes(stride, pad, output_pad):
     back = conv2d(y, t.weight, stride=stride, pad=pad)
     assert back.shape == x.shape
     z = y - t.bias[:, None, None]
-    assert np.sum(z * y) == pytest.approx(np.sum(x * conv2d(y, t.weight, stride=stride,
-                                                              pad=pad)), rel=1e-4)
-    np.testing.assert_allclose(z, conv2d_data_grad(x, t.weight, x_shape=y.shape,
-                                                   stride=stride, pad=pad), rtol=1e-6)
-    assert repr(ConvTranspose(3, 4, 2)) == "ConvTranspose((3, 3), 4 => 2)  # 74 parameters"
+    assert np.sum(z * y) == pytest.approx(
+        np.sum(x * conv2d(y, t.weight, stride=stride, pad=pad)), rel=1e-4
+    )
+    np.testing.assert_allclose(
+        z,
+        conv2d_data_grad(x, t.weight, x_shape=y.shape, stride=stride, pad=pad),
+        rtol=1e-6,
+    )
+    assert (
+        repr(ConvTranspose(3, 4, 2)) == "ConvTranspose((3, 3), 4 => 2)  # 74 parameters"
+    )
 
 
 def test_pool_layers():
     assert MaxPool(2)(X).shape == (2, 3, 14, 14)
     np.testing.assert_allclose(MaxPool((2, 2))(X), maxpool2d(X, kernel=2))
     m = MeanPool(2)(X)
-    np.testing.assert_allclose(m, X.reshape(2, 3, 14, 2, 14, 2).mean(axis=(3, 5)), rtol=1e-6)
+    np.testing.assert_allclose(
+        m, X.reshape(2, 3, 14, 2, 14, 2).mean(axis=(3, 5)), rtol=1e-6
+    )
     assert m.dtype == np.float32
     assert MeanPool(3, stride=2, pad=1)(X).shape == (2, 3, 14, 14)
     np.testing.assert_allclose(GlobalMaxPool()(X)[..., 0, 0], X.max(axis=(2, 3)))
-    np.testing.assert_allclose(GlobalMeanPool()(X)[..., 0, 0], X.mean(axis=(2, 3)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        GlobalMeanPool()(X)[..., 0, 0], X.mean(axis=(2, 3)), rtol=1e-5
+    )
     assert repr(MaxPool(2)) == "MaxPool((2, 2))"
     assert repr(MeanPool(3, stride=1)) == "MeanPool((3, 3), stride=(1, 1))"
 
@@ -104,7 +128,10 @@ def test_pool_layers():
 def test_adaptive_mean_pool():
     a = AdaptiveMeanPool((7, 4))(X)
     assert a.shape == (2, 3, 7, 4) and a.dtype == np.float32
-    np.testing.assert_allclose(a, X.reshape(2, 3, 7, 4, 4, 7).mean(axis=(3, 5)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        a, X.reshape(2, 3, 7, 4, 4, 7).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6
+    )
     x = np.arange(5.0).reshape(1, 1, 5, 1)
-    np.testing.assert_allclose(AdaptiveMeanPool((2, 1))(x).ravel(), [1.0, 3.0])  # [0,3), [2,5)
+    np.testing.assert_allclose(
+        AdaptiveMeanPool((2, 1))(x).ravel(), [1.0, 3.0]
+    )  # [0,3), [2,5)

@@ -13,8 +13,15 @@ import pytest
 import layers.activations as A
 import layers.losses as L
 import zygopy as zp
-from zygopy.testing import check_grads
-from layers.basic import Chain, Dense, Embedding, Parallel, Scale, SkipConnection, flatten
+from layers.basic import (
+    Chain,
+    Dense,
+    Embedding,
+    Parallel,
+    Scale,
+    SkipConnection,
+    flatten,
+)
 from layers.conv import (
     AdaptiveMeanPool,
     Conv,
@@ -26,6 +33,7 @@ from layers.conv import (
 )
 from layers.normalise import BatchNorm, GroupNorm, LayerNorm
 from layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell
+from zygopy.testing import check_grads
 
 
 def _compiler_ready():
@@ -33,13 +41,14 @@ def _compiler_ready():
         zp.gradient(lambda x: x * x, 3.0)
     except NotImplementedError:
         return False
-    except Exception:  # a compiler that exists but fails: run the tests, show failures
+    except Exception:  # noqa: BLE001 -- a compiler that exists but fails: run the tests, show failures
         return True
     return True
 
 
-pytestmark = pytest.mark.skipif(not _compiler_ready(),
-                                reason="zygopy.gradient is not implemented yet")
+pytestmark = pytest.mark.skipif(
+    not _compiler_ready(), reason="zygopy.gradient is not implemented yet"
+)
 
 
 def _numerical_param_grad(f, model, a, eps=1e-6):
@@ -112,8 +121,10 @@ MODELS = {
     "RNN": (lambda: RNN(4, 3), SEQ),
     "LSTM": (lambda: LSTM(4, 3), SEQ),
     "GRU": (lambda: GRU(4, 3), SEQ),
-    "ConvNet": (lambda: Chain(Conv(3, 4, 3, A.relu), MaxPool(2), flatten, Dense(12, 2)),
-                DISTINCT),
+    "ConvNet": (
+        lambda: Chain(Conv(3, 4, 3, A.relu), MaxPool(2), flatten, Dense(12, 2)),
+        DISTINCT,
+    ),
 }
 
 
@@ -134,8 +145,10 @@ def test_cell_gradients_wrt_state(cell):
     c = f64(cell(4, 3))
     x = SEQ[:, 0]
     if cell is LSTMCell:
+
         def f(h, s, x):
             return c((h, s), x)[1]
+
         check_grads(f, V[:2, :3], V[1:, :3], x)
     else:
         check_grads(lambda h, x: c(h, x)[1], V[:2, :3], x)
@@ -163,10 +176,18 @@ Z = RNG.standard_normal((3, 4))
 B = RNG.integers(0, 2, (3, 4)).astype(float)
 PM = 2 * B - 1
 LOSSES = {  # loss: (prediction, target); hinge margins kept off the kink at 0
-    "mse": (Z, V), "mae": (Z, V), "msle": (P, Q), "huber_loss": (Z, V),
-    "crossentropy": (P, Q), "logitcrossentropy": (Z, Q), "binarycrossentropy": (P, B),
-    "logitbinarycrossentropy": (Z, B), "kldivergence": (P, Q), "poisson_loss": (P, Q),
-    "hinge_loss": (Z + 0.01, PM), "squared_hinge_loss": (Z + 0.01, PM),
+    "mse": (Z, V),
+    "mae": (Z, V),
+    "msle": (P, Q),
+    "huber_loss": (Z, V),
+    "crossentropy": (P, Q),
+    "logitcrossentropy": (Z, Q),
+    "binarycrossentropy": (P, B),
+    "logitbinarycrossentropy": (Z, B),
+    "kldivergence": (P, Q),
+    "poisson_loss": (P, Q),
+    "hinge_loss": (Z + 0.01, PM),
+    "squared_hinge_loss": (Z + 0.01, PM),
     "focal_loss": (P, Q),
 }
 

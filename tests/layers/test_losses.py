@@ -28,15 +28,29 @@ CASES = [  # (loss, args, expected with agg=mean)
     (L.huber_loss, (Z, T), np.mean(_huber(Z - T))),
     (L.crossentropy, (P, Y), np.mean(-np.sum(Y * np.log(P + EPS), -1))),
     (L.logitcrossentropy, (Z, Y), np.mean(-np.sum(Y * LOGSM, -1))),
-    (L.binarycrossentropy, (SIG, B),
-     np.mean(-B * np.log(SIG + EPS) - (1 - B) * np.log(1 - SIG + EPS))),
-    (L.logitbinarycrossentropy, (Z, B), np.mean(-B * np.log(SIG) - (1 - B) * np.log(1 - SIG))),
-    (L.kldivergence, (P, P[::-1]),
-     np.mean(np.sum(P[::-1] * (np.log(P[::-1]) - np.log(P + EPS)), -1))),
+    (
+        L.binarycrossentropy,
+        (SIG, B),
+        np.mean(-B * np.log(SIG + EPS) - (1 - B) * np.log(1 - SIG + EPS)),
+    ),
+    (
+        L.logitbinarycrossentropy,
+        (Z, B),
+        np.mean(-B * np.log(SIG) - (1 - B) * np.log(1 - SIG)),
+    ),
+    (
+        L.kldivergence,
+        (P, P[::-1]),
+        np.mean(np.sum(P[::-1] * (np.log(P[::-1]) - np.log(P + EPS)), -1)),
+    ),
     (L.poisson_loss, (P, P[::-1]), np.mean(P - P[::-1] * np.log(P))),
     (L.hinge_loss, (Z, PM), np.mean(np.maximum(0, 1 - Z * PM))),
     (L.squared_hinge_loss, (Z, PM), np.mean(np.maximum(0, 1 - Z * PM) ** 2)),
-    (L.focal_loss, (P, Y), np.mean(np.sum(-Y * (1 - P - EPS) ** 2 * np.log(P + EPS), -1))),
+    (
+        L.focal_loss,
+        (P, Y),
+        np.mean(np.sum(-Y * (1 - P - EPS) ** 2 * np.log(P + EPS), -1)),
+    ),
 ]
 IDS = [c[0].__name__ for c in CASES]
 
@@ -77,9 +91,11 @@ def test_huber_delta_and_focal_gamma_zero():
 
 
 def test_label_smoothing():
-    np.testing.assert_allclose(L.label_smoothing(np.array([[0.0, 1.0, 0.0]]), 0.3),
-                               [[0.1, 0.8, 0.1]])
-    np.testing.assert_allclose(L.label_smoothing(np.array([0.0, 1.0]), 0.2, axis=None),
-                               [0.1, 0.9])
+    np.testing.assert_allclose(
+        L.label_smoothing(np.array([[0.0, 1.0, 0.0]]), 0.3), [[0.1, 0.8, 0.1]]
+    )
+    np.testing.assert_allclose(
+        L.label_smoothing(np.array([0.0, 1.0]), 0.2, axis=None), [0.1, 0.9]
+    )
     with pytest.raises(ValueError, match="alpha"):
         L.label_smoothing(Y, 1.5)

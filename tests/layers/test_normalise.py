@@ -72,7 +72,7 @@ def test_groupnorm():
     x = RNG.standard_normal((2, 6, 3, 3)).astype(np.float32) * 4 + 1
     y = GroupNorm(6, 3)(x)
     g = x.reshape(2, 3, -1)
-    want = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5))
+    want = (g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(y, want.reshape(x.shape), rtol=1e-4, atol=1e-5)
     assert y.dtype == np.float32
     with pytest.raises(ValueError, match="GroupNorm"):

@@ -1,4 +1,4 @@
-"""Kernels in layers.ops: forward values against loops, rules against central differences."""
+"""layers.ops kernels: values against loops, rules against central differences."""
 
 import numpy as np
 import pytest
@@ -39,9 +39,12 @@ def conv_reference(x, w, stride=1, pad=0, dilation=1, groups=1, flipped=False):
         g = o // (o_ // groups)
         for i in range(ho):
             for j in range(wo):
-                patch = xp[:, g * cg:(g + 1) * cg,
-                           i * s[0]:i * s[0] + d[0] * (kh - 1) + 1:d[0],
-                           j * s[1]:j * s[1] + d[1] * (kw - 1) + 1:d[1]]
+                patch = xp[
+                    :,
+                    g * cg : (g + 1) * cg,
+                    i * s[0] : i * s[0] + d[0] * (kh - 1) + 1 : d[0],
+                    j * s[1] : j * s[1] + d[1] * (kw - 1) + 1 : d[1],
+                ]
                 y[:, o, i, j] = np.sum(patch * w[o], axis=(1, 2, 3))
     return y
 
@@ -69,8 +72,9 @@ def _case(rng, cfg, n=2, c=4, o=6, h=7, w=6, k=(3, 2)):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=str)
 def test_conv2d_matches_loops(cfg):
     x, w = _case(np.random.default_rng(1), cfg)
-    np.testing.assert_allclose(conv2d(x, w, **cfg), conv_reference(x, w, **cfg),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        conv2d(x, w, **cfg), conv_reference(x, w, **cfg), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=str)
@@ -83,10 +87,20 @@ def test_conv2d_rules(cfg):
     check_rule(conv2d_filter_grad, x, y, w_shape=w.shape, **cfg)
 
 
-@given(n=st.integers(1, 2), cg=st.integers(1, 2), og=st.integers(1, 2),
-       groups=st.integers(1, 2), h=st.integers(3, 6), w=st.integers(3, 6),
-       kh=st.integers(1, 3), kw=st.integers(1, 3), s=st.integers(1, 2),
-       p=st.integers(0, 2), d=st.integers(1, 2), flipped=st.booleans())
+@given(
+    n=st.integers(1, 2),
+    cg=st.integers(1, 2),
+    og=st.integers(1, 2),
+    groups=st.integers(1, 2),
+    h=st.integers(3, 6),
+    w=st.integers(3, 6),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    s=st.integers(1, 2),
+    p=st.integers(0, 2),
+    d=st.integers(1, 2),
+    flipped=st.booleans(),
+)
 def test_conv2d_rule_random_shapes(n, cg, og, groups, h, w, kh, kw, s, p, d, flipped):
     if h + 2 * p < d * (kh - 1) + 1 or w + 2 * p < d * (kw - 1) + 1:
         return
@@ -94,8 +108,9 @@ def test_conv2d_rule_random_shapes(n, cg, og, groups, h, w, kh, kw, s, p, d, fli
     x = rng.standard_normal((n, cg * groups, h, w))
     wt = rng.standard_normal((og * groups, cg, kh, kw))
     cfg = dict(stride=s, pad=p, dilation=d, groups=groups, flipped=flipped)
-    np.testing.assert_allclose(conv2d(x, wt, **cfg), conv_reference(x, wt, **cfg),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        conv2d(x, wt, **cfg), conv_reference(x, wt, **cfg), atol=1e-12
+    )
     check_rule(conv2d, x, wt, **cfg)
 
 
@@ -103,7 +118,9 @@ def test_conv2d_keeps_float32_and_names_shapes():
     x = np.ones((1, 3, 5, 5), np.float32)
     w = np.ones((2, 3, 3, 3), np.float32)
     assert conv2d(x, w).dtype == np.float32
-    with pytest.raises(ValueError, match=r"conv2d: input .*\(1, 3, 5, 5\).*\(2, 2, 3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"conv2d: input .*\(1, 3, 5, 5\).*\(2, 2, 3, 3\)"
+    ):
         conv2d(x, np.ones((2, 2, 3, 3)))
     with pytest.raises(ValueError, match="larger than the padded input"):
         conv2d(x, np.ones((2, 3, 7, 7)))
@@ -111,12 +128,21 @@ def test_conv2d_keeps_float32_and_names_shapes():
 
 def _distinct(rng, shape):
     """Ties-free input: a random permutation of well-separated values."""
-    return rng.permutation(np.arange(np.prod(shape), dtype=np.float64)).reshape(shape) / 7
+    return (
+        rng.permutation(np.arange(np.prod(shape), dtype=np.float64)).reshape(shape) / 7
+    )
 
 
-@pytest.mark.parametrize("cfg", [dict(kernel=2), dict(kernel=3, stride=2, pad=1),
-                                 dict(kernel=(2, 3), stride=1), dict(kernel=3, stride=(1, 2))],
-                         ids=str)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(kernel=2),
+        dict(kernel=3, stride=2, pad=1),
+        dict(kernel=(2, 3), stride=1),
+        dict(kernel=3, stride=(1, 2)),
+    ],
+    ids=str,
+)
 def test_pooling_values_and_rules(cfg):
     rng = np.random.default_rng(3)
     x = _distinct(rng, (2, 3, 7, 6))
@@ -129,8 +155,12 @@ def test_pooling_values_and_rules(cfg):
     y, m = maxpool2d(x, **cfg), meanpool2d(x, **cfg)
     for i in range(y.shape[2]):
         for j in range(y.shape[3]):
-            win = (slice(None), slice(None), slice(i * s[0], i * s[0] + k[0]),
-                   slice(j * s[1], j * s[1] + k[1]))
+            win = (
+                slice(None),
+                slice(None),
+                slice(i * s[0], i * s[0] + k[0]),
+                slice(j * s[1], j * s[1] + k[1]),
+            )
             np.testing.assert_allclose(y[:, :, i, j], xp[win].max(axis=(2, 3)))
             np.testing.assert_allclose(m[:, :, i, j], xz[win].mean(axis=(2, 3)))
     check_rule(maxpool2d, x, **cfg)

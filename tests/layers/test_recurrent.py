@@ -62,12 +62,13 @@ def test_gru_cell_matches_equations():
     np.testing.assert_allclose(h2, (1 - z) * n + z * h, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cls, params", [(RNN, 4 * 3 + 4 * 4 + 4),
-                                         (LSTM, 4 * (16 + 12 + 4)),
-                                         (GRU, 3 * (16 + 12 + 4))])
+@pytest.mark.parametrize(
+    "cls, params",
+    [(RNN, 4 * 3 + 4 * 4 + 4), (LSTM, 4 * (16 + 12 + 4)), (GRU, 3 * (16 + 12 + 4))],
+)
 def test_sequence_wrappers(cls, params):
     m = cls(3, 4)
-    y, state = m.run(X)
+    y, _ = m.run(X)
     assert y.shape == (2, 5, 4) and y.dtype == np.float32
     assert repr(m) == f"{cls.__name__}(3 => 4)  # {params} parameters"
     y2, _ = m.run(X[:, 2:], state=m.run(X[:, :2])[1])  # state carries over
@@ -75,7 +76,9 @@ def test_sequence_wrappers(cls, params):
 
 
 def test_errors_and_reprs():
-    with pytest.raises(ValueError, match=r"RNNCell: expected input features .* 3, got 2"):
+    with pytest.raises(
+        ValueError, match=r"RNNCell: expected input features .* 3, got 2"
+    ):
         RNNCell(3, 4)(np.zeros((1, 4), np.float32), np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match="LSTM: expected input rank"):
         LSTM(3, 4)(X[0])

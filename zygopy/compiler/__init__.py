@@ -137,6 +137,7 @@ def _code_objects(text, fn, fwd_name, bwd_name, guards):
     (late binding kept) plus cells for `_zp` and the guards."""
     freevars = list(fn.__code__.co_freevars)
     helpers = ["_zp"] + [f"_guard{i}" for i in range(len(guards))]
+    helpers += [m for m in ("np", "math") if m not in fn.__globals__ and m not in freevars]
     names = freevars + helpers
     factory = "def _factory():\n"
     factory += "".join(f"    {n} = None\n" for n in names)

@@ -13,7 +13,7 @@ import math
 from . import facts as ann
 from .resolve import static_value
 
-SCALAR, ARRAY, ANY = "scalar", "array", "any"
+SCALAR, ARRAY, ANY, RANGE = "scalar", "array", "any", "range"
 INACTIVE_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
                   "__class__", "__name__", "training", "active"}
 
@@ -81,7 +81,8 @@ def _effects(stmt, active, kinds, env, implicit, functions):
             name = target.value.id
             yield name, _is_active(stmt.value, active) or name in active, ANY
     elif isinstance(stmt, ast.For):
-        yield stmt.target.id, _is_active(stmt.iter, active), ANY
+        counting = _kind(stmt.iter, kinds) == RANGE
+        yield stmt.target.id, _is_active(stmt.iter, active), SCALAR if counting else ANY
     elif isinstance(stmt, ast.FunctionDef):
         free = free_names(stmt)
         functions[stmt.name] = free
@@ -144,6 +145,10 @@ def _call(call, active, kinds, env, implicit):
     any_active = any(_is_active(a, active) for a in args)
     func = call.func
     fn = static_value(func, env)
+    if fn is range:
+        return False, RANGE
+    if fn in (len, int):
+        return False, SCALAR
     if fn is not None and fn is not _UNKNOWN:
         if is_nondifferentiable(fn):
             return False, ANY

@@ -34,9 +34,11 @@ def _commented(node, filename):
         if not stmts:
             continue
         out = []
+        last = None
         for stmt in stmts:
             line = ann.get(stmt, "adjoint_of")
-            if line is not None:
+            if line is not None and line != last:
+                last = line
                 text = source_line(filename, line).strip()
                 if text:
                     out.append(ast.Expr(ast.Call(ast.Name(_COMMENT, ast.Load()),

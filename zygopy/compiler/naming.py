@@ -29,6 +29,7 @@ class Fresh:
 
     def __init__(self, taken):
         self.taken = set(taken)
+        self.created = set()
         self.count = 0
 
     def __call__(self, stem="_t"):
@@ -37,4 +38,5 @@ class Fresh:
             name = f"{stem}{self.count}"
             if name not in self.taken and adjoint(name) not in self.taken:
                 self.taken.add(name)
+                self.created.add(name)
                 return name

@@ -501,6 +501,10 @@ class Reverse:
         """Give every adjoint the block touches a value before it (ZERO)."""
         touched = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
                    and n.id in self.act.active}
+        # temporaries made and used inside the block need no value before it
+        inner = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                 and isinstance(n.ctx, ast.Store) and n.id in self.fresh.created}
+        touched -= inner - self.defined
         pre = [_assign(naming.adjoint(n), ZERO) for n in sorted(touched - self.defined)]
         self.defined |= touched
         return pre, set(self.defined)

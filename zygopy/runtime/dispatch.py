@@ -28,7 +28,7 @@ def kind_of(x):
     t = type(x)
     if t is float or t is int:
         return "scalar"
-    if t is bool or x is None or t is str:
+    if t is bool or x is None or t is str or isinstance(x, type):
         return None
     dtype = getattr(x, "dtype", None)
     if dtype is not None:
@@ -86,6 +86,8 @@ def _build(fn, compiled):
 
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     cells["_zp"] = types.CellType(generated)
+    cells.setdefault("np", types.CellType(generated.np))
+    cells.setdefault("math", types.CellType(generated.math))
     for i, obj in enumerate(compiled.guards.values()):
         cells[f"_guard{i}"] = types.CellType(obj)
 

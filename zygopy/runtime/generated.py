@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math  # noqa: F401  (formulas in generated code)
 import operator
 
 import numpy as np

@@ -165,7 +165,7 @@ def add(a, b):
 
 def is_differentiable_value(x) -> bool:
     """Whether a primal value carries a gradient: floats, complex, float arrays."""
-    if isinstance(x, bool) or x is None or isinstance(x, str):
+    if isinstance(x, (bool, str, type)) or x is None:
         return False
     if isinstance(x, numbers.Number):
         return not isinstance(x, np.integer)

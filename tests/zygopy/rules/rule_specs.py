@@ -1,0 +1,569 @@
+"""The spec table of the numpy rules: one row per registered callable.
+
+A row names the callable, how to draw its arguments (shapes with 0-4 dims,
+size-1 axes for broadcasting, negative axes, keepdims, values in a domain
+where the function is smooth) and whether its pullback is meant to be
+differentiated again (second order).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from zygopy.rules.indexing import scatter_add
+from zygopy.rules.reductions import logsumexp
+
+
+class Draw:
+    """Argument drawing for one example: hypothesis chooses shapes and options,
+    a drawn seed fills the values (fast, and still reproducible)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+
+    def draw(self, strategy):
+        return self.data.draw(strategy)
+
+    def shape(self, min_dims=0, max_dims=4, min_side=1, max_side=3):
+        n = self.draw(st.integers(min_dims, max_dims))
+        return tuple(self.draw(st.integers(min_side, max_side)) for _ in range(n))
+
+    def bshape(self, shape):
+        """A shape that broadcasts to `shape`: leading axes dropped, some set to 1."""
+        keep = self.draw(st.integers(0, len(shape)))
+        return tuple(1 if self.draw(st.booleans()) else n for n in shape[len(shape) - keep:])
+
+    def array(self, shape, domain="any"):
+        """A float64 array of `shape` with values in `domain`."""
+        return np.asarray(self._values(tuple(shape), domain), dtype=np.float64)
+
+    def _values(self, shape, domain):
+        r, size = self.rng, shape
+        if domain == "any":
+            return r.uniform(-2, 2, size)
+        if domain == "nonzero":  # |x| in [0.2, 2]
+            return r.uniform(0.2, 2, size) * r.choice([-1.0, 1.0], size)
+        if domain == "positive":
+            return r.uniform(0.3, 2, size)
+        if domain == "near1":  # products stay moderate
+            return r.uniform(0.6, 1.4, size) * r.choice([-1.0, 1.0], size)
+        if domain == "unit":
+            return r.uniform(-0.9, 0.9, size)
+        if domain == "gt1":
+            return r.uniform(1.2, 3, size)
+        if domain == "matrix":  # well-conditioned square matrices
+            n = shape[-1]
+            return r.uniform(-1, 1, size) + 2 * n * np.eye(n) * r.choice([-1.0, 1.0])
+        if domain == "spd":
+            a = r.uniform(-1, 1, size)
+            return a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1])
+        if domain == "distinct":  # well-separated values: no ties, no near-zero
+            n = int(np.prod(shape, dtype=int))
+            v = (r.permutation(n) - n / 2 + 0.25) * 0.5 + r.uniform(-0.05, 0.05, n)
+            return v.reshape(shape)
+        raise ValueError(domain)
+
+    def axis(self, ndim, none=True, tuples=True):
+        """None, an int (maybe negative) or a tuple of distinct axes."""
+        options = ["int"] * (ndim > 0) + ["none"] * none + ["tuple"] * (tuples and ndim > 0)
+        kind = self.draw(st.sampled_from(options)) if options else "none"
+        if kind == "none":
+            return None
+        if kind == "int":
+            return self.draw(st.integers(-ndim, ndim - 1))
+        axes = self.draw(st.lists(st.integers(0, ndim - 1), min_size=1, unique=True))
+        return tuple(a - ndim if self.draw(st.booleans()) else a for a in axes)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row: `fn` called with `build(draw) -> (args, kwargs)`."""
+
+    fn: object
+    build: Callable
+    order2: bool = True  # the pullback uses only differentiable operations
+    sequence: bool = False  # the first argument is a (nested) list of arrays
+    rtol: float = 1e-5
+    name: str = ""
+
+    @property
+    def id(self):
+        return self.name or getattr(self.fn, "__name__", str(self.fn))
+
+
+SPECS: list = []
+
+
+def spec(fn, build, **kw):
+    SPECS.append(Spec(fn, build, **kw))
+
+
+# builders --------------------------------------------------------------------
+
+
+def unary(domain="any", min_dims=0):
+    return lambda d: ((d.array(d.shape(min_dims), domain),), {})
+
+
+def binary(dx="any", dy="any"):
+    def build(d):
+        s = d.shape()
+        return (d.array(d.bshape(s), dx), d.array(d.bshape(s), dy)), {}
+    return build
+
+
+def reduction(domain="any", ddof=False, tuples=True, scan=False):
+    def build(d):
+        x = d.array(d.shape(), domain)
+        if scan:
+            axis = d.axis(x.ndim, tuples=False)
+            return ((x, axis), {}) if d.draw(st.booleans()) else ((x,), {"axis": axis})
+        kw = {"axis": d.axis(x.ndim, tuples=tuples), "keepdims": d.draw(st.booleans())}
+        if ddof:  # ddof=1 only where every reduced slice has 2+ elements
+            n = x.size // max(np.sum(x, axis=kw["axis"]).size, 1) if x.size else 0
+            kw["ddof"] = d.draw(st.integers(0, 1)) if n > 1 else 0
+        return (x,), kw
+    return build
+
+
+def with_shape(make):
+    """A builder from `make(d, x)` given a drawn array x of 1-4 dims."""
+    return lambda d: make(d, d.array(d.shape(1), "any"))
+
+
+def matrices(domain, min_dims=2, square=True):
+    def build(d):
+        n = d.draw(st.integers(1, 3))
+        m = n if square else d.draw(st.integers(1, 3))
+        batch = d.shape(0, min_dims - 2 + 1, max_side=2)
+        return (d.array(batch + (n, m), domain),), {}
+    return build
+
+
+# elementwise -----------------------------------------------------------------
+
+for fn, dom in [
+    (np.negative, "any"), (np.positive, "any"), (np.absolute, "nonzero"),
+    (np.fabs, "nonzero"), (np.square, "any"), (np.reciprocal, "nonzero"),
+    (np.sqrt, "positive"), (np.cbrt, "nonzero"), (np.exp, "any"), (np.exp2, "any"),
+    (np.expm1, "any"), (np.log, "positive"), (np.log2, "positive"),
+    (np.log10, "positive"), (np.log1p, "positive"), (np.sin, "any"), (np.cos, "any"),
+    (np.tan, "unit"), (np.arcsin, "unit"), (np.arccos, "unit"), (np.arctan, "any"),
+    (np.sinh, "any"), (np.cosh, "any"), (np.tanh, "any"), (np.arcsinh, "any"),
+    (np.arccosh, "gt1"), (np.arctanh, "unit"), (np.sinc, "nonzero"),
+    (np.deg2rad, "any"), (np.rad2deg, "any"), (np.radians, "any"), (np.degrees, "any"),
+]:
+    spec(fn, unary(dom))
+
+for fn, dx, dy in [
+    (np.add, "any", "any"), (np.subtract, "any", "any"), (np.multiply, "any", "any"),
+    (np.divide, "any", "nonzero"), (np.power, "positive", "any"),
+    (np.float_power, "positive", "any"), (np.maximum, "any", "any"),
+    (np.minimum, "any", "any"), (np.fmax, "any", "any"), (np.fmin, "any", "any"),
+    (np.logaddexp, "any", "any"), (np.logaddexp2, "any", "any"),
+    (np.arctan2, "nonzero", "nonzero"), (np.hypot, "nonzero", "nonzero"),
+    (np.remainder, "positive", "gt1"),
+]:
+    spec(fn, binary(dx, dy))
+
+
+def _clip(d):
+    x = d.array(d.shape(), "distinct")
+    return (x, -0.6, 0.9), {}  # bounds fall between the distinct values
+
+
+spec(np.clip, _clip)
+spec(np.ndarray.clip, _clip, name="ndarray.clip")
+
+
+def _where(d):
+    s = d.shape()
+    cond = d.array(d.bshape(s)) > 0
+    return (cond, d.array(d.bshape(s)), d.array(d.bshape(s))), {}
+
+
+spec(np.where, _where)
+spec(np.copy, unary())
+spec(np.ndarray.copy, with_shape(lambda d, x: ((x,), {})), name="ndarray.copy")
+spec(np.ndarray.astype, with_shape(lambda d, x: ((x, np.float64), {})),
+     name="ndarray.astype")
+spec(np.ndarray.item, lambda d: (
+    (d.array(d.shape(max_side=1)),), {}), name="ndarray.item", order2=False)
+
+# reductions ------------------------------------------------------------------
+
+for fn, name in [(np.sum, "sum"), (np.ndarray.sum, "ndarray.sum"),
+                 (np.mean, "mean"), (np.ndarray.mean, "ndarray.mean")]:
+    spec(fn, reduction(), name=name)
+for fn, name in [(np.prod, "prod"), (np.ndarray.prod, "ndarray.prod")]:
+    spec(fn, reduction("near1"), name=name)
+for fn, name in [(np.max, "max"), (np.amax, "amax"), (np.ndarray.max, "ndarray.max"),
+                 (np.min, "min"), (np.amin, "amin"), (np.ndarray.min, "ndarray.min")]:
+    spec(fn, reduction("distinct"), name=name)
+for fn, name in [(np.var, "var"), (np.ndarray.var, "ndarray.var"),
+                 (np.std, "std"), (np.ndarray.std, "ndarray.std")]:
+    spec(fn, reduction("any", ddof=True), name=name)
+spec(np.cumsum, reduction(scan=True))
+spec(np.ndarray.cumsum, reduction(scan=True), name="ndarray.cumsum")
+spec(np.cumprod, reduction("near1", scan=True))
+spec(np.ndarray.cumprod, reduction("near1", scan=True), name="ndarray.cumprod")
+spec(logsumexp, reduction())
+
+# indexing --------------------------------------------------------------------
+
+
+def _index(d, x):
+    """A random index of x: slices, ints, int arrays, masks, None, Ellipsis."""
+    kind = d.draw(st.sampled_from(["basic", "ints", "mask", "mixed"]))
+    if kind == "mask":
+        return x > 0
+    parts, length = [], d.draw(st.integers(1, 4))  # int arrays broadcast together
+    for n in x.shape[: d.draw(st.integers(1, x.ndim))]:
+        part = d.draw(st.sampled_from(["slice", "int", "array", "none"]))
+        if part == "slice":
+            start = d.draw(st.integers(-n, n - 1))
+            parts.append(slice(start, None, d.draw(st.sampled_from([1, 2, -1]))))
+        elif part == "int":
+            parts.append(d.draw(st.integers(-n, n - 1)))
+        elif part == "array" and kind != "basic":
+            parts.append(d.rng.integers(-n, n, length))  # may repeat
+        else:
+            parts.append(None)
+            parts.append(slice(None))
+    if d.draw(st.booleans()):
+        parts.insert(d.draw(st.integers(0, len(parts))), Ellipsis)
+    return tuple(parts)
+
+
+spec(operator.getitem, with_shape(lambda d, x: ((x, _index(d, x)), {})))
+
+
+def _scatter(d):
+    x = d.array(d.shape(1))
+    index = _index(d, x)
+    return (x.shape, index, d.array(np.shape(x[index]))), {}
+
+
+spec(scatter_add, _scatter)
+
+# shapes ----------------------------------------------------------------------
+
+
+def _new_shape(d, x):
+    shape = list(d.rng.permutation(list(x.shape) + [1] * d.draw(st.integers(0, 2))))
+    if shape and d.draw(st.booleans()):
+        shape[d.draw(st.integers(0, len(shape) - 1))] = -1
+    return tuple(int(n) for n in shape)
+
+
+def _perm(d, x):
+    return tuple(int(a) - x.ndim * d.draw(st.booleans()) for a in d.rng.permutation(x.ndim))
+
+
+def _two_axes(d, x):
+    return (d.draw(st.integers(-x.ndim, x.ndim - 1)), d.draw(st.integers(-x.ndim, x.ndim - 1)))
+
+
+def _ones_axis(d, x):
+    axes = [i for i, n in enumerate(x.shape) if n == 1]
+    return d.draw(st.sampled_from(axes)) if axes else None
+
+
+spec(np.reshape, with_shape(lambda d, x: ((x, _new_shape(d, x)), {})))
+spec(np.ndarray.reshape, with_shape(lambda d, x: ((x, *_new_shape(d, x)), {})),
+     name="ndarray.reshape")
+spec(np.ravel, unary())
+spec(np.ndarray.ravel, with_shape(lambda d, x: ((x,), {})), name="ndarray.ravel")
+spec(np.ndarray.flatten, with_shape(lambda d, x: ((x,), {})), name="ndarray.flatten")
+spec(np.squeeze, with_shape(lambda d, x: ((x, _ones_axis(d, x)), {})))
+spec(np.ndarray.squeeze, with_shape(lambda d, x: ((x,), {})), name="ndarray.squeeze")
+spec(np.expand_dims, with_shape(
+    lambda d, x: ((x, d.draw(st.integers(-x.ndim - 1, x.ndim))), {})))
+spec(np.atleast_1d, unary())
+spec(np.atleast_2d, unary())
+spec(np.atleast_3d, unary())
+spec(np.transpose, with_shape(
+    lambda d, x: ((x,), {}) if d.draw(st.booleans()) else ((x, _perm(d, x)), {})))
+spec(np.ndarray.transpose, with_shape(lambda d, x: ((x, *_perm(d, x)), {})),
+     name="ndarray.transpose")
+spec((np.ndarray, "T"), with_shape(lambda d, x: ((x,), {})), name="ndarray.T")
+spec((np.ndarray, "mT"), matrices("any", 4, square=False), name="ndarray.mT")
+spec(np.matrix_transpose, matrices("any", 4, square=False))
+spec(np.swapaxes, with_shape(lambda d, x: ((x, *_two_axes(d, x)), {})))
+spec(np.ndarray.swapaxes, with_shape(lambda d, x: ((x, *_two_axes(d, x)), {})),
+     name="ndarray.swapaxes")
+spec(np.moveaxis, with_shape(lambda d, x: ((x, *(lambda p: (p, _perm(d, x)))(
+    _perm(d, x))), {})))
+spec(np.broadcast_to, lambda d: (lambda s: ((d.array(d.bshape(s)), s), {}))(d.shape()))
+spec(np.flip, with_shape(lambda d, x: ((x,), {"axis": d.axis(x.ndim)})))
+spec(np.fliplr, matrices("any", 4, square=False))
+spec(np.flipud, with_shape(lambda d, x: ((x,), {})))
+spec(np.roll, with_shape(lambda d, x: (
+    (x, d.draw(st.integers(-4, 4))), {"axis": d.axis(x.ndim, tuples=False)})))
+spec(np.rot90, matrices("any", 4, square=False))
+spec(np.sort, with_shape(lambda d, x: (
+    (d.array(x.shape, "distinct"), d.axis(x.ndim, tuples=False)), {})))
+
+
+def _take(d, x):
+    axis = d.axis(x.ndim, tuples=False)
+    n = x.size if axis is None else x.shape[axis]
+    indices = d.rng.integers(-n, n, d.shape(0, 2))
+    mode = d.draw(st.sampled_from(["raise", "wrap", "clip"]))
+    if mode != "raise":
+        indices = indices * 2  # out of range on purpose
+    return (x, indices, axis), {"mode": mode}
+
+
+spec(np.take, with_shape(_take))
+spec(np.ndarray.take, with_shape(_take), name="ndarray.take")
+
+
+def _take_along(d, x):
+    axis = d.draw(st.integers(-x.ndim, x.ndim - 1))
+    shape = list(x.shape)
+    shape[axis] = d.draw(st.integers(1, 4))
+    return (x, d.rng.integers(0, x.shape[axis], shape), axis), {}
+
+
+spec(np.take_along_axis, with_shape(_take_along))
+
+# joining and splitting -------------------------------------------------------
+
+
+def _join(d, axis_kw=True, same=False, min_dims=1):
+    base = d.shape(min_dims, 3)
+    axis = d.draw(st.integers(-len(base), len(base) - 1)) if base else 0
+    arrays = []
+    for _ in range(d.draw(st.integers(1, 3))):
+        s = list(base)
+        if s and not same:
+            s[axis] = d.draw(st.integers(1, 3))
+        arrays.append(d.array(tuple(s)))
+    container = list if d.draw(st.booleans()) else tuple
+    return container(arrays), axis
+
+
+spec(np.concatenate, lambda d: (lambda a, ax: ((a, ax), {}))(*_join(d)), sequence=True)
+spec(np.stack, lambda d: (lambda a, ax: ((a,), {"axis": ax}))(*_join(d, same=True)),
+     sequence=True)
+spec(np.hstack, lambda d: ((_join(d, same=True)[0],), {}), sequence=True)
+spec(np.vstack, lambda d: ((_join(d, same=True)[0],), {}), sequence=True)
+spec(np.dstack, lambda d: ((_join(d, same=True)[0],), {}), sequence=True)
+spec(np.column_stack, lambda d: ((_join(d, same=True, min_dims=1)[0],), {}),
+     sequence=True)
+
+
+def _split(d, x):
+    axis = d.draw(st.integers(-x.ndim, x.ndim - 1))
+    n = x.shape[axis]
+    cuts = sorted(d.draw(st.lists(st.integers(0, n), max_size=3)))
+    return (x, cuts, axis), {}
+
+
+spec(np.split, with_shape(_split))
+spec(np.array_split, with_shape(lambda d, x: (
+    (x, d.draw(st.integers(1, 4))), {"axis": d.draw(st.integers(-x.ndim, x.ndim - 1))})))
+spec(np.hsplit, with_shape(lambda d, x: ((x, [1]), {})))
+spec(np.vsplit, lambda d: ((d.array(d.shape(2)), [1]), {}))
+spec(np.dsplit, lambda d: ((d.array(d.shape(3)), [1]), {}))
+spec(np.unstack, with_shape(lambda d, x: ((x,), {"axis": d.draw(
+    st.integers(-x.ndim, x.ndim - 1))})))
+spec(np.tile, with_shape(lambda d, x: ((x, d.shape(0, 3)), {})))
+
+
+def _repeat(d, x):
+    axis = d.axis(x.ndim, tuples=False)
+    n = x.size if axis is None else x.shape[axis]
+    repeats = d.draw(st.integers(1, 3)) if d.draw(st.booleans()) else \
+        d.rng.integers(0, 3, n)
+    return (x, repeats, axis), {}
+
+
+spec(np.repeat, with_shape(_repeat))
+spec(np.ndarray.repeat, with_shape(_repeat), name="ndarray.repeat")
+
+
+def _pad(d, x):
+    mode = d.draw(st.sampled_from(["constant", "edge", "reflect", "symmetric", "wrap"]))
+    widths = [(d.draw(st.integers(0, 2)), d.draw(st.integers(0, 2))) for _ in x.shape]
+    if mode == "reflect":
+        widths = [(min(b, n - 1), min(a, n - 1)) for (b, a), n in zip(widths, x.shape)]
+    return (x, widths), {"mode": mode}
+
+
+spec(np.pad, with_shape(_pad))
+
+
+def _nested(d):
+    kind = d.draw(st.sampled_from(["scalars", "arrays", "nested", "array"]))
+    if kind == "array":
+        return (d.array(d.shape()),), {}
+    if kind == "scalars":
+        return ([float(v) for v in d.array((d.draw(st.integers(1, 4)),))],), {}
+    shape = d.shape(0, 2)
+    if kind == "arrays":
+        return ([d.array(shape) for _ in range(d.draw(st.integers(1, 3)))],), {}
+    return ([[float(d.array(())), float(d.array(()))], (d.array(()), 1.5)],), {}
+
+
+for fn in (np.array, np.asarray, np.asanyarray, np.ascontiguousarray):
+    spec(fn, _nested, sequence=True)
+
+# products --------------------------------------------------------------------
+
+
+def _matmul(d):
+    k = d.draw(st.integers(1, 3))
+    batch = d.shape(0, 2, max_side=2)
+    a = batch + (d.draw(st.integers(1, 3)), k) if d.draw(st.booleans()) else (k,)
+    b = d.bshape(batch) + (k, d.draw(st.integers(1, 3))) if d.draw(st.booleans()) \
+        else (k,)
+    if d.draw(st.booleans()):
+        a = d.bshape(a[:-2]) + a[-2:] if len(a) > 1 else a
+    return (d.array(a), d.array(b)), {}
+
+
+spec(np.matmul, _matmul)
+spec(operator.matmul, _matmul, name="operator.matmul")
+
+
+def _dot(d):
+    kind = d.draw(st.sampled_from(["scalar", "matmul", "nd"]))
+    if kind == "scalar":
+        return (d.array(()), d.array(d.shape())), {}
+    if kind == "matmul":
+        return _matmul(d)
+    k = d.draw(st.integers(1, 3))
+    a = d.shape(0, 2) + (k,)
+    b = d.shape(0, 1) + (k, d.draw(st.integers(1, 3))) if d.draw(st.booleans()) else (k,)
+    return (d.array(a), d.array(b)), {}
+
+
+spec(np.dot, _dot)
+spec(np.ndarray.dot, _dot, name="ndarray.dot")
+
+
+def _inner(d):
+    k = d.draw(st.integers(1, 3))
+    return (d.array(d.shape(0, 2) + (k,)), d.array(d.shape(0, 2) + (k,))), {}
+
+
+spec(np.inner, _inner)
+spec(np.outer, lambda d: ((d.array(d.shape(0, 2)), d.array(d.shape(0, 2))), {}))
+spec(np.vdot, lambda d: (lambda n: ((d.array((n,)), d.array((n,))), {}))(
+    d.draw(st.integers(1, 4))))
+
+
+def _tensordot(d):
+    shared = d.shape(0, 2)
+    fa, fb = d.shape(0, 2), d.shape(0, 2)
+    pa, pb = d.rng.permutation(len(fa) + len(shared)), d.rng.permutation(len(fb) + len(shared))
+    a_shape = [None] * len(pa)
+    b_shape = [None] * len(pb)
+    ia, ib = list(pa[: len(shared)]), list(pb[: len(shared)])
+    for i, n in zip(ia, shared):
+        a_shape[i] = n
+    for i, n in zip(ib, shared):
+        b_shape[i] = n
+    free_a = iter(fa)
+    a_shape = [n if n is not None else next(free_a) for n in a_shape]
+    free_b = iter(fb)
+    b_shape = [n if n is not None else next(free_b) for n in b_shape]
+    axes = ([int(i) for i in ia], [int(i) for i in ib])
+    return (d.array(tuple(a_shape)), d.array(tuple(b_shape)), axes), {}
+
+
+spec(np.tensordot, _tensordot)
+
+
+def _einsum(d):
+    spec_, shapes = d.draw(st.sampled_from([
+        ("ij,jk->ik", [(2, 3), (3, 2)]), ("ij,j", [(2, 3), (3,)]),
+        ("...j,j->...", [(2, 2, 3), (3,)]), ("ij->", [(2, 3)]),
+        ("ij,k->ijk", [(2, 3), (2,)]), ("bij,bjk->bik", [(2, 1, 3), (2, 3, 2)]),
+        ("ij,ij->ij", [(1, 3), (2, 3)]), ("i,i", [(3,), (3,)]), ("ji", [(2, 3)]),
+    ]))
+    return (spec_, *[d.array(s) for s in shapes]), {}
+
+
+spec(np.einsum, _einsum)
+spec(np.kron, lambda d: ((d.array(d.shape(0, 3)), d.array(d.shape(0, 3))), {}))
+
+
+def _diagonal(d, x):
+    axis1, axis2 = d.rng.choice(x.ndim, 2, replace=False) - x.ndim * d.draw(st.booleans())
+    return (x, d.draw(st.integers(-2, 2)), int(axis1), int(axis2)), {}
+
+
+spec(np.diagonal, lambda d: _diagonal(d, d.array(d.shape(2))))
+spec(np.ndarray.diagonal, lambda d: _diagonal(d, d.array(d.shape(2))),
+     name="ndarray.diagonal")
+spec(np.trace, lambda d: _diagonal(d, d.array(d.shape(2))))
+spec(np.ndarray.trace, lambda d: _diagonal(d, d.array(d.shape(2))), name="ndarray.trace")
+spec(np.diag, lambda d: ((d.array(d.shape(1, 2)), d.draw(st.integers(-2, 2))), {}))
+spec(np.tril, lambda d: ((d.array(d.shape(2)), d.draw(st.integers(-2, 2))), {}))
+spec(np.triu, lambda d: ((d.array(d.shape(2)), d.draw(st.integers(-2, 2))), {}))
+
+# np.linalg -------------------------------------------------------------------
+
+spec(np.linalg.inv, matrices("matrix", 4))
+spec(np.linalg.det, matrices("matrix", 4))
+spec(np.linalg.slogdet, matrices("matrix", 4))
+
+
+def _solve(d):
+    (a,), _ = matrices("matrix", 3)(d)
+    if a.ndim == 2 and d.draw(st.booleans()):
+        return (a, d.array(a.shape[-1:])), {}
+    return (a, d.array(a.shape[:-1] + (d.draw(st.integers(1, 3)),))), {}
+
+
+spec(np.linalg.solve, _solve)
+spec(np.linalg.cholesky, lambda d: (matrices("spd", 4)(d)[0], {"upper": d.draw(
+    st.booleans())}))
+spec(np.linalg.eigh, lambda d: (matrices("spd", 3)(d)[0] + (d.draw(
+    st.sampled_from(["L", "U"])),), {}), rtol=1e-4)
+
+
+def _tall(d, wide=False):
+    n = d.draw(st.integers(1, 3))
+    m = n + d.draw(st.integers(0, 2))
+    shape = (n, m) if wide else (m, n)
+    return d.array(d.shape(0, 1, max_side=2) + shape)
+
+
+spec(np.linalg.qr, lambda d: ((_tall(d),), {"mode": d.draw(st.sampled_from(
+    ["reduced", "r"]))}), rtol=1e-4)
+
+
+def _svd(d):
+    x = _tall(d, wide=d.draw(st.booleans()))
+    return (x,), {"full_matrices": False, "compute_uv": d.draw(st.booleans())}
+
+
+spec(np.linalg.svd, _svd, rtol=1e-4)
+
+
+def _norm(d):
+    kind = d.draw(st.sampled_from(["flat", "vector", "matrix"]))
+    if kind == "flat":
+        return (d.array(d.shape(), "nonzero"),), {}
+    x = d.array(d.shape(1), "distinct")
+    if kind == "vector" or x.ndim < 2:
+        order = d.draw(st.sampled_from([None, 2, 1, np.inf, -np.inf, 3, 0]))
+        return (x,), {"ord": order, "axis": d.axis(x.ndim, none=x.ndim == 1,
+                                                     tuples=False),
+                      "keepdims": d.draw(st.booleans())}
+    axes = tuple(int(a) for a in d.rng.choice(x.ndim, 2, replace=False))
+    order = d.draw(st.sampled_from([None, "fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf]))
+    return (x,), {"ord": order, "axis": axes, "keepdims": d.draw(st.booleans())}
+
+
+spec(np.linalg.norm, _norm, rtol=1e-4)

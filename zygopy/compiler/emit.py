@@ -15,20 +15,16 @@ _COMMENT = "__zp_comment__"
 
 def render(defs, filename, title) -> str:
     """Source text of the generated functions, headed by a `# Grad of:` line."""
-    module = ast.Module([_commented(d, filename) for d in defs], [])
+    comments = []
+    module = ast.Module([_commented(d, filename, comments) for d in defs], [])
     ast.fix_missing_locations(module)
     text = astor.to_source(module)
-    text = re.sub(rf"^(\s*){_COMMENT}\((['\"])(.*)\2\)$",
-                  lambda m: f"{m.group(1)}# adjoint of: {_unescape(m.group(3))}",
-                  text, flags=re.M)
+    text = re.sub(rf"{_COMMENT}\((\d+)\)",
+                  lambda m: f"# adjoint of: {comments[int(m.group(1))]}", text)
     return f"# Grad of: {title}\n" + text
 
 
-def _unescape(s):
-    return s.encode().decode("unicode_escape") if "\\" in s else s
-
-
-def _commented(node, filename):
+def _commented(node, filename, comments):
     for field in ("body", "orelse"):
         stmts = getattr(node, field, None)
         if not stmts:
@@ -41,8 +37,9 @@ def _commented(node, filename):
                 last = line
                 text = source_line(filename, line).strip()
                 if text:
+                    comments.append(text)
                     out.append(ast.Expr(ast.Call(ast.Name(_COMMENT, ast.Load()),
-                                                 [ast.Constant(text)], [])))
-            out.append(_commented(stmt, filename))
+                                                 [ast.Constant(len(comments) - 1)], [])))
+            out.append(_commented(stmt, filename, comments))
         setattr(node, field, out)
     return node

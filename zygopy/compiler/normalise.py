@@ -109,8 +109,16 @@ class Normaliser:
         value = node.value if node.value is not None else ast.Constant(None)
         self.emit(ast.Return(self.atom(value)))
 
+    def test(self, expr):
+        """The branch condition as a fresh name: the branches may reassign the
+        variable it came from, and the backward needs the value tested."""
+        atom = self.atom(expr, force_name=True)
+        tmp = self.fresh("_c")
+        self.emit(_assign(tmp, atom))
+        return _load(tmp)
+
     def stmt_If(self, node):
-        test = self.atom(node.test, force_name=True)
+        test = self.test(node.test)
         body = self.block(node.body) or [ast.Pass()]
         orelse = self.block(node.orelse)
         self.emit(ast.If(test, body, orelse))
@@ -200,7 +208,7 @@ class Normaliser:
         for value in e.values[1:]:
             test = _load(tmp) if isinstance(e.op, ast.And) else \
                 ast.UnaryOp(ast.Not(), _load(tmp))
-            cond = self.atom(test, force_name=True) if isinstance(e.op, ast.Or) else _load(tmp)
+            cond = self.test(test)
             saved_out, self.out = self.out, []
             self.emit(_assign(tmp, self.rhs(value)))
             body, self.out = self.out, saved_out
@@ -209,7 +217,7 @@ class Normaliser:
 
     def expr_IfExp(self, e):
         tmp = self.fresh()
-        test = self.atom(e.test, force_name=True)
+        test = self.test(e.test)
         saved_out = self.out
         self.out = []
         self.emit(_assign(tmp, self.rhs(e.body)))

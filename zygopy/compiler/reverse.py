@@ -340,13 +340,14 @@ class Reverse:
             return []  # nothing flowed back to this value
         dv = _name(naming.adjoint(name))
         rhs = stmt.value
+        if isinstance(rhs, ast.Name) and rhs.id == name:
+            return []
+        # the value before this assignment is another value: its adjoint starts
+        # afresh (the code below reads dv before anything overwrites it)
+        self.kill(name)
         if pb is not None:
-            out = self.bwd_call(rhs, dv, pb)
-        else:
-            out = self.bwd_rhs(rhs, dv, _name(name))
-        if not (isinstance(rhs, ast.Name) and rhs.id == name):
-            self.kill(name)
-        return out
+            return self.bwd_call(rhs, dv, pb)
+        return self.bwd_rhs(rhs, dv, _name(name))
 
     def bwd_rhs(self, rhs, dv, out):
         if isinstance(rhs, ast.Name):

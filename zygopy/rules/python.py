@@ -7,7 +7,8 @@ import math
 import operator
 
 from .formulas import elementwise
-from .registry import nondifferentiable
+from ..runtime.tangents import ZERO
+from .registry import nondifferentiable, rule
 
 # operators: the same rows serve numbers and arrays (see formulas.OPERATORS)
 M = "np"  # rendered with math at call sites whose operands are all scalars
@@ -58,3 +59,94 @@ nondifferentiable(
     math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
     builtins.type, builtins.hasattr, builtins.id, builtins.hash,
 )
+elementwise(math.log, "math_log", "x", "log(x)", "1 / x", namespace=M)
+elementwise(math.log2, "math_log2", "x", "log(x) / log(2)", "1 / (x * 0.6931471805599453)",
+            namespace=M)
+elementwise(math.log10, "math_log10", "x", "log(x) / log(10)",
+            "1 / (x * 2.302585092994046)", namespace=M)
+elementwise(builtins.pow, "builtin_pow", "x y", "x ** y",
+            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+
+
+# -- builtins over sequences ---------------------------------------------------
+def _arguments(args):
+    """min/max/sum take either several values or one iterable."""
+    return (list(args[0]), True) if len(args) == 1 else (list(args), False)
+
+
+def _extremum_rule(pick):
+    def extremum_rule(*args, **kwargs):
+        values, packed = _arguments(args)
+        y = pick(values, **kwargs)
+        k = next(i for i, v in enumerate(values) if v is y or v == y)
+
+        def extremum_pullback(dy):
+            grads = [ZERO] * len(values)
+            grads[k] = dy
+            return (grads,) if packed else tuple(grads)
+
+        return y, extremum_pullback
+
+    return extremum_rule
+
+
+rule(builtins.max)(_extremum_rule(builtins.max))
+rule(builtins.min)(_extremum_rule(builtins.min))
+
+
+@rule(builtins.sum)
+def sum_rule(values, start=0):
+    values = list(values)
+    y = builtins.sum(values, start)
+
+    def sum_pullback(dy):
+        return [dy] * len(values), dy
+
+    return y, sum_pullback
+
+
+@rule(builtins.zip)
+def zip_rule(*seqs):
+    y = list(builtins.zip(*seqs))
+
+    def zip_pullback(dy):
+        grads = [[ZERO] * len(s) for s in seqs]
+        if dy is not ZERO:
+            for i, row in enumerate(dy):
+                for j, g in enumerate(row if row is not ZERO else [ZERO] * len(seqs)):
+                    grads[j][i] = g
+        return tuple(grads)
+
+    return y, zip_pullback
+
+
+@rule(builtins.enumerate)
+def enumerate_rule(seq, start=0):
+    y = list(builtins.enumerate(seq, start))
+
+    def enumerate_pullback(dy):
+        if dy is ZERO:
+            return ZERO, None
+        return [ZERO if d is ZERO else d[1] for d in dy], None
+
+    return y, enumerate_pullback
+
+
+@rule(builtins.list)
+def list_rule(values=()):
+    y = builtins.list(values)
+
+    def list_pullback(dy):
+        return (dy if isinstance(values, list) else tuple(dy)),
+
+    return y, list_pullback
+
+
+@rule(builtins.tuple)
+def tuple_rule(values=()):
+    y = builtins.tuple(values)
+
+    def tuple_pullback(dy):
+        return (list(dy) if isinstance(values, list) else dy),
+
+    return y, tuple_pullback

@@ -100,7 +100,7 @@ def builtin_abs(x):
 
 @case(2)
 def builtin_min_max(x, y):
-    return max(x, y) + min(x, 0.1)
+    return max(x, 0.5 * y + 0.3) + min(x, 0.1234)
 
 
 @case(1)
@@ -202,8 +202,8 @@ def bool_ops(x, y):
 
 @case(2)
 def bool_value(x, y):
-    z = (x > 0) and y
-    return z * 2 if z else x
+    z = (x > 0) and (y > 0.3) or x < -1
+    return x * y if z else x - y
 
 
 @case(1)

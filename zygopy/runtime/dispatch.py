@@ -142,9 +142,9 @@ def call_method(obj, name, *args, **kwargs):
         return y, MethodPullback(pb)
     bound = getattr(obj, name)
     y, pb = call(bound, *args, **kwargs)
-    if isinstance(pb, MethodPullback):
-        return y, pb
-    return y, _FieldCallPullback(pb, obj, name)
+    if isinstance(bound, types.MethodType) and bound.__self__ is obj:
+        return y, pb  # a method found another way (e.g. __getattr__): pb has self's
+    return y, _FieldCallPullback(pb, obj, name)  # a layer or function in a field
 
 
 def call_function(f, args, kwargs, need_free):

@@ -53,24 +53,28 @@ def function_ast(fn):
 
 
 def _lambda_ast(fn, text, filename, first):
-    """Find the lambda of `fn` in the statement(s) that hold it."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        tree = ast.parse("(" + text.strip().rstrip(",").rstrip(")") + ")")
-    ast.increment_lineno(tree, first - 1)
-    lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    """Find the lambda of `fn` in the text of the line(s) that hold it, even
+    when that text is only a fragment (`"k": (Chain(lambda x: x**2), ...)`)."""
     code = fn.__code__
     want = code.co_varnames[: code.co_argcount]
-    for lam in lambdas:
-        names = tuple(a.arg for a in lam.args.posonlyargs + lam.args.args)
-        if names == want and lam.lineno == code.co_firstlineno:
-            return lam, filename
-    for lam in lambdas:
+    candidates = []
+    start = text.find("lambda")
+    while start != -1:
+        for end in range(len(text), start, -1):
+            try:
+                node = ast.parse(text[start:end].strip(), mode="eval").body
+            except SyntaxError:
+                continue
+            if isinstance(node, ast.Lambda):
+                candidates.append((start, node))
+                break
+        start = text.find("lambda", start + 1)
+    for start, lam in candidates:
         names = tuple(a.arg for a in lam.args.posonlyargs + lam.args.args)
         if names == want:
+            ast.increment_lineno(lam, first - 1 + text.count("\n", 0, start))
             return lam, filename
-    raise OSError(f"could not find the source of lambda at {filename}:{first}")
+    raise OSError(f"could not find the source of the lambda at {filename}:{first}")
 
 
 def source_line(filename: str, lineno: int) -> str:

@@ -21,6 +21,7 @@ from .api import (  # noqa: F401
     differentiable,
     grad,
     gradient,
+    gradient_of,
     params,
     pullback,
     source,

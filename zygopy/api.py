@@ -104,6 +104,20 @@ def withgradient(f, *args):
     return y, back(_seed(y))
 
 
+def gradient_of(ps):
+    """Decorator form of `gradient(f, ps)`, Julia's `gradient(ps) do ... end`:
+
+        @gradient_of(params(W, b))
+        def gs():
+            return loss(x, y)
+        gs[W]   # the decorated name is bound to the Grads
+    """
+    def decorate(f):
+        return gradient(f, ps)
+
+    return decorate
+
+
 def grad(f, argnums=0):
     """The gradient function of `f` with respect to argument(s) `argnums`.
 

@@ -1,4 +1,4 @@
-"""Small helpers the numpy rules share: argument lookup, axes, re-expanding reductions."""
+"""Helpers the numpy rules share: argument lookup, axes, re-expanding reductions."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def _joining(fn, name, prepare, axis_of):
 
         return y, named(joining_pullback, f"{name}_pullback")
 
-    joining_rule.__doc__ = f"`np.{name}(arrays, ...)`: dy is split back into the arrays."
+    joining_rule.__doc__ = f"`np.{name}(arrays, ...)`: dy is split into the inputs."
     return named(joining_rule, f"{name}_rule")
 
 
@@ -85,7 +85,7 @@ def _splitting(fn, name, axis_of):
 
         return pieces, named(splitting_pullback, f"{name}_pullback")
 
-    splitting_rule.__doc__ = f"`np.{name}(x, ...)`: the cotangents are concatenated back."
+    splitting_rule.__doc__ = f"`np.{name}(x, ...)`: the cotangents are joined back."
     return named(splitting_rule, f"{name}_rule")
 
 
@@ -105,7 +105,8 @@ def unstack_rule(x, *args, **kw):
     axis = option(args, kw, 0, "axis", 0)
 
     def unstack_pullback(dys):
-        return (xp.stack([like(g, p) for g, p in zip(dys, pieces)], axis),) + nones(args)
+        grads = [like(g, p) for g, p in zip(dys, pieces)]
+        return (xp.stack(grads, axis),) + nones(args)
 
     return pieces, unstack_pullback
 

@@ -88,7 +88,7 @@ def _contraction(fn, name, axes_of):
 
         return y, named(contraction_pullback, f"{name}_pullback")
 
-    contraction_rule.__doc__ = f"`np.{name}(a, b)`: a tensordot, or a product with a scalar."
+    contraction_rule.__doc__ = f"`np.{name}(a, b)`: a tensordot (or a scalar product)."
     return named(contraction_rule, f"{name}_rule")
 
 

@@ -17,10 +17,10 @@ from .decompositions import _safe_inverse
 from .registry import rule
 
 
-def _split_ties(hit, axis):
+def _split_ties(hit, axis, dtype):
     """`hit` (a mask) divided by how many hits each slice has."""
     xp = array_module(hit)
-    return xp.where(hit, 1, 0) / xp.sum(hit, axis=axis, keepdims=True)
+    return xp.where(hit, 1 / xp.sum(hit, axis=axis, keepdims=True, dtype=dtype), 0)
 
 
 def _vector_grad(x, yk, ord, axis):
@@ -33,7 +33,7 @@ def _vector_grad(x, yk, ord, axis):
     if ord == 1:
         return xp.sign(x)
     if ord in (np.inf, -np.inf):
-        return xp.sign(x) * _split_ties(xp.equal(xp.abs(x), yk), axis)
+        return xp.sign(x) * _split_ties(xp.equal(xp.abs(x), yk), axis, x.dtype)
     p = float(ord)
     return xp.sign(x) * xp.abs(x) ** (p - 1) * _safe_inverse(yk ** (p - 1))
 
@@ -47,7 +47,7 @@ def _matrix_grad(x, yk, ord, axes):
     if ord in (1, -1, np.inf, -np.inf):
         summed, picked = (r, c) if ord in (1, -1) else (c, r)
         sums = xp.sum(xp.abs(x), axis=summed, keepdims=True)
-        return xp.sign(x) * _split_ties(xp.equal(sums, yk), picked)
+        return xp.sign(x) * _split_ties(xp.equal(sums, yk), picked, x.dtype)
     moved = xp.moveaxis(x, (r, c), (-2, -1))
     U, s, Vh = xp.linalg.svd(moved, full_matrices=False)
     if ord == "nuc":
@@ -72,7 +72,7 @@ def norm_rule(x, *args, **kw):
 
     def norm_pullback(dy):
         yk = keepdims(y, shape, axes)
-        grad = _matrix_grad(x, yk, ord, axes) if matrix else _vector_grad(x, yk, ord, axes)
+        grad = (_matrix_grad if matrix else _vector_grad)(x, yk, ord, axes)
         return (expand_to(dy, shape, axes) * grad,) + nones(args)
 
     return y, norm_pullback

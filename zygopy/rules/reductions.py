@@ -76,7 +76,7 @@ def _extremum_rule(fn, name):
 
         def extremum_pullback(dy):
             hit = xp.equal(x, keepdims(y, shape, axis))
-            count = xp.sum(hit, axis=axis, keepdims=True)
+            count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
             return (xp.where(hit, expand_to(dy, shape, axis) / count, 0),) + nones(args)
 
         return y, named(extremum_pullback, f"{name}_pullback")
@@ -92,7 +92,8 @@ min_rule = rule(np.min, np.amin, np.ndarray.min)(_extremum_rule(np.min, "min"))
 
 @rule(np.var, np.ndarray.var)
 def var_rule(x, *args, **kw):
-    """`np.var(x, axis, dtype, out, ddof, keepdims)`: dx = 2 (x - mean) dy / (n - ddof)."""
+    """`np.var(x, axis, dtype, out, ddof, keepdims)`:
+    dx = 2 (x - mean) dy / (n - ddof)."""
     xp = array_module(x)
     y = xp.var(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
@@ -120,7 +121,8 @@ def std_rule(x, *args, **kw):
     def std_pullback(dy):
         s = keepdims(y, shape, axis)
         centred = x - xp.mean(x, axis=axis, keepdims=True)
-        scale = xp.where(xp.equal(s, 0), 0, 1 / ((n - ddof) * xp.where(xp.equal(s, 0), 1, s)))
+        zero = xp.equal(s, 0)
+        scale = xp.where(zero, 0, 1 / ((n - ddof) * xp.where(zero, 1, s)))
         return (expand_to(dy, shape, axis) * centred * scale,) + nones(args)
 
     return y, std_pullback

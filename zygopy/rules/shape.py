@@ -25,7 +25,7 @@ def _reshaping(call, name):
 
         return y, named(reshaping_pullback, f"{name}_pullback")
 
-    reshaping_rule.__doc__ = f"`{name}`: changes only the shape; dx = reshape(dy, x.shape)."
+    reshaping_rule.__doc__ = f"`{name}`: only the shape changes; dx = dy reshaped."
     return named(reshaping_rule, f"{name}_rule")
 
 
@@ -55,7 +55,8 @@ for _fn, _call, _name in [
 
 @rule(np.transpose, np.ndarray.transpose)
 def transpose_rule(x, *args, **kw):
-    """`np.transpose(x, axes)`, `x.transpose(*axes)`: dx = transpose(dy, argsort(axes))."""
+    """`np.transpose(x, axes)`, `x.transpose(*axes)`:
+    dx = transpose(dy, argsort(axes))."""
     xp = array_module(x)
     axes = option(args, kw, 0, "axes")
     if len(args) > 1 or isinstance(axes, (int, np.integer)):  # x.transpose(1, 0)
@@ -193,7 +194,8 @@ def sort_rule(x, *args, **kw):
     shape = np.shape(x)
     flat = x if axis is not None else xp.ravel(x)
     ax = -1 if axis is None else axis
-    inverse = xp.argsort(xp.argsort(flat, axis=ax, kind="stable"), axis=ax, kind="stable")
+    order = xp.argsort(flat, axis=ax, kind="stable")
+    inverse = xp.argsort(order, axis=ax, kind="stable")
 
     def sort_pullback(dy):
         return (xp.reshape(xp.take_along_axis(dy, inverse, ax), shape),) + nones(args)

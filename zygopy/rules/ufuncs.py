@@ -22,12 +22,15 @@ from .registry import nondifferentiable, rule
 LN2 = "0.6931471805599453"
 LN10 = "2.302585092994046"
 PI = "3.141592653589793"
+D2R = "0.017453292519943295"  # pi / 180
+R2D = "57.29577951308232"  # 180 / pi
 
 # arithmetic
 elementwise(np.add, "np_add", "x y", "x + y", "1", "1")
 elementwise(np.subtract, "np_subtract", "x y", "x - y", "1", "-1")
 elementwise(np.multiply, "np_multiply", "x y", "x * y", "y", "x")
-elementwise(np.divide, "np_divide", "x y", "x / y", "1 / y", "-out / y")  # = true_divide
+# np.divide is np.true_divide
+elementwise(np.divide, "np_divide", "x y", "x / y", "1 / y", "-out / y")
 elementwise(np.power, "np_power", "x y", "x ** y",
             "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))")
 elementwise(np.float_power, "np_float_power", "x y", "x ** y",
@@ -90,12 +93,12 @@ elementwise(np.hypot, "np_hypot", "x y", "hypot(x, y)", "x / out", "y / out")
 elementwise(np.sinc, "np_sinc", "x",  # sinc'(0) = 0
             f"where(x == 0, 1, sin({PI} * x) / ({PI} * where(x == 0, 1, x)))",
             f"where(x == 0, 0, (cos({PI} * x) - out) / where(x == 0, 1, x))")
-elementwise(np.deg2rad, "np_deg2rad", "x", "x * 0.017453292519943295", "0.017453292519943295")
-elementwise(np.rad2deg, "np_rad2deg", "x", "x * 57.29577951308232", "57.29577951308232")
+elementwise(np.deg2rad, "np_deg2rad", "x", f"x * {D2R}", D2R)
+elementwise(np.rad2deg, "np_rad2deg", "x", f"x * {R2D}", R2D)
 # np.radians/np.degrees are separate ufunc objects in some numpy versions
 if np.radians is not np.deg2rad:
-    elementwise(np.radians, "np_radians", "x", "x * 0.017453292519943295", "0.017453292519943295")
-    elementwise(np.degrees, "np_degrees", "x", "x * 57.29577951308232", "57.29577951308232")
+    elementwise(np.radians, "np_radians", "x", f"x * {D2R}", D2R)
+    elementwise(np.degrees, "np_degrees", "x", f"x * {R2D}", R2D)
 
 # piecewise constant, predicates, logic: no gradient flows through them
 nondifferentiable(
@@ -170,7 +173,8 @@ def astype_rule(x, dtype, *args, **kw):
 
 @rule(np.ndarray.item)
 def item_rule(x, *args):
-    """`x.item()` / `x.item(i)`: a Python scalar; the cotangent lands on that element."""
+    """`x.item()` / `x.item(i)`: a Python scalar; its cotangent lands on that
+    element."""
     y = x.item(*args)
     xp = array_module(x)
     index = np.unravel_index(args[0], x.shape) if len(args) == 1 else args or ()

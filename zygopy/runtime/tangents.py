@@ -170,7 +170,7 @@ def is_differentiable_value(x) -> bool:
     if isinstance(x, numbers.Number):
         return not isinstance(x, np.integer)
     dtype = getattr(x, "dtype", None)
-    if dtype is not None:
+    if isinstance(dtype, np.dtype):
         return dtype.kind in "fc"
     return False
 

@@ -27,9 +27,14 @@ def _options(layer, defaults):
     )
 
 
-def _channels(in_ch, out_ch, activation):
+def _channels(layer, in_ch, out_ch, activation, groups):
+    """(in, out, activation) from either call form, checked against `groups`."""
     if isinstance(in_ch, tuple):  # Conv(k, (in, out), activation)
-        return in_ch[0], in_ch[1], (identity if out_ch is None else out_ch)
+        in_ch, out_ch, activation = in_ch[0], in_ch[1], (
+            identity if out_ch is None else out_ch)
+    if in_ch % groups or out_ch % groups:
+        raise ValueError(f"{layer}: channels {in_ch} => {out_ch} are not divisible "
+                         f"by groups={groups}")
     return in_ch, out_ch, activation
 
 
@@ -73,12 +78,7 @@ class Conv:
         flipped=False,
         init=glorot_uniform,
     ):
-        in_ch, out_ch, activation = _channels(in_ch, out_ch, activation)
-        if in_ch % groups or out_ch % groups:
-            raise ValueError(
-                f"Conv: channels {in_ch} => {out_ch} are not divisible by "
-                f"groups={groups}"
-            )
+        in_ch, out_ch, activation = _channels("Conv", in_ch, out_ch, activation, groups)
         kh, kw = pair(kernel, "kernel")
         self.weight = init(out_ch, in_ch // groups, kh, kw)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)
@@ -162,12 +162,8 @@ class ConvTranspose:
         bias=True,
         init=glorot_uniform,
     ):
-        in_ch, out_ch, activation = _channels(in_ch, out_ch, activation)
-        if in_ch % groups or out_ch % groups:
-            raise ValueError(
-                f"ConvTranspose: channels {in_ch} => {out_ch} are not "
-                f"divisible by groups={groups}"
-            )
+        in_ch, out_ch, activation = _channels("ConvTranspose", in_ch, out_ch, activation,
+                                              groups)
         self.kernel = pair(kernel, "kernel")
         self.weight = init(in_ch, out_ch // groups, *self.kernel)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)

@@ -135,3 +135,9 @@ def test_adaptive_mean_pool():
     np.testing.assert_allclose(
         AdaptiveMeanPool((2, 1))(x).ravel(), [1.0, 3.0]
     )  # [0,3), [2,5)
+
+
+@pytest.mark.parametrize("layer", [Conv, ConvTranspose])
+def test_groups_must_divide_channels(layer):
+    with pytest.raises(ValueError, match=f"{layer.__name__}: channels 3 => 4 .*groups=2"):
+        layer((3, 3), 3, 4, groups=2)

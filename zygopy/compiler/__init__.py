@@ -53,12 +53,9 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
 
 def _as_function_def(node, fn):
     if isinstance(node, ast.Lambda):
-        fdef = ast.FunctionDef(naming.forward_name("lambda")[:-8] or "lambda", node.args,
-                               [ast.Return(node.body)], [], None)
+        fdef = ast.FunctionDef("lambda", node.args, [ast.Return(node.body)], [], None)
         ast.copy_location(fdef, node)
-        ast.fix_missing_locations(fdef)
-        fdef.name = "lambda"
-        return fdef
+        return ast.fix_missing_locations(fdef)
     node.decorator_list = []
     return node
 

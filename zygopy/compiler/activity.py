@@ -8,7 +8,6 @@ go on the statements: `active` (the target is active) and `kinds`.
 from __future__ import annotations
 
 import ast
-import math
 
 from . import facts as ann
 from .resolve import static_value
@@ -149,7 +148,7 @@ def _call(call, active, kinds, env, implicit):
         return False, RANGE
     if fn in (len, int):
         return False, SCALAR
-    if fn is not None and fn is not _UNKNOWN:
+    if fn is not None:
         if is_nondifferentiable(fn):
             return False, ANY
         if getattr(fn, "__module__", None) == "math" or fn in (abs, float, min, max, pow):
@@ -165,9 +164,6 @@ def _call(call, active, kinds, env, implicit):
     if implicit and not _is_rule_or_builtin(fn):
         return True, ANY  # it may read implicit parameters
     return any_active, ANY
-
-
-_UNKNOWN = object()
 
 
 def _returns_array(fn):
@@ -202,4 +198,4 @@ def free_names(fdef):
     return sorted(loads - assigned)
 
 
-__all__ = ["analyse", "Activity", "SCALAR", "ARRAY", "ANY", "free_names", "math"]
+__all__ = ["analyse", "Activity", "SCALAR", "ARRAY", "ANY", "RANGE", "free_names"]

@@ -97,8 +97,7 @@ def _lower_returns(stmts, ret, done, in_loop):
         rest = stmts[i + 1:]
         if rest:
             rest = _lower_returns(rest, ret, done, in_loop)
-            if in_loop and _contains([stmt], ast.Return, stop_at_loops=False) and \
-                    isinstance(stmt, (ast.For, ast.While)):
+            if in_loop and isinstance(stmt, (ast.For, ast.While)):
                 # a return inside an inner loop must also leave this loop
                 out.append(ast.If(ast.Name(done, ast.Load()), [ast.Break()], []))
             out.append(ast.copy_location(ast.If(_not(done), rest, []), rest[0]))

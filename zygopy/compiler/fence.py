@@ -12,6 +12,9 @@ from .syntax import REFUSED, SUPPORTED
 def check(tree, filename):
     """Raise UnsupportedSyntax at the first construct zygopy cannot differentiate."""
     for node in ast.walk(tree):
+        if node is not tree and isinstance(node, ast.FunctionDef) and node.decorator_list:
+            _refuse(node, filename, "a decorated nested function",
+                    ["define the decorated function at module level"])
         if isinstance(node, REFUSED_TYPES):
             what, fixes = REFUSED[type(node)]
             _refuse(node, filename, what, fixes)
@@ -37,14 +40,8 @@ def _check_specific(node, filename):
             _refuse(node, filename, "a for/else clause", ["use a flag variable"])
     elif isinstance(node, ast.While) and node.orelse:
         _refuse(node, filename, "a while/else clause", ["use a flag variable"])
-    elif isinstance(node, ast.FunctionDef) and node.decorator_list and \
-            getattr(node, "_zp_nested", False):
-        _refuse(node, filename, "a decorated nested function",
-                ["define the decorated function at module level"])
     elif isinstance(node, ast.comprehension) and node.is_async:
         _refuse(node, filename, "an async comprehension", [])
-    elif isinstance(node, ast.arguments) and node.kwarg is not None:
-        pass  # **kwargs is bound by the dispatcher; its values are not differentiated
 
 
 def _check_target(target, filename):

@@ -56,7 +56,6 @@ class Reverse:
         self.implicit_globals = implicit_globals  # active globals (implicit params)
         self.guards = {}  # dotted callee text -> expected object
         self.defined = set()
-        self.counters = set()
         self.assigned = {}  # name -> how many times assigned (loops count twice)
         self.loop_depth = 0
 
@@ -129,11 +128,8 @@ class Reverse:
             if isinstance(node, ast.Name):
                 (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
         forward_vars = set(self.assigned) | set(self.params)
-        return {n for n in loaded if n in forward_vars and n not in adjoints
-                and n not in self.counters_of_backward_only()} - {"_dout", "_zp"}
-
-    def counters_of_backward_only(self):
-        return set()
+        return {n for n in loaded if n in forward_vars and n not in adjoints} - \
+            {"_dout", "_zp"}
 
     # -- forward ------------------------------------------------------------
     def note_assign(self, name):
@@ -197,7 +193,6 @@ class Reverse:
 
     def fwd_loop(self, loop):
         count = self.fresh("_n")
-        self.counters.add(count)
         self.note_assign(count)
         self.loop_depth += 1
         body = self.fwd_block(loop.body)

@@ -22,6 +22,7 @@ from .api import (  # noqa: F401
     grad,
     gradient,
     gradient_of,
+    is_differentiating,
     params,
     pullback,
     source,

@@ -17,10 +17,14 @@ def _top_pullback(f, args):
     """(y, back) where back(dy) gives one materialised cotangent per argument."""
     if isinstance(f, Differentiable):
         f = f.fn
-    if _is_plain_function(f):
-        y, pb = dispatch.call_function(f, args, {}, need_free=bool(dispatch.IMPLICIT))
-    else:
-        y, pb = dispatch.call(f, *args)
+    _DIFFERENTIATING.append(f)
+    try:
+        if _is_plain_function(f):
+            y, pb = dispatch.call_function(f, args, {}, need_free=bool(dispatch.IMPLICIT))
+        else:
+            y, pb = dispatch.call(f, *args)
+    finally:
+        _DIFFERENTIATING.pop()
 
     def back(dy):
         dy = _zero_nones(dy)
@@ -28,6 +32,18 @@ def _top_pullback(f, args):
         return tuple(materialize(g, a) for g, a in zip(grads[1:], args))
 
     return y, back
+
+
+_DIFFERENTIATING: list = []  # functions whose forward pass is running now
+
+
+def is_differentiating() -> bool:
+    """True while the forward pass of a `gradient`/`pullback` call runs.
+
+    Layers with a train mode (BatchNorm, Dropout) use it as their default:
+    they train under `gradient` and run in test mode otherwise (Flux's
+    `istraining()`)."""
+    return bool(_DIFFERENTIATING)
 
 
 def _is_plain_function(f):

@@ -58,6 +58,7 @@ class Reverse:
         self.defined = set()
         self.assigned = {}  # name -> how many times assigned (loops count twice)
         self.loop_depth = 0
+        self.mutates = False  # an active `a[i] = v`: the backward undoes and redoes it
 
     # -- driver -------------------------------------------------------------
     def run(self, body):
@@ -101,15 +102,20 @@ class Reverse:
                                None)
 
     def backward_def(self, body, saved, outputs):
-        pre = []
+        pre, post = [], []
         if saved:
             target = ast.Tuple([_name(n, ast.Store()) for n in saved], ast.Store())
             pre.append(ast.Assign([target], _name("_saved")))
+        if "_tape" in saved:  # pop from a copy: the pullback may run again
+            pre.append(_assign("_tape", _expr("_tape.copy()")))
+        if self.mutates:  # leave arrays as the forward left them
+            pre.append(_assign("_redo", ast.List([], ast.Load())))
+            post.append(ast.Expr(_zp_call("redo", _name("_redo"))))
         ret = ast.Return(ast.Tuple(outputs, ast.Load()))
         args = ast.arguments([], [ast.arg("_saved"), ast.arg("_dout")], None, [], [], None,
                              [])
         return ast.FunctionDef(naming.backward_name(self.name), args,
-                               pre + body + [ret], [], None)
+                               pre + body + post + [ret], [], None)
 
     def callee_tangent(self):
         fields = [ast.keyword(n, self.adj_or_zero(n)) for n in self.free
@@ -186,6 +192,7 @@ class Reverse:
         if obj not in self.act.active:
             return [stmt]
         old = self.fresh("_old")
+        self.mutates = True
         self.note_assign(old)
         ann.set_(stmt, "old", old)
         save = _assign(old, _zp_call("save_item", _name(obj), _index_expr(target.slice)))
@@ -470,7 +477,7 @@ class Reverse:
             out += self.acc(stmt.value, _zp_call("unbroadcast", _zp_call("read_item", d, index),
                                                  stmt.value))
             out.append(_assign(naming.adjoint(obj), _zp_call("zero_item", d, index)))
-        out.append(ast.Expr(_zp_call("restore_item", _name(obj), index, _name(old))))
+        out.append(ast.Expr(_zp_call("restore_item", _name(old), _name("_redo"))))
         return out
 
     def bwd_If(self, stmt):

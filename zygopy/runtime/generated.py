@@ -7,8 +7,8 @@ import operator
 
 import numpy as np
 
-from ..rules.registry import RULES, lookup, rule
-from .arrays import unbroadcast  # noqa: F401
+from ..rules.registry import RULES, lookup, rule, rules_type
+from .arrays import array_module, unbroadcast  # noqa: F401
 from .dispatch import IMPLICIT, Stale, call, call_method  # noqa: F401
 from .tangents import ZERO, Tangent, add  # noqa: F401
 
@@ -50,7 +50,7 @@ def attr_adjoint(d_obj, obj, name, dv):
     """Accumulate the cotangent `dv` of `obj.name` into `d_obj`."""
     if dv is ZERO or dv is None:
         return d_obj
-    for cls in type(obj).__mro__:
+    for cls in rules_type(obj).__mro__:
         rrule = RULES.get((cls, name))
         if rrule is not None:  # an array property such as .T
             _, pb = rrule(obj)
@@ -104,16 +104,83 @@ def implicit(x, dx):
 
 
 # -- mutation -----------------------------------------------------------------
+# `a[index] = v` overwrites part of an array that earlier adjoints may read.
+# The forward saves the overwritten part (`save_item`); the backward swaps it
+# back in before the adjoints of earlier statements run (`restore_item`) and,
+# once it is done, swaps every saved part out again (`redo`). So a pullback
+# leaves arrays as the forward left them: the function's result is not
+# clobbered and the pullback can run again (jacobian calls it once a row).
+class Overwritten:
+    """What `a[index] = v` overwrote: the array, the index and the old value."""
+
+    __slots__ = ("a", "index", "value")
+
+    def __init__(self, a, index):
+        self.a, self.index = a, index
+        self.value = _get(a, index)
+
+    def swap(self):
+        """Put the saved value back into the array, keeping the one it displaces."""
+        current = _get(self.a, self.index)
+        if self.value is _ABSENT:  # a new dict key
+            del self.a[self.index]
+        else:
+            self.a[self.index] = self.value
+        self.value = current
+
+
+_ABSENT = object()
+
+
+def _get(a, index):
+    if isinstance(a, dict) and index not in a:
+        return _ABSENT
+    v = a[index]
+    return v.copy() if hasattr(v, "copy") else v
+
+
 def save_item(a, index):
-    """The value `a[index]` holds before an assignment overwrites it."""
-    old = a[index]
-    return old.copy() if hasattr(old, "copy") else old
+    """Record the value `a[index]` holds before an assignment overwrites it."""
+    return Overwritten(a, index)
+
+
+def restore_item(saved, redo_list):
+    """Undo the assignment `saved` recorded (the backward reached it)."""
+    saved.swap()
+    redo_list.append(saved)
+
+
+def redo(redo_list):
+    """Re-apply, in forward order, every assignment the backward undid."""
+    for saved in reversed(redo_list):
+        saved.swap()
 
 
 def read_item(d, index):
+    """The cotangent of `v` in `a[index] = v`: `d[index]`, where an index array
+    that names a position twice credits only its last write (numpy's rule)."""
     if d is ZERO or d is None:
         return ZERO
-    return d[index]
+    if isinstance(d, (list, tuple, dict)):
+        return item(d, index)
+    g = d[index]
+    if not _has_index_array(index):
+        return g
+    xp = array_module(d)
+    writer = xp.full(d.shape, -1, dtype=np.intp)
+    order = xp.arange(g.size, dtype=np.intp).reshape(g.shape)
+    writer[index] = order
+    return xp.where(writer[index] == order, g, 0)
+
+
+def _has_index_array(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if isinstance(p, list):
+            p = np.asarray(p)
+        if getattr(p, "ndim", 0) > 0 and p.dtype.kind in "iu":
+            return True
+    return False
 
 
 def zero_item(d, index):
@@ -121,12 +188,11 @@ def zero_item(d, index):
     if d is ZERO or d is None:
         return ZERO
     d = d.copy()
-    d[index] = 0
+    if isinstance(d, dict):
+        d.pop(index, None)
+    else:
+        d[index] = ZERO if isinstance(d, list) else 0
     return d
-
-
-def restore_item(a, index, old):
-    a[index] = old
 
 
 # -- containers ---------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Predict 4x + 2 with Dense(1, 1): the Flux overview, step by step (shared seed 004).
+
+Julia                                   Python
+actual(x) = 4x + 2                      def actual(x): return 4 * x + 2
+x_train, x_test = hcat(0:5...), ...     x_train = np.arange(0, 6).reshape(6, 1)  (batch first)
+model = Dense(1, 1)                     predict = Dense(1, 1)
+loss(x, y) = Flux.Losses.mse(predict(x), y)   def loss(x, y): return mse(predict(x), y)
+opt = Descent(); data = [(x_train, y_train)]  the same
+parameters = params(predict)            parameters = layers.params(predict)
+train!(loss, parameters, data, opt)     train(loss, parameters, data, opt)
+
+Run: ``python examples/fit_line.py`` (``--fast`` or ``ZYGOPY_FAST=1``: fewer epochs).
+"""
+
+import argparse
+import os
+
+import numpy as np
+
+import layers
+from layers import Dense, Descent, mse, train
+
+
+def actual(x):
+    return 4 * x + 2
+
+
+# float32 like Flux's Dense; batch first: one row per observation.
+x_train = np.arange(0, 6, dtype=np.float32).reshape(6, 1)
+x_test = np.arange(6, 11, dtype=np.float32).reshape(5, 1)
+y_train, y_test = actual(x_train), actual(x_test)
+
+layers.set_seed(0)  # reproducible initial weight
+predict = Dense(1, 1)
+
+
+def loss(x, y):
+    return mse(predict(x), y)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        default=os.environ.get("ZYGOPY_FAST") == "1",
+        help="fewer epochs (for the tests); also set by ZYGOPY_FAST=1",
+    )
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    epochs = 120 if args.fast else 200
+    print(predict)
+    print("untrained predictions on x_train:", predict(x_train).ravel().round(4))
+    print(f"loss before training: {float(loss(x_train, y_train)):.4f}")
+
+    opt = Descent()  # eta = 0.1, Flux's default
+    data = [(x_train, y_train)]
+    parameters = layers.params(predict)
+    print(
+        "weight in parameters, bias in parameters:",
+        (predict.weight in parameters, predict.bias in parameters),
+    )
+
+    train(loss, parameters, data, opt, progress=False)  # one step
+    print(f"loss after one step:  {float(loss(x_train, y_train)):.4f}")
+    for _ in range(epochs - 1):  # as the tutorial's `for epoch in 1:200`
+        train(loss, parameters, data, opt, progress=False)
+    print(f"loss after {epochs} epochs: {float(loss(x_train, y_train)):.6f}")
+    w, b = float(predict.weight[0, 0]), float(predict.bias[0])
+    print(f"parameters: weight = {w:.4f}, bias = {b:.4f}  (true: 4, 2)")
+
+    print("\n    x   prediction   true")
+    for x, yhat, y in zip(x_test.ravel(), predict(x_test).ravel(), y_test.ravel()):
+        print(f"{x:5.1f}   {yhat:10.4f}   {y:4.0f}")
+    err = np.max(np.abs(predict(x_test) - y_test))
+    print(f"max |prediction - true| on x_test: {err:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,5 +29,6 @@ from .api import (  # noqa: F401
     value_and_grad,
     withgradient,
 )
+from .transforms import checkpointed, jacobian, nograd, stop_gradient  # noqa: F401
 
 __version__ = "0.1.0"

@@ -31,4 +31,6 @@ from .api import (  # noqa: F401
 )
 from .transforms import checkpointed, jacobian, nograd, stop_gradient  # noqa: F401
 
+from .higher import hessian, hvp, jvp  # noqa: F401,E402
+
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ def scatter_add(shape, index, g):
     """Zeros of `shape` (g's dtype) with `g` added at `index`, repeated indices
     accumulating (`np.add.at`); the adjoint of `x[index]`."""
     xp = array_module(g)
-    out = xp.zeros(shape, dtype=getattr(g, "dtype", np.float64))
+    out = xp.zeros_like(g, shape=shape)  # g's dtype; a forward-mode Dual stays one
     if _is_basic(index):
         out[index] = g
     elif xp is np:

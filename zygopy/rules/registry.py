@@ -88,9 +88,16 @@ def is_nondifferentiable(fn) -> bool:
     return _hashable(key) and key in NONDIFFERENTIABLE
 
 
+def rules_type(obj):
+    """The type whose method rules serve `obj`: its own, or the one it stands in
+    for (a forward-mode Dual uses the rules of np.ndarray)."""
+    t = type(obj)
+    return getattr(t, "zygopy_rules_type", t)
+
+
 def method_key(obj, name):
     """The key under which a method or property `obj.name` would be registered."""
-    for cls in type(obj).__mro__:
+    for cls in rules_type(obj).__mro__:
         if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE:
             return (cls, name)
     return None

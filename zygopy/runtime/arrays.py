@@ -38,7 +38,9 @@ def unbroadcast(g, x):
     if xshape is None:  # Python number primal
         if gshape:
             g = g.sum()
-        return g if type(g) is float else float(g) if not isinstance(g, complex) else g
+        if isinstance(g, (np.ndarray, np.generic, int)) and not np.iscomplexobj(g):
+            return float(g)
+        return g  # a float, a complex, or a forward-mode Dual
     if gshape != xshape:
         g = sum_to_shape(g, xshape)
     dtype = getattr(x, "dtype", None)

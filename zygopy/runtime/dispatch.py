@@ -13,6 +13,7 @@ from ..errors import NoRuleError, ZygopyError
 from ..rules.registry import RULES, is_nondifferentiable, lookup, method_key
 from .arrays import unbroadcast
 from .tangents import ZERO, is_differentiable_value
+from .tracebacks import point_at_user_line
 
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
 _BUILT = weakref.WeakKeyDictionary()  # function -> {key: (forward, backward, compiled)}
@@ -118,6 +119,10 @@ def call(f, *args, **kwargs):
             raise NoRuleError(f, " (constructing objects from differentiable values "
                                  "inside differentiated code)")
         return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+    key = method_key(f, "__call__")  # a rule for calling instances of a type
+    if key is not None and key in RULES:
+        y, pb = RULES[key](f, *args, **kwargs)
+        return y, MethodRulePullback(pb, (f,) + args, len(kwargs))
     method = getattr(type(f), "__call__", None)
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True)
@@ -162,6 +167,9 @@ def call_function(f, args, kwargs, need_free):
             break
         except Stale:
             forget(f)
+        except Exception as exc:
+            point_at_user_line(exc)  # a note naming the user's line
+            raise
     return y, FunctionPullback(backward, saved, layout)
 
 
@@ -227,7 +235,11 @@ class FunctionPullback:
         self.layout = layout
 
     def __call__(self, dy):
-        grads = self.backward(self.saved, dy)
+        try:
+            grads = self.backward(self.saved, dy)
+        except Exception as exc:
+            point_at_user_line(exc)  # a note naming the user's line
+            raise
         if self.layout is not None:
             grads = _remap(grads, self.layout)
         return grads

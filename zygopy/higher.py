@@ -1,0 +1,212 @@
+"""Higher order: jvp (forward mode), Hessian-vector products, hessian, and the
+rules that make `grad(grad(f))` work.
+
+Forward mode runs the function on dual numbers (zygopy.forward.Dual). Second
+derivatives are forward over reverse: the generated reverse-mode code of `f`
+runs on duals, so its gradient comes out with a tangent, and that tangent is
+a Hessian-vector product `H v`. It costs about two gradients, and it is how
+the reverse pass of a gradient is differentiated: when the outer `grad` of
+`grad(grad(f))` pulls a cotangent `v` back through the inner gradient, the
+answer is `H v` (the Hessian is symmetric), covering the arguments and the
+variables `f` closes over alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import api
+from .forward import Dual, primal, tangent
+from .rules.registry import RULES, rule
+from .runtime import dispatch
+from .runtime.tangents import ZERO, Tangent, materialize
+
+__all__ = ["jvp", "hvp", "hessian"]
+
+
+def _as_dual(x, t):
+    """`x` perturbed along `t` (x itself where `t` is absent)."""
+    if t is None or t is ZERO:
+        return x
+    if isinstance(x, (tuple, list)):
+        return type(x)(_as_dual(a, b) for a, b in zip(x, t))
+    if isinstance(x, np.ndarray):
+        t = np.broadcast_to(np.asarray(t, dtype=x.dtype), x.shape)
+    elif isinstance(x, np.generic):
+        t = x.dtype.type(t)
+    else:
+        t = float(t)
+    return Dual(x, t)
+
+
+def _split(y):
+    """(primal structure, tangent structure) of a result holding duals."""
+    if type(y) is Dual:
+        return y.primal, y.tangent
+    if isinstance(y, (tuple, list)):
+        pairs = [_split(v) for v in y]
+        return type(y)(p for p, _ in pairs), type(y)(t for _, t in pairs)
+    if isinstance(y, dict):
+        pairs = {k: _split(v) for k, v in y.items()}
+        return {k: p for k, (p, _) in pairs.items()}, {k: t for k, (_, t) in pairs.items()}
+    if isinstance(y, Tangent):
+        pairs = {k: _split(v) for k, v in y._fields.items()}
+        return (Tangent(y._primal_type, **{k: p for k, (p, _) in pairs.items()}),
+                Tangent(y._primal_type, **{k: t for k, (_, t) in pairs.items()}))
+    if y is None or y is ZERO:
+        return y, ZERO
+    return y, ZERO  # a constant: zero tangent
+
+
+def jvp(f, primals, tangents):
+    """`(f(*primals), J @ tangents)`: forward mode, by dual numbers.
+
+    `primals` and `tangents` are tuples of the same structure, one entry per
+    argument; the result's tangent has the structure of the output.
+
+    >>> jvp(lambda x: x ** 3, (2.0,), (1.0,))
+    (8.0, 12.0)
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    args = tuple(_as_dual(p, t) for p, t in zip(primals, tangents))
+    y, _ = dispatch.call(_unwrap(f), *args)
+    value, t = _split(y)
+    return value, materialize(t, value)
+
+
+def _unwrap(f):
+    return f.fn if isinstance(f, api.Differentiable) else f
+
+
+def _gradient_with_tangents(f, args, directions):
+    """The full first-order gradient of scalar `f` at `args` (callee first),
+    run on duals perturbed along `directions`: (value, primal grads, tangents)."""
+    duals = tuple(_as_dual(a, v) for a, v in zip(args, directions))
+    y, pb = dispatch.call(_unwrap(f), *duals)
+    value = primal(y)
+    grads = pb(api._seed(value))
+    p, t = _split(tuple(grads))
+    return value, p, t
+
+
+def hvp(f, args, directions):
+    """The Hessian-vector product: one `H @ v` per argument of scalar `f`.
+
+    `directions` has one entry per argument (None: not perturbed)."""
+    args = tuple(args)
+    _, _, t = _gradient_with_tangents(f, args, tuple(directions))
+    return tuple(materialize(g, a) for g, a in zip(t[1:], args))
+
+
+def hessian(f, x):
+    """The Hessian of scalar `f` at `x`: shape `x.shape + x.shape` (a float
+    for a float `x`), one Hessian-vector product per entry of `x`.
+
+    >>> hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
+    array([[4., 2.],
+           [2., 0.]])
+    """
+    if not isinstance(x, np.ndarray):
+        (h,) = hvp(f, (x,), (1.0,))
+        return h
+    columns = []
+    for i in range(x.size):
+        e = np.zeros(x.size, x.dtype)
+        e[i] = 1
+        (h,) = hvp(f, (x,), (e.reshape(x.shape),))
+        columns.append(np.asarray(h, dtype=x.dtype))
+    if not columns:
+        return np.zeros(x.shape + x.shape, x.dtype)
+    return np.stack(columns, axis=-1).reshape(x.shape + x.shape)
+
+
+# -- grad of grad ---------------------------------------------------------------
+def _second_order_pullback(f, args, positions, with_value):
+    """The pullback of `gradient(f, *args)[positions]` (and of f's value when
+    `with_value`), for the outer level of a nested differentiation."""
+
+    def pullback(dout):
+        dvalue, dgrad = dout if with_value else (ZERO, dout)
+        if isinstance(positions, int):
+            dgrad = (dgrad,)
+        directions = [None] * len(args)
+        for i, d in zip(positions if not isinstance(positions, int) else (positions,), dgrad):
+            directions[i] = None if d is ZERO or d is None else d
+        if all(d is None for d in directions):
+            if dvalue is ZERO or dvalue is None:
+                return (ZERO,) * (1 + len(args))
+            directions = [None] * len(args)
+        _, first, second = _gradient_with_tangents(f, args, directions)
+        out = []
+        for g1, g2 in zip(first, second):
+            g = g2
+            if dvalue is not ZERO and dvalue is not None and g1 is not ZERO and g1 is not None:
+                g = _combine(g, _scale(g1, dvalue))
+            out.append(g)
+        return tuple(out)
+
+    return pullback
+
+
+def _scale(g, s):
+    if isinstance(g, (tuple, list)):
+        return type(g)(_scale(v, s) for v in g)
+    if isinstance(g, Tangent):
+        return Tangent(g._primal_type, **{k: _scale(v, s) for k, v in g._fields.items()})
+    if g is None or g is ZERO:
+        return g
+    return g * s
+
+
+def _combine(a, b):
+    from .runtime.tangents import add
+
+    return add(a, b)
+
+
+def _grad_function_rule(gf, *args):
+    """Calling a `grad(f)` / `value_and_grad(f)` object inside differentiated code."""
+    if gf.has_aux:
+        raise NotImplementedError("differentiating value_and_grad(..., has_aux=True)")
+    y = gf(*args)
+    pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
+
+    def grad_function_pullback(dy):
+        grads = pb(dy)
+        d_gf = Tangent(type(gf), f=grads[0]) if grads[0] not in (None, ZERO) else ZERO
+        return (d_gf,) + tuple(grads[1:])
+
+    return y, grad_function_pullback
+
+
+RULES[(api.GradFunction, "__call__")] = _grad_function_rule
+
+
+@rule(api.gradient)
+def _gradient_rule(f, *args):
+    """`zp.gradient(f, *args)` inside differentiated code."""
+    if len(args) == 1 and isinstance(args[0], api.Params):
+        raise NotImplementedError("differentiating gradient(f, params(...))")
+    y = api.gradient(f, *args)
+    return y, _second_order_pullback(f, args, tuple(range(len(args))), False)
+
+
+def _constructor_rule(make):
+    """`grad(f)` builds an object; its tangent carries the tangent of `f`."""
+
+    def grad_constructor_rule(f, *rest, **kwargs):
+        y = make(f, *rest, **kwargs)
+
+        def grad_constructor_pullback(d_gf):
+            d_f = d_gf._fields.get("f", ZERO) if isinstance(d_gf, Tangent) else ZERO
+            return (d_f,) + (None,) * len(rest)
+
+        return y, grad_constructor_pullback
+
+    return grad_constructor_rule
+
+
+rule(api.grad)(_constructor_rule(api.grad))
+rule(api.value_and_grad)(_constructor_rule(api.value_and_grad))

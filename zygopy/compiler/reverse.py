@@ -175,12 +175,13 @@ class Reverse:
             call = self.generic_call(stmt.value)
             if call is not None:
                 pb = naming.pullback(target.id)
-                stmt = ast.Assign([ast.Tuple([_name(target.id, ast.Store()),
-                                              _name(pb, ast.Store())], ast.Store())], call)
+                stmt = ann.copy(stmt, ast.Assign([ast.Tuple([_name(target.id, ast.Store()),
+                                              _name(pb, ast.Store())], ast.Store())], call))
                 ann.set_(stmt, "pullback", pb)
                 names.append(pb)
             elif isinstance(stmt.value, ast.Call) and self.inline_row(stmt.value):
                 self.guard(stmt.value.func)
+                stmt = self.array_spelling(stmt, self.inline_row(stmt.value))
         for n in names:
             self.note_assign(n)
             pre.append(_marker(SAVE, n))
@@ -267,10 +268,34 @@ class Reverse:
         kinds = {self.act.kind(rhs.left), self.act.kind(rhs.right)}
         return kinds <= {SCALAR, ARRAY}
 
+    def array_spelling(self, stmt, row):
+        """`y = math.sin(x)` with an array-kind `x` runs as `np.sin(x)`, and with
+        an `x` of unknown kind as `_zp.math_call(math.sin)(x)`: the math module
+        takes only numbers, and forward-mode duals (second order) are not."""
+        from ..rules.formulas import FUNCTIONS
+        from ..rules.render import substitute
+
+        args = stmt.value.args
+        kinds = {self.act.kind(a) for a in args}
+        if row.namespace != "math" or kinds <= {SCALAR}:
+            return stmt
+        tree = row.tree(row.primal)
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        if ARRAY not in kinds or any(FUNCTIONS[name][0] is None for name in called):
+            value = ast.Call(ast.Call(_zp("math_call"), [stmt.value.func], []), list(args), [])
+        else:
+            value = substitute(tree, dict(zip(row.params, args)), "np")
+        ann.set_(value, "row", row)
+        new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
+        ann.copy(stmt, new)
+        return new
+
     def inline_row(self, call):
         """The formula row of a statically known elementwise callee, or None."""
         from ..rules.formulas import formula_of
 
+        if ann.get(call, "row") is not None:  # respelled by array_spelling
+            return ann.get(call, "row")
         if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
             return None
         fn = static_value(call.func, self.env)

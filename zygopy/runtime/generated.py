@@ -11,6 +11,7 @@ from ..rules.registry import RULES, lookup, rule, rules_type
 from .arrays import array_module, unbroadcast  # noqa: F401
 from .dispatch import IMPLICIT, Stale, call, call_method  # noqa: F401
 from .tangents import ZERO, Tangent, add  # noqa: F401
+from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
 op_pow, op_floordiv, op_mod, op_matmul = operator.pow, operator.floordiv, operator.mod, \

@@ -8,6 +8,7 @@ time; `gradient`, `pullback` and friends run it.
 from .errors import (  # noqa: F401
     GeneratedCodeError,
     NoRuleError,
+    NoSourceError,
     NotScalarError,
     UnsupportedSyntax,
     ZygopyError,

@@ -60,7 +60,46 @@ class NotScalarError(ZygopyError, TypeError):
 
 
 class GeneratedCodeError(ZygopyError):
-    """An exception raised inside generated code, mapped to the user's line."""
+    """An exception raised inside generated code, mapped to the user's line.
+
+    On Python >= 3.11 zygopy does not wrap such exceptions: it keeps their
+    type and adds a note naming the user's file, line and source text (see
+    `zygopy.runtime.tracebacks`). This class is for code that wants to raise
+    such an error itself."""
+
+
+class NoSourceError(ZygopyError, OSError):
+    """A function to differentiate whose Python source cannot be read.
+
+    zygopy compiles a function from its source text; Python keeps none for
+    functions defined with `python -c`, `exec` of a string, or at some
+    interactive prompts."""
+
+    def __init__(self, fn, detail=""):
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        code = getattr(fn, "__code__", None)
+        where = f" (defined in {code.co_filename}, line {code.co_firstlineno})" \
+            if code is not None else ""
+        detail = f" ({detail})" if detail else ""
+        text = (
+            f"zygopy cannot read the source of {name}{where}{detail}, and it "
+            "differentiates a function by compiling its source. Python keeps no "
+            "source text for functions defined with `python -c`, by exec() of a "
+            "string, or at an interactive prompt that does not save it.\n"
+            "Possible fixes:\n"
+            f"  - define {name} in a .py file (a module or a script) and "
+            "import or run it from there\n"
+            f"  - or register a rule for it:\n"
+            f"        @zygopy.rule({name})\n"
+            f"        def _(x):\n"
+            f"            y = {name}(x)\n"
+            f"            return y, lambda dy: (dy * <dy/dx>,)"
+        )
+        super().__init__(text)
+        self.function = fn
+
+    def __str__(self):
+        return self.args[0]
 
 
 def describe_callable(fn) -> str:

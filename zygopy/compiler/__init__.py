@@ -9,7 +9,8 @@ import ast
 import types
 from dataclasses import dataclass
 
-from ..runtime import sources
+from ..errors import NoSourceError
+from ..runtime import sources, tracebacks
 from . import activity, emit, exits, fence, naming, normalise, optimise, reverse
 from .resolve import Env
 
@@ -28,7 +29,10 @@ class Compiled:
 
 def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compiled:
     """Parse `fn`, generate its forward and backward code for argument `kinds`."""
-    node, filename = sources.function_ast(fn)
+    try:
+        node, filename = sources.function_ast(fn)
+    except OSError as exc:
+        raise NoSourceError(fn, str(exc)) from exc
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
     params = _params(fdef)
@@ -45,10 +49,21 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob)
     fwd, bwd = rev.run(body)
     optimise.dead_adjoints(bwd)
-    title = f"{fn.__qualname__} ({filename}:{fn.__code__.co_firstlineno})"
-    text = emit.render([fwd, bwd], filename, title)
-    fcode, bcode = _code_objects(text, fn, fwd.name, bwd.name, rev.guards)
+    name = tracebacks.user_name(fn)
+    text, lines = emit.render_with_lines([fwd, bwd], filename, _title(fn, name, filename))
+    line_map = tracebacks.LineMap(name, filename, lines)
+    fcode, bcode = _code_objects(text, fn, fwd.name, bwd.name, rev.guards, line_map)
     return Compiled(fcode, bcode, tuple(params), text, dict(rev.guards), tuple(free))
+
+
+def _title(fn, name, filename):
+    """`f (file.py:12)`: where the user's function is (through generated code,
+    for a function nested in one)."""
+    line = fn.__code__.co_firstlineno
+    where = tracebacks.user_location(filename, line)
+    if where is not None:
+        filename, line = where[1], where[2]
+    return f"{name} ({filename}:{line})"
 
 
 def _as_function_def(node, fn):
@@ -129,18 +144,26 @@ def _implicit_globals(fn, env, fdef):
     return out
 
 
-def _code_objects(text, fn, fwd_name, bwd_name, guards):
+def _code_objects(text, fn, fwd_name, bwd_name, guards, line_map):
     """Compile `text` so that its functions close over the user's own cells
-    (late binding kept) plus cells for `_zp` and the guards."""
+    (late binding kept) plus cells for `_zp` and the guards; register where
+    its lines come from (`line_map`).
+
+    The text goes inside `def _factory():`, written on its title line so that
+    a traceback's line numbers are those of `zygopy.source(f)`; the names the
+    generated code closes over are assigned at the end (any assignment in the
+    factory makes them cells)."""
     freevars = list(fn.__code__.co_freevars)
     helpers = ["_zp"] + [f"_guard{i}" for i in range(len(guards))]
     helpers += [m for m in ("np", "math") if m not in fn.__globals__ and m not in freevars]
     names = freevars + helpers
-    factory = "def _factory():\n"
-    factory += "".join(f"    {n} = None\n" for n in names)
-    factory += "".join("    " + line + "\n" for line in text.splitlines())
+    title, _, body = text.partition("\n")
+    factory = f"def _factory():  {title}\n"
+    factory += "".join("    " + line + "\n" if line else "\n" for line in body.split("\n"))
+    factory += "    " + " = ".join(names) + " = None\n"
     factory += f"    return {fwd_name}, {bwd_name}\n"
-    filename = sources.register(factory, fn.__qualname__)
+    filename = sources.register(factory, line_map.function)
+    tracebacks.register(filename, line_map)
     code = compile(factory, filename, "exec")
     outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = {c.co_name: c for c in outer.co_consts if isinstance(c, types.CodeType)}

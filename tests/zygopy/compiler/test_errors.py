@@ -1,5 +1,11 @@
 """Errors a user can act on: what they say, not only their type."""
 
+import inspect
+import math
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -67,3 +73,178 @@ def test_non_scalar_output_points_to_pullback_and_jacobian():
     text = str(info.value)
     assert "shape (3,)" in text
     assert "pullback" in text and "jacobian" in text
+
+
+# -- exceptions raised while generated code runs -----------------------------
+def divides(x, y):
+    a = x * y
+    b = a / (y - 2.0)
+    return b + x
+
+
+def root_of_square(x):
+    y = x * x
+    return math.sqrt(y) + x
+
+
+def picks(x):
+    xs = [x, 2 * x]
+    return xs[3] * x
+
+
+def projects(W, x):
+    z = W @ x
+    return np.sum(z**2)
+
+
+def calls_helper(x):
+    y = helper_divides(x) * 2.0
+    return y
+
+
+def helper_divides(x):
+    return x / (x - 1.0)
+
+
+def with_closure(x):
+    def inner(z):
+        return z / (z - x)
+
+    return inner(x) + 1.0
+
+
+def _line_of(fn, text):
+    """The file line number of the first line of `fn` that contains `text`."""
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def _note(info):
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1, notes  # annotated once, however deep
+    return notes[0]
+
+
+def test_forward_error_keeps_its_type_and_names_the_user_line():
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(divides, 1.0, 2.0)
+    note = _note(info)
+    assert "forward pass" in note and "of divides" in note
+    assert f'File "{__file__}", line {_line_of(divides, "b = a /")}' in note
+    assert "b = a / (y - 2.0)" in note
+    assert "zygopy.source(divides)" in note
+
+
+def test_backward_error_names_the_line_whose_gradient_failed():
+    # sqrt is fine at 0, its derivative 1 / (2 sqrt(y)) is not
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(root_of_square, 0.0)
+    note = _note(info)
+    assert "backward pass" in note and "of root_of_square" in note
+    assert f"line {_line_of(root_of_square, 'math.sqrt')}" in note
+    assert "return math.sqrt(y) + x" in note
+
+
+def test_index_error_points_at_the_subscript():
+    with pytest.raises(IndexError) as info:
+        zp.gradient(picks, 1.0)
+    note = _note(info)
+    assert f"line {_line_of(picks, 'xs[3]')}" in note
+    assert "return xs[3] * x" in note
+
+
+def test_numpy_shape_error_points_at_the_matmul():
+    with pytest.raises(ValueError, match="matmul") as info:
+        zp.gradient(projects, np.ones((2, 3)), np.ones(4))
+    note = _note(info)
+    assert f"line {_line_of(projects, 'W @ x')}" in note and "z = W @ x" in note
+
+
+def test_backward_shape_error_through_pullback():
+    y, back = zp.pullback(projects, np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError) as info:
+        back(np.ones(2))  # a cotangent of the wrong shape for a scalar output
+    note = _note(info)
+    assert "backward pass" in note
+    assert "return np.sum(z**2)" in note
+
+
+def test_error_in_a_called_user_function_names_the_callee_once():
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(calls_helper, 1.0)
+    note = _note(info)
+    assert "of helper_divides" in note
+    assert f"line {_line_of(helper_divides, 'return x /')}" in note
+    assert "calls_helper" not in note
+
+
+def test_error_in_a_closure_names_the_users_nested_function():
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(with_closure, 1.0)
+    note = _note(info)
+    assert "with_closure.<locals>.inner" in note
+    assert f'File "{__file__}", line {_line_of(with_closure, "z / (z - x)")}' in note
+    assert "return z / (z - x)" in note
+
+
+def test_traceback_line_numbers_are_those_of_source():
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(divides, 1.0, 2.0)
+    tb = info.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    generated = zp.source(divides).splitlines()
+    assert "a / _t1" in generated[tb.tb_lineno - 1]
+
+
+def test_without_notes_the_message_carries_the_line(monkeypatch):
+    """Python 3.10 has no exception notes: the text goes into the message."""
+    from zygopy.runtime import tracebacks
+
+    monkeypatch.setattr(tracebacks, "_HAS_NOTES", False)
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(divides, 1.0, 2.0)
+    assert "b = a / (y - 2.0)" in str(info.value)
+    assert not getattr(info.value, "__notes__", None)
+
+
+def test_no_rule_error_also_names_the_calling_line():
+    weird = np.frompyfunc(lambda v: v * 2, 1, 1)
+
+    def f(x):
+        return weird(x)
+
+    with pytest.raises(zp.NoRuleError) as info:
+        zp.gradient(f, 1.0)
+    assert "return weird(x)" in _note(info)
+
+
+# -- functions without source --------------------------------------------------
+def test_function_without_source_is_a_clear_error():
+    namespace = {}
+    exec("def made_by_exec(x):\n    return x * x\n", namespace)
+    with pytest.raises(zp.NoSourceError) as info:
+        zp.gradient(namespace["made_by_exec"], 3.0)
+    text = str(info.value)
+    assert isinstance(info.value, OSError)  # what inspect raised before
+    assert "cannot read the source of made_by_exec" in text
+    assert "<string>" in text
+    assert "define made_by_exec in a .py file" in text
+    assert "@zygopy.rule(made_by_exec)" in text
+
+
+def test_function_from_python_dash_c_is_a_clear_error():
+    code = (
+        "import zygopy as zp\n"
+        "def f(x):\n"
+        "    return x * x\n"
+        "try:\n"
+        "    zp.gradient(f, 3.0)\n"
+        "except zp.NoSourceError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "NoSourceError zygopy cannot read the source of f" in out.stdout

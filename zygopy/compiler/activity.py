@@ -13,6 +13,9 @@ from . import facts as ann
 from .resolve import static_value
 
 SCALAR, ARRAY, ANY, RANGE = "scalar", "array", "any", "range"
+# `not`, `~`, bitwise and shift operators give booleans or integers: no gradient
+INACTIVE_OPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift, ast.Not,
+                ast.Invert)
 INACTIVE_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
                   "__class__", "__name__", "training", "active"}
 
@@ -103,13 +106,13 @@ def _kind(atom, kinds):
 def _rhs(rhs, active, kinds, env, implicit):
     if isinstance(rhs, (ast.Name, ast.Constant)):
         return _is_active(rhs, active), _kind(rhs, kinds)
+    if isinstance(rhs, (ast.BinOp, ast.UnaryOp)) and isinstance(rhs.op, INACTIVE_OPS):
+        return False, ANY
     if isinstance(rhs, ast.BinOp):
         act = _is_active(rhs.left, active) or _is_active(rhs.right, active)
         return act, _join(_kind(rhs.left, kinds), _kind(rhs.right, kinds),
                           isinstance(rhs.op, ast.MatMult))
     if isinstance(rhs, ast.UnaryOp):
-        if isinstance(rhs.op, ast.Not):
-            return False, ANY
         return _is_active(rhs.operand, active), _kind(rhs.operand, kinds)
     if isinstance(rhs, (ast.Compare, ast.JoinedStr)):
         return False, ANY

@@ -59,6 +59,14 @@ nondifferentiable(
     math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
     builtins.type, builtins.hasattr, builtins.id, builtins.hash,
 )
+# comparisons, logic, bitwise operators and predicates: results carry no gradient
+nondifferentiable(
+    operator.lt, operator.le, operator.eq, operator.ne, operator.ge, operator.gt,
+    operator.not_, operator.truth, operator.is_, operator.is_not, operator.contains,
+    operator.and_, operator.or_, operator.xor, operator.invert, operator.lshift,
+    operator.rshift, operator.index, operator.countOf, operator.indexOf,
+    builtins.all, builtins.any, builtins.callable,
+)
 elementwise(math.log, "math_log", "x", "log(x)", "1 / x", namespace=M)
 elementwise(math.log2, "math_log2", "x", "log(x) / log(2)", "1 / (x * 0.6931471805599453)",
             namespace=M)

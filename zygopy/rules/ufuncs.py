@@ -107,7 +107,12 @@ nondifferentiable(
     np.allclose, np.array_equal, np.equal, np.not_equal, np.less, np.less_equal,
     np.greater, np.greater_equal, np.logical_and, np.logical_or, np.logical_not,
     np.logical_xor, np.any, np.all, np.ndarray.any, np.ndarray.all,
-    np.ndarray.round,
+    np.ndarray.round, np.around, np.isneginf, np.isposinf, np.iscomplex, np.isreal,
+    np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift,
+    np.right_shift, np.gcd, np.lcm, np.nextafter, np.spacing, np.array_equiv,
+    *[(np.ndarray, name) for name in ("__lt__", "__le__", "__eq__", "__ne__",
+                                      "__ge__", "__gt__", "__and__", "__or__",
+                                      "__xor__", "__invert__")],
 )
 
 

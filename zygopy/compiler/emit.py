@@ -8,9 +8,9 @@ import re
 
 import astor
 
-from . import facts as ann
 from ..runtime.sources import source_line
 from ..runtime.tracebacks import BACKWARD, FORWARD
+from . import facts as ann
 
 _COMMENT = "__zp_comment__"
 _MARKER = re.compile("\x00([FB])(\\d+)\x00")

@@ -1,0 +1,22 @@
+# Grad of: polynomial (golden_functions.py:16)
+def polynomial_forward(x, y):
+    _t1 = x ** 2
+    _t2 = 3 * _t1
+    _t3 = 2 * x
+    _t4 = _t2 + _t3
+    _t5 = _t4 + y
+    return _t5, (x,)
+
+
+def polynomial_backward(_saved, _dout):
+    x, = _saved
+    d_t5 = _dout
+    # adjoint of: return 3 * x**2 + 2 * x + y
+    d_t4 = d_t5
+    dy = d_t5
+    d_t2 = d_t4
+    d_t3 = d_t4
+    dx = d_t3 * 2
+    d_t1 = d_t2 * 3
+    dx = dx + d_t1 * (2 * x ** (2 - 1))
+    return None, dx, dy

@@ -166,10 +166,21 @@ def _combine(a, b):
     return add(a, b)
 
 
+def _refuse_third_order(args):
+    if any(type(a) is Dual for a in args):
+        from .errors import ZygopyError
+
+        raise ZygopyError(
+            "third-order derivatives are not supported: a gradient inside a "
+            "second-order computation (grad of grad of grad, or hessian of a function "
+            "that calls grad). Second derivatives nest one level of dual numbers.")
+
+
 def _grad_function_rule(gf, *args):
     """Calling a `grad(f)` / `value_and_grad(f)` object inside differentiated code."""
     if gf.has_aux:
         raise NotImplementedError("differentiating value_and_grad(..., has_aux=True)")
+    _refuse_third_order(args)
     y = gf(*args)
     pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
 
@@ -189,6 +200,7 @@ def _gradient_rule(f, *args):
     """`zp.gradient(f, *args)` inside differentiated code."""
     if len(args) == 1 and isinstance(args[0], api.Params):
         raise NotImplementedError("differentiating gradient(f, params(...))")
+    _refuse_third_order(args)
     y = api.gradient(f, *args)
     return y, _second_order_pullback(f, args, tuple(range(len(args))), False)
 

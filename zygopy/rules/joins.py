@@ -45,7 +45,8 @@ def _concat_axis(parts, args, kw):
 
 
 for _fn, _name, _prepare, _axis in [
-    (np.concatenate, "concatenate", lambda xp, a: xp.asarray(a), _concat_axis),
+    (np.concatenate, "concatenate",
+     lambda xp, a: a if hasattr(a, "shape") else xp.asarray(a), _concat_axis),
     (np.hstack, "hstack", lambda xp, a: xp.atleast_1d(a),
      lambda parts, args, kw: 0 if np.ndim(parts[0]) == 1 else 1),
     (np.vstack, "vstack", lambda xp, a: xp.atleast_2d(a), lambda *_: 0),
@@ -191,12 +192,19 @@ def _unpack(g, obj):
     return like(g, obj)
 
 
+def _from_nested(fn, obj, args, kw):
+    """`fn(obj, ...)`, also when obj holds forward-mode duals (second order)."""
+    from ..forward import from_nested
+
+    return from_nested(fn, obj, *args, **kw)
+
+
 def _from_sequence(fn, name):
     """An rrule for np.array/np.asarray: the cotangent of a nested list of
     scalars and arrays is a nested list of the same structure."""
 
     def from_sequence_rule(obj, *args, **kw):
-        y = fn(obj, *args, **kw)
+        y = _from_nested(fn, obj, args, kw)
 
         def from_sequence_pullback(dy):
             return (_unpack(dy, obj),) + nones(args)

@@ -1,0 +1,192 @@
+"""Higher order: jvp (forward mode), hvp, hessian and nested grad, on numbers
+and arrays, against central differences of exact gradients."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import zygopy as zp
+from zygopy.forward import Dual, NoForwardRule
+from zygopy.testing import assert_close, numerical_vjp
+
+H = 1e-6
+
+
+def numerical_hessian(f, x):
+    """Central differences of the exact gradient, one column per entry of x."""
+    cols = []
+    for i in range(x.size):
+        e = np.zeros(x.size)
+        e[i] = H
+        e = e.reshape(x.shape)
+        (gu,), (gd,) = zp.gradient(f, x + e), zp.gradient(f, x - e)
+        cols.append((gu - gd) / (2 * H))
+    return np.stack(cols, axis=-1).reshape(x.shape + x.shape)
+
+
+def quadratic_form(x, A):
+    return x @ A @ x
+
+
+def mlp_loss(x, W1, W2, labels):
+    h = np.tanh(x @ W1.T)
+    z = h @ W2.T
+    m = np.max(z, axis=1, keepdims=True)
+    logp = z - m - np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+    return -np.mean(np.sum(labels * logp, axis=1))
+
+
+def mutating(x):
+    out = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        out[i] = np.sin(x[i]) * x[i]
+    return np.sum(out * out)
+
+
+def loopy(x):
+    s = 0.0
+    for i in range(3):
+        s = s + np.sum(np.exp(x * (i + 1) / 3.0))
+    return np.log(s)
+
+
+def test_hessian_of_a_quadratic_form_is_a_plus_a_transpose():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 4))
+    x = rng.standard_normal(4)
+    Hx = zp.hessian(lambda v: quadratic_form(v, A), x)
+    assert Hx.shape == (4, 4)
+    np.testing.assert_allclose(Hx, A + A.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(np.tanh(x) ** 2),
+    lambda x: np.sum(x[:, None] * x[None, :] * np.cos(x)),
+    lambda x: np.log(np.sum(np.exp(x))),
+    lambda x: np.linalg.norm(x) ** 3,
+    lambda x: np.prod(x) + np.max(x * x),
+    mutating,
+    loopy,
+], ids=["tanh2", "outer_cos", "logsumexp", "norm3", "prod_max", "mutating", "loopy"])
+@given(seed=st.integers(0, 2**16))
+def test_hessian_matches_differences_of_the_gradient(f, seed):
+    x = np.random.default_rng(seed).uniform(0.3, 1.5, 4)
+    assert_close(zp.hessian(f, x), numerical_hessian(f, x), 1e-5, 1e-6)
+
+
+def test_hessian_of_an_mlp_loss_in_its_weights():
+    rng = np.random.default_rng(1)
+    x, W2 = rng.standard_normal((5, 3)), rng.standard_normal((4, 2))
+    labels = np.eye(4)[rng.integers(0, 4, 5)]
+    W1 = rng.standard_normal((2, 3))
+    f = lambda w: mlp_loss(x, w, W2, labels)  # noqa: E731
+    assert_close(zp.hessian(f, W1), numerical_hessian(f, W1), 1e-5, 1e-6)
+
+
+def test_hessian_of_a_number_is_a_number():
+    assert zp.hessian(lambda x: x ** 4, 2.0) == pytest.approx(48.0)
+
+
+@given(seed=st.integers(0, 2**16))
+def test_jvp_matches_central_differences(seed):
+    rng = np.random.default_rng(seed)
+    W, x, v = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    f = lambda x: np.tanh(W @ x) * np.sum(x ** 2)  # noqa: E731
+    y, t = zp.jvp(f, (x,), (v,))
+    assert_close(y, f(x))
+    assert_close(t, (f(x + H * v) - f(x - H * v)) / (2 * H), 1e-6, 1e-8)
+    assert not isinstance(t, Dual)
+
+
+def test_jvp_of_several_arguments_and_tuple_outputs():
+    y, t = zp.jvp(lambda a, b: (a * b, a + b), (2.0, 3.0), (1.0, 0.0))
+    assert y == (6.0, 5.0) and t == (3.0, 1.0)
+
+
+def test_jvp_keeps_float32():
+    x = np.ones(3, np.float32)
+    y, t = zp.jvp(np.sin, (x,), (np.ones(3, np.float32),))
+    assert y.dtype == t.dtype == np.float32
+
+
+def test_grad_of_grad_on_numbers():
+    assert zp.grad(zp.grad(lambda x: 3 * x ** 2 + 2 * x))(2.0) == 6.0
+    assert zp.grad(zp.grad(math.sin))(0.5) == pytest.approx(-math.sin(0.5))
+
+
+def test_third_order_is_refused_clearly():
+    with pytest.raises(zp.ZygopyError, match="third-order"):
+        zp.grad(zp.grad(zp.grad(lambda x: x ** 3)))(2.0)
+
+
+def test_grad_of_grad_on_arrays():
+    rng = np.random.default_rng(2)
+    A, v = rng.standard_normal((3, 3)), rng.standard_normal(3)
+    f = lambda x: np.sum(np.sin(A @ x))  # noqa: E731
+    g = lambda x: np.dot(zp.grad(f)(x), v)  # a scalar function of the gradient  # noqa: E731
+    x = rng.standard_normal(3)
+    got = zp.grad(g)(x)
+    want = numerical_hessian(f, x) @ v
+    assert_close(got, want, 1e-5, 1e-7)
+
+
+def test_grad_through_a_closure_over_the_outer_variable():
+    # d/dy [d/dx (x^2 y^3)] at x = 1 = d/dy (2 x y^3) = 6 x y^2
+    outer = lambda y: zp.grad(lambda x: x ** 2 * y ** 3)(1.0)  # noqa: E731
+    assert zp.grad(outer)(2.0) == pytest.approx(24.0)
+
+
+def test_gradient_call_inside_differentiated_code():
+    def f(x, y):
+        return x * x * y
+
+    def g(x, y):
+        dx, dy = zp.gradient(f, x, y)
+        return dx + dy  # 2xy + x^2
+
+    assert zp.gradient(g, 1.5, 2.0) == pytest.approx((2 * 2.0 + 2 * 1.5, 2 * 1.5))
+
+
+def test_value_and_grad_inside_differentiated_code():
+    vg = zp.value_and_grad(lambda x: x ** 3)
+
+    def h(x):
+        y, g = vg(x)
+        return y + g  # x^3 + 3x^2
+
+    assert zp.grad(h)(2.0) == pytest.approx(3 * 4 + 6 * 2)
+
+
+def test_missing_forward_rule_is_named():
+    x = Dual(np.ones(3), np.ones(3))
+    with pytest.raises(NoForwardRule, match="numpy.*interp|interp"):
+        np.interp(x, [0.0, 1.0], [0.0, 1.0])
+
+
+def test_writing_a_dual_into_a_plain_array_is_a_clear_error():
+    def f(x):
+        out = np.zeros(3)
+        out[0] = x[0]
+        return np.sum(out * x)
+
+    with pytest.raises((TypeError, ValueError)) as info:  # never a silent zero
+        zp.hessian(f, np.ones(3))
+    assert "out[0] = x[0]" in "".join(getattr(info.value, "__notes__", [""]))
+
+
+def test_hvp_matches_the_hessian():
+    rng = np.random.default_rng(3)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    f = lambda x: np.sum(np.exp(x) * x[::-1])  # noqa: E731
+    (hv,) = zp.hvp(f, (x,), (v,))
+    assert_close(hv, zp.hessian(f, x) @ v, 1e-10, 1e-12)
+
+
+def test_numerical_vjp_is_used_consistently():
+    # sanity check of the checker itself on a known Hessian diagonal
+    (g,) = numerical_vjp(lambda x: x ** 2, [np.array(3.0)], 1.0)
+    assert g == pytest.approx(6.0)

@@ -41,8 +41,12 @@ nondifferentiable(check_sizes, eps_of)
 
 
 def _xlogy(x, y):
-    """`x * log(y)`, defined as 0 where x == 0 (even where y == 0)."""
-    return np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, y)))
+    """`x * log(y)`, defined as 0 where x == 0 (even where y == 0).
+
+    Only the 0 * log(0) case is special-cased, so that d/dx is log(y) at
+    x == 0 too (Flux's `xlogy` rule): a one-hot or 0/1 label gets the
+    gradient of the smooth function, not that of a constant branch."""
+    return x * np.log(np.where(np.logical_and(x == 0, y == 0), 1, y))
 
 
 def mse(yhat, y, agg=np.mean):

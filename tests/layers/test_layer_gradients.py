@@ -192,19 +192,25 @@ LOSSES = {  # loss: (prediction, target); hinge margins kept off the kink at 0
 }
 
 
-KNOWN_WRONG = {
-    # d/d(labels) disagrees with central differences: open defect, see the
-    # closing note of the session that found it (the loss's own gradient is right)
-    "binarycrossentropy",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="open defect"))
-    if n in KNOWN_WRONG else n for n in sorted(LOSSES)])
+@pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_gradients(name):
     yhat, y = LOSSES[name]
     check_grads(getattr(L, name), yhat, y, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["crossentropy", "binarycrossentropy", "focal_loss"])
+def test_loss_gradients_with_one_hot_labels(name):
+    """Zero labels: d/dy is that of the smooth `y log ŷ`, not of a 0 branch."""
+    check_grads(getattr(L, name), P, np.eye(4)[[0, 3, 1]], rtol=1e-5, atol=1e-7)
+
+
+def test_xlogy_gradient_at_zero():
+    """d/dx x log(y) = log(y) also at x = 0; 0 log 0 = 0 with no NaN."""
+    x, y = np.array([0.0, 0.0, 2.0]), np.array([0.5, 0.0, 0.5])
+    assert L._xlogy(x, y).tolist() == [0.0, 0.0, 2 * np.log(0.5)]
+    dx, dy = zp.gradient(lambda x, y: np.sum(L._xlogy(x, y)), x, y)
+    np.testing.assert_allclose(dx[[0, 2]], np.log(0.5))
+    np.testing.assert_allclose(dy[[0, 2]], [0.0, 4.0])
 
 
 def test_end_to_end_structural_gradient():

@@ -7,6 +7,14 @@ returns the next state and the step, which the caller subtracts:
 in the docstrings ``g`` is the gradient, ``η`` the learning rate ``eta`` and
 ``t`` counts steps from 1. `apply` builds new state arrays (it does not
 mutate the old ones), and the update has the parameter's dtype.
+
+``rule.step(state, param, grad)`` is what `update` calls: the same step done
+in place (Optimisers.jl's ``apply!``), returning the state. By default it is
+`apply` followed by ``param -= update``; the common rules (Descent, Momentum,
+Adam, AdamW) override it to update the parameter and their state arrays in
+place through one scratch buffer, so a step allocates nothing. At about 100
+us a training step, those allocations and temporaries would cost more than
+the gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from zygopy.runtime.arrays import array_module
 
 
 class Rule:
@@ -27,6 +37,23 @@ class Rule:
     def apply(self, state, param, grad):
         """Return ``(new_state, update)``; the caller does ``param -= update``."""
         raise NotImplementedError
+
+    def step(self, state, param, grad):
+        """``param -= update`` in place; returns the next state (which may be
+        `state` itself, updated in place). `grad` must have param's shape and
+        dtype (`update` sees to that)."""
+        state, update = self.apply(state, param, grad)
+        param -= update  # same_kind casting keeps the parameter's dtype
+        return state
+
+    def _scratch(self, like):
+        """A reusable buffer shaped like `like` (rules are used one step at a time)."""
+        cache = self.__dict__.setdefault("_buffers", {})
+        key = (like.shape, like.dtype.str, type(like))
+        buf = cache.get(key)
+        if buf is None:
+            buf = cache[key] = array_module(like).empty_like(like, order="C")
+        return buf
 
     def __post_init__(self):
         eta = getattr(self, "eta", 0.0)
@@ -62,6 +89,12 @@ class Descent(Rule):
     def apply(self, state, param, grad):
         return state, _cast(self.eta * grad, param)
 
+    def step(self, state, param, grad):
+        t = self._scratch(param)
+        array_module(param).multiply(grad, self.eta, out=t)
+        param -= t
+        return state
+
 
 @dataclass
 class Momentum(Rule):
@@ -76,6 +109,14 @@ class Momentum(Rule):
     def apply(self, state, param, grad):
         v = self.rho * state + self.eta * grad
         return v, _cast(v, param)
+
+    def step(self, v, param, grad):
+        t = self._scratch(param)
+        array_module(param).multiply(grad, self.eta, out=t)
+        v *= self.rho
+        v += t
+        param -= v
+        return v
 
 
 @dataclass
@@ -130,6 +171,32 @@ def _adam_step(m, v, bt, eps):
     return m / (1 - bt[0]) / (np.sqrt(v / (1 - bt[1])) + eps)
 
 
+def _adam_in_place(rule, state, param, grad, decay=0.0):
+    """Adam's moments and step, in place: ``param -= η (m̂ / (√v̂ + ε) + decay x)``.
+
+    Same formula as `apply`; the order of the float32 roundings may differ."""
+    m, v, bt = state
+    b1, b2 = rule.beta
+    xp = array_module(param)
+    t = rule._scratch(param)
+    m *= b1
+    xp.multiply(grad, 1 - b1, out=t)
+    m += t
+    v *= b2
+    xp.multiply(grad, 1 - b2, out=t)
+    t *= grad
+    v += t
+    xp.multiply(v, 1 / (1 - bt[1]), out=t)
+    xp.sqrt(t, out=t)
+    t += rule.eps
+    xp.divide(m, t, out=t)
+    t *= rule.eta / (1 - bt[0])
+    if decay:
+        param *= 1 - rule.eta * decay  # x -= η λ x, before the Adam step
+    param -= t
+    return m, v, (bt[0] * b1, bt[1] * b2)
+
+
 @dataclass
 class Adam(Rule):
     """Adam: ``m ← β₁m + (1-β₁)g``, ``v ← β₂v + (1-β₂)g²``,
@@ -151,6 +218,9 @@ class Adam(Rule):
         return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(
             update, param
         )
+
+    def step(self, state, param, grad):
+        return _adam_in_place(self, state, param, grad)
 
 
 @dataclass
@@ -181,6 +251,11 @@ class AdamW(Rule):
         return (m, v, (bt[0] * self.beta[0], bt[1] * self.beta[1])), _cast(
             update, param
         )
+
+    def step(self, state, param, grad):
+        if not self.couple:
+            return super().step(state, param, grad)
+        return _adam_in_place(self, state, param, grad, decay=self.decay)
 
 
 @dataclass

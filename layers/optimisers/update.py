@@ -95,13 +95,16 @@ def _as_grad(g, param, where):
         raise ValueError(
             f"gradient for {where} has shape {xp_array.shape}, parameter has {param.shape}"
         )
-    return xp_array.astype(param.dtype, copy=False)
+    g = xp_array.astype(param.dtype, copy=False)
+    if param.flags.c_contiguous and not g.flags.c_contiguous:
+        # e.g. the transposed gradient of a Dense weight: elementwise updates
+        # on mismatched layouts run several times slower than this one copy
+        g = g.copy(order="C")
+    return g
 
 
 def _step(rule, state, param, grad):
-    state, upd = rule.apply(state, param, grad)
-    param -= upd  # in place; same_kind casting keeps the parameter's dtype
-    return state
+    return rule.step(state, param, grad)  # in place (see Rule.step)
 
 
 def setup(rule, model) -> OptState:

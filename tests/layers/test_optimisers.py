@@ -260,6 +260,34 @@ def test_apply_never_mutates_param_or_state():
         assert np.all(x == 1) and repr(state) == before, rule
 
 
+@pytest.mark.parametrize("rule", ALL_RULES + [O.AdamW(0.05, decay=0.1, couple=False)],
+                         ids=repr)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_step_matches_apply(rule, dtype):
+    """`rule.step` (what update calls, in place) follows `apply` step by step,
+    also for a non-contiguous gradient (the transposed gradient of a weight)."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((4, 3)).astype(dtype)
+    grads = [rng.standard_normal((3, 4)).astype(dtype).T for _ in range(4)]
+    x_ref, x = x0.copy(), x0.copy()
+    s_ref, s = rule.init(x_ref), rule.init(x)
+    for g in grads:
+        s_ref, upd = rule.apply(s_ref, x_ref, g)
+        x_ref = x_ref - upd
+        s = rule.step(s, x, g)
+        assert x.dtype == dtype
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(x, x_ref, rtol=tol, atol=tol)
+
+
+def test_update_makes_transposed_gradients_contiguous():
+    W = np.zeros((3, 4), np.float32)
+    g = np.ones((4, 3), np.float32).T  # F-ordered, as d(x @ W.T)/dW comes back
+    rule = O.Adam(0.1)
+    O.update(rule, W, g)
+    np.testing.assert_allclose(W, -0.1, rtol=1e-5)
+
+
 def test_update_keeps_float32():
     for rule in ALL_RULES:
         x = np.ones(4, np.float32)

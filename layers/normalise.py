@@ -3,9 +3,9 @@ Dropout, AlphaDropout, and `trainmode` / `testmode`.
 
 Train/test mode follows Flux's `active` field on each layer: `True` (train:
 batch statistics, dropout on), `False` (test: running statistics, dropout
-off) or `None` (automatic: train while zygopy is differentiating, that is
-while `zygopy.is_differentiating()` is true when the compiler provides it,
-test otherwise). `trainmode(model)` / `testmode(model)` set it on every
+off) or `None` (automatic, the default: train while
+`zygopy.is_differentiating()` is true, that is inside the forward pass of a
+`gradient`/`pullback`, and test otherwise, like Flux's `istraining()`). `trainmode(model)` / `testmode(model)` set it on every
 layer of a model; `testmode(model, "auto")` restores automatic mode.
 
 Side effects (BatchNorm's running statistics, drawing dropout masks) live in
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from zygopy import nondifferentiable
+from zygopy import is_differentiating, nondifferentiable
 
 from .activations import identity
 from .basic import _SKIP, _act_suffix, check_size, show
@@ -30,10 +30,7 @@ def is_training(layer):
     """Whether `layer` runs in train mode now (resolves `active=None`)."""
     if layer.active is not None:
         return bool(layer.active)
-    import zygopy
-
-    hook = getattr(zygopy, "is_differentiating", None)
-    return bool(hook()) if hook is not None else False
+    return is_differentiating()
 
 
 def stats_axes(x, channel_axis=1):

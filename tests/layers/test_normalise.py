@@ -112,3 +112,38 @@ def test_trainmode_testmode_walk_models():
     to_testmode(m, "auto")
     assert m[1][0].active is None
     assert trainmode(m, False) is m and m[1][1].active is False
+
+
+def test_automatic_mode_follows_is_differentiating():
+    """active=None (the default): train mode inside a gradient's forward pass
+    (zygopy.is_differentiating()), test mode in a plain call."""
+    import zygopy as zp
+
+    x = X4[:, :, 0, 0]  # (8, 3)
+    bn, drop = BatchNorm(3), Dropout(0.5, rng=np.random.default_rng(4))
+    assert bn.active is None and drop.active is None
+    seen = []
+
+    def probe(v):
+        seen.append(zp.is_differentiating())
+        return v
+
+    zp.nondifferentiable(probe)
+    m = Chain(bn, drop)
+    assert m(x) is not None and not zp.is_differentiating()
+    np.testing.assert_array_equal(bn.running_mean, 0)  # test mode: stats untouched
+    assert drop(x) is x  # test mode: dropout off
+
+    def loss(m):
+        return np.sum(probe(m(x)) ** 2)
+
+    (g,) = zp.gradient(loss, m)
+    assert seen == [True] and not zp.is_differentiating()
+    np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=0), rtol=1e-5)
+    y = bn(x)  # now normalised with the running statistics
+    np.testing.assert_allclose(y, (x - bn.running_mean) / np.sqrt(bn.running_var + 1e-5),
+                               rtol=1e-5)
+    assert g.layers[0].scale.shape == (3,)
+    # dropout is on under gradient: each unit's gradient is 0 (dropped) or 1/(1-p)
+    (dx,) = zp.gradient(lambda v: np.sum(drop(v)), x)
+    assert set(np.unique(dx)) == {0.0, 2.0}

@@ -13,7 +13,7 @@ from .errors import (  # noqa: F401
     UnsupportedSyntax,
     ZygopyError,
 )
-from .rules import elementwise, formula_of, lookup, nondifferentiable, rule  # noqa: F401
+from .rules import elementwise, formula_of, linear, lookup, nondifferentiable, rule  # noqa: F401
 from .runtime.arrays import array_module, unbroadcast  # noqa: F401
 from .runtime.tangents import ZERO, Tangent  # noqa: F401
 from .api import (  # noqa: F401

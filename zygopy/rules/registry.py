@@ -65,6 +65,30 @@ def rule(*fns):
     return register
 
 
+def linear(fn, transpose, argnum=0):
+    """Register a rule for `fn`, linear in its argument `argnum`: the cotangent
+    of that argument is `transpose(dy, *args, **kwargs)`, the others get None.
+
+        linear(np.cumsum, lambda dy, x, axis=None: ...)
+
+    The transpose must itself use differentiable operations (second order)."""
+
+    def linear_rule(*args, **kwargs):
+        y = fn(*args, **kwargs)
+
+        def linear_pullback(dy):
+            grads = [None] * len(args)
+            grads[argnum] = transpose(dy, *args, **kwargs)
+            return tuple(grads)
+
+        return y, linear_pullback
+
+    linear_rule.__name__ = linear_rule.__qualname__ = \
+        f"{getattr(fn, '__name__', 'linear')}_linear_rule"
+    rule(fn)(linear_rule)
+    return fn
+
+
 def nondifferentiable(*fns):
     """Declare callables whose outputs carry no gradient (argmax, shape, ...).
 
@@ -103,5 +127,5 @@ def method_key(obj, name):
     return None
 
 
-__all__ = ["rule", "nondifferentiable", "lookup", "is_nondifferentiable", "RULES",
+__all__ = ["rule", "linear", "nondifferentiable", "lookup", "is_nondifferentiable", "RULES",
            "key_of", "method_key", "np"]

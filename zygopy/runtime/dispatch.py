@@ -18,6 +18,7 @@ from .tracebacks import point_at_user_line
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
 _BUILT = weakref.WeakKeyDictionary()  # function -> {key: (forward, backward, compiled)}
 IMPLICIT: list = []  # stack of active implicit-parameter contexts
+LIBRARIES = {"numpy", "cupy", "scipy", "cupyx"}  # never compiled: rules or nothing
 
 
 class Stale(ZygopyError):
@@ -154,6 +155,9 @@ def call_method(obj, name, *args, **kwargs):
 
 def call_function(f, args, kwargs, need_free):
     """Run user function `f` through its compiled forward; pullback via backward."""
+    if (getattr(f, "__module__", None) or "").partition(".")[0] in LIBRARIES:
+        raise NoRuleError(f, f" ({f.__module__.partition('.')[0]}'s own Python code is "
+                             "not compiled: its functions need rules)")
     layout = None
     code = f.__code__
     if kwargs or f.__defaults__ or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \

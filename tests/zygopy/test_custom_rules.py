@@ -1,0 +1,93 @@
+"""The public rule API: rule, linear, elementwise and nondifferentiable, as a
+user registers them for functions zygopy cannot see into."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+from zygopy.testing import assert_close, numerical_vjp
+
+# Black boxes: made by np.frompyfunc / np.vectorize, so they have no source
+# zygopy could read and no rule until one is registered below.
+softsign_box = np.vectorize(lambda v: v / (1 + abs(v)), otypes=[float])
+tally_box = np.vectorize(lambda v: float(v > 0), otypes=[float])
+
+
+def reversed_cumsum(x):
+    """A black box for the test of `linear`: cumsum along the last axis, reversed."""
+    return np.flip(np.cumsum(np.flip(x, -1), -1), -1)
+
+
+@zp.rule(softsign_box)
+def _softsign_rule(x):
+    y = softsign_box(x)
+    return y, lambda dy: (dy / (1 + np.abs(x)) ** 2,)
+
+
+zp.linear(reversed_cumsum, lambda dy, x: np.cumsum(dy, -1))
+zp.nondifferentiable(tally_box)
+
+
+def smooth_step(x):
+    return x * x * (3 - 2 * x)
+
+
+zp.elementwise(smooth_step, "smooth_step", "x", "x * x * (3 - 2 * x)", "6 * x * (1 - x)")
+
+
+def loss(x):
+    return np.sum(softsign_box(x) * reversed_cumsum(x)) + np.sum(tally_box(x) * x) \
+        + np.sum(smooth_step(x))
+
+
+def test_user_rules_give_the_right_gradient():
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4))
+    (got,) = zp.gradient(loss, x)
+    (want,) = numerical_vjp(loss, [x], 1.0)
+    assert_close(got, want, 1e-6, 1e-8)
+
+
+def test_nondifferentiable_gives_no_gradient_through_it():
+    (g,) = zp.gradient(lambda x: np.sum(tally_box(x)), np.ones(3))
+    assert np.all(g == 0)
+
+
+def test_linear_rule_second_order():
+    x = np.random.default_rng(1).uniform(-1, 1, 4)
+    f = lambda x: np.sum(reversed_cumsum(x) ** 2)  # noqa: E731
+    H = zp.hessian(f, x)
+    L = np.triu(np.ones((4, 4)))  # reversed_cumsum(x) = L @ x
+    assert_close(H, 2 * L.T @ L, 1e-10, 1e-12)
+
+
+def test_elementwise_row_is_inlined_in_generated_code():
+    def g(x):
+        return np.sum(smooth_step(x))
+
+    zp.gradient(g, np.ones(2))
+    text = zp.source(g)
+    assert "6 * " in text  # the partial derivative, inlined from the row
+
+
+def test_rule_on_math_style_scalar_function():
+    def black(x):
+        return math.atan(x) * 2  # pretend it is opaque
+
+    zp.rule(black)(lambda x: (black(x), lambda dy: (dy * 2 / (1 + x * x),)))
+
+    def f(x):
+        return black(x) ** 2
+
+    (got,) = zp.gradient(f, 0.3)
+    (want,) = numerical_vjp(f, [0.3], 1.0)
+    assert got == pytest.approx(want, rel=1e-7)
+
+
+def test_a_black_box_without_a_rule_is_a_clear_error():
+    box = np.vectorize(lambda v: v * 2.0, otypes=[float])
+    with pytest.raises(zp.NoRuleError, match="vectorize"):
+        zp.gradient(lambda x: np.sum(box(x)), np.ones(2))

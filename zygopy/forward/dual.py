@@ -1,0 +1,374 @@
+"""The dual number: a primal value and its tangent, with the array API."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import ZygopyError
+from ..runtime.tangents import ZeroTangent
+
+
+class NoForwardRule(ZygopyError):
+    """A numpy function met a dual number but has no push-forward rule."""
+
+    def __init__(self, fn):
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+        module = getattr(fn, "__module__", None) or "numpy"
+        super().__init__(
+            f"forward mode (used by jvp, hessian and grad of grad) has no rule for "
+            f"{module}.{name}.\nAdd one with zygopy.forward.JVPS[{name}] = "
+            f"lambda fn, args, kwargs: ..., or avoid it in second-order code.")
+
+
+def primal(x):
+    """The value part of `x` (x itself when it is not a Dual)."""
+    return x.primal if type(x) is Dual else x
+
+
+def tangent(x):
+    """The tangent part of `x`, or None when it has none (a constant)."""
+    return x.tangent if type(x) is Dual else None
+
+
+def _zeros(p):
+    """A zero tangent for primal `p`."""
+    if isinstance(p, np.ndarray):
+        return np.zeros(p.shape, p.dtype if p.dtype.kind in "fc" else np.float64)
+    if isinstance(p, np.generic):
+        return p.dtype.type(0) if p.dtype.kind in "fc" else 0.0
+    return 0.0
+
+
+def _t_or_zero(x):
+    return x.tangent if type(x) is Dual else _zeros(x)
+
+
+def dual(p, t):
+    """`Dual(p, t)`, or plain `p` when there is no tangent."""
+    if t is None:
+        return p
+    return Dual(p, t)
+
+
+def _binary(ufunc, reflected=False):
+    def op(self, other):
+        if isinstance(other, ZeroTangent):
+            return NotImplemented
+        return ufunc(other, self) if reflected else ufunc(self, other)
+
+    op.__name__ = ufunc.__name__
+    return op
+
+
+def _compare(ufunc):
+    def op(self, other):
+        return ufunc(primal(self), primal(other))
+
+    return op
+
+
+class Dual:
+    """A primal value and its tangent, with the array API of the primal.
+
+    Operators, numpy ufuncs and numpy functions push the tangent forward;
+    comparisons and `bool` look at the primal only (control flow follows the
+    value, as it should). Converting to a plain float or array would drop the
+    tangent, so `float(d)` and `np.asarray(d)` raise instead."""
+
+    __slots__ = ("primal", "tangent")
+    __array_priority__ = 1000
+    zygopy_rules_type = np.ndarray  # rules of ndarray methods serve Duals
+
+    def __init__(self, primal, tangent):
+        if type(primal) is Dual or type(tangent) is Dual:
+            raise ZygopyError("third-order derivatives (a Dual inside a Dual) are not "
+                              "supported: forward mode nests one level")
+        self.primal = primal
+        self.tangent = tangent
+
+    # -- the array API --------------------------------------------------------
+    @property
+    def shape(self):
+        return np.shape(self.primal)
+
+    @property
+    def ndim(self):
+        return np.ndim(self.primal)
+
+    @property
+    def size(self):
+        return np.size(self.primal)
+
+    @property
+    def dtype(self):
+        return np.result_type(self.primal)
+
+    @property
+    def T(self):
+        return Dual(np.transpose(self.primal), np.transpose(self.tangent))
+
+    @property
+    def mT(self):
+        return np.matrix_transpose(self)
+
+    def __len__(self):
+        return len(self.primal)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.primal)))
+
+    def __getitem__(self, index):
+        index = primal(index)
+        return Dual(self.primal[index], np.asarray(self.tangent)[index])
+
+    def __setitem__(self, index, value):
+        index = primal(index)
+        self.primal[index] = primal(value)
+        if not getattr(self.tangent, "flags", None) or not self.tangent.flags.writeable \
+                or np.shape(self.tangent) != np.shape(self.primal):
+            self.tangent = np.array(np.broadcast_to(self.tangent, np.shape(self.primal)))
+        self.tangent[index] = _t_or_zero(value)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "a forward-mode Dual cannot become a plain numpy array: its tangent would "
+            "be lost. This happens when a Dual is written into a plain array "
+            "(a[i] = v with `a` made by np.zeros): make `a` with np.zeros_like(x) "
+            "from a differentiated x instead.")
+
+    def __float__(self):
+        raise TypeError("float() of a forward-mode Dual would drop its tangent")
+
+    def __int__(self):
+        return int(self.primal)
+
+    def __index__(self):
+        return int(self.primal)
+
+    def __bool__(self):
+        return bool(self.primal)
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        return f"Dual({self.primal!r}, {self.tangent!r})"
+
+    # -- arithmetic, through the ufuncs (one place for every rule) ------------
+    __add__, __radd__ = _binary(np.add), _binary(np.add, True)
+    __sub__, __rsub__ = _binary(np.subtract), _binary(np.subtract, True)
+    __mul__, __rmul__ = _binary(np.multiply), _binary(np.multiply, True)
+    __truediv__, __rtruediv__ = _binary(np.divide), _binary(np.divide, True)
+    __pow__, __rpow__ = _binary(np.power), _binary(np.power, True)
+    __matmul__, __rmatmul__ = _binary(np.matmul), _binary(np.matmul, True)
+    __mod__, __rmod__ = _binary(np.remainder), _binary(np.remainder, True)
+    __floordiv__, __rfloordiv__ = _binary(np.floor_divide), _binary(np.floor_divide, True)
+    __lt__, __le__ = _compare(np.less), _compare(np.less_equal)
+    __gt__, __ge__ = _compare(np.greater), _compare(np.greater_equal)
+    __eq__, __ne__ = _compare(np.equal), _compare(np.not_equal)
+
+    def __neg__(self):
+        return np.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return np.absolute(self)
+
+    def __iadd__(self, other):
+        return self._inplace(np.add, other)
+
+    def __isub__(self, other):
+        return self._inplace(np.subtract, other)
+
+    def __imul__(self, other):
+        return self._inplace(np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(np.divide, other)
+
+    def _inplace(self, ufunc, other):
+        """`self op= other`: arrays change in place (aliases see it), numbers rebind."""
+        result = ufunc(self, other)
+        if not isinstance(self.primal, np.ndarray):
+            return result
+        self[...] = result
+        return self
+
+    # -- numpy protocols ------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.pop("out", None)
+        if any(isinstance(x, ZeroTangent) for x in inputs):
+            return NotImplemented
+        result = _ufunc(ufunc, method, inputs, kwargs)
+        if out is None:
+            return result
+        target = out[0]
+        if type(target) is Dual:
+            target[...] = result
+            return target
+        if tangent(result) is not None:
+            raise TypeError(f"{ufunc.__name__}(..., out=plain array) would drop a tangent")
+        target[...] = result
+        return target
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = JVPS.get(func)
+        if handler is None:
+            if func in INERT:
+                return func(*_primals(args), **_primals(kwargs))
+            raise NoForwardRule(func)
+        return handler(func, args, kwargs)
+
+    # -- ndarray methods: the numpy functions of the same name ----------------
+    def sum(self, *a, **k):
+        return np.sum(self, *a, **k)
+
+    def mean(self, *a, **k):
+        return np.mean(self, *a, **k)
+
+    def prod(self, *a, **k):
+        return np.prod(self, *a, **k)
+
+    def max(self, *a, **k):
+        return np.max(self, *a, **k)
+
+    def min(self, *a, **k):
+        return np.min(self, *a, **k)
+
+    def std(self, *a, **k):
+        return np.std(self, *a, **k)
+
+    def var(self, *a, **k):
+        return np.var(self, *a, **k)
+
+    def cumsum(self, *a, **k):
+        return np.cumsum(self, *a, **k)
+
+    def cumprod(self, *a, **k):
+        return np.cumprod(self, *a, **k)
+
+    def clip(self, *a, **k):
+        return np.clip(self, *a, **k)
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def trace(self, *a, **k):
+        return np.trace(self, *a, **k)
+
+    def diagonal(self, *a, **k):
+        return np.diagonal(self, *a, **k)
+
+    def repeat(self, *a, **k):
+        return np.repeat(self, *a, **k)
+
+    def take(self, *a, **k):
+        return np.take(self, *a, **k)
+
+    def swapaxes(self, a, b):
+        return np.swapaxes(self, a, b)
+
+    def squeeze(self, *a, **k):
+        return np.squeeze(self, *a, **k)
+
+    def ravel(self, *a, **k):
+        return np.ravel(self, *a, **k)
+
+    def flatten(self):
+        return np.ravel(self).copy()
+
+    def reshape(self, *shape, **k):
+        shape = shape[0] if len(shape) == 1 else shape
+        return np.reshape(self, shape, **k)
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 else (axes or None)
+        return np.transpose(self, axes)
+
+    def astype(self, dtype, *a, **k):
+        return Dual(np.asarray(self.primal).astype(dtype, *a, **k),
+                    np.asarray(self.tangent).astype(dtype, *a, **k))
+
+    def copy(self):
+        return Dual(np.copy(self.primal), np.copy(self.tangent))
+
+    def item(self, *a):
+        return Dual(np.asarray(self.primal).item(*a), np.asarray(self.tangent).item(*a))
+
+    def conj(self):
+        return self
+
+    def argmax(self, *a, **k):
+        return np.argmax(self.primal, *a, **k)
+
+    def argmin(self, *a, **k):
+        return np.argmin(self.primal, *a, **k)
+
+    def argsort(self, *a, **k):
+        return np.argsort(self.primal, *a, **k)
+
+    def nonzero(self):
+        return np.nonzero(self.primal)
+
+    def any(self, *a, **k):
+        return np.any(self.primal, *a, **k)
+
+    def all(self, *a, **k):
+        return np.all(self.primal, *a, **k)
+
+    def round(self, *a, **k):
+        return np.round(self.primal, *a, **k)
+
+
+def _primals(obj):
+    """`obj` with every Dual replaced by its primal (through lists, tuples, dicts)."""
+    t = type(obj)
+    if t is Dual:
+        return obj.primal
+    if t in (list, tuple):
+        return t(_primals(x) for x in obj)
+    if t is dict:
+        return {k: _primals(v) for k, v in obj.items()}
+    return obj
+
+
+def _tangents_of(obj):
+    """`obj` with every Dual replaced by its tangent and every array by zeros."""
+    t = type(obj)
+    if t is Dual:
+        return obj.tangent
+    if t in (list, tuple):
+        return t(_tangents_of(x) for x in obj)
+    if isinstance(obj, (np.ndarray, np.generic)) or (
+            isinstance(obj, numbers.Number) and not isinstance(obj, bool)):
+        return _zeros(obj)
+    return obj
+
+
+def from_nested(fn, obj, *args, **kwargs):
+    """`np.array(obj)` (or asarray, ...) where `obj` may hold duals: a Dual of
+    the array of primals and the array of tangents."""
+    if type(obj) is Dual:
+        dtype = kwargs.get("dtype", args[0] if args else None)
+        return obj.astype(dtype) if dtype is not None else obj
+    if not _has_dual(obj):
+        return fn(obj, *args, **kwargs)
+    out = fn(_primals(obj), *args, **kwargs)
+    return Dual(out, np.asarray(fn(_tangents_of(obj), *args, **kwargs), dtype=out.dtype))
+
+
+def _has_dual(obj):
+    t = type(obj)
+    if t is Dual:
+        return True
+    if t in (list, tuple):
+        return any(_has_dual(x) for x in obj)
+    return False
+
+
+from .functions import INERT, JVPS
+from .ufuncs import _ufunc

@@ -1,0 +1,168 @@
+"""Ufuncs on duals: derivatives from the formula table (rules/formulas.py)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .dual import Dual, NoForwardRule, _primals, dual, primal, tangent
+
+_PARTIALS: dict = {}  # ufunc -> tuple of compiled partial functions (or "0"/"1")
+
+
+def _partials(ufunc):
+    """The partial derivatives of `ufunc` from the formula table, compiled."""
+    if ufunc in _PARTIALS:
+        return _PARTIALS[ufunc]
+    from ..rules.formulas import formula_of
+    from ..rules.render import render
+
+    row = formula_of(ufunc)
+    if row is None:
+        _PARTIALS[ufunc] = None
+        return None
+    names = {p: p for p in row.params} | {"out": "out"}
+    fns = []
+    for d in row.partials:
+        text = d.strip()
+        if text in ("0", "1", "-1"):
+            fns.append(text)
+            continue
+        src = f"lambda {', '.join(row.params)}, out: {render(row.tree(d), names, 'np')}"
+        fns.append(eval(src, {"np": np, "math": math}))
+    if ufunc in (np.power, np.float_power):
+        fns[0] = _power_base_partial
+    _PARTIALS[ufunc] = tuple(fns)
+    return _PARTIALS[ufunc]
+
+
+def _push(partial, t, primals, out):
+    if partial == "1":
+        return t
+    if partial == "-1":
+        return -t
+    if partial == "0":
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):  # as numpy, not Python, would
+        return partial(*[np.float64(p) if type(p) in (int, float) else p
+                         for p in primals], out) * t
+
+
+def _power_base_partial(x, y, out):
+    """d(x ** y)/dx = y x^(y-1), and 0 for y == 0 (also at x == 0)."""
+    return np.where(y == 0, 0.0, y * x ** np.where(y == 0, 1, y - 1))
+
+
+def _accumulate(total, term):
+    if term is None:
+        return total
+    return term if total is None else total + term
+
+
+def _ufunc(ufunc, method, inputs, kwargs):
+    primals = tuple(primal(x) for x in inputs)
+    tangents = tuple(tangent(x) for x in inputs)
+    if method == "__call__":
+        out = ufunc(*primals, **kwargs)
+        if ufunc is np.matmul:
+            return dual(out, _multilinear_tangent(np.matmul, inputs, {}))
+        if not _is_float(out):
+            return out  # comparisons, logical ops, integer results: no tangent
+        partials = _partials(ufunc)
+        if partials is None:
+            if ufunc in _ZERO_DERIVATIVE:
+                return out
+            raise NoForwardRule(ufunc)
+        t = None
+        for partial, ti in zip(partials, tangents):
+            if ti is not None:
+                t = _accumulate(t, _push(partial, ti, primals, out))
+        if t is not None and np.shape(t) != np.shape(out):
+            t = np.broadcast_to(t, np.shape(out))
+        if type(out) is np.float64 and all(type(p) in (float, int) for p in primals):
+            out, t = float(out), (None if t is None else float(t))  # numbers stay numbers
+        return dual(out, t)
+    if method in ("reduce", "accumulate") and ufunc in (np.add, np.logical_or):
+        out = getattr(ufunc, method)(*primals, **kwargs)
+        t = tangents[0]
+        return dual(out, None if t is None else getattr(ufunc, method)(t, *primals[1:], **kwargs))
+    if method == "reduce" and ufunc in (np.maximum, np.minimum):
+        fn = np.max if ufunc is np.maximum else np.min
+        axis = kwargs.get("axis", primals[1] if len(primals) > 1 else 0)
+        return fn(inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False))
+    if method == "at" and ufunc in (np.add, np.subtract):
+        target, index = inputs[0], primals[1]
+        if type(target) is not Dual:
+            if any(t is not None for t in tangents[2:]):
+                raise TypeError(f"np.{ufunc.__name__}.at(plain array, ..., Dual) would "
+                                "drop a tangent; make the target with np.zeros_like")
+            return ufunc.at(target, index, *primals[2:])
+        ufunc.at(target.primal, index, *primals[2:])
+        if target.tangent is None or not target.tangent.flags.writeable:
+            target.tangent = np.array(np.broadcast_to(target.tangent, target.shape))
+        if len(inputs) > 2 and tangents[2] is not None:
+            ufunc.at(target.tangent, index, tangents[2])
+        return None
+    if method == "outer" and ufunc is np.multiply:
+        return np.multiply(*[_expand_outer(x, i, inputs) for i, x in enumerate(inputs)])
+    raise NoForwardRule(getattr(ufunc, method))
+
+
+def _multilinear_tangent(func, args, kwargs, skip=0):
+    """Sum over differentiable arguments of `func` with that one's tangent."""
+    plain = list(_primals(args))
+    t = None
+    for i in range(skip, len(args)):
+        ti = tangent(args[i])
+        if ti is None:
+            continue
+        parts = plain[:i] + [ti] + plain[i + 1:]
+        t = _accumulate(t, func(*parts, **kwargs))
+    return t
+
+
+def _expand_outer(x, i, inputs):
+    """Reshape input `i` of an outer product so that broadcasting computes it."""
+    nd = [np.ndim(primal(v)) for v in inputs]
+    before, after = sum(nd[:i]), sum(nd[i + 1:])
+    return np.reshape(x, (1,) * before + np.shape(primal(x)) + (1,) * after)
+
+
+def _is_float(x):
+    if isinstance(x, float):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and dtype.kind in "fc"
+
+
+_ZERO_DERIVATIVE = {np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divide,
+                    np.heaviside, np.spacing, np.nextafter}
+
+
+def math_call(fn):
+    """`fn` for a math-module function with no numpy counterpart (erf), made to
+    accept duals: the tangent comes from its formula row, rendered for `math`."""
+    return functools.partial(_math_call, fn)
+
+
+def _math_call(fn, *args):
+    if not any(type(a) is Dual for a in args):
+        return fn(*args)
+    from ..rules.formulas import formula_of
+    from ..rules.render import render
+
+    row = formula_of(fn)
+    primals = [primal(a) for a in args]
+    if row is None or any(np.ndim(p) for p in primals):
+        raise NoForwardRule(fn)
+    out = fn(*primals)
+    names = {p: p for p in row.params} | {"out": "out"}
+    t = 0.0
+    for a, d in zip(args, row.partials):
+        if type(a) is Dual:
+            partial = eval(f"lambda {', '.join(row.params)}, out: "
+                           f"{render(row.tree(d), names, 'math')}", {"math": math})
+            t = t + partial(*primals, out) * a.tangent
+    return Dual(out, t)

@@ -38,7 +38,7 @@ def load_data(seed=0, test_fraction=0.2):
     x = (digits.data / 16.0).astype(np.float32)  # pixels are 0..16
     y = digits.target
     order = np.random.default_rng(seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
+    n_test = round(test_fraction * len(x))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
 
@@ -81,8 +81,9 @@ def save_plot(path, history, batches_per_epoch, accuracies):
     ax1.plot(epochs, history, lw=0.6, label="batch")
     per_epoch = np.asarray(history).reshape(-1, batches_per_epoch).mean(axis=1)
     ax1.plot(np.arange(1, len(per_epoch) + 1), per_epoch, "o-", label="epoch mean")
-    ax1.set(xlabel="epoch", ylabel="logitcrossentropy", yscale="log",
-            title="training loss")
+    ax1.set(
+        xlabel="epoch", ylabel="logitcrossentropy", yscale="log", title="training loss"
+    )
     ax1.legend()
     ax2.plot(np.arange(1, len(accuracies) + 1), 100 * np.asarray(accuracies), "o-")
     ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="test accuracy")
@@ -110,8 +111,10 @@ def parse_args():
         args.epochs = 3 if args.fast else 20
     if args.out is None:
         here = os.path.dirname(os.path.abspath(__file__))
-        args.out = tempfile.mkdtemp(prefix="zygopy-") if args.fast else os.path.join(
-            here, "out"
+        args.out = (
+            tempfile.mkdtemp(prefix="zygopy-")
+            if args.fast
+            else os.path.join(here, "out")
         )
     os.makedirs(args.out, exist_ok=True)
     return args
@@ -121,8 +124,9 @@ def main():
     args = parse_args()
     x_train, y_train, x_test, y_test = load_data()
     classes = list(range(10))
-    print(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 "
-          "pixels")
+    print(
+        f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels"
+    )
 
     layers.set_seed(0)
     model = make_model()
@@ -133,18 +137,27 @@ def main():
     epoch_end = EpochEnd(len(loader), model, x_test, y_test)
     start = time.perf_counter()
     history = layers.train(
-        loss, model, loader, Adam(1e-3), epochs=args.epochs,
-        callbacks=[epoch_end], progress=not args.no_progress,
+        loss,
+        model,
+        loader,
+        Adam(1e-3),
+        epochs=args.epochs,
+        callbacks=[epoch_end],
+        progress=not args.no_progress,
     )
     seconds = time.perf_counter() - start
     steps = len(history)
-    print(f"trained {args.epochs} epochs ({steps} steps of batch 32) in "
-          f"{seconds:.2f} s, {seconds / steps * 1e6:.0f} us a step")
+    print(
+        f"trained {args.epochs} epochs ({steps} steps of batch 32) in "
+        f"{seconds:.2f} s, {seconds / steps * 1e6:.0f} us a step"
+    )
     for epoch, acc in enumerate(epoch_end.accuracies, start=1):
         if epoch in (1, args.epochs) or epoch % 5 == 0:
-            mean = np.mean(history[(epoch - 1) * len(loader): epoch * len(loader)])
-            print(f"  epoch {epoch:3d}: mean loss {mean:.4f}, test accuracy "
-                  f"{100 * acc:.2f}%")
+            mean = np.mean(history[(epoch - 1) * len(loader) : epoch * len(loader)])
+            print(
+                f"  epoch {epoch:3d}: mean loss {mean:.4f}, test accuracy "
+                f"{100 * acc:.2f}%"
+            )
     train_acc = accuracy(model, x_train, y_train)
     test_acc = accuracy(model, x_test, y_test)
     print(f"train accuracy: {100 * train_acc:.2f}%")
@@ -157,8 +170,12 @@ def main():
     same = np.array_equal(model(x_test), fresh(x_test))
     print(f"saved to {path}; reloaded model predictions identical: {same}")
 
-    save_plot(os.path.join(args.out, "digits_mlp.png"), history, len(loader),
-              epoch_end.accuracies)
+    save_plot(
+        os.path.join(args.out, "digits_mlp.png"),
+        history,
+        len(loader),
+        epoch_end.accuracies,
+    )
     if not same:
         raise SystemExit("the reloaded model predicts differently")
 

@@ -91,8 +91,12 @@ def save_plot(path, curves):
     fig, ax = plt.subplots(figsize=(6, 4))
     for (label, losses), style in zip(curves.items(), ("-", "--")):
         ax.plot(np.arange(1, len(losses) + 1), losses, style, label=label)
-    ax.set(xlabel="iteration (pass over the data)", ylabel="sum of losses",
-           yscale="log", title="Linear regression, Descent(0.05)")
+    ax.set(
+        xlabel="iteration (pass over the data)",
+        ylabel="sum of losses",
+        yscale="log",
+        title="Linear regression, Descent(0.05)",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -113,8 +117,10 @@ def parse_args():
     args = p.parse_args()
     if args.out is None:
         here = os.path.dirname(os.path.abspath(__file__))
-        args.out = tempfile.mkdtemp(prefix="zygopy-") if args.fast else os.path.join(
-            here, "out"
+        args.out = (
+            tempfile.mkdtemp(prefix="zygopy-")
+            if args.fast
+            else os.path.join(here, "out")
         )
     os.makedirs(args.out, exist_ok=True)
     return args
@@ -132,30 +138,41 @@ def main():
     gs = zp.gradient(lambda: loss(x[0], y[0]), zp.params(W, b))
     r = y[0] - predict(x[0])
     print("per-sample gradient dW =\n", gs[W].round(4))
-    print("matches the hand-derived -2 (y - ŷ) xᵀ:",
-          np.allclose(gs[W], -2 * np.outer(r, x[0])) and np.allclose(gs[b], -2 * r))
+    print(
+        "matches the hand-derived -2 (y - ŷ) xᵀ:",
+        np.allclose(gs[W], -2 * np.outer(r, x[0])) and np.allclose(gs[b], -2 * r),
+    )
 
     print(f"loss before training: {total_loss(x, y):.4f}")
     t = time.perf_counter()
     by_hand = fit_by_hand(x, y, iters)
     t_hand = time.perf_counter() - t
     W_hand, b_hand = W.copy(), b.copy()
-    print(f"per-sample loop, {iters} iterations: loss {by_hand[-1]:.6f} "
-          f"({t_hand:.2f} s, {t_hand / (iters * len(x)) * 1e6:.0f} us a sample)")
+    print(
+        f"per-sample loop, {iters} iterations: loss {by_hand[-1]:.6f} "
+        f"({t_hand:.2f} s, {t_hand / (iters * len(x)) * 1e6:.0f} us a sample)"
+    )
 
     W[...], b[...] = W0, b0  # start again from the same parameters
     t = time.perf_counter()
     with_train = fit_with_train(x, y, iters)
     t_train = time.perf_counter() - t
-    print(f"train,           {iters} iterations: loss {with_train[-1]:.6f} "
-          f"({t_train:.2f} s)")
-    print("train reproduces the per-sample loop:",
-          np.allclose(W, W_hand) and np.allclose(b, b_hand)
-          and np.allclose(with_train, by_hand))
+    print(
+        f"train,           {iters} iterations: loss {with_train[-1]:.6f} "
+        f"({t_train:.2f} s)"
+    )
+    print(
+        "train reproduces the per-sample loop:",
+        np.allclose(W, W_hand)
+        and np.allclose(b, b_hand)
+        and np.allclose(with_train, by_hand),
+    )
     print("fitted W =\n", W.round(3), "\nfitted b =", b.round(3))
 
-    save_plot(os.path.join(args.out, "linear_regression.png"),
-              {"per-sample gradient loop": by_hand, "train": with_train})
+    save_plot(
+        os.path.join(args.out, "linear_regression.png"),
+        {"per-sample gradient loop": by_hand, "train": with_train},
+    )
 
 
 if __name__ == "__main__":

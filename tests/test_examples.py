@@ -24,6 +24,7 @@ def run_example(name, *args):
     env.pop("ZYGOPY_FAST", None)
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
@@ -58,7 +59,7 @@ def test_fit_line():
     assert number(r"weight = ([\d.-]+)", out) == pytest.approx(4, abs=0.05)
     assert number(r"bias = ([\d.-]+)", out) == pytest.approx(2, abs=0.05)
     assert number(r"max \|prediction - true\| on x_test: ([\d.]+)", out) < 0.5
-    rows = re.findall(r"^\s*(\d+\.\d)\s+([\d.-]+)\s+(\d+)$", out, re.M)
+    rows = re.findall(r"^\s*(\d+\.\d)\s+([\d.-]+)\s+(\d+)$", out, re.MULTILINE)
     assert [float(x) for x, _, _ in rows] == [6, 7, 8, 9, 10]
     for x, yhat, y in rows:
         assert float(y) == 4 * float(x) + 2

@@ -141,8 +141,9 @@ def test_automatic_mode_follows_is_differentiating():
     assert seen == [True] and not zp.is_differentiating()
     np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=0), rtol=1e-5)
     y = bn(x)  # now normalised with the running statistics
-    np.testing.assert_allclose(y, (x - bn.running_mean) / np.sqrt(bn.running_var + 1e-5),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        y, (x - bn.running_mean) / np.sqrt(bn.running_var + 1e-5), rtol=1e-5
+    )
     assert g.layers[0].scale.shape == (3,)
     # dropout is on under gradient: each unit's gradient is 0 (dropped) or 1/(1-p)
     (dx,) = zp.gradient(lambda v: np.sum(drop(v)), x)

@@ -260,8 +260,9 @@ def test_apply_never_mutates_param_or_state():
         assert np.all(x == 1) and repr(state) == before, rule
 
 
-@pytest.mark.parametrize("rule", ALL_RULES + [O.AdamW(0.05, decay=0.1, couple=False)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "rule", ALL_RULES + [O.AdamW(0.05, decay=0.1, couple=False)], ids=repr
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_in_place_step_matches_apply(rule, dtype):
     """`rule.step` (what update calls, in place) follows `apply` step by step,

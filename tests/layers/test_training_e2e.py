@@ -44,10 +44,17 @@ def test_explicit_style_classifier_with_shuffling_loader():
     layers.set_seed(1)
     labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)  # 3 classes
     model = Chain(Dense(3, 16, layers.relu), Dense(16, 3))
-    loader = DataLoader((X, layers.onehotbatch(labels, [0, 1, 2])), batchsize=8,
-                        shuffle=True, rng=0)
-    hist = layers.train(lambda m, x, y: logitcrossentropy(m(x), y), model, loader,
-                        Adam(0.02), epochs=30, progress=False)
+    loader = DataLoader(
+        (X, layers.onehotbatch(labels, [0, 1, 2])), batchsize=8, shuffle=True, rng=0
+    )
+    hist = layers.train(
+        lambda m, x, y: logitcrossentropy(m(x), y),
+        model,
+        loader,
+        Adam(0.02),
+        epochs=30,
+        progress=False,
+    )
     assert np.mean(hist[-8:]) < 0.3 * np.mean(hist[:8])
     assert np.mean(layers.onecold(model(X)) == labels) > 0.9
 

@@ -4,13 +4,17 @@ differentiable, source, and implicit parameters (params / Grads)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
+import types
+import weakref
 
 import numpy as np
 
 from .errors import NotScalarError
 from .runtime import dispatch
 from .runtime.tangents import ZERO, materialize
+from .runtime.tracebacks import point_at_user_line
 
 
 def _top_pullback(f, args):
@@ -19,7 +23,7 @@ def _top_pullback(f, args):
         f = f.fn
     _DIFFERENTIATING.append(f)
     try:
-        if _is_plain_function(f):
+        if type(f) is types.FunctionType:
             y, pb = dispatch.call_function(f, args, {}, need_free=bool(dispatch.IMPLICIT))
         else:
             y, pb = dispatch.call(f, *args)
@@ -27,11 +31,99 @@ def _top_pullback(f, args):
         _DIFFERENTIATING.pop()
 
     def back(dy):
-        dy = _zero_nones(dy)
-        grads = pb(dy)
-        return tuple(materialize(g, a) for g, a in zip(grads[1:], args))
+        grads = pb(_zero_nones(dy))
+        return tuple(map(materialize, grads[1:], args))
 
     return y, back
+
+
+# -- the fast path of gradient/withgradient ----------------------------------
+# A plain function called again with positional floats (or float arrays) of
+# the same types as before, outside implicit-parameter contexts, runs its
+# cached compiled forward and backward directly: the steps of _top_pullback
+# and dispatch.call_function without their general argument handling.
+# Entries are keyed by a plain weak reference to the callee (kept in the entry,
+# so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
+# when the callee dies.
+_FAST: dict = {}  # weakref(f) -> (floats only, arg types, unwrap, forward, backward, evict)
+_FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
+_IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
+_ref = weakref.ref
+
+
+def _fast_withgradient(f, args):
+    """`(y, gradients)` by the cached compiled code of `f`, or None if `f` has
+    no cache entry for arguments of these types (then the general path runs)."""
+    try:
+        entry = _FAST.get(_ref(f))
+    except TypeError:  # not weakly referenceable: a builtin, a bound method...
+        return None
+    if entry is None or _IMPLICIT:
+        return None
+    floats, arg_types, unwrap, forward, backward, _ = entry
+    if len(args) != len(arg_types):
+        return None
+    if floats:
+        for a in args:
+            if type(a) is not float:
+                return None
+    elif not _same_kinds(args, arg_types):
+        return None
+    _DIFFERENTIATING.append(f.fn if unwrap else f)
+    try:
+        y, saved = forward(*args)
+    except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
+        _FAST.pop(_ref(f), None)
+        return None
+    except Exception as exc:
+        point_at_user_line(exc)
+        raise
+    finally:
+        _DIFFERENTIATING.pop()
+    try:
+        grads = backward(saved, 1.0 if type(y) is float else _seed(y))
+    except Exception as exc:
+        point_at_user_line(exc)
+        raise
+    grads = grads[1:]
+    if floats:
+        for g in grads:
+            if type(g) is not float:  # ZERO, a numpy scalar: make a float of it
+                return y, tuple(map(materialize, grads, args))
+        return y, grads
+    return y, tuple(map(materialize, grads, args))
+
+
+def _same_kinds(args, arg_types):
+    for a, t in zip(args, arg_types):
+        if type(a) is not t or (t is np.ndarray and a.dtype.kind not in "fc"):
+            return False
+    return True
+
+
+def _remember_fast(f, args):
+    """After a general `withgradient(f, *args)`, cache what the fast path needs
+    when `f` is a plain function called with positional floats/float arrays."""
+    fn = f.fn if isinstance(f, Differentiable) else f
+    if type(fn) is not types.FunctionType or _IMPLICIT or fn.__defaults__ \
+            or fn.__kwdefaults__:
+        return
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
+            or code.co_kwonlyargcount or len(args) != code.co_argcount:
+        return
+    arg_types = tuple(map(type, args))
+    if not all(t is float or t is np.ndarray for t in arg_types) or \
+            not _same_kinds(args, arg_types):
+        return
+    kinds = tuple(map(dispatch.kind_of, args))
+    forward, backward, _ = dispatch.adjoint_functions(fn, kinds, False, False)
+    if len(_FAST) >= _FAST_LIMIT:
+        _FAST.clear()
+    key = _ref(f)
+    evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
+    floats = all(t is float for t in arg_types)
+    _FAST[key] = (floats, arg_types, fn is not f, forward, backward, evict)
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
@@ -44,12 +136,6 @@ def is_differentiating() -> bool:
     they train under `gradient` and run in test mode otherwise (Flux's
     `istraining()`)."""
     return bool(_DIFFERENTIATING)
-
-
-def _is_plain_function(f):
-    import types
-
-    return isinstance(f, types.FunctionType)
 
 
 def _zero_nones(dy):
@@ -79,6 +165,8 @@ def pullback(f, *args):
 
 def _seed(y):
     """The cotangent 1 for a real scalar output, or a NotScalarError."""
+    if type(y) is float:
+        return 1.0
     if isinstance(y, bool) or not _is_real_scalar(y):
         shape = getattr(y, "shape", None)
         what = f"an array of shape {shape}" if shape is not None else type(y).__name__
@@ -111,13 +199,21 @@ def gradient(f, *args):
     With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
-    return withgradient(f, *args)[1]
+    out = _fast_withgradient(f, args)
+    return out[1] if out is not None else _withgradient(f, args)[1]
 
 
 def withgradient(f, *args):
     """`(y, gradients)`: the value of `f(*args)` and `gradient(f, *args)`."""
+    out = _fast_withgradient(f, args)
+    return out if out is not None else _withgradient(f, args)
+
+
+def _withgradient(f, args):
     y, back = pullback(f, *args)
-    return y, back(_seed(y))
+    out = y, back(_seed(y))
+    _remember_fast(f, args)
+    return out
 
 
 def gradient_of(ps):

@@ -81,13 +81,16 @@ class NoSourceError(ZygopyError, OSError):
         where = f" (defined in {code.co_filename}, line {code.co_firstlineno})" \
             if code is not None else ""
         detail = f" ({detail})" if detail else ""
+        what = name
+        if name.endswith("<lambda>"):
+            what, name = "a lambda", "my_function"
         text = (
-            f"zygopy cannot read the source of {name}{where}{detail}, and it "
+            f"zygopy cannot read the source of {what}{where}{detail}, and it "
             "differentiates a function by compiling its source. Python keeps no "
             "source text for functions defined with `python -c`, by exec() of a "
             "string, or at an interactive prompt that does not save it.\n"
             "Possible fixes:\n"
-            f"  - define {name} in a .py file (a module or a script) and "
+            f"  - define {'it' if what != name else name} in a .py file (a module or a script) and "
             "import or run it from there\n"
             f"  - or register a rule for it:\n"
             f"        @zygopy.rule({name})\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 from .runtime import dispatch
 from .runtime.structure import object_fields
 from .runtime.tangents import ZERO, Tangent, add, zero_like
@@ -108,23 +110,57 @@ class _Context:
         if id(x) in self.ps._ids:
             self.grads[id(x)] = add(self.grads.get(id(x), ZERO), dx)
             return
-        fields = object_fields(x) if isinstance(dx, Tangent) else None
-        if fields:
+        if isinstance(x, types.FunctionType) and isinstance(dx, Tangent):
+            fields = closure_cells(x)  # a closure: its tangent has one field per cell
+        else:
+            fields = object_fields(x) if isinstance(dx, Tangent) else None
+        if isinstance(x, types.MethodType) and isinstance(dx, Tangent):
+            self.accumulate(x.__self__, dx)
+        elif fields:
             for name, value in fields.items():
                 self.accumulate(value, dx._fields.get(name, ZERO))
         elif isinstance(x, (list, tuple)) and isinstance(dx, (list, tuple)):
             for v, d in zip(x, dx):
                 self.accumulate(v, d)
+        elif isinstance(x, dict) and isinstance(dx, dict):
+            for k, d in dx.items():
+                if k in x:
+                    self.accumulate(x[k], d)
+
+
+def closure_cells(fn):
+    """The values a closure captured, by variable name."""
+    cells = fn.__closure__ or ()
+    out = {}
+    for name, cell in zip(fn.__code__.co_freevars, cells):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    return out
+
+
+def _top_call(f):
+    """(y, pullback) of the zero-argument `f`, its closure differentiated too."""
+    from .api import Differentiable, _DIFFERENTIATING
+
+    if isinstance(f, Differentiable):
+        f = f.fn
+    _DIFFERENTIATING.append(f)
+    try:
+        if isinstance(f, types.FunctionType):
+            return dispatch.call_function(f, (), {}, need_free=True)
+        return dispatch.call(f)
+    finally:
+        _DIFFERENTIATING.pop()
 
 
 def _implicit_pullback(f, ps):
     """Pullback of a zero-argument `f` with respect to the implicit `ps`."""
-    from .api import _top_pullback
-
     ctx = _Context(ps)
     dispatch.IMPLICIT.append(ctx)
     try:
-        y, back = _top_pullback(f, ())
+        y, pb = _top_call(f)
     finally:
         dispatch.IMPLICIT.pop()
 
@@ -132,7 +168,9 @@ def _implicit_pullback(f, ps):
         ctx.grads = {}
         dispatch.IMPLICIT.append(ctx)
         try:
-            back(dy)
+            d_f = pb(ZERO if dy is None else dy)[0]
+            # what `f` closes over (a model in a closure, a bound method's self)
+            ctx.accumulate(f, d_f)
         finally:
             dispatch.IMPLICIT.pop()
         grads = {id(p): ctx.grads.get(id(p), ZERO) for p in ps}

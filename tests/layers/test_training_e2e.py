@@ -87,17 +87,6 @@ def _implicit_model_loss(x, y):
     return mse(MODEL(x), y)
 
 
-# The compiler gives zero gradients for Params reached through an object's
-# attributes (a global or closure model) or through a closure variable: only
-# global arrays work. Remove the marks when that is fixed.
-IMPLICIT_OBJECT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="zygopy: implicit Params read through a global/closure object or a "
-    "closure variable get zero gradients",
-)
-
-
-@IMPLICIT_OBJECT_BUG
 def test_implicit_style_with_params_of_a_global_model():
     """The Flux overview: train!(loss, params(predict), data, opt)."""
     layers.set_seed(0)
@@ -110,7 +99,6 @@ def test_implicit_style_with_params_of_a_global_model():
     assert hist[-1] < 1e-4 * hist[0]
 
 
-@IMPLICIT_OBJECT_BUG
 def test_implicit_style_with_params_of_a_closure_model():
     model = Dense(3, 1)
     ps = layers.params(model)

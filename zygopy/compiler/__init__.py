@@ -108,19 +108,17 @@ def _loaded_free(fdef, env):
 
 def _active_free(fn, env, fdef, need_free):
     """Closure variables holding differentiable values (their adjoints are
-    part of the callee's tangent)."""
+    part of the callee's tangent). `need_free` is False, or one flag per cell
+    of `fn` saying whether it holds one now (dispatch.free_signature: it is
+    part of the cache key, so a closure rebound to a model recompiles)."""
     if not need_free:
         return []
-    from ..runtime.tangents import is_differentiable_value
-    from ..runtime.structure import object_fields
+    if need_free is True:
+        from ..runtime.dispatch import free_signature
 
-    out = []
-    for name in _loaded_free(fdef, env):
-        if name in env.closure:
-            found, value = env.lookup(name)
-            if found and (is_differentiable_value(value) or _has_fields(value, object_fields)):
-                out.append(name)
-    return out
+        need_free = free_signature(fn)
+    active = {n for n, flag in zip(fn.__code__.co_freevars, need_free) if flag}
+    return [n for n in _loaded_free(fdef, env) if n in env.closure and n in active]
 
 
 def _has_fields(value, object_fields):
@@ -132,6 +130,7 @@ def _has_fields(value, object_fields):
 
 
 def _implicit_globals(fn, env, fdef):
+    from ..runtime.structure import object_fields
     from ..runtime.tangents import is_differentiable_value
 
     out = []
@@ -139,8 +138,12 @@ def _implicit_globals(fn, env, fdef):
         if name in env.closure:
             continue
         found, value = env.lookup(name)
-        if found and (is_differentiable_value(value) and hasattr(value, "shape")):
-            out.append(name)
+        if not found or isinstance(value, (types.ModuleType, type)):
+            continue
+        if is_differentiable_value(value) and hasattr(value, "shape"):
+            out.append(name)  # a global array
+        elif not isinstance(value, (str, bytes, int, float)) and _has_fields(value, object_fields):
+            out.append(name)  # a global model or container holding arrays
     return out
 
 

@@ -12,6 +12,7 @@ import weakref
 from ..errors import NoRuleError, ZygopyError
 from ..rules.registry import RULES, is_nondifferentiable, lookup, method_key
 from .arrays import unbroadcast
+from .structure import holds_differentiable
 from .tangents import ZERO, is_differentiable_value
 from .tracebacks import point_at_user_line
 
@@ -153,6 +154,21 @@ def call_method(obj, name, *args, **kwargs):
     return y, _FieldCallPullback(pb, obj, name)  # a layer or function in a field
 
 
+def free_signature(f):
+    """One flag per closure cell of `f`: does it hold a differentiable value now?
+    Part of the compile cache key, since it decides which adjoints are kept."""
+    cells = f.__closure__
+    if not cells:
+        return ()
+    out = []
+    for cell in cells:
+        try:
+            out.append(holds_differentiable(cell.cell_contents))
+        except ValueError:  # an empty cell (a variable not assigned yet)
+            out.append(False)
+    return tuple(out)
+
+
 def call_function(f, args, kwargs, need_free):
     """Run user function `f` through its compiled forward; pullback via backward."""
     if (getattr(f, "__module__", None) or "").partition(".")[0] in LIBRARIES:
@@ -164,6 +180,8 @@ def call_function(f, args, kwargs, need_free):
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         args, layout = _bind(f, args, kwargs)
     kinds = tuple(kind_of(a) for a in args)
+    if need_free:
+        need_free = free_signature(f)
     for attempt in (0, 1):
         forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
         try:

@@ -28,3 +28,19 @@ def object_fields(obj):
     if d is None and not fields:
         return None
     return fields
+
+
+def holds_differentiable(value) -> bool:
+    """Whether a captured value can carry a gradient: a float or float array,
+    a container, a closure, or an object with fields."""
+    from .tangents import is_differentiable_value
+
+    if is_differentiable_value(value):
+        return True
+    if isinstance(value, (list, tuple, dict)):
+        return True
+    if isinstance(value, types.FunctionType):
+        return bool(value.__closure__)
+    if isinstance(value, (str, bytes, int, float, bool)) or value is None:
+        return False
+    return bool(object_fields(value))

@@ -98,13 +98,13 @@ def main():
     cases = (("3x^2+2x+y", f, df_hand, f), ("20-op expression", g, dg_hand, g_autograd))
     for name, fn, hand, ag_fn in cases:
         assert max(abs(a - b) for a, b in zip(zp.gradient(fn, 0.3, 0.7), hand(0.3, 0.7))) < 1e-9
-        t_zp = best(lambda: zp.gradient(fn, 0.3, 0.7))
-        t_hand = best(lambda: hand(0.3, 0.7))
+        t_zp = best(lambda fn=fn: zp.gradient(fn, 0.3, 0.7))
+        t_hand = best(lambda hand=hand: hand(0.3, 0.7))
         line = (f"{name:18s} zygopy {t_zp * 1e6:7.2f} us  hand {t_hand * 1e6:6.2f} us  "
                 f"ratio {t_zp / t_hand:5.1f}x (target <= 3x)")
         if autograd is not None:
             ag = autograd.grad(ag_fn, (0, 1))
-            t_ag = best(lambda: ag(0.3, 0.7), number=2000)
+            t_ag = best(lambda ag=ag: ag(0.3, 0.7), number=2000)
             line += f"  |  autograd {t_ag * 1e6:7.1f} us  ratio {t_ag / t_hand:5.0f}x"
         print(line)
     if autograd is None:

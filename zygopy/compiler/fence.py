@@ -7,11 +7,12 @@ import ast
 from ..errors import UnsupportedSyntax
 from ..runtime.sources import source_line
 from .syntax import REFUSED, SUPPORTED
+from .walk import walk
 
 
 def check(tree, filename):
     """Raise UnsupportedSyntax at the first construct zygopy cannot differentiate."""
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if node is not tree and isinstance(node, ast.FunctionDef) and node.decorator_list:
             _refuse(node, filename, "a decorated nested function",
                     ["define the decorated function at module level"])

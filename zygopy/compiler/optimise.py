@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from .walk import walk
+
 
 def dead_adjoints(fdef: ast.FunctionDef, keep_prefix="d") -> ast.FunctionDef:
     """Remove assignments in `fdef` whose target is never read afterwards.
@@ -13,7 +15,7 @@ def dead_adjoints(fdef: ast.FunctionDef, keep_prefix="d") -> ast.FunctionDef:
     unused, which this pass checks the same way)."""
     changed = True
     while changed:
-        loads = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)
+        loads = {n.id for n in walk(fdef) if isinstance(n, ast.Name)
                  and isinstance(n.ctx, ast.Load)}
         changed = _prune(fdef.body, loads)
     return fdef
@@ -43,4 +45,4 @@ def _prune(stmts, loads):
 def _has_effect(value):
     """Tape pops change state; everything else generated in a backward is pure."""
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-               and n.func.attr == "pop" for n in ast.walk(value))
+               and n.func.attr == "pop" for n in walk(value))

@@ -16,6 +16,7 @@ from . import facts as ann
 from . import naming, templates
 from .activity import ANY, ARRAY, SCALAR
 from .resolve import dotted, static_value
+from .walk import walk
 
 SAVE, RESTORE = "__zp_save__", "__zp_restore__"
 
@@ -130,7 +131,7 @@ class Reverse:
     def needed(self, bwd):
         adjoints = {naming.adjoint(n) for n in self.act.active}
         loaded, stored = set(), set()
-        for node in ast.walk(ast.Module(bwd, [])):
+        for node in walk(ast.Module(bwd, [])):
             if isinstance(node, ast.Name):
                 (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
         forward_vars = set(self.assigned) | set(self.params)

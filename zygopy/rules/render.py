@@ -36,9 +36,20 @@ class _Renamer(ast.NodeTransformer):
 def substitute(tree, names: dict, namespace: str = "np"):
     """A copy of expression `tree` with names replaced by AST nodes and
     functions spelled in `namespace` ("np" or "math")."""
-    import copy
+    return _Renamer(names, namespace).visit(_copy(tree))
 
-    return _Renamer(names, namespace).visit(copy.deepcopy(tree))
+
+def _copy(node):
+    """A deep copy of an AST (what copy.deepcopy gives, several times faster)."""
+    new = node.__class__.__new__(node.__class__)
+    fields = new.__dict__
+    for key, value in node.__dict__.items():
+        if isinstance(value, ast.AST):
+            value = _copy(value)
+        elif value.__class__ is list:
+            value = [_copy(v) if isinstance(v, ast.AST) else v for v in value]
+        fields[key] = value
+    return new
 
 
 def render(tree, names: dict, namespace: str = "np") -> str:

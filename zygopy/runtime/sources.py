@@ -30,26 +30,62 @@ def exec_source(text: str, name: str, namespace: dict) -> dict:
 
 def function_source(fn):
     """(source text dedented, filename, first line) of a Python function."""
-    code = fn.__code__
-    filename = code.co_filename
-    if filename in _SOURCES:
-        lines = _SOURCES[filename].splitlines(keepends=True)
-        block = inspect.getblock(lines[code.co_firstlineno - 1:])
-        return textwrap.dedent("".join(block)), filename, code.co_firstlineno
-    lines, lnum = inspect.findsource(fn)
+    lines, filename, lnum = _lines(fn)
     block = inspect.getblock(lines[lnum:])
     return textwrap.dedent("".join(block)), filename, lnum + 1
 
 
 def function_ast(fn):
     """The `ast.FunctionDef` (or Lambda) of `fn`, line numbers set to the file's."""
-    text, filename, first = function_source(fn)
+    lines, filename, lnum = _lines(fn)
+    block = _block(lines, lnum) if fn.__name__ != "<lambda>" else None
+    if block is not None:  # the fast way, checked: it parses, to one def
+        try:
+            tree = ast.parse("\n" * lnum + textwrap.dedent("".join(block)))
+        except SyntaxError:
+            tree = None
+        if tree is not None and len(tree.body) == 1:
+            return tree.body[0], filename
+    text = textwrap.dedent("".join(inspect.getblock(lines[lnum:])))
     if fn.__name__ == "<lambda>":
-        return _lambda_ast(fn, text, filename, first)
-    tree = ast.parse(text)
-    ast.increment_lineno(tree, first - 1)
-    node = tree.body[0]
-    return node, filename
+        return _lambda_ast(fn, text, filename, lnum + 1)
+    tree = ast.parse("\n" * lnum + text)  # numbered as in the file
+    return tree.body[0], filename
+
+
+def _lines(fn):
+    """(lines of the file holding `fn`, its filename, index of its first line)."""
+    code = fn.__code__
+    filename = code.co_filename
+    if filename in _SOURCES:
+        return _SOURCES[filename].splitlines(keepends=True), filename, \
+            code.co_firstlineno - 1
+    lines, lnum = inspect.findsource(fn)
+    return lines, filename, lnum
+
+
+def _block(lines, lnum):
+    """The lines of the def (decorators included) starting at `lines[lnum]`, or
+    None for a lambda. The def ends before the first code line indented no
+    deeper than its own; a cut inside a bracket, a string or a continued line
+    does not parse, and function_ast then asks inspect.getblock (which
+    tokenizes: several times slower)."""
+    first = lines[lnum]
+    stripped = first.lstrip()
+    if not stripped.startswith(("def ", "async def ", "@")):
+        return None
+    indent = len(first) - len(stripped)
+    end = lnum + 1
+    while stripped.startswith("@") and end < len(lines):
+        stripped = lines[end].lstrip()
+        end += 1
+    while end < len(lines):
+        line = lines[end]
+        text = line.lstrip()
+        if text and text[0] != "#" and len(line) - len(text) <= indent:
+            break
+        end += 1
+    return lines[lnum:end]
 
 
 def _lambda_ast(fn, text, filename, first):

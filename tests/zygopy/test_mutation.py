@@ -322,3 +322,41 @@ def alias_then_mutate(x, y):
                    "the array `b` also names")
 def test_mutation_through_an_alias():
     check_grads(alias_then_mutate, np.array([0.5, -1.0]), np.array([0.3, 0.2]))
+
+
+# -- mutation under control flow ----------------------------------------------------
+def fill_until(x):
+    a = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        if x[i] > 1.5:
+            break
+        a[i] = x[i] * x[i]
+    return np.sum(a * x)
+
+
+def fill_over_rows(X):
+    out = np.zeros(X.shape[0])
+    i = 0
+    for row in X:
+        out[i] = np.sum(row ** 2)
+        i = i + 1
+    return np.sum(out * out)
+
+
+def branch_per_item(x):
+    a = x * 1.0
+    for i in range(x.shape[0]):
+        if a[i] > 0:
+            a[i] = a[i] * 2.0
+        else:
+            a[i] = -a[i] * x[0]
+    return np.sum(a ** 2)
+
+
+@pytest.mark.parametrize("f, x", [
+    (fill_until, np.array([0.5, 1.0, 2.0, 0.3])),
+    (fill_over_rows, np.array([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]])),
+    (branch_per_item, np.array([0.5, -1.0, 2.0, -0.3])),
+], ids=["break", "rows of an array", "if per item"])
+def test_mutation_under_control_flow(f, x):
+    check_grads(f, x)

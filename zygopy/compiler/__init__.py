@@ -13,6 +13,7 @@ from ..errors import NoSourceError
 from ..runtime import sources, tracebacks
 from . import activity, emit, exits, fence, naming, normalise, optimise, reverse
 from .resolve import Env
+from .walk import walk
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _params(fdef):
 
 def _locals(fdef):
     out = set()
-    for n in ast.walk(fdef):
+    for n in walk(fdef):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             out.add(n.id)
         elif isinstance(n, ast.FunctionDef) and n is not fdef:
@@ -97,12 +98,12 @@ def _locals(fdef):
 
 
 def _all_names(fdef):
-    return {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | \
-        {n.arg for n in ast.walk(fdef) if isinstance(n, ast.arg)}
+    return {n.id if isinstance(n, ast.Name) else n.arg for n in walk(fdef)
+            if isinstance(n, (ast.Name, ast.arg))}
 
 
 def _loaded_free(fdef, env):
-    return sorted({n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)
+    return sorted({n.id for n in walk(fdef) if isinstance(n, ast.Name)
                    and isinstance(n.ctx, ast.Load) and n.id not in env.local})
 
 

@@ -13,6 +13,7 @@ from ..runtime.tracebacks import BACKWARD, FORWARD
 from . import facts as ann
 
 _COMMENT = "__zp_comment__"
+_NO_FACTS: dict = {}
 _MARKER = re.compile("\x00([FB])(\\d+)\x00")
 
 
@@ -55,9 +56,9 @@ class _Generator(astor.SourceGenerator):
     lines are not wrapped: the markers must not change where lines break."""
 
     def newline(self, node=None, extra=0):
-        super().newline(node, extra)
+        self.new_lines = max(self.new_lines, 1 + extra)  # astor's newline
         if node is not None:
-            where = ann.get(node, "user_line")
+            where = getattr(node, ann.KEY, _NO_FACTS).get("user_line")
             if where is not None:
                 self.write(f"\x00{where[1][0].upper()}{where[0]}\x00")
 

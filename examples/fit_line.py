@@ -4,16 +4,15 @@ Julia                                   Python
 actual(x) = 4x + 2                      def actual(x): return 4 * x + 2
 x_train, x_test = hcat(0:5...), ...     x_train = np.arange(0, 6).reshape(6, 1)  (batch first)
 predict = Dense(1, 1)                   predict = Dense(1, 1)
-loss(model, x, y) = mean(abs2.(model(x) .- y))
-                                        def loss(model, x, y): return mse(model(x), y)
-opt = Descent(); data = [(x_train, y_train)]   the same
-train!(loss, predict, data, opt)        train(loss, predict, data, opt)
+loss(x, y) = Flux.Losses.mse(predict(x), y)   def loss(x, y): return mse(predict(x), y)
+opt = Descent(); data = [(x_train, y_train)]  the same
+parameters = params(predict)            parameters = layers.params(predict)
+train!(loss, parameters, data, opt)     train(loss, parameters, data, opt)
 
-The seed's older form, ``train!(loss, params(predict), data, opt)`` with
-``loss(x, y)`` reading the global ``predict``, is
-``train(loss, layers.params(predict), data, opt)``; it awaits a compiler fix
-(implicit parameters read through an object get zero gradients), so this
-example uses the explicit form that current Flux documents.
+Current Flux writes the same with the model explicit:
+``train!((m, x, y) -> mse(m(x), y), predict, data, opt)``, which is
+``train(lambda m, x, y: mse(m(x), y), predict, data, opt)`` here; the script
+runs both and checks they agree.
 
 Run: ``python examples/fit_line.py`` (``--fast`` or ``ZYGOPY_FAST=1`` is accepted
 for uniformity with the other examples; this one is fast anyway).
@@ -41,8 +40,8 @@ layers.set_seed(0)  # reproducible initial weight
 predict = Dense(1, 1)
 
 
-def loss(model, x, y):
-    return mse(model(x), y)
+def loss(x, y):
+    return mse(predict(x), y)
 
 
 def parse_args():
@@ -61,7 +60,8 @@ def main():
     epochs = 200
     print(predict)
     print("untrained predictions on x_train:", predict(x_train).ravel().round(4))
-    print(f"loss before training: {float(loss(predict, x_train, y_train)):.4f}")
+    print(f"loss before training: {float(loss(x_train, y_train)):.4f}")
+    start = (predict.weight.copy(), predict.bias.copy())
 
     opt = Descent()  # eta = 0.1, Flux's default
     data = [(x_train, y_train)]
@@ -71,12 +71,11 @@ def main():
         (predict.weight in parameters, predict.bias in parameters),
     )
 
-    state = layers.setup(opt, predict)  # so that calls below share one state
-    train(loss, predict, data, state, progress=False)  # one step
-    print(f"loss after one step:  {float(loss(predict, x_train, y_train)):.4f}")
+    train(loss, parameters, data, opt, progress=False)  # one step
+    print(f"loss after one step:  {float(loss(x_train, y_train)):.4f}")
     for _ in range(epochs - 1):  # as the tutorial's `for epoch in 1:200`
-        train(loss, predict, data, state, progress=False)
-    print(f"loss after {epochs} epochs: {float(loss(predict, x_train, y_train)):.6f}")
+        train(loss, parameters, data, opt, progress=False)
+    print(f"loss after {epochs} epochs: {float(loss(x_train, y_train)):.6f}")
     w, b = float(predict.weight[0, 0]), float(predict.bias[0])
     print(f"parameters: weight = {w:.4f}, bias = {b:.4f}  (true: 4, 2)")
 
@@ -85,6 +84,17 @@ def main():
         print(f"{x:5.1f}   {yhat:10.4f}   {y:4.0f}")
     err = np.max(np.abs(predict(x_test) - y_test))
     print(f"max |prediction - true| on x_test: {err:.4f}")
+
+    # The explicit style from the same start gives the same parameters.
+    model = Dense(1, 1)
+    model.weight[...], model.bias[...] = start
+    state = layers.setup(Descent(), model)  # one state shared by the calls
+    for _ in range(epochs):
+        train(lambda m, x, y: mse(m(x), y), model, data, state, progress=False)
+    same = np.allclose(model.weight, predict.weight, rtol=1e-5) and np.allclose(
+        model.bias, predict.bias, rtol=1e-5, atol=1e-6
+    )
+    print(f"explicit style (train(loss, model, ...)) agrees: {same}")
 
 
 if __name__ == "__main__":

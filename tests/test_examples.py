@@ -64,6 +64,7 @@ def test_fit_line():
     for x, yhat, y in rows:
         assert float(y) == 4 * float(x) + 2
         assert abs(float(yhat) - float(y)) < 0.5
+    assert "explicit style (train(loss, model, ...)) agrees: True" in out
 
 
 def test_linear_regression(tmp_path):

@@ -1,7 +1,6 @@
 """`layers.train` end to end through the real compiler: explicit and implicit styles."""
 
 import numpy as np
-import pytest
 
 import layers
 import zygopy as zp

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import NoSourceError
 from ..runtime import sources, tracebacks
-from . import activity, emit, exits, fence, naming, normalise, optimise, reverse
+from . import activity, aliases, emit, exits, fence, naming, normalise, optimise, reverse
 from .resolve import Env
 from .walk import walk
 
@@ -39,14 +39,18 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     params = _params(fdef)
     local = _locals(fdef) | set(params)
     fresh = naming.Fresh(_all_names(fdef))
+    conflicts = aliases.find(fdef)
     exits.lower(fdef, fresh)
     body = normalise.Normaliser(fresh, local).block(fdef.body)
     env = Env(fn, local)
-    seeds = {p: k for p, k in zip(params, kinds) if k is not None}
+    seeds = {p: (activity.ANY if k == "dual" else k) for p, k in zip(params, kinds)
+             if k is not None}
     free = _active_free(fn, env, fdef, need_free)
     glob = _implicit_globals(fn, env, fdef) if implicit else []
     seeds.update({n: activity.ANY for n in free + glob})
     act = activity.analyse(body, seeds, env, implicit)
+    if "dual" not in kinds or "array" in kinds:  # duals of numbers never share memory
+        aliases.refuse(conflicts, filename, lambda name: act.kinds.get(name))
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob)
     fwd, bwd = rev.run(body)
     optimise.dead_adjoints(bwd)

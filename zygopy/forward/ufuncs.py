@@ -163,6 +163,6 @@ def _math_call(fn, *args):
     for a, d in zip(args, row.partials):
         if type(a) is Dual:
             partial = eval(f"lambda {', '.join(row.params)}, out: "
-                           f"{render(row.tree(d), names, 'math')}", {"math": math})
+                           f"{render(row.tree(d), names, 'math')}", {"math": math, "np": np})
             t = t + partial(*primals, out) * a.tangent
     return Dual(out, t)

@@ -33,6 +33,8 @@ def kind_of(x):
         return "scalar"
     if t is bool or x is None or t is str or isinstance(x, type):
         return None
+    if getattr(x, "zygopy_rules_type", None) is not None and type(x.primal) in (float, int):
+        return "dual"  # a forward-mode dual of a number (second order): "any" to activity
     dtype = getattr(x, "dtype", None)
     if dtype is not None:
         return "array" if dtype.kind in "fc" else None

@@ -1,0 +1,119 @@
+"""Aliases: refuse an in-place update of an array another live name shares.
+
+In Python, `b = a; a += y` changes `b` too (and so does `row = a[0]`, a
+view). Generated code treats `a += y` as a new value of `a` and tracks
+adjoints per name, so such a program would get a wrong value and a wrong
+gradient. This pass finds the pattern in the user's source and refuses it at
+the user's line, before any code is generated (as PyTorch refuses an in-place
+change of a tensor its backward needs). Names that activity analysis knows
+to hold numbers are exempt: numbers are immutable.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .fence import _refuse
+
+# methods and numpy functions whose result may share memory with the input
+VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
+         "swapaxes", "squeeze", "diagonal", "flat", "moveaxis", "expand_dims",
+         "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "asarray",
+         "asanyarray", "flip", "fliplr", "flipud", "rot90"}
+
+
+def _root(expr):
+    """The name an expression may alias: `a`, `a[i]`, `a.T`, `a.reshape(...)`,
+    `np.transpose(a)`; None for anything that makes a new value."""
+    while True:
+        if isinstance(expr, ast.Name):
+            return expr.id
+        if isinstance(expr, ast.Subscript):
+            expr = expr.value
+        elif isinstance(expr, ast.Attribute) and expr.attr in VIEWS:
+            expr = expr.value
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
+                and expr.func.attr in VIEWS:
+            target = expr.func.value
+            if isinstance(target, ast.Name) and target.id in ("np", "numpy", "xp") \
+                    and expr.args:
+                expr = expr.args[0]  # np.reshape(a, ...)
+            else:
+                expr = target  # a.reshape(...)
+        else:
+            return None
+
+
+def _mutated(stmt):
+    """The name an in-place statement changes: `a += y`, `a[i] = v`, `a[i] += v`."""
+    if isinstance(stmt, ast.AugAssign):
+        target = stmt.target
+    elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+            and isinstance(stmt.targets[0], ast.Subscript):
+        target = stmt.targets[0]
+    else:
+        return None
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def find(fdef):
+    """Candidate conflicts, before any pass changes the tree: (statement,
+    mutated name, other name, line the other is read on, pair)."""
+    stmts = [s for s in ast.walk(fdef) if isinstance(s, ast.stmt) and s is not fdef]
+    stmts.sort(key=lambda s: (s.lineno, s.col_offset))
+    pairs = []  # (line, name, other): `name` may share memory with `other`
+    for s in stmts:
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 \
+                and isinstance(s.targets[0], ast.Name):
+            other = _root(s.value)
+            if other is not None and other != s.targets[0].id:
+                pairs.append((s.lineno, s.targets[0].id, other))
+    if not pairs:
+        return []
+    loads = {}
+    for n in ast.walk(fdef):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            loads.setdefault(n.id, []).append(n.lineno)
+    loops = [s for s in stmts if isinstance(s, (ast.For, ast.While))]
+    found = []
+    for s in stmts:
+        name = _mutated(s)
+        if name is None:
+            continue
+        for line, a, b in pairs:
+            if name not in (a, b) or line > s.lineno and not _same_loop(loops, line, s):
+                continue
+            other = b if name == a else a
+            later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
+            if later:
+                where = ast.copy_location(ast.Pass(), s)
+                found.append((where, name, other, later[0], (a, b)))
+    return found
+
+
+def refuse(found, filename, kind):
+    """Raise UnsupportedSyntax at the first conflict between names not known to
+    hold numbers (`kind(name)` from activity analysis)."""
+    from .activity import SCALAR
+
+    for where, name, other, later, (a, b) in found:
+        if SCALAR in (kind(name), kind(other)):
+            continue
+        _refuse(where, filename,
+                f"an in-place update of `{name}`, which shares its array with "
+                f"`{other}` (read again on line {later}): numpy would change "
+                f"`{other}` too",
+                [f"make a new array instead: `{name} = {name} + ...` "
+                 f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)",
+                 f"or copy when the second name is made: `{a} = {b}.copy()`"])
+
+
+def _same_loop(loops, line, stmt):
+    """Whether `line` and `stmt` are inside one loop (a later iteration reads it)."""
+    for loop in loops:
+        end = getattr(loop, "end_lineno", loop.lineno)
+        if loop.lineno <= line <= end and loop.lineno <= stmt.lineno <= end:
+            return True
+    return False

@@ -11,17 +11,30 @@ and its ratio to hand-written numpy that computes the same, and the same for
 autograd, JAX (jit) and PyTorch (eager) when they are importable. Times are
 the minimum over repeats of the mean of a timeit loop (and the median, for
 the spread). Targets: MLP <= 1.05x, 2x2 <= 1.5x hand-written numpy.
+
+`--threads N` limits every library's thread pool to N threads (BLAS, OpenMP,
+XLA, PyTorch): on a small machine shared with other work, `--threads 1`
+gives steadier figures.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import timeit
 
-import numpy as np
+THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else None
+if THREADS is not None:  # before numpy, jax and torch start their pools
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = THREADS
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false"
+                               f" intra_op_parallelism_threads={THREADS}")
 
-import zygopy as zp
+import numpy as np  # noqa: E402
+
+import zygopy as zp  # noqa: E402
 
 
 # -- the functions, as a user writes them -------------------------------------------
@@ -182,6 +195,8 @@ def torch_fns():
         import torch
     except ImportError:
         return None
+    if THREADS is not None:
+        torch.set_num_threads(int(THREADS))
 
     def small_t(W, x):
         W = W.detach().requires_grad_()
@@ -242,8 +257,8 @@ def zygopy_value_and_grad(f):
 
 
 def main():
-    print(f"numpy {np.__version__}, python {sys.version.split()[0]}; min (median) "
-          "of the mean time per call")
+    print(f"numpy {np.__version__}, python {sys.version.split()[0]}, threads "
+          f"{THREADS or 'default'}; min (median) of the mean time per call")
     W, x = small_data()
     small_zp = zygopy_value_and_grad(small)
     check(small_zp(W, x), small_hand(W, x), 1e-12)

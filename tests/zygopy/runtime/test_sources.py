@@ -1,0 +1,74 @@
+"""Finding a function's source: the fast block finder gives what
+inspect.getblock gives, on the awkward layouts too."""
+
+import ast
+import functools
+import inspect
+import textwrap
+
+import pytest
+
+from zygopy.runtime import sources
+
+
+def string_at_column_0(x):
+    s = """
+text at column 0
+"""
+    return x + len(s)
+
+
+def bracket_at_column_0(x):
+    y = (x +
+x)  # noqa: E128
+    return y
+
+
+@functools.cache
+def decorated(x):
+    return x
+
+
+def one_line(x): return x * 2  # noqa: E704
+
+
+def continued(x,
+y=1):  # noqa: E128
+    # a comment
+# a comment at column 0
+    return x \
++ y  # noqa: E128
+
+
+class Holder:
+    def method(self, x):
+        return x
+
+    @staticmethod
+    def static(x):
+        return x
+
+
+def nests(x):
+    def inner(z):
+        return z
+    return inner(x)
+
+
+CASES = [string_at_column_0, bracket_at_column_0, decorated.__wrapped__, one_line,
+         continued, Holder.method, Holder.static, nests]
+
+
+def _by_inspect(fn):
+    lines, lnum = inspect.findsource(fn)
+    tree = ast.parse(textwrap.dedent("".join(inspect.getblock(lines[lnum:]))))
+    ast.increment_lineno(tree, lnum)
+    return tree.body[0]
+
+
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__qualname__)
+def test_same_tree_and_line_numbers_as_inspect(fn):
+    node, filename = sources.function_ast(fn)
+    assert filename == fn.__code__.co_filename
+    want = ast.dump(_by_inspect(fn), include_attributes=True)
+    assert ast.dump(node, include_attributes=True) == want

@@ -19,6 +19,7 @@ gives steadier figures.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import sys
@@ -28,13 +29,14 @@ THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv e
 if THREADS is not None:  # before numpy, jax and torch start their pools
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = THREADS
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=false"
-                               f" intra_op_parallelism_threads={THREADS}")
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        f" intra_op_parallelism_threads={THREADS}"
+    )
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import zygopy as zp  # noqa: E402
+import zygopy as zp
 
 
 # -- the functions, as a user writes them -------------------------------------------
@@ -128,8 +130,10 @@ def small_data():
 def mlp_data(dtype=np.float32, batch=128, sizes=(784, 256, 128, 10)):
     rng = np.random.default_rng(0)
     params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        params.append((rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype))
+    for n_in, n_out in itertools.pairwise(sizes):
+        params.append(
+            (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype)
+        )
         params.append(np.zeros(n_out, dtype))
     x = rng.standard_normal((batch, sizes[0])).astype(dtype)
     onehot = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
@@ -155,8 +159,10 @@ def autograd_fns():
         lse = m + anp.log(anp.sum(anp.exp(z - m), axis=1, keepdims=True))
         return -anp.sum(onehot * (z - lse)) / x.shape[0]
 
-    return (autograd.value_and_grad(small_ag, argnum=[0, 1]),
-            autograd.value_and_grad(mlp_ag, argnum=list(range(6))))
+    return (
+        autograd.value_and_grad(small_ag, argnum=[0, 1]),
+        autograd.value_and_grad(mlp_ag, argnum=list(range(6))),
+    )
 
 
 def jax_fns():
@@ -185,6 +191,7 @@ def jax_fns():
             value, grads = fn(*args)
             jax.block_until_ready(grads)
             return value, grads
+
         return call
 
     return run(small_vg), run(mlp_vg), jnp.asarray
@@ -226,7 +233,7 @@ def timed(candidates, number, repeat=9):
         fn(*args)  # warm up: compile, jit, caches
     for _ in range(repeat):
         for label, (fn, args) in candidates.items():
-            total = timeit.timeit(lambda: fn(*args), number=number)
+            total = timeit.timeit(lambda fn=fn, args=args: fn(*args), number=number)
             times[label].append(total / number)
     return {label: (min(t), statistics.median(t)) for label, t in times.items()}
 
@@ -236,8 +243,9 @@ def check(got, want, rtol):
     want_value, want_grads = want
     np.testing.assert_allclose(float(value), float(want_value), rtol=rtol)
     for g, w in zip(grads, want_grads):
-        np.testing.assert_allclose(np.asarray(g, dtype=np.float64), w, rtol=rtol,
-                                   atol=rtol * 1e-2)
+        np.testing.assert_allclose(
+            np.asarray(g, dtype=np.float64), w, rtol=rtol, atol=rtol * 1e-2
+        )
 
 
 def report(name, times, hand="hand-written numpy"):
@@ -245,25 +253,35 @@ def report(name, times, hand="hand-written numpy"):
     h_min, h_med = times[hand]
     print(name)
     for label, (t_min, t_med) in times.items():
-        ratio = "" if label == hand else \
-            f"  ratio {t_min / h_min:5.2f}x  (median {t_med / h_med:.2f}x)"
-        print(f"  {label:28s} {t_min * 1e6:9.1f} us  (median {t_med * 1e6:8.1f}){ratio}")
+        ratio = (
+            ""
+            if label == hand
+            else f"  ratio {t_min / h_min:5.2f}x  (median {t_med / h_med:.2f}x)"
+        )
+        print(
+            f"  {label:28s} {t_min * 1e6:9.1f} us  (median {t_med * 1e6:8.1f}){ratio}"
+        )
 
 
 def zygopy_value_and_grad(f):
     def run(*args):
         return zp.withgradient(f, *args)
+
     return run
 
 
 def main():
-    print(f"numpy {np.__version__}, python {sys.version.split()[0]}, threads "
-          f"{THREADS or 'default'}; min (median) of the mean time per call")
+    print(
+        f"numpy {np.__version__}, python {sys.version.split()[0]}, threads "
+        f"{THREADS or 'default'}; min (median) of the mean time per call"
+    )
     W, x = small_data()
     small_zp = zygopy_value_and_grad(small)
     check(small_zp(W, x), small_hand(W, x), 1e-12)
-    small_cases = {"hand-written numpy": (small_hand, (W, x)),
-                   "zygopy": (small_zp, (W, x))}
+    small_cases = {
+        "hand-written numpy": (small_hand, (W, x)),
+        "zygopy": (small_zp, (W, x)),
+    }
 
     params, xb, onehot = mlp_data()
     args = (*params, xb, onehot)
@@ -275,8 +293,10 @@ def main():
 
     mlp_zp_all = zygopy_value_and_grad(mlp_loss)
     check(mlp_zp_all(*args), mlp_hand_all(*args), 1e-4)
-    all_cases = {"hand-written numpy": (mlp_hand_all, args),
-                 "zygopy": (mlp_zp_all, args)}
+    all_cases = {
+        "hand-written numpy": (mlp_hand_all, args),
+        "zygopy": (mlp_zp_all, args),
+    }
 
     # numpy only first, in rounds that take turns: the other frameworks start
     # thread pools that keep spinning after a call and would slow whatever
@@ -284,8 +304,11 @@ def main():
     small_times = timed(small_cases, 2000)
     mlp_times = timed(mlp_cases, 10)
     all_times = timed(all_cases, 10)
-    for label, fns in (("autograd", autograd_fns()), ("jax (jit)", jax_fns()),
-                       ("pytorch (eager)", torch_fns())):
+    for label, fns in (
+        ("autograd", autograd_fns()),
+        ("jax (jit)", jax_fns()),
+        ("pytorch (eager)", torch_fns()),
+    ):
         if fns is None:
             print(f"{label}: not installed")
             continue
@@ -293,12 +316,19 @@ def main():
         small_times |= timed({label: (fns[0], tuple(convert(a) for a in (W, x)))}, 2000)
         mlp_times |= timed({label: (fns[1], tuple(convert(a) for a in args))}, 10)
 
-    report("sum(tanh(W @ x)), W 2x2, x 2x1, float64: value and both gradients",
-           small_times)
-    report("784-256-128-10 relu MLP, softmax cross-entropy, batch 128, float32: "
-           "value and the 6 parameter gradients", mlp_times)
-    report("the same MLP as a function of all 8 arguments: value and all 8 "
-           "gradients (hand-written computes dx and d onehot too)", all_times)
+    report(
+        "sum(tanh(W @ x)), W 2x2, x 2x1, float64: value and both gradients", small_times
+    )
+    report(
+        "784-256-128-10 relu MLP, softmax cross-entropy, batch 128, float32: "
+        "value and the 6 parameter gradients",
+        mlp_times,
+    )
+    report(
+        "the same MLP as a function of all 8 arguments: value and all 8 "
+        "gradients (hand-written computes dx and d onehot too)",
+        all_times,
+    )
 
 
 if __name__ == "__main__":

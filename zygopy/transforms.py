@@ -54,7 +54,8 @@ def _output_shape(y):
             f"jacobian needs a function that returns a real array or number, but it "
             f"returned {what}.\nPossible fixes:\n"
             "  - return one array (np.concatenate or np.stack several outputs)\n"
-            "  - use zygopy.pullback(f, *args) with a cotangent shaped like the output")
+            "  - use zygopy.pullback(f, *args) with a cotangent shaped like the output"
+        )
     return np.shape(y)
 
 
@@ -79,7 +80,8 @@ def _as_row(g, a, i):
     if not (isinstance(g, numbers.Real) or hasattr(g, "shape")):
         raise TypeError(
             f"jacobian: argument {i} is a {type(a).__name__}; its gradient is not an "
-            "array. Pass arrays or numbers (flatten structures into one array first).")
+            "array. Pass arrays or numbers (flatten structures into one array first)."
+        )
     return g
 
 
@@ -91,7 +93,8 @@ def _assemble(rows, out_shape, a):
     xp = array_module(rows[0])
     dtype = getattr(a, "dtype", np.float64)
     return xp.stack([xp.asarray(r, dtype=dtype) for r in rows]).reshape(
-        tuple(out_shape) + tuple(np.shape(a)))
+        tuple(out_shape) + tuple(np.shape(a))
+    )
 
 
 # -- stop_gradient ------------------------------------------------------------------
@@ -150,4 +153,4 @@ def checkpointed_rule(f, *args):
     return y, checkpointed_pullback
 
 
-__all__ = ["jacobian", "stop_gradient", "nograd", "checkpointed"]
+__all__ = ["checkpointed", "jacobian", "nograd", "stop_gradient"]

@@ -4,6 +4,7 @@ cross-entropy, an array built by mutation), float32 kept throughout, and the
 errors a user meets (NoRuleError) and the operators that carry no gradient.
 """
 
+import itertools
 import math
 import operator
 
@@ -23,8 +24,12 @@ def least_squares(w, A, b):
 
 
 def test_least_squares():
-    A, b, w = RNG.standard_normal((7, 3)), RNG.standard_normal(7), RNG.standard_normal(3)
-    gw, gA, gb = zp.gradient(least_squares, w, A, b)
+    A, b, w = (
+        RNG.standard_normal((7, 3)),
+        RNG.standard_normal(7),
+        RNG.standard_normal(3),
+    )
+    gw, _, gb = zp.gradient(least_squares, w, A, b)
     r = A @ w - b
     assert_close(gw, 2 * A.T @ r / 7)  # the normal equations
     assert_close(gb, -2 * r / 7)
@@ -88,16 +93,23 @@ def mlp_loss(params, batches):
 def make_mlp(sizes=(5, 8, 6, 3), dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        params.append((rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype))
+    for n_in, n_out in itertools.pairwise(sizes):
+        params.append(
+            (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype)
+        )
         params.append((0.1 * rng.standard_normal(n_out)).astype(dtype))
     return params
 
 
 def make_batches(n_batches=2, batch=4, n_in=5, classes=3, dtype=np.float64, seed=1):
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((batch, n_in)).astype(dtype),
-             rng.integers(0, classes, batch)) for _ in range(n_batches)]
+    return [
+        (
+            rng.standard_normal((batch, n_in)).astype(dtype),
+            rng.integers(0, classes, batch),
+        )
+        for _ in range(n_batches)
+    ]
 
 
 def test_mlp_loss_on_batches():
@@ -105,8 +117,9 @@ def test_mlp_loss_on_batches():
     (grads, _) = zp.gradient(mlp_loss, params, batches)
     assert isinstance(grads, list) and len(grads) == 6
     for i, p in enumerate(params):
+
         def loss_of(p_i, i=i):
-            return mlp_loss(params[:i] + [p_i] + params[i + 1:], batches)
+            return mlp_loss(params[:i] + [p_i] + params[i + 1 :], batches)
 
         (want,) = numerical_vjp(loss_of, (p,), 1.0)
         assert grads[i].shape == p.shape
@@ -128,8 +141,11 @@ def test_float32_preserved_through_the_gradient():
     loss, (grads, _) = zp.withgradient(mlp_loss, params, batches)
     assert np.asarray(loss).dtype == np.float32
     assert [g.dtype for g in grads] == [np.float32] * 6
-    want, _ = zp.gradient(mlp_loss, [p.astype(np.float64) for p in params],
-                          [(x.astype(np.float64), y) for x, y in batches])
+    want, _ = zp.gradient(
+        mlp_loss,
+        [p.astype(np.float64) for p in params],
+        [(x.astype(np.float64), y) for x, y in batches],
+    )
     assert_close(grads, want, rtol=1e-3, atol=1e-5)
 
 
@@ -152,8 +168,10 @@ def test_array_built_by_mutation():
     coef = np.array([0.1, 0.9, -0.2, 0.05])
     check_grads(fit_loss, coef, x, y)
     (J,) = zp.jacobian(lambda x: polynomial_features(x, 3), x)
-    assert_close(J[:, :, :].diagonal(axis1=0, axis2=2).T,
-                 np.stack([0 * x, 1 + 0 * x, 2 * x, 3 * x * x], axis=1))
+    assert_close(
+        J[:, :, :].diagonal(axis1=0, axis2=2).T,
+        np.stack([0 * x, 1 + 0 * x, 2 * x, 3 * x * x], axis=1),
+    )
 
 
 # -- errors and non-differentiable operators ----------------------------------------
@@ -182,10 +200,14 @@ def bit_logic(x, n):
     return np.sum(x * flags) * (k + 1) + np.sum(np.around(x) * x)
 
 
-@pytest.mark.parametrize("f, args", [
-    (masked_relu, (np.array([0.3, -0.4, 1.2]), np.array([0.7, 0.5, -0.3]))),
-    (bit_logic, (np.array([0.2, 0.7, 1.3]), 3)),
-    (lambda x: x * float(all([x > 0, x < 3])) + x * operator.eq(x, x), (1.5,)),
-], ids=["operator comparisons", "bitwise operators", "builtins all"])
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (masked_relu, (np.array([0.3, -0.4, 1.2]), np.array([0.7, 0.5, -0.3]))),
+        (bit_logic, (np.array([0.2, 0.7, 1.3]), 3)),
+        (lambda x: x * float(all([x > 0, x < 3])) + x * operator.eq(x, x), (1.5,)),
+    ],
+    ids=["operator comparisons", "bitwise operators", "builtins all"],
+)
 def test_comparisons_and_logic_carry_no_gradient(f, args):
     check_grads(f, *args)

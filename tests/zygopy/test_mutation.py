@@ -17,17 +17,22 @@ from zygopy.testing import assert_close, check_grads
 
 
 def vectors(min_size=1, max_size=6, lo=-2.0, hi=2.0):
-    return hnp.arrays(np.float64, st.integers(min_size, max_size),
-                      elements=st.floats(lo, hi))
+    return hnp.arrays(
+        np.float64, st.integers(min_size, max_size), elements=st.floats(lo, hi)
+    )
 
 
 def away_from_zero(min_size=1, max_size=6):
     """Entries in [-2, -0.1] or [0.1, 2]: a mask `x > 0` cannot flip under a
     finite-difference step."""
-    magnitude = hnp.arrays(np.float64, st.integers(min_size, max_size),
-                           elements=st.floats(0.1, 2.0))
-    return magnitude.flatmap(lambda m: hnp.arrays(
-        np.float64, m.shape, elements=st.sampled_from([-1.0, 1.0])).map(lambda s: s * m))
+    magnitude = hnp.arrays(
+        np.float64, st.integers(min_size, max_size), elements=st.floats(0.1, 2.0)
+    )
+    return magnitude.flatmap(
+        lambda m: hnp.arrays(
+            np.float64, m.shape, elements=st.sampled_from([-1.0, 1.0])
+        ).map(lambda s: s * m)
+    )
 
 
 # -- one assignment -----------------------------------------------------------------
@@ -46,7 +51,7 @@ def test_setitem_integer_index(x, v, data):
 def set_mask(x, v, mask):
     a = x * 2.0
     a[mask] = v
-    return np.sum(a ** 3)
+    return np.sum(a**3)
 
 
 @given(x=vectors(), v=st.floats(-2, 2), data=st.data())
@@ -85,7 +90,7 @@ def test_augmented_slice(x, data):
 def set_slice_scalar(x, v):
     a = x * 1.0
     a[1:3] = v
-    return np.sum(a ** 2 * x)
+    return np.sum(a**2 * x)
 
 
 def test_slice_assigned_a_broadcast_scalar():
@@ -132,7 +137,7 @@ def running_sum(x):
     a[0] = x[0]
     for i in range(1, x.shape[0]):
         a[i] = a[i - 1] * np.cos(x[i]) + x[i]
-    return np.sum(a ** 2)
+    return np.sum(a**2)
 
 
 def overwrite_in_loop(x):
@@ -163,7 +168,7 @@ def overwrite_twice(x, v, w):
     a = x * 1.0
     a[0] = v
     a[0] = w * a[0]
-    return np.sum(a ** 3)
+    return np.sum(a**3)
 
 
 def overwrite_then_read(x, v):
@@ -184,13 +189,13 @@ def test_overwrite_twice():
 def repeated_indices(x, v):
     a = x * 1.0
     a[np.array([0, 0, 2])] = v  # position 0 keeps its last write
-    return np.sum(a ** 2)
+    return np.sum(a**2)
 
 
 def repeated_indices_added(x, v):
     a = x * 1.0
     a[np.array([1, 1])] += v  # numpy: one addition, of the last value
-    return np.sum(a ** 3)
+    return np.sum(a**3)
 
 
 def test_repeated_index_last_write_wins():
@@ -219,8 +224,10 @@ def rows_and_columns(X, c):
     return np.sum(A @ A)
 
 
-@given(X=hnp.arrays(np.float64, (3, 3), elements=st.floats(-1, 1)),
-       c=hnp.arrays(np.float64, (3,), elements=st.floats(-1, 1)))
+@given(
+    X=hnp.arrays(np.float64, (3, 3), elements=st.floats(-1, 1)),
+    c=hnp.arrays(np.float64, (3,), elements=st.floats(-1, 1)),
+)
 def test_two_dimensional_indices(X, c):
     check_grads(matrix_fill, X, float(c[0]))
     check_grads(rows_and_columns, X, c)
@@ -262,7 +269,7 @@ def test_mutation_in_a_called_function():
 
 def overwrite_argument(x, v):
     x[0] = v
-    return np.sum(x ** 2)
+    return np.sum(x**2)
 
 
 def test_mutated_argument_keeps_python_semantics():
@@ -297,7 +304,7 @@ def test_pullback_does_not_clobber_the_result():
     x = np.array([1.0, 2.0, 3.0])
     y, back = zp.pullback(returns_mutated, x)
     (g1,) = back(np.ones(3))
-    assert_close(y, x ** 2, what="result after the pullback")
+    assert_close(y, x**2, what="result after the pullback")
     (g2,) = back(np.ones(3))  # and it can run again
     assert_close(g1, 2 * x)
     assert_close(g2, 2 * x)
@@ -362,7 +369,7 @@ def fill_over_rows(X):
     out = np.zeros(X.shape[0])
     i = 0
     for row in X:
-        out[i] = np.sum(row ** 2)
+        out[i] = np.sum(row**2)
         i = i + 1
     return np.sum(out * out)
 
@@ -374,13 +381,17 @@ def branch_per_item(x):
             a[i] = a[i] * 2.0
         else:
             a[i] = -a[i] * x[0]
-    return np.sum(a ** 2)
+    return np.sum(a**2)
 
 
-@pytest.mark.parametrize("f, x", [
-    (fill_until, np.array([0.5, 1.0, 2.0, 0.3])),
-    (fill_over_rows, np.array([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]])),
-    (branch_per_item, np.array([0.5, -1.0, 2.0, -0.3])),
-], ids=["break", "rows of an array", "if per item"])
+@pytest.mark.parametrize(
+    "f, x",
+    [
+        (fill_until, np.array([0.5, 1.0, 2.0, 0.3])),
+        (fill_over_rows, np.array([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]])),
+        (branch_per_item, np.array([0.5, -1.0, 2.0, -0.3])),
+    ],
+    ids=["break", "rows of an array", "if per item"],
+)
 def test_mutation_under_control_flow(f, x):
     check_grads(f, x)

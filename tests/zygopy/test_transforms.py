@@ -19,9 +19,11 @@ def numerical_jacobian(f, *args):
         dy.flat[k] = 1.0
         rows.append(numerical_vjp(f, args, dy if y.ndim else 1.0))
     return tuple(
-        None if rows[0][i] is None else
-        np.stack([np.asarray(r[i]) for r in rows]).reshape(y.shape + np.shape(a))
-        for i, a in enumerate(args))
+        None
+        if rows[0][i] is None
+        else np.stack([np.asarray(r[i]) for r in rows]).reshape(y.shape + np.shape(a))
+        for i, a in enumerate(args)
+    )
 
 
 # -- jacobian -----------------------------------------------------------------------
@@ -47,13 +49,14 @@ JACOBIAN_CASES = [
     ("matvec", layer, (np.arange(6.0).reshape(3, 2) / 6, np.array([0.3, -0.8]))),
     ("loop and mutation", cumulative, (np.linspace(0.1, 1.2, 5),)),
     ("matrix output", outer_square, (np.array([0.5, -1.0, 2.0]),)),
-    ("scalar output", lambda x: np.sum(x ** 3), (np.array([1.0, -2.0]),)),
+    ("scalar output", lambda x: np.sum(x**3), (np.array([1.0, -2.0]),)),
     ("scalar argument", lambda a, x: a * np.sin(x), (0.7, np.array([0.1, 0.2, 0.3]))),
 ]
 
 
-@pytest.mark.parametrize("f,args", [c[1:] for c in JACOBIAN_CASES],
-                         ids=[c[0] for c in JACOBIAN_CASES])
+@pytest.mark.parametrize(
+    "f,args", [c[1:] for c in JACOBIAN_CASES], ids=[c[0] for c in JACOBIAN_CASES]
+)
 def test_jacobian_matches_central_differences(f, args):
     got = zp.jacobian(f, *args)
     want = numerical_jacobian(f, *args)
@@ -63,21 +66,25 @@ def test_jacobian_matches_central_differences(f, args):
         assert_close(g, w)
 
 
-@given(W=hnp.arrays(np.float64, (3, 2), elements=st.floats(-2, 2)),
-       x=hnp.arrays(np.float64, (2,), elements=st.floats(-2, 2)))
+@given(
+    W=hnp.arrays(np.float64, (3, 2), elements=st.floats(-2, 2)),
+    x=hnp.arrays(np.float64, (2,), elements=st.floats(-2, 2)),
+)
 def test_jacobian_property(W, x):
     got = zp.jacobian(layer, W, x)
     assert_close(got, numerical_jacobian(layer, W, x))
 
 
 def test_jacobian_of_scalar_function_is_its_gradient():
-    f = lambda x, y: np.sum(x * y) ** 2  # noqa: E731
+    def f(x, y):
+        return np.sum(x * y) ** 2
+
     x, y = np.array([1.0, 2.0]), np.array([0.5, -1.0])
     assert_close(zp.jacobian(f, x, y), zp.gradient(f, x, y))
 
 
 def test_jacobian_of_numbers_is_numbers():
-    assert zp.jacobian(lambda x, y: x * y + x ** 2, 3.0, 2.0) == (8.0, 3.0)
+    assert zp.jacobian(lambda x, y: x * y + x**2, 3.0, 2.0) == (8.0, 3.0)
 
 
 def test_jacobian_keeps_float32():
@@ -103,8 +110,7 @@ def test_jacobian_leaves_the_output_alone():
     assert_close(y, expected, what="output after its pullback ran")
 
 
-@pytest.mark.parametrize("result", [(np.ones(2), np.ones(2)), "text",
-                                    np.array([1, 2])])
+@pytest.mark.parametrize("result", [(np.ones(2), np.ones(2)), "text", np.array([1, 2])])
 def test_jacobian_of_non_real_output_says_what_to_do(result):
     with pytest.raises(TypeError, match="(?s)real array or number.*Possible fixes"):
         zp.jacobian(lambda x: result if x is not None else x, 1.0)
@@ -208,7 +214,7 @@ def test_checkpointed_closure_gets_its_gradient():
     def loss(block, x):
         return np.sum(W2 @ zp.checkpointed(block, x))
 
-    (d_block, dx) = zp.gradient(loss, block, X)
+    (d_block, _) = zp.gradient(loss, block, X)
     want = numerical_vjp(lambda W: np.sum(W2 @ np.tanh(W @ X)), (W1,), 1.0)[0]
     assert_close(d_block.W, want)
 
@@ -233,7 +239,9 @@ def test_checkpointed_with_implicit_params():
     W = W1.copy()
     x = X.copy()
     ps = zp.params(W)
-    remat = zp.gradient(lambda: np.sum(zp.checkpointed(lambda v: np.tanh(W @ v), x)), ps)
+    remat = zp.gradient(
+        lambda: np.sum(zp.checkpointed(lambda v: np.tanh(W @ v), x)), ps
+    )
     plain = zp.gradient(lambda: np.sum(np.tanh(W @ x)), ps)
     assert_close(remat[W], plain[W])
 

@@ -395,3 +395,58 @@ def branch_per_item(x):
 )
 def test_mutation_under_control_flow(f, x):
     check_grads(f, x)
+
+
+# -- fields of objects --------------------------------------------------------------
+class Counted:
+    """A layer that counts its calls in a field (an int: no gradient)."""
+
+    def __init__(self, W):
+        self.W = W
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return np.tanh(self.W @ x)
+
+
+class Caching:
+    """A layer that keeps its last pre-activation in a field."""
+
+    def __init__(self, W):
+        self.W = W
+
+    def __call__(self, x):
+        h = self.W @ x
+        self.last = h
+        return np.sum(np.tanh(h))
+
+
+class DetachedCaching(Caching):
+    """The same, keeping the value without its gradient."""
+
+    def __call__(self, x):
+        h = self.W @ x
+        self.last = zp.stop_gradient(h)
+        return np.sum(np.tanh(h))
+
+
+def test_field_without_gradient_is_set():
+    layer = Counted(np.array([[0.5, -1.0], [2.0, 0.3]]))
+    x = np.array([0.2, 0.7])
+    (_, gx) = zp.gradient(lambda m, x: np.sum(m(x)), layer, x)
+    assert layer.calls == 1
+    assert_close(gx, layer.W.T @ (1 - np.tanh(layer.W @ x) ** 2))
+
+
+def test_detached_field_is_set():
+    layer = DetachedCaching(np.eye(2))
+    zp.gradient(lambda m, x: m(x), layer, np.array([0.2, 0.7]))
+    assert_close(layer.last, [0.2, 0.7])
+
+
+def test_differentiable_field_is_refused_with_fixes():
+    with pytest.raises(
+        zp.ZygopyError, match="(?s)field `last` of a Caching.*stop_gradient"
+    ):
+        zp.gradient(lambda m, x: m(x), Caching(np.eye(2)), np.ones(2))

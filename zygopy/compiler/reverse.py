@@ -167,8 +167,10 @@ class Reverse:
         if isinstance(target, ast.Subscript):
             return self.fwd_setitem(stmt)
         if isinstance(target, ast.Attribute):
-            if self.act.is_active(stmt.value):
-                raise NotImplementedError("assigning a differentiable value to an attribute")
+            if self.act.is_active(stmt.value):  # set at run time if it has no gradient
+                value = ast.Constant(target.attr), stmt.value
+                return [ast.copy_location(
+                    ast.Expr(_zp_call("set_field", target.value, *value)), stmt)]
             return [stmt]
         names = [target.id] if isinstance(target, ast.Name) else [e.id for e in target.elts]
         pre = []

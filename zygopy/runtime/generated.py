@@ -9,7 +9,8 @@ import numpy as np
 
 from ..rules.registry import RULES, lookup, rule, rules_type
 from .arrays import array_module, unbroadcast  # noqa: F401
-from .dispatch import IMPLICIT, Stale, call, call_method  # noqa: F401
+from ..errors import ZygopyError
+from .dispatch import IMPLICIT, Stale, call, call_method, carries_gradient  # noqa: F401
 from .tangents import ZERO, Tangent, add  # noqa: F401
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 
@@ -138,6 +139,24 @@ def _get(a, index):
         return _ABSENT
     v = a[index]
     return v.copy() if hasattr(v, "copy") else v
+
+
+def set_field(obj, name, value):
+    """`obj.name = value` in differentiated code, for values without a gradient
+    (a counter, a flag); a differentiable value is refused, not silently cut."""
+    if type(value) is not int and carries_gradient(value):
+        what = f"an array of shape {value.shape}" if hasattr(value, "shape") else \
+            f"a {type(value).__name__}"
+        raise ZygopyError(
+            f"storing a differentiable value ({what}) in the field `{name}` of a "
+            f"{type(obj).__name__} inside differentiated code: no gradient flows "
+            "through object fields written while the function runs.\n"
+            "Possible fixes:\n"
+            "  - keep the value in a local variable, or return it\n"
+            "  - store zygopy.stop_gradient(value) if it is kept only to be looked "
+            "at later (logging, a cache)\n"
+            "  - update the object outside the function you differentiate")
+    setattr(obj, name, value)
 
 
 def save_item(a, index):

@@ -8,7 +8,7 @@ import math
 import re
 
 import astor
-from astor.op_util import get_op_symbol
+from astor.op_util import Precedence, precedence_data, symbol_data
 
 from ..runtime.sources import source_line
 from ..runtime.tracebacks import BACKWARD, FORWARD
@@ -61,35 +61,36 @@ class _Generator(astor.SourceGenerator):
     astor would write them but several times faster; anything else is astor's.
     """
 
-    def visit_Assign(self, node):
-        text = _simple(node.value)
-        targets = node.targets
-        if text is None or len(targets) != 1:
-            return super().visit_Assign(node)
-        target = targets[0]
-        if target.__class__ is ast.Name:
-            left = target.id
-        else:
-            left = _names(target)
-            if left is None:
-                return super().visit_Assign(node)
-        self.newline(node)
-        self.write(left, " = ", text)
-
-    def visit_Expr(self, node):
-        value = node.value
-        text = _simple(value) if value.__class__ is ast.Call else None
-        if text is None:
-            return super().visit_Expr(node)
-        self.newline(node)
-        self.write(text)
-
     def newline(self, node=None, extra=0):
         self.new_lines = max(self.new_lines, 1 + extra)  # astor's newline
         if node is not None:
             where = getattr(node, ann.KEY, _NO_FACTS).get("user_line")
             if where is not None:
                 self.write(f"\x00{where[1][0].upper()}{where[0]}\x00")
+
+    def visit_Assign(self, node):
+        targets = node.targets
+        text = _expr(node.value, _PREC[ast.Assign]) if len(targets) == 1 else None
+        left = None if text is None else _expr(targets[0], _PREC[ast.Assign])
+        if left is None:
+            return super().visit_Assign(node)
+        self.newline(node)
+        self.write(left, " = ", text)
+
+    def visit_Expr(self, node):
+        text = _expr(node.value, _PREC[ast.Expr])
+        if text is None:
+            return super().visit_Expr(node)
+        self.newline(node)
+        self.write(text)
+
+    def visit_Return(self, node):
+        value = node.value
+        text = "" if value is None else _expr(value, _PREC[ast.Return])
+        if text is None:
+            return super().visit_Return(node)
+        self.newline(node)
+        self.write("return " + text if text else "return")
 
 
 def _commented(node, filename, comments, line, phase, verbatim=False):
@@ -128,72 +129,92 @@ def _commented(node, filename, comments, line, phase, verbatim=False):
     return node
 
 
-# -- A-normal-form statements without astor's machinery -----------------------
-_SYMBOLS = {op: get_op_symbol(op(), " %s ") for op in (
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult,
-    ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift, ast.Gt, ast.Lt, ast.Eq,
-    ast.NotEq, ast.GtE, ast.LtE, ast.Is, ast.IsNot, ast.In, ast.NotIn)}
-_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not ", ast.Invert: "~"}
+# -- statements written without astor's visitor ------------------------------
+# The same text as astor's SourceGenerator: the precedence of an operation and
+# the one its parent asks of it decide the parentheses, as in astor's Delimit.
+_PREC = precedence_data
+_SYMBOL = {op: sym for op, sym in symbol_data.items() if op is not None and sym}
+_CONSTANT = _PREC[ast.Constant]
+_HIGHEST = Precedence.highest
 
 
-def _atom(e):
-    """A name, a dotted name or a plain constant as astor writes it, or None."""
+def _expr(e, pp):
+    """`e` as astor writes it under a parent asking precedence `pp`, or None
+    for what this does not cover (astor writes that)."""
     cls = e.__class__
     if cls is ast.Name:
         return e.id
-    if cls is ast.Attribute:
-        base = _atom(e.value) if e.value.__class__ in (ast.Name, ast.Attribute) else None
-        return None if base is None else f"{base}.{e.attr}"
     if cls is ast.Constant:
         v = e.value
-        if v is None or v is True or v is False:
-            return repr(v)
+        if v is None:
+            return "None"
         t = v.__class__
-        if (t is int or t is float) and 0 <= v < math.inf:
-            return repr(v)
-    return None
-
-
-def _simple(e):
-    """`e` as astor writes it when it is an operation on atoms, or None."""
-    text = _atom(e)
-    if text is not None:
-        return text
-    cls = e.__class__
+        if t is bool or ((t is int or t is float) and 0 <= v < math.inf):
+            return f"({v!r})" if _CONSTANT < pp else repr(v)
+        return None
     if cls is ast.BinOp:
-        left, right = _atom(e.left), _atom(e.right)
-        if left is not None and right is not None:
-            return left + _SYMBOLS[e.op.__class__] + right
-    elif cls is ast.Call:
-        if e.keywords:
+        op = e.op.__class__
+        p = _PREC[op]
+        if op is ast.Pow:
+            left, right = _expr(e.left, Precedence.Pow + 1), _expr(e.right, Precedence.PowRHS)
+        else:
+            left, right = _expr(e.left, p), _expr(e.right, p + 1)
+        if left is None or right is None:
             return None
-        func = _atom(e.func)
-        args = [_atom(a) for a in e.args]
-        if func is not None and None not in args:
-            return f"{func}({', '.join(args)})"
-    elif cls is ast.Compare:
-        if len(e.ops) == 1:
-            left, right = _atom(e.left), _atom(e.comparators[0])
-            if left is not None and right is not None:
-                return left + _SYMBOLS[e.ops[0].__class__] + right
-    elif cls is ast.UnaryOp:
-        if e.operand.__class__ is ast.Name:
-            return _UNARY[e.op.__class__] + e.operand.id
-    elif cls is ast.Subscript:
-        value, index = _atom(e.value), _atom(e.slice)
-        if value is not None and index is not None and e.value.__class__ is ast.Name:
-            return f"{value}[{index}]"
-    elif cls is ast.Tuple:
-        return _names(e, _atom)
+        text = f"{left} {_SYMBOL[op]} {right}"
+        return f"({text})" if p < pp else text
+    if cls is ast.Attribute:
+        value = e.value
+        if value.__class__ is not ast.Name and value.__class__ is not ast.Attribute:
+            return None
+        base = _expr(value, _HIGHEST)
+        return None if base is None else f"{base}.{e.attr}"
+    if cls is ast.Call:
+        args, keywords = e.args, e.keywords
+        func = e.func
+        if func.__class__ is not ast.Name and func.__class__ is not ast.Attribute:
+            return None
+        p = Precedence.Comma if len(args) + len(keywords) > 1 else Precedence.call_one_arg
+        parts = [_expr(a, p) for a in args]
+        for k in keywords:
+            parts.append(None if k.arg is None else _keyword(k))
+        func = _expr(func, _HIGHEST)
+        if func is None or None in parts:
+            return None
+        return f"{func}({', '.join(parts)})"
+    if cls is ast.UnaryOp:
+        op = e.op.__class__
+        p = _PREC[op]
+        operand = _expr(e.operand, p)
+        if operand is None:
+            return None
+        sym = _SYMBOL[op]
+        text = f"{sym} {operand}" if sym.isalpha() else sym + operand
+        return f"({text})" if p < pp else text
+    if cls is ast.Compare:
+        op = e.ops[0].__class__
+        p = _PREC[op]
+        parts = [_expr(x, p + 1) for x in [e.left] + e.comparators]
+        if None in parts:
+            return None
+        text = parts[0] + "".join(f" {_SYMBOL[o.__class__]} {x}"
+                                  for o, x in zip(e.ops, parts[1:]))
+        return f"({text})" if p < pp else text
+    if cls is ast.Subscript:
+        if e.value.__class__ is not ast.Name or e.slice.__class__ is ast.Tuple:
+            return None
+        index = _expr(e.slice, _PREC[ast.Subscript])
+        return None if index is None else f"{e.value.id}[{index}]"
+    if cls is ast.Tuple:
+        elts = e.elts
+        parts = [_expr(x, Precedence.Comma) for x in elts]
+        if None in parts:
+            return None
+        text = ", ".join(parts) + ("," if len(parts) == 1 else "")
+        return f"({text})" if _PREC[ast.Tuple] < pp or not elts else text
     return None
 
 
-def _names(e, atom=None):
-    """A tuple of names (or of atoms) as astor writes it: `a, b` or `a,`."""
-    if e.__class__ is not ast.Tuple or not e.elts:
-        return None
-    parts = [atom(x) if atom else (x.id if x.__class__ is ast.Name else None)
-             for x in e.elts]
-    if None in parts:
-        return None
-    return ", ".join(parts) + ("," if len(parts) == 1 else "")
+def _keyword(k):
+    value = _expr(k.value, Precedence.Comma)
+    return None if value is None else f"{k.arg}={value}"

@@ -16,6 +16,70 @@ from zygopy.runtime import tracebacks
 class _AstorOnly(emit._Generator):
     visit_Assign = astor.SourceGenerator.visit_Assign
     visit_Expr = astor.SourceGenerator.visit_Expr
+    visit_Return = astor.SourceGenerator.visit_Return
+
+
+STATEMENTS = """
+a = -(x + y)
+a = (x + y) * z - w / (u * v) % 3
+a = x ** -y
+a = (-x) ** 2
+a = -x ** 2
+a = x ** y ** z
+a = (x ** y) ** z
+a = 2 ** (2 - 1) * x ** (i - 1)
+a = not (x > y)
+a = not x
+a = x < y < z
+a = (a < b) == c
+a = x is not None
+a = ~x & y | z ^ w << 1 >> 2
+a = f(x + y, -z, k=2, **kw)
+a = np.sum(x, axis=0)
+a = g(*xs)
+a = x[i + 1]
+a = x[-1]
+a = x[1:]
+a = x[i, j]
+a = x - (y - z)
+a = x / (y * z)
+a = d_t1 * (2 * x ** (2 - 1))
+a = (x, (y,), ())
+a, = t
+a, b = f(x)
+a = 1e300
+a = 0.1
+a = True + x
+a = None
+a = 'text'
+a = (1).real
+a = (x + y).z
+a = x.y.z
+a = f(x)(y)
+a = [x, y]
+a = x if c else y
+f(x)
+return x, (y,)
+return
+return -x
+""".strip().splitlines()
+
+
+def _both(statement):
+    tree = ast.parse(statement if not statement.startswith("return") else
+                     "def f():\n    " + statement).body
+    texts = []
+    for generator in (emit._Generator, _AstorOnly):
+        g = generator(" " * 4)
+        g.visit(ast.Module(tree, []))
+        texts.append("".join(g.result))
+    return texts
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_direct_writing_is_astors_text_for_awkward_expressions(statement):
+    fast, slow = _both(statement)
+    assert fast == slow
 
 
 FUNCTIONS = [(fn, ("scalar",) * n) for fn, n, _ in CORPUS] + \

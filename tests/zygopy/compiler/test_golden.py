@@ -12,6 +12,7 @@ The title line names the user's file; the snapshots keep only its base name,
 so they hold in a checkout at any path.
 """
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -47,9 +48,13 @@ def test_generated_code_matches_snapshot(name, fn, args, shown):
     if UPDATE:
         path.write_text(text)
     assert path.exists(), f"no snapshot {path.name}: run with ZYGOPY_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), (
-        f"generated code of {name} differs from {path.name}; if intended, "
-        "regenerate with ZYGOPY_UPDATE_GOLDEN=1 and review the diff")
+    want = path.read_text()
+    if text != want:
+        diff = "\n".join(difflib.unified_diff(want.splitlines(), text.splitlines(),
+                                              f"golden/{path.name}", "generated",
+                                              lineterm=""))
+        pytest.fail(f"generated code of {name} differs from golden/{path.name} (if "
+                    f"intended, regenerate with ZYGOPY_UPDATE_GOLDEN=1):\n{diff}")
 
 
 def test_every_snapshot_has_a_case():

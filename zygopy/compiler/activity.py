@@ -13,11 +13,20 @@ from . import facts as ann
 from .resolve import static_value
 
 SCALAR, ARRAY, ANY, RANGE = "scalar", "array", "any", "range"
+SHAPE = "shape"  # a tuple of ints (x.shape): its items are numbers
+INT_ATTRS = {"ndim": SCALAR, "size": SCALAR, "itemsize": SCALAR, "nbytes": SCALAR,
+             "shape": SHAPE, "strides": SHAPE}
 # `not`, `~`, bitwise and shift operators give booleans or integers: no gradient
 INACTIVE_OPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift, ast.Not,
                 ast.Invert)
 INACTIVE_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
                   "__class__", "__name__", "training", "active"}
+# attributes and methods of a float array that give a float array (or a numpy
+# scalar, which array code handles alike)
+ARRAY_ATTRS = {"T", "mT", "real"}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod",
+                 "reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "clip",
+                 "dot", "copy", "diagonal", "trace", "repeat", "take", "conj"}
 
 
 class Activity:
@@ -41,6 +50,7 @@ def analyse(body, seeds: dict, env, implicit: bool) -> Activity:
     """`seeds` maps active inputs (params, free variables) to their kinds."""
     active = set(seeds)
     kinds = dict(seeds)
+    _constant_kinds(body, env, kinds)
     functions = {}
     stmts = list(_walk(body))
     changed = True
@@ -53,11 +63,35 @@ def analyse(body, seeds: dict, env, implicit: bool) -> Activity:
                     active.add(name)
                     changed = True
                 old = kinds.get(name)
-                new = kind if old is None or old == kind else ANY
+                new = _merge(old, kind)
                 if old != new:
                     kinds[name] = new
                     changed = True
     return Activity(active, kinds, functions)
+
+
+def _merge(old, new):
+    """The kind of a name assigned values of kinds `old` and `new`: numbers and
+    arrays make an array (array code is generic over both)."""
+    if old is None or old == new:
+        return new
+    if {old, new} <= {SCALAR, ARRAY}:
+        return ARRAY
+    return ANY
+
+
+def _constant_kinds(body, env, kinds):
+    """Kinds of the arrays the function reads from its globals and closure
+    without differentiating them (a batch closed over): ARRAY, so that the
+    arithmetic they take part in is inlined."""
+    import numpy as np
+
+    for node in ast.walk(ast.Module(body=list(body), type_ignores=[])):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
+                and node.id not in kinds and node.id not in env.local:
+            found, value = env.lookup(node.id)
+            if found and type(value) is np.ndarray and value.dtype.kind in "fc":
+                kinds[node.id] = ARRAY
 
 
 def _walk(body):
@@ -91,6 +125,10 @@ def _effects(stmt, active, kinds, env, implicit, functions):
         yield stmt.name, any(n in active for n in free) or implicit, ANY
 
 
+def _unstar(node):
+    return node.value if isinstance(node, ast.Starred) else node
+
+
 def _is_active(atom, active):
     return isinstance(atom, ast.Name) and atom.id in active
 
@@ -118,12 +156,16 @@ def _rhs(rhs, active, kinds, env, implicit):
         return False, ANY
     if isinstance(rhs, ast.Attribute):
         if rhs.attr in INACTIVE_ATTRS:
-            return False, ANY
-        return _is_active(rhs.value, active), ANY
+            return False, INT_ATTRS.get(rhs.attr, ANY)
+        kind = ARRAY if rhs.attr in ARRAY_ATTRS and _kind(rhs.value, kinds) == ARRAY else ANY
+        return _is_active(rhs.value, active), kind
     if isinstance(rhs, ast.Subscript):
-        return _is_active(rhs.value, active), ANY
+        kind = _kind(rhs.value, kinds)
+        if kind == SHAPE and isinstance(rhs.slice, ast.Constant):
+            return False, SCALAR  # x.shape[0]
+        return _is_active(rhs.value, active), ARRAY if kind == ARRAY else ANY
     if isinstance(rhs, (ast.Tuple, ast.List)):
-        return any(_is_active(getattr(e, "value", e), active) for e in rhs.elts), ANY
+        return any(_is_active(_unstar(e), active) for e in rhs.elts), ANY
     if isinstance(rhs, ast.Dict):
         return any(_is_active(v, active) for v in rhs.values), ANY
     if isinstance(rhs, ast.Call):
@@ -143,7 +185,7 @@ def _join(a, b, matmul=False):
 def _call(call, active, kinds, env, implicit):
     from ..rules.registry import is_nondifferentiable
 
-    args = [getattr(a, "value", a) for a in call.args] + [k.value for k in call.keywords]
+    args = [_unstar(a) for a in call.args] + [k.value for k in call.keywords]
     any_active = any(_is_active(a, active) for a in args)
     func = call.func
     fn = static_value(func, env)
@@ -159,6 +201,9 @@ def _call(call, active, kinds, env, implicit):
                 return any_active, SCALAR
         if _returns_array(fn) and all(_kind(a, kinds) in (SCALAR, ARRAY) for a in args):
             return any_active, ARRAY
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+            func.attr in ARRAY_METHODS and _kind(func.value, kinds) == ARRAY:
+        return func.value.id in active or any_active, ARRAY  # x.sum(), x.reshape(...)
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
             func.value.id in active:
         return True, ANY  # a method of an active object

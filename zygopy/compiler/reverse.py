@@ -185,6 +185,8 @@ class Reverse:
             elif isinstance(stmt.value, ast.Call) and self.inline_row(stmt.value):
                 self.guard(stmt.value.func)
                 stmt = self.array_spelling(stmt, self.inline_row(stmt.value))
+            elif isinstance(stmt.value, ast.Call) and self.inline_reduction(stmt.value):
+                self.guard(stmt.value.func)  # np.sum (a method of a local needs none)
         for n in names:
             self.note_assign(n)
             pre.append(_marker(SAVE, n))
@@ -242,7 +244,7 @@ class Reverse:
             fn = _zp("op_" + op.__name__) if op is not None else None
             if fn is None:
                 raise NotImplementedError(type(rhs.op).__name__)
-            return ast.Call(_zp("call"), [fn, rhs.left, rhs.right], [])
+            return self.call_form([fn], [rhs.left, rhs.right], [])
         if isinstance(rhs, ast.UnaryOp) and self.act.kind(rhs.operand) == ANY:
             from ..rules.formulas import OPERATORS
 
@@ -252,23 +254,71 @@ class Reverse:
             return ast.Call(_zp("call"), [_zp("getitem"), rhs.value,
                                           _index_expr(rhs.slice)], [])
         if isinstance(rhs, ast.Call):
-            if self.inline_row(rhs) is not None:
+            if self.inline_row(rhs) is not None or self.inline_reduction(rhs) is not None:
                 return None
             func = rhs.func
             if isinstance(func, ast.Attribute) and self.act.is_active(func.value):
+                mask = self.mask([func.value] + rhs.args)
+                if mask is not None:
+                    return ast.Call(_zp("call_method_masked"),
+                                    [mask, func.value, ast.Constant(func.attr)] + rhs.args,
+                                    rhs.keywords)
                 return ast.Call(_zp("call_method"),
                                 [func.value, ast.Constant(func.attr)] + rhs.args,
                                 rhs.keywords)
-            return ast.Call(_zp("call"), [func] + rhs.args, rhs.keywords)
+            return self.call_form([func], rhs.args, rhs.keywords)
+        return None
+
+    def call_form(self, head, args, keywords):
+        """`_zp.call(f, *args)`, or `_zp.call_masked(mask, f, *args)` when some
+        positional arguments are not differentiated here (their adjoints are
+        then never computed, in rules and in compiled callees alike)."""
+        mask = self.mask(args)
+        if mask is None:
+            return ast.Call(_zp("call"), head + args, keywords)
+        return ast.Call(_zp("call_masked"), [mask] + head + args, keywords)
+
+    def mask(self, args):
+        """A constant tuple flagging the active positional arguments, or None
+        when all are (a trailing `*rest` must be inactive to be masked)."""
+        flags = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, ast.Starred):
+                if i != len(args) - 1 or self.act.is_active(arg.value):
+                    return None
+                break
+            flags.append(self.act.is_active(arg))
+        if all(flags) and not any(isinstance(a, ast.Starred) for a in args):
+            return None
+        return ast.Constant(tuple(flags))
+
+    def inline_reduction(self, call):
+        """("sum" or "mean", operand) for `np.sum(x)`, `x.sum()`, `np.mean(x)`,
+        `x.mean()` over every axis of an array: adjoints inlined, no closure."""
+        if call.keywords:
+            return None
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in ("sum", "mean") and not call.args \
+                and isinstance(func.value, ast.Name) and self.act.kind(func.value) == ARRAY:
+            return func.attr, func.value
+        if len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
+                and self.act.kind(call.args[0]) == ARRAY:
+            import numpy as np
+
+            fn = static_value(func, self.env)
+            if fn is np.sum or fn is np.mean:
+                return fn.__name__, call.args[0]
         return None
 
     def inline_binop(self, rhs):
         from ..rules.formulas import OPERATORS, formula_of
 
+        kinds = {self.act.kind(rhs.left), self.act.kind(rhs.right)}
+        if isinstance(rhs.op, ast.MatMult):
+            return kinds == {ARRAY}  # adjoint inlined as _zp.matmul_adjoint
         op = OPERATORS.get(type(rhs.op))
         if op is None or formula_of(op) is None:
             return False
-        kinds = {self.act.kind(rhs.left), self.act.kind(rhs.right)}
         return kinds <= {SCALAR, ARRAY}
 
     def array_spelling(self, stmt, row):
@@ -385,6 +435,8 @@ class Reverse:
         if isinstance(rhs, ast.BinOp):
             from ..rules.formulas import OPERATORS, formula_of
 
+            if isinstance(rhs.op, ast.MatMult):
+                return self.bwd_matmul(rhs.left, rhs.right, dv)
             row = formula_of(OPERATORS[type(rhs.op)])
             return self.inline(row, [rhs.left, rhs.right], dv, out)
         if isinstance(rhs, ast.UnaryOp):
@@ -398,6 +450,10 @@ class Reverse:
             row = self.inline_row(rhs)
             if row is not None:
                 return self.inline(row, rhs.args, dv, out)
+            reduction = self.inline_reduction(rhs)
+            if reduction is not None:
+                kind, operand = reduction
+                return self.acc(operand, _zp_call(kind + "_adjoint", dv, operand))
             return []
         if isinstance(rhs, ast.Attribute):
             obj = rhs.value
@@ -415,6 +471,17 @@ class Reverse:
                 out_ += self.acc(v, _zp_call("item", dv, k))
             return out_
         return []
+
+    def bwd_matmul(self, left, right, dv):
+        """`(da, db) = _zp.matmul_adjoint(dv, a, b, need_a, need_b)`, shares to a and b."""
+        need = [self.act.is_active(left), self.act.is_active(right)]
+        grads = self.fresh("_g")
+        out = [_assign(grads, _zp_call("matmul_adjoint", dv, left, right,
+                                       ast.Constant(need[0]), ast.Constant(need[1])))]
+        for i, (operand, needed) in enumerate(zip((left, right), need)):
+            if needed:
+                out += self.acc(operand, _item(grads, i))
+        return out
 
     def bwd_sequence(self, rhs, dv):
         out = []
@@ -460,10 +527,11 @@ class Reverse:
         """`_grads = v_pb(dv)`, then each active argument takes its share."""
         grads = self.fresh("_grads")
         out = [_assign(grads, ast.Call(_name(pb), [dv], []))]
-        if call.func.attr == "call_method":
-            callee, args = call.args[0], call.args[2:]
+        head = call.args[1:] if call.func.attr.endswith("_masked") else call.args
+        if call.func.attr.startswith("call_method"):
+            callee, args = head[0], head[2:]
         else:
-            callee, args = call.args[0], call.args[1:]
+            callee, args = head[0], head[1:]
         out += self.acc(callee if isinstance(callee, ast.Name) else ast.Constant(None),
                         _item(grads, 0))
         n = len(args)

@@ -11,6 +11,7 @@ import operator
 
 import numpy as np
 
+from ..runtime.arrays import unbroadcast
 from ._helpers import array_module, named, nones, option
 from .registry import rule
 
@@ -20,31 +21,50 @@ def _mT(a):
 
 
 @rule(np.matmul, operator.matmul)
-def matmul_rule(a, b):
+def matmul_rule(a, b, _needed=(True, True)):
     """`a @ b` for (..., m, k) @ (..., k, n), with numpy's 1-D promotions:
-    da = dy @ b^T, db = a^T @ dy."""
-    if type(a) is np.ndarray is type(b) and a.ndim == 2 == b.ndim:
-        return a @ b, _matrix_pullback(a, b)  # the common case, with less overhead
-    xp = array_module(a, b)
-    y = xp.matmul(a, b)
-    va, vb = np.ndim(a) == 1, np.ndim(b) == 1
+    da = dy @ b^T, db = a^T @ dy (see `matmul_adjoint`)."""
+    y = a @ b if type(a) is np.ndarray is type(b) else array_module(a, b).matmul(a, b)
+    need_a, need_b = _needed
 
     def matmul_pullback(dy):
-        A = xp.expand_dims(a, 0) if va else a
-        B = xp.expand_dims(b, -1) if vb else b
-        G = xp.expand_dims(dy, -1) if vb else dy
-        G = xp.expand_dims(G, -2) if va else G
-        da, db = xp.matmul(G, _mT(B)), xp.matmul(_mT(A), G)
-        return (xp.squeeze(da, -2) if va else da), (xp.squeeze(db, -1) if vb else db)
+        return matmul_adjoint(dy, a, b, need_a, need_b)
 
     return y, matmul_pullback
 
 
-def _matrix_pullback(a, b):
-    def matmul_pullback(dy):
-        return dy @ b.T, a.T @ dy
+matmul_rule.takes_needed = True  # dispatch passes which cotangents the caller uses
 
-    return matmul_pullback
+
+def matmul_adjoint(dy, a, b, need_a=True, need_b=True):
+    """(da, db) for y = a @ b, each shaped like its operand (None where not
+    needed: a batch's own gradient is a large product no training step uses).
+
+    The generated code calls this directly for `a @ b` on arrays. When `b` is a
+    transposed view (`x @ W.T`, F-ordered), db is computed as (dy^T a)^T, which
+    costs the same and makes the gradient of W (its transpose) C-ordered, the
+    layout elementwise optimiser updates are fast on."""
+    if type(a) is np.ndarray is type(b) and a.ndim == 2 == b.ndim:
+        da = dy @ b.T if need_a else None
+        if not need_b:
+            return da, None
+        if b.flags.f_contiguous and not b.flags.c_contiguous:
+            return da, (dy.T @ a).T
+        return da, a.T @ dy
+    xp = array_module(a, b)
+    va, vb = np.ndim(a) == 1, np.ndim(b) == 1
+    A = xp.expand_dims(a, 0) if va else a
+    B = xp.expand_dims(b, -1) if vb else b
+    G = xp.expand_dims(dy, -1) if vb else dy
+    G = xp.expand_dims(G, -2) if va else G
+    da = db = None
+    if need_a:
+        da = xp.matmul(G, _mT(B))
+        da = unbroadcast(xp.squeeze(da, -2) if va else da, a)
+    if need_b:
+        db = xp.matmul(_mT(A), G)
+        db = unbroadcast(xp.squeeze(db, -1) if vb else db, b)
+    return da, db
 
 
 def _tensordot_grads(a, b, ia, ib, dy):

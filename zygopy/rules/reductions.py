@@ -20,6 +20,24 @@ def _count(shape, axis):
     return int(np.prod([shape[i] for i in axes_of(axis, len(shape))], dtype=np.int64))
 
 
+def sum_adjoint(g, x):
+    """dx for y = sum(x) over every axis: g spread over x's shape and dtype.
+    The generated code calls this directly for `np.sum(x)` and `x.sum()`."""
+    if np.ndim(g):
+        raise ValueError(f"the cotangent of a sum over all axes must be a scalar, "
+                         f"got one of shape {np.shape(g)}")
+    if type(x) is not np.ndarray:
+        return expand_to(g, np.shape(x), None) if np.ndim(x) else g
+    if isinstance(g, (float, np.generic, np.ndarray)):
+        return np.full(x.shape, g, dtype=x.dtype)  # faster than broadcast_to
+    return array_module(g).broadcast_to(g, x.shape)  # a dual (second order)
+
+
+def mean_adjoint(g, x):
+    """dx for y = mean(x) over every axis."""
+    return sum_adjoint(g / max(np.size(x), 1), x)
+
+
 @rule(np.sum, np.ndarray.sum)
 def sum_rule(x, *args, **kw):
     """`np.sum(x, axis, dtype, out, keepdims)`: dx is dy broadcast back."""

@@ -138,19 +138,25 @@ def clip_rule(x, *args, **kw):
 
 
 @rule(np.where)
-def where_rule(condition, *xy):
-    """`np.where(c, x, y)`: the cotangent goes to x where c holds, else to y.
+def where_rule(condition, *xy, _needed=(True, True, True)):
+    """`np.where(c, x, y)`: the cotangent goes to x where c holds, else to y
+    (only to the branches the caller differentiates).
 
     One-argument `np.where(c)` (indices) is not differentiable."""
     y = np.where(condition, *xy)
     xp = array_module(condition, *xy)
+    need = tuple(_needed[1:3]) + (True,) * (2 - len(_needed[1:3]))
 
     def where_pullback(dy):
         if not xy:
             return (None,)
-        return None, xp.where(condition, dy, 0), xp.where(condition, 0, dy)
+        return (None, xp.where(condition, dy, 0) if need[0] else None,
+                xp.where(condition, 0, dy) if need[1] else None)
 
     return y, where_pullback
+
+
+where_rule.takes_needed = True
 
 
 @rule(np.copy, np.ndarray.copy)

@@ -10,7 +10,7 @@ import types
 import weakref
 
 from ..errors import NoRuleError, ZygopyError
-from ..rules.registry import RULES, is_nondifferentiable, lookup, method_key
+from ..rules.registry import RULES, is_nondifferentiable, key_of, lookup, method_key
 from .arrays import unbroadcast
 from .structure import holds_differentiable
 from .tangents import ZERO, is_differentiable_value
@@ -107,8 +107,7 @@ def call(f, *args, **kwargs):
     """Run `f(*args, **kwargs)` and return `(y, pullback)`."""
     rrule = lookup(f)
     if rrule is not None:
-        y, pb = rrule(*args, **kwargs)
-        return y, RulePullback(pb, args, len(kwargs))
+        return _rule_call(rrule, f, args, kwargs, None)
     if is_nondifferentiable(f):
         return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
     if isinstance(f, types.FunctionType):
@@ -134,6 +133,69 @@ def call(f, *args, **kwargs):
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
     raise NoRuleError(f)
+
+
+def call_masked(mask, f, *args, **kwargs):
+    """`call(f, *args, **kwargs)` where the caller differentiates only the
+    positional arguments whose flag in `mask` is true (those past its end are
+    not differentiated). User functions are compiled without the adjoints of
+    the others; rules that take `_needed` skip their cotangents."""
+    rrule = lookup(f)
+    if rrule is not None:
+        return _rule_call(rrule, f, args, kwargs, mask)
+    if isinstance(f, types.FunctionType) and not is_nondifferentiable(f):
+        if not IMPLICIT and not f.__closure__ and not _any_carries(
+                [a for a, m in zip(args, _padded(mask, len(args))) if m], kwargs):
+            return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+        return call_function(f, args, kwargs, need_free=bool(f.__closure__), mask=mask)
+    if isinstance(f, types.MethodType):
+        y, pb = call_function(f.__func__, (f.__self__,) + args, kwargs, need_free=True,
+                              mask=(True,) + tuple(mask))
+        return y, MethodPullback(pb)
+    method = getattr(type(f), "__call__", None)
+    if isinstance(method, types.FunctionType) and not isinstance(f, type) \
+            and method_key(f, "__call__") is None:
+        y, pb = call_function(method, (f,) + args, kwargs, need_free=True,
+                              mask=(True,) + tuple(mask))
+        return y, MethodPullback(pb)
+    return call(f, *args, **kwargs)
+
+
+def call_method_masked(mask, obj, name, *args, **kwargs):
+    """`call_method` where `mask` flags which of (obj, *args) are differentiated."""
+    key = method_key(obj, name)
+    if key is not None:
+        rrule = RULES.get(key)
+        if rrule is not None and getattr(rrule, "takes_needed", False):
+            y, pb = rrule(obj, *args, _needed=_padded(mask, 1 + len(args)), **kwargs)
+            return y, MethodRulePullback(pb, (obj,) + args, len(kwargs))
+        return call_method(obj, name, *args, **kwargs)
+    attr = inspect.getattr_static(type(obj), name, None) \
+        if not isinstance(obj, types.ModuleType) else None
+    if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
+        y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True, mask=mask)
+        return y, MethodPullback(pb)
+    return call_method(obj, name, *args, **kwargs)
+
+
+def _rule_call(rrule, f, args, kwargs, mask):
+    """Run a rule; a bound method found by its type's rule (`x.reshape`) passes
+    its object first, whose cotangent becomes the callee's."""
+    bound = isinstance(f, types.BuiltinMethodType) and isinstance(key_of(f), tuple)
+    if bound:
+        args = (f.__self__,) + args
+        mask = None if mask is None else (True,) + tuple(mask)
+    if mask is not None and getattr(rrule, "takes_needed", False):
+        y, pb = rrule(*args, _needed=_padded(mask, len(args)), **kwargs)
+    else:
+        y, pb = rrule(*args, **kwargs)
+    if bound:
+        return y, MethodRulePullback(pb, args, len(kwargs))
+    return y, RulePullback(pb, args, len(kwargs))
+
+
+def _padded(mask, n):
+    return tuple(mask[:n]) + (False,) * (n - len(mask))
 
 
 def call_method(obj, name, *args, **kwargs):
@@ -171,17 +233,20 @@ def free_signature(f):
     return tuple(out)
 
 
-def call_function(f, args, kwargs, need_free):
+def call_function(f, args, kwargs, need_free, mask=None):
     """Run user function `f` through its compiled forward; pullback via backward."""
     if (getattr(f, "__module__", None) or "").partition(".")[0] in LIBRARIES:
         raise NoRuleError(f, f" ({f.__module__.partition('.')[0]}'s own Python code is "
                              "not compiled: its functions need rules)")
     layout = None
     code = f.__code__
+    n_args = len(args)
     if kwargs or f.__defaults__ or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         args, layout = _bind(f, args, kwargs)
     kinds = tuple(kind_of(a) for a in args)
+    if mask is not None:
+        kinds = _masked_kinds(kinds, _padded(mask, n_args), layout)
     if need_free:
         need_free = free_signature(f)
     for attempt in (0, 1):
@@ -195,6 +260,20 @@ def call_function(f, args, kwargs, need_free):
             point_at_user_line(exc)  # a note naming the user's line
             raise
     return y, FunctionPullback(backward, saved, layout)
+
+
+def _masked_kinds(kinds, mask, layout):
+    """Kinds with None for parameters bound to arguments the caller does not
+    differentiate: their adjoint code is never generated."""
+    if layout is None:
+        return tuple(k if m else None for k, m in zip(kinds, mask))
+    out = list(kinds)
+    for p, where in enumerate(layout[0]):
+        if where[0] == "pos" and not mask[where[1]]:
+            out[p] = None
+        elif where[0] == "var" and not any(mask[where[1]:where[1] + where[2]]):
+            out[p] = None
+    return tuple(out)
 
 
 def _bind(f, args, kwargs):

@@ -7,10 +7,13 @@ import operator
 
 import numpy as np
 
+from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
+from ..rules.reductions import mean_adjoint, sum_adjoint  # noqa: F401
 from ..rules.registry import RULES, lookup, rule, rules_type
 from .arrays import array_module, unbroadcast  # noqa: F401
 from ..errors import ZygopyError
-from .dispatch import IMPLICIT, Stale, call, call_method, carries_gradient  # noqa: F401
+from .dispatch import (  # noqa: F401
+    IMPLICIT, Stale, call, call_masked, call_method, call_method_masked, carries_gradient)
 from .tangents import ZERO, Tangent, add  # noqa: F401
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 

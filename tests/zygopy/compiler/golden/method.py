@@ -3,7 +3,7 @@ def energy_forward(self, x):
     _t1_pb = None
     _t2_pb = None
     _t1, _t1_pb = _zp.call(self, x)
-    _t2, _t2_pb = _zp.call(_zp.op_pow, _t1, 2)
+    _t2, _t2_pb = _zp.call_masked((True, False), _zp.op_pow, _t1, 2)
     return _t2, (_t1_pb, _t2_pb)
 
 

@@ -518,10 +518,17 @@ class Reverse:
                 g = ast.UnaryOp(ast.USub(), dv)
             else:
                 g = ast.BinOp(dv, ast.Mult(), substitute(row.tree(partial), names, namespace))
-            if not scalar:
+            if not scalar and not self.same_shape(operand, operands):
                 g = _zp_call("unbroadcast", g, operand)
             result += self.acc(operand, g)
         return result
+
+    def same_shape(self, operand, operands):
+        """Whether an elementwise result surely has `operand`'s shape and dtype,
+        so its cotangent needs no unbroadcast: an array whose co-operands are
+        all numbers (a unary function, `2 * x`, `x - 1.0`)."""
+        return self.act.kind(operand) == ARRAY and all(
+            self.act.kind(o) == SCALAR for o in operands if o is not operand)
 
     def bwd_call(self, call, dv, pb):
         """`_grads = v_pb(dv)`, then each active argument takes its share."""

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..rules.formulas import HELPERS
 from .dual import Dual, NoForwardRule, _primals, dual, primal, tangent
 
 _PARTIALS: dict = {}  # ufunc -> tuple of compiled partial functions (or "0"/"1")
@@ -31,7 +32,7 @@ def _partials(ufunc):
             fns.append(text)
             continue
         src = f"lambda {', '.join(row.params)}, out: {render(row.tree(d), names, 'np')}"
-        fns.append(eval(src, {"np": np, "math": math}))
+        fns.append(eval(src, {"np": np, "math": math, "_zp": HELPERS}))
     if ufunc in (np.power, np.float_power):
         fns[0] = _power_base_partial
     _PARTIALS[ufunc] = tuple(fns)
@@ -163,6 +164,6 @@ def _math_call(fn, *args):
     for a, d in zip(args, row.partials):
         if type(a) is Dual:
             partial = eval(f"lambda {', '.join(row.params)}, out: "
-                           f"{render(row.tree(d), names, 'math')}", {"math": math, "np": np})
+                           f"{render(row.tree(d), names, 'math')}", {"math": math, "np": np, "_zp": HELPERS})
             t = t + partial(*primals, out) * a.tangent
     return Dual(out, t)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..runtime import sources
+from .formulas import HELPERS
 from .registry import RULES, key_of
 from .render import render
 
@@ -35,13 +36,13 @@ def register_formula_rule(row):
 
     A row of the math module gets a second, numpy-spelled rule for dual numbers
     (forward mode, second order): `math.sin` cannot take one."""
-    ns = {"np": np, "math": math, "primal": row.fn}
+    ns = {"np": np, "math": math, "primal": row.fn, "_zp": HELPERS}
     sources.exec_source(rule_source(row), f"{row.name}_rule", ns)
     rrule = ns[f"{row.name}_rule"]
     if row.namespace == "math" and _has_numpy_partials(row):
         from ..forward import Dual, math_call
 
-        dual_ns = {"np": np, "math": math, "primal": math_call(row.fn)}
+        dual_ns = {"np": np, "math": math, "primal": math_call(row.fn), "_zp": HELPERS}
         sources.exec_source(rule_source(row, "np"), f"{row.name}_rule", dual_ns)
         scalar_rule, dual_rule = rrule, dual_ns[f"{row.name}_rule"]
 

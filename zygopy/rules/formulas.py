@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
+import types
 import operator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,26 @@ import numpy as np
 # Functions the expression language knows; each maps to a numpy function, a
 # math function (None if math has none) and a CUDA C spelling ({f} is "f" for
 # float32 and "" for float64; None if it needs a helper in the kernel prelude).
+def step(x, y):
+    """1 where x > y, 0.5 where x == y, else 0, in x's dtype: the derivative of
+    maximum(x, y) in x, ties split evenly (one comparison pass and a cast; a
+    where() of Python numbers would make float64 masks of float32 arrays)."""
+    if type(x) in (float, int) and type(y) in (float, int):
+        return 1.0 if x > y else 0.5 if x == y else 0.0
+    out = np.asarray(np.greater(x, y))
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind != "f":
+        dtype = getattr(y, "dtype", None)
+    out = out.astype(dtype if dtype is not None and dtype.kind == "f" else np.float64)
+    ties = np.equal(x, y)
+    if ties.any():
+        out[ties] = 0.5
+    return out
+
+
+# zygopy's own formula functions, spelled `_zp.<name>` in rendered code
+HELPERS = types.SimpleNamespace(step=step)
+
 FUNCTIONS = {
     #  name      numpy           math          CUDA
     "exp": (np.exp, math.exp, "exp{f}"),
@@ -54,6 +75,7 @@ FUNCTIONS = {
     "log10": (np.log10, math.log10, "log10{f}"),
     "fmax": (np.fmax, None, "fmax{f}"),  # NaN-ignoring, as CUDA's fmax
     "fmin": (np.fmin, None, "fmin{f}"),
+    "step": (step, step, None),  # the derivative of maximum: zygopy's own
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
+
 from .formulas import FUNCTIONS
 
 
@@ -11,12 +13,15 @@ def _spelled(fname, namespace):
     """The callee `fname` of a formula spelled in `namespace` ("np" or "math")."""
     if fname not in FUNCTIONS:
         raise ValueError(f"unknown function {fname!r} in a formula")
-    if namespace == "math" and FUNCTIONS[fname][1] is not None:
+    if namespace == "math" and FUNCTIONS[fname][1] is not None \
+            and FUNCTIONS[fname][1] is not FUNCTIONS[fname][0]:
         mod_fn = FUNCTIONS[fname][1]
         if mod_fn in (abs, max, min):
             return ast.Name(mod_fn.__name__, ast.Load())
         attr = fname if fname[:3] != "arc" else "a" + fname[3:]
         return ast.Attribute(ast.Name("math", ast.Load()), attr, ast.Load())
+    if getattr(np, fname, None) is not FUNCTIONS[fname][0]:  # zygopy's own: _zp.step
+        return ast.Attribute(ast.Name("_zp", ast.Load()), fname, ast.Load())
     return ast.Attribute(ast.Name("np", ast.Load()), fname, ast.Load())
 
 

@@ -43,13 +43,10 @@ elementwise(np.square, "np_square", "x", "x * x", "2 * x")
 elementwise(np.reciprocal, "np_reciprocal", "x", "1 / x", "-out * out")
 elementwise(np.remainder, "np_remainder", "x y", "x % y", "1", "-(x // y)")  # = np.mod
 
-# maxima and minima (ties split evenly; fmax/fmin ignore NaN). 0.5 +- 0.5 *
-# sign(x - y) is 1, 0.5 or 0 in the operands' dtype (a where() of Python
-# numbers would make float64 masks of float32 arrays); NaN gives NaN.
-elementwise(np.maximum, "np_maximum", "x y", "maximum(x, y)",
-            "0.5 + 0.5 * sign(x - y)", "0.5 - 0.5 * sign(x - y)")
-elementwise(np.minimum, "np_minimum", "x y", "minimum(x, y)",
-            "0.5 - 0.5 * sign(x - y)", "0.5 + 0.5 * sign(x - y)")
+# maxima and minima (ties split evenly; fmax/fmin ignore NaN): step(x, y) is
+# 1, 0.5 or 0 in the operands' dtype
+elementwise(np.maximum, "np_maximum", "x y", "maximum(x, y)", "step(x, y)", "step(y, x)")
+elementwise(np.minimum, "np_minimum", "x y", "minimum(x, y)", "step(y, x)", "step(x, y)")
 elementwise(np.fmax, "np_fmax", "x y", "fmax(x, y)",
             "where(out == x, where(x == y, 0.5, 1), 0)",
             "where(out == y, where(x == y, 0.5, 1), 0)")

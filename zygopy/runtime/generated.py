@@ -7,6 +7,7 @@ import operator
 
 import numpy as np
 
+from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
 from ..rules.reductions import mean_adjoint, sum_adjoint  # noqa: F401
 from ..rules.registry import RULES, lookup, rule, rules_type

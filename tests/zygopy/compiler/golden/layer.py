@@ -3,7 +3,6 @@ def layer_forward(W, b, x):
     if not (np.tanh is _guard0 and np.sum is _guard1):
         _zp.stale()
     _t1 = None
-    _t2 = None
     _t3 = None
     h = None
     _t1 = W @ x
@@ -11,17 +10,17 @@ def layer_forward(W, b, x):
     h = np.tanh(_t2)
     _t3 = h ** 2
     _t4 = np.sum(_t3)
-    return _t4, (W, _t1, _t2, _t3, b, h, x)
+    return _t4, (W, _t1, _t3, b, h, x)
 
 
 def layer_backward(_saved, _dout):
-    W, _t1, _t2, _t3, b, h, x = _saved
+    W, _t1, _t3, b, h, x = _saved
     d_t4 = _dout
     # adjoint of: return np.sum(h**2)
     d_t3 = _zp.sum_adjoint(d_t4, _t3)
-    dh = _zp.unbroadcast(d_t3 * (2 * h ** (2 - 1)), h)
+    dh = d_t3 * (2 * h ** (2 - 1))
     # adjoint of: h = np.tanh(W @ x + b)
-    d_t2 = _zp.unbroadcast(dh * (1 - h * h), _t2)
+    d_t2 = dh * (1 - h * h)
     d_t1 = _zp.unbroadcast(d_t2, _t1)
     db = _zp.unbroadcast(d_t2, b)
     _g5 = _zp.matmul_adjoint(d_t1, W, x, True, True)

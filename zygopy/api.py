@@ -49,6 +49,7 @@ _FAST: dict = {}  # weakref(f) -> (floats only, arg types, unwrap, forward, back
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
+_F64 = np.float64  # its cotangent seed is the float 1.0
 
 
 def _fast_withgradient(f, args):
@@ -81,7 +82,7 @@ def _fast_withgradient(f, args):
     finally:
         _DIFFERENTIATING.pop()
     try:
-        grads = backward(saved, 1.0 if type(y) is float else _seed(y))
+        grads = backward(saved, 1.0 if type(y) is float or type(y) is _F64 else _seed(y))
     except Exception as exc:
         point_at_user_line(exc)
         raise

@@ -23,12 +23,12 @@ def _count(shape, axis):
 def sum_adjoint(g, x):
     """dx for y = sum(x) over every axis: g spread over x's shape and dtype.
     The generated code calls this directly for `np.sum(x)` and `x.sum()`."""
-    if np.ndim(g):
+    if type(g) is not float and getattr(g, "ndim", 0):
         raise ValueError(f"the cotangent of a sum over all axes must be a scalar, "
                          f"got one of shape {np.shape(g)}")
     if type(x) is not np.ndarray:
         return expand_to(g, np.shape(x), None) if np.ndim(x) else g
-    if isinstance(g, (float, np.generic, np.ndarray)):
+    if type(g) is float or isinstance(g, (np.generic, np.ndarray)):
         return np.full(x.shape, g, dtype=x.dtype)  # faster than broadcast_to
     return array_module(g).broadcast_to(g, x.shape)  # a dual (second order)
 

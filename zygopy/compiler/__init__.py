@@ -51,7 +51,8 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     act = activity.analyse(body, seeds, env, implicit)
     if "dual" not in kinds or "array" in kinds:  # duals of numbers never share memory
         aliases.refuse(conflicts, filename, lambda name: act.kinds.get(name))
-    rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob)
+    unseeded = [p for p in params if p not in seeds and p in act.active]
+    rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
     fwd, bwd = rev.run(body)
     optimise.dead_adjoints(bwd)
     name = tracebacks.user_name(fn)

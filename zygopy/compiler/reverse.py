@@ -47,9 +47,14 @@ ZERO = _zp("ZERO")
 class Reverse:
     """Build forward and backward functions for one normalised function."""
 
-    def __init__(self, name, params, activity, env, fresh, free, implicit_globals):
+    def __init__(self, name, params, activity, env, fresh, free, implicit_globals,
+                 unseeded=()):
         self.name = name
         self.params = params
+        # parameters the caller does not differentiate that later hold active
+        # values (x = layer(x) in a loop): call sites test their identity
+        self.unseeded = set(unseeded)
+        self.entry_values = {}  # parameter -> name of its value on entry
         self.act = activity
         self.env = env
         self.fresh = fresh
@@ -91,6 +96,8 @@ class Reverse:
         if self.guards:
             test = " and ".join(f"{text} is _guard{i}" for i, text in enumerate(self.guards))
             pre.append(ast.parse(f"if not ({test}):\n    _zp.stale()").body[0])
+        for param, entry in self.entry_values.items():
+            pre.append(_assign(entry, _name(param)))
         if taped:
             pre.append(_assign("_tape", ast.List([], ast.Load())))
         for name in saved:
@@ -287,10 +294,23 @@ class Reverse:
                 if i != len(args) - 1 or self.act.is_active(arg.value):
                     return None
                 break
-            flags.append(self.act.is_active(arg))
-        if all(flags) and not any(isinstance(a, ast.Starred) for a in args):
+            if isinstance(arg, ast.Name) and arg.id in self.unseeded:
+                flags.append(self.still_entry_value(arg.id))
+            else:
+                flags.append(self.act.is_active(arg))
+        if all(f is True for f in flags) and not any(isinstance(a, ast.Starred) for a in args):
             return None
-        return ast.Constant(tuple(flags))
+        if all(isinstance(f, bool) for f in flags):
+            return ast.Constant(tuple(flags))
+        return ast.Tuple([f if isinstance(f, ast.AST) else ast.Constant(f) for f in flags],
+                         ast.Load())
+
+    def still_entry_value(self, name):
+        """`name is not <its value on entry>`: false while an undifferentiated
+        parameter still holds the caller's value (the first pass of a loop)."""
+        if name not in self.entry_values:
+            self.entry_values[name] = self.fresh("_in_" + name)
+        return ast.Compare(_name(name), [ast.IsNot()], [_name(self.entry_values[name])])
 
     def inline_reduction(self, call):
         """("sum" or "mean", operand) for `np.sum(x)`, `x.sum()`, `np.mean(x)`,

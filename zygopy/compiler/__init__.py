@@ -43,12 +43,14 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     exits.lower(fdef, fresh)
     body = normalise.Normaliser(fresh, local).block(fdef.body)
     env = Env(fn, local)
-    seeds = {p: (activity.ANY if k == "dual" else k) for p, k in zip(params, kinds)
-             if k is not None}
+    seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
+             for p, k in zip(params, kinds) if k is not None and k[0] != "-"}
+    fields = {p: k[1] for p, k in zip(params, kinds) if type(k) is tuple}
+    constants = {p: k[1:] for p, k in zip(params, kinds) if type(k) is str and k[0] == "-"}
     free = _active_free(fn, env, fdef, need_free)
     glob = _implicit_globals(fn, env, fdef) if implicit else []
     seeds.update({n: activity.ANY for n in free + glob})
-    act = activity.analyse(body, seeds, env, implicit)
+    act = activity.analyse(body, seeds, env, implicit, fields, constants)
     if "dual" not in kinds or "array" in kinds:  # duals of numbers never share memory
         aliases.refuse(conflicts, filename, lambda name: act.kinds.get(name))
     unseeded = [p for p in params if p not in seeds and p in act.active]

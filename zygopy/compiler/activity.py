@@ -46,11 +46,18 @@ class Activity:
         return self.kinds.get(atom.id, ANY)
 
 
-def analyse(body, seeds: dict, env, implicit: bool) -> Activity:
-    """`seeds` maps active inputs (params, free variables) to their kinds."""
+def analyse(body, seeds: dict, env, implicit: bool, fields=None, constants=None) -> Activity:
+    """`seeds` maps active inputs (params, free variables) to their kinds;
+    `fields` maps object parameters to the names of their fields that hold
+    float arrays now (part of the compile key, like the kinds); `constants`
+    gives the kinds of parameters that are not differentiated."""
     active = set(seeds)
-    kinds = dict(seeds)
+    kinds = dict(constants or {})
+    kinds.update(seeds)
     _constant_kinds(body, env, kinds)
+    for obj, names in _trusted_fields(body, fields or {}).items():
+        for name in names:
+            kinds[f"{obj}.{name}"] = ARRAY  # read by _rhs for `obj.name`
     functions = {}
     stmts = list(_walk(body))
     changed = True
@@ -68,6 +75,21 @@ def analyse(body, seeds: dict, env, implicit: bool) -> Activity:
                     kinds[name] = new
                     changed = True
     return Activity(active, kinds, functions)
+
+
+def _trusted_fields(body, fields):
+    """The array fields of object parameters that the body neither rebinds
+    (`self = ...`) nor reassigns (`self.w = ...`): their kinds hold throughout."""
+    if not fields:
+        return {}
+    out = {p: set(names) for p, names in fields.items()}
+    for node in ast.walk(ast.Module(body=list(body), type_ignores=[])):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.pop(node.id, None)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                and isinstance(node.value, ast.Name) and node.value.id in out:
+            out[node.value.id].discard(node.attr)
+    return out
 
 
 def _merge(old, new):
@@ -158,6 +180,9 @@ def _rhs(rhs, active, kinds, env, implicit):
         if rhs.attr in INACTIVE_ATTRS:
             return False, INT_ATTRS.get(rhs.attr, ANY)
         kind = ARRAY if rhs.attr in ARRAY_ATTRS and _kind(rhs.value, kinds) == ARRAY else ANY
+        if isinstance(rhs.value, ast.Name) and \
+                kinds.get(f"{rhs.value.id}.{rhs.attr}") == ARRAY:
+            kind = ARRAY  # a float-array field of an object parameter (layer.weight)
         return _is_active(rhs.value, active), kind
     if isinstance(rhs, ast.Subscript):
         kind = _kind(rhs.value, kinds)

@@ -9,6 +9,8 @@ import inspect
 import types
 import weakref
 
+import numpy as np
+
 from ..errors import NoRuleError, ZygopyError
 from ..rules.registry import RULES, is_nondifferentiable, key_of, lookup, method_key
 from .arrays import unbroadcast
@@ -38,7 +40,16 @@ def kind_of(x):
     dtype = getattr(x, "dtype", None)
     if dtype is not None:
         return "array" if dtype.kind in "fc" else None
+    fields = getattr(x, "__dict__", None)
+    if fields and not isinstance(x, _OPAQUE):
+        arrays = tuple(k for k, v in fields.items()
+                       if type(v) is np.ndarray and v.dtype.kind in "fc")
+        if arrays:
+            return ("any", arrays)  # an object whose fields hold float arrays (a layer)
     return "any"
+
+
+_OPAQUE = (types.ModuleType, types.FunctionType, types.MethodType, type)
 
 
 def carries_gradient(x) -> bool:
@@ -265,14 +276,20 @@ def _masked_kinds(kinds, mask, layout):
     """Kinds with None for parameters bound to arguments the caller does not
     differentiate: their adjoint code is never generated."""
     if layout is None:
-        return tuple(k if m else None for k, m in zip(kinds, mask))
+        return tuple(k if m else _constant(k) for k, m in zip(kinds, mask))
     out = list(kinds)
     for p, where in enumerate(layout[0]):
         if where[0] == "pos" and not mask[where[1]]:
-            out[p] = None
+            out[p] = _constant(out[p])
         elif where[0] == "var" and not any(mask[where[1]:where[1] + where[2]]):
             out[p] = None
     return tuple(out)
+
+
+def _constant(kind):
+    """The kind of an argument that is not differentiated: "-array" keeps what
+    it is (arithmetic on it is still inlined), without making it active."""
+    return "-" + kind if kind in ("array", "scalar") else None
 
 
 _SIGNATURES = weakref.WeakKeyDictionary()  # function -> inspect.Signature (slow to make)

@@ -479,6 +479,8 @@ class Reverse:
             obj = rhs.value
             if not self.act.is_active(obj):
                 return []
+            if rhs.attr in ("T", "mT") and self.act.kind(obj) == ARRAY:
+                return self.acc(obj, ast.Attribute(dv, rhs.attr, ast.Load()))  # dW = d.T
             d_obj = _name(naming.adjoint(obj.id)) if obj.id in self.defined else ZERO
             self.defined.add(obj.id)
             return [_assign(naming.adjoint(obj.id),

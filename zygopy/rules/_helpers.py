@@ -51,6 +51,10 @@ def expand_to(g, shape, axis):
     several."""
     if axis is None and type(g) in _NUMPY_SCALARS and _size(shape) <= _SMALL:
         return np.full(shape, g)
+    if type(g) is np.ndarray or isinstance(g, np.generic):
+        out = np.empty(shape, g.dtype)  # a fresh array: faster than broadcast_to
+        out[...] = g.reshape(keep_shape(shape, axis))
+        return out
     xp = array_module(g)
     g = xp.reshape(g, keep_shape(shape, axis))
     return xp.broadcast_to(g, shape)

@@ -97,6 +97,9 @@ def _extremum_rule(fn, name):
         def extremum_pullback(dy):
             hit = xp.equal(x, keepdims(y, shape, axis))
             count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
+            share = keepdims(dy, shape, axis) / count
+            if xp is np and type(x) is np.ndarray and np.isfinite(share).all():
+                return (hit * share,) + nones(args)  # a mask product: faster than where
             return (xp.where(hit, expand_to(dy, shape, axis) / count, 0),) + nones(args)
 
         return y, named(extremum_pullback, f"{name}_pullback")

@@ -11,6 +11,7 @@ import ast
 
 from . import facts as ann
 from .resolve import static_value
+from .walk import walk
 
 SCALAR, ARRAY, ANY, RANGE = "scalar", "array", "any", "range"
 SHAPE = "shape"  # a tuple of ints (x.shape): its items are numbers
@@ -83,7 +84,7 @@ def _trusted_fields(body, fields):
     if not fields:
         return {}
     out = {p: set(names) for p, names in fields.items()}
-    for node in ast.walk(ast.Module(body=list(body), type_ignores=[])):
+    for node in walk(ast.Module(body=list(body), type_ignores=[])):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             out.pop(node.id, None)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
@@ -108,12 +109,12 @@ def _constant_kinds(body, env, kinds):
     arithmetic they take part in is inlined."""
     import numpy as np
 
-    for node in ast.walk(ast.Module(body=list(body), type_ignores=[])):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
-                and node.id not in kinds and node.id not in env.local:
-            found, value = env.lookup(node.id)
-            if found and type(value) is np.ndarray and value.dtype.kind in "fc":
-                kinds[node.id] = ARRAY
+    names = {n.id for n in walk(ast.Module(body=list(body), type_ignores=[]))
+             if n.__class__ is ast.Name}
+    for name in names - env.local - kinds.keys():
+        found, value = env.lookup(name)
+        if found and type(value) is np.ndarray and value.dtype.kind in "fc":
+            kinds[name] = ARRAY
 
 
 def _walk(body):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 
 from .fence import _refuse
+from .walk import walk
 
 # methods and numpy functions whose result may share memory with the input
 VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
@@ -61,7 +62,8 @@ def _mutated(stmt):
 def find(fdef):
     """Candidate conflicts, before any pass changes the tree: (statement,
     mutated name, other name, line the other is read on, pair)."""
-    stmts = [s for s in ast.walk(fdef) if isinstance(s, ast.stmt) and s is not fdef]
+    nodes = walk(fdef)
+    stmts = [s for s in nodes if isinstance(s, ast.stmt) and s is not fdef]
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
     pairs = []  # (line, name, other): `name` may share memory with `other`
     for s in stmts:
@@ -73,8 +75,8 @@ def find(fdef):
     if not pairs:
         return []
     loads = {}
-    for n in ast.walk(fdef):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+    for n in nodes:
+        if n.__class__ is ast.Name and isinstance(n.ctx, ast.Load):
             loads.setdefault(n.id, []).append(n.lineno)
     loops = [s for s in stmts if isinstance(s, (ast.For, ast.While))]
     found = []

@@ -386,13 +386,13 @@ def flatten(x):
 
 
 __all__ = [
-    "Dense",
     "Chain",
-    "compose",
-    "Parallel",
-    "SkipConnection",
-    "Scale",
+    "Dense",
     "Embedding",
-    "flatten",
+    "Parallel",
+    "Scale",
+    "SkipConnection",
+    "compose",
     "count_parameters",
+    "flatten",
 ]

@@ -300,11 +300,11 @@ class AdaptiveMeanPool:
 
 
 __all__ = [
+    "AdaptiveMeanPool",
     "Conv",
     "ConvTranspose",
-    "MaxPool",
-    "MeanPool",
     "GlobalMaxPool",
     "GlobalMeanPool",
-    "AdaptiveMeanPool",
+    "MaxPool",
+    "MeanPool",
 ]

@@ -85,12 +85,12 @@ def ones(*shape, rng=None, dtype=np.float32):
 
 
 __all__ = [
-    "set_seed",
     "default_rng",
-    "glorot_uniform",
     "glorot_normal",
-    "kaiming_uniform",
+    "glorot_uniform",
     "kaiming_normal",
-    "zeros",
+    "kaiming_uniform",
     "ones",
+    "set_seed",
+    "zeros",
 ]

@@ -300,11 +300,11 @@ def testmode(model, mode=True):
 
 
 __all__ = [
-    "BatchNorm",
-    "LayerNorm",
-    "GroupNorm",
-    "Dropout",
     "AlphaDropout",
-    "trainmode",
+    "BatchNorm",
+    "Dropout",
+    "GroupNorm",
+    "LayerNorm",
     "testmode",
+    "trainmode",
 ]

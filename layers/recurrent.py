@@ -207,4 +207,4 @@ class GRU(_Sequence):
         self.cell = GRUCell(in_features, out_features, **kwargs)
 
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]

@@ -5,17 +5,6 @@ classes) are parsed and turned into readable adjoint Python code ahead of
 time; `gradient`, `pullback` and friends run it.
 """
 
-from .errors import (  # noqa: F401
-    GeneratedCodeError,
-    NoRuleError,
-    NoSourceError,
-    NotScalarError,
-    UnsupportedSyntax,
-    ZygopyError,
-)
-from .rules import elementwise, formula_of, linear, lookup, nondifferentiable, rule  # noqa: F401
-from .runtime.arrays import array_module, unbroadcast  # noqa: F401
-from .runtime.tangents import ZERO, Tangent  # noqa: F401
 from .api import (  # noqa: F401
     Grads,
     Params,
@@ -30,8 +19,18 @@ from .api import (  # noqa: F401
     value_and_grad,
     withgradient,
 )
+from .errors import (  # noqa: F401
+    GeneratedCodeError,
+    NoRuleError,
+    NoSourceError,
+    NotScalarError,
+    UnsupportedSyntax,
+    ZygopyError,
+)
+from .higher import hessian, hvp, jvp  # noqa: F401
+from .rules import elementwise, formula_of, linear, lookup, nondifferentiable, rule  # noqa: F401
+from .runtime.arrays import array_module, unbroadcast  # noqa: F401
+from .runtime.tangents import ZERO, Tangent  # noqa: F401
 from .transforms import checkpointed, jacobian, nograd, stop_gradient  # noqa: F401
-
-from .higher import hessian, hvp, jvp  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -335,4 +335,4 @@ def differentiable(fn):
     return Differentiable(fn)
 
 
-from .implicit import Grads, Params, _implicit_pullback, params  # noqa: E402,F401
+from .implicit import Grads, Params, _implicit_pullback, params  # noqa: F401

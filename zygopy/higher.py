@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import api
-from .forward import Dual, primal, tangent
+from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
 from .runtime.tangents import ZERO, Tangent, materialize
 
-__all__ = ["jvp", "hvp", "hessian"]
+__all__ = ["hessian", "hvp", "jvp"]
 
 
 def _as_dual(x, t):

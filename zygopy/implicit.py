@@ -142,7 +142,7 @@ def closure_cells(fn):
 
 def _top_call(f):
     """(y, pullback) of the zero-argument `f`, its closure differentiated too."""
-    from .api import Differentiable, _DIFFERENTIATING
+    from .api import _DIFFERENTIATING, Differentiable
 
     if isinstance(f, Differentiable):
         f = f.fn

@@ -58,7 +58,7 @@ def test_nondifferentiable_gives_no_gradient_through_it():
 
 def test_linear_rule_second_order():
     x = np.random.default_rng(1).uniform(-1, 1, 4)
-    f = lambda x: np.sum(reversed_cumsum(x) ** 2)  # noqa: E731
+    f = lambda x: np.sum(reversed_cumsum(x) ** 2)
     H = zp.hessian(f, x)
     L = np.triu(np.ones((4, 4)))  # reversed_cumsum(x) = L @ x
     assert_close(H, 2 * L.T @ L, 1e-10, 1e-12)

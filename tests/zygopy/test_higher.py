@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import zygopy as zp
 from zygopy.forward import Dual, NoForwardRule
@@ -83,7 +84,7 @@ def test_hessian_of_an_mlp_loss_in_its_weights():
     x, W2 = rng.standard_normal((5, 3)), rng.standard_normal((4, 2))
     labels = np.eye(4)[rng.integers(0, 4, 5)]
     W1 = rng.standard_normal((2, 3))
-    f = lambda w: mlp_loss(x, w, W2, labels)  # noqa: E731
+    f = lambda w: mlp_loss(x, w, W2, labels)
     assert_close(zp.hessian(f, W1), numerical_hessian(f, W1), 1e-5, 1e-6)
 
 
@@ -95,7 +96,7 @@ def test_hessian_of_a_number_is_a_number():
 def test_jvp_matches_central_differences(seed):
     rng = np.random.default_rng(seed)
     W, x, v = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
-    f = lambda x: np.tanh(W @ x) * np.sum(x ** 2)  # noqa: E731
+    f = lambda x: np.tanh(W @ x) * np.sum(x ** 2)
     y, t = zp.jvp(f, (x,), (v,))
     assert_close(y, f(x))
     assert_close(t, (f(x + H * v) - f(x - H * v)) / (2 * H), 1e-6, 1e-8)
@@ -126,8 +127,8 @@ def test_third_order_is_refused_clearly():
 def test_grad_of_grad_on_arrays():
     rng = np.random.default_rng(2)
     A, v = rng.standard_normal((3, 3)), rng.standard_normal(3)
-    f = lambda x: np.sum(np.sin(A @ x))  # noqa: E731
-    g = lambda x: np.dot(zp.grad(f)(x), v)  # a scalar function of the gradient  # noqa: E731
+    f = lambda x: np.sum(np.sin(A @ x))
+    g = lambda x: np.dot(zp.grad(f)(x), v)  # a scalar function of the gradient
     x = rng.standard_normal(3)
     got = zp.grad(g)(x)
     want = numerical_hessian(f, x) @ v
@@ -136,7 +137,7 @@ def test_grad_of_grad_on_arrays():
 
 def test_grad_through_a_closure_over_the_outer_variable():
     # d/dy [d/dx (x^2 y^3)] at x = 1 = d/dy (2 x y^3) = 6 x y^2
-    outer = lambda y: zp.grad(lambda x: x ** 2 * y ** 3)(1.0)  # noqa: E731
+    outer = lambda y: zp.grad(lambda x: x ** 2 * y ** 3)(1.0)
     assert zp.grad(outer)(2.0) == pytest.approx(24.0)
 
 
@@ -181,7 +182,7 @@ def test_writing_a_dual_into_a_plain_array_is_a_clear_error():
 def test_hvp_matches_the_hessian():
     rng = np.random.default_rng(3)
     x, v = rng.standard_normal(4), rng.standard_normal(4)
-    f = lambda x: np.sum(np.exp(x) * x[::-1])  # noqa: E731
+    f = lambda x: np.sum(np.exp(x) * x[::-1])
     (hv,) = zp.hvp(f, (x,), (v,))
     assert_close(hv, zp.hessian(f, x) @ v, 1e-10, 1e-12)
 

@@ -31,7 +31,7 @@ def test_params_of_a_global_model():
 
 def test_params_of_a_closure_model_through_two_closures():
     def make(model):
-        loss = lambda x: np.sum(model(x) ** 2)  # noqa: E731
+        loss = lambda x: np.sum(model(x) ** 2)
         return lambda: loss(X)
 
     m = Affine(np.eye(2), np.zeros(2))

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 from ..errors import NoSourceError
 from ..runtime import sources, tracebacks
-from . import activity, aliases, emit, exits, fence, naming, normalise, optimise, reverse
+from . import (
+    activity,
+    aliases,
+    emit,
+    exits,
+    fence,
+    naming,
+    normalise,
+    optimise,
+    reverse,
+)
 from .resolve import Env
 from .walk import walk
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 
-from . import facts as ann
 from .resolve import static_value
 from .walk import walk
 
@@ -272,4 +271,4 @@ def free_names(fdef):
     return sorted(loads - assigned)
 
 
-__all__ = ["analyse", "Activity", "SCALAR", "ARRAY", "ANY", "RANGE", "free_names"]
+__all__ = ["ANY", "ARRAY", "RANGE", "SCALAR", "Activity", "analyse", "free_names"]

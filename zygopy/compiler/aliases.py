@@ -29,9 +29,7 @@ def _root(expr):
     while True:
         if isinstance(expr, ast.Name):
             return expr.id
-        if isinstance(expr, ast.Subscript):
-            expr = expr.value
-        elif isinstance(expr, ast.Attribute) and expr.attr in VIEWS:
+        if isinstance(expr, ast.Subscript) or isinstance(expr, ast.Attribute) and expr.attr in VIEWS:
             expr = expr.value
         elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
                 and expr.func.attr in VIEWS:

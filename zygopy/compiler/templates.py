@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ast
 import copy
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parse(text):
     return ast.parse(text).body
 

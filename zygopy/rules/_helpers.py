@@ -7,8 +7,18 @@ import numpy as np
 from ..runtime.arrays import array_module
 from ..runtime.tangents import ZERO
 
-__all__ = ["option", "nones", "axes_of", "keep_shape", "expand_to", "like", "named",
-           "array_module", "ZERO", "is_zero"]
+__all__ = [
+    "ZERO",
+    "array_module",
+    "axes_of",
+    "expand_to",
+    "is_zero",
+    "keep_shape",
+    "like",
+    "named",
+    "nones",
+    "option",
+]
 
 
 def option(args, kw, index, name, default=None):

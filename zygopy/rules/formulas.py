@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import ast
 import math
-import types
 import operator
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
+
 
 # Functions the expression language knows; each maps to a numpy function, a
 # math function (None if math has none) and a CUDA C spelling ({f} is "f" for

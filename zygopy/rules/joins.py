@@ -90,7 +90,7 @@ def _splitting(fn, name, axis_of):
     return named(splitting_rule, f"{name}_rule")
 
 
-_split_axis = lambda x, args, kw: option(args, kw, 1, "axis", 0)  # noqa: E731
+_split_axis = lambda x, args, kw: option(args, kw, 1, "axis", 0)
 rule(np.split)(_splitting(np.split, "split", _split_axis))
 rule(np.array_split)(_splitting(np.array_split, "array_split", _split_axis))
 rule(np.hsplit)(_splitting(np.hsplit, "hsplit", lambda x, *_: 0 if x.ndim == 1 else 1))

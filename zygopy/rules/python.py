@@ -6,8 +6,8 @@ import builtins
 import math
 import operator
 
-from .formulas import elementwise
 from ..runtime.tangents import ZERO
+from .formulas import elementwise
 from .registry import nondifferentiable, rule
 
 # operators: the same rows serve numbers and arrays (see formulas.OPERATORS)

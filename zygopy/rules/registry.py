@@ -130,5 +130,14 @@ def method_key(obj, name):
     return None
 
 
-__all__ = ["rule", "linear", "nondifferentiable", "lookup", "is_nondifferentiable", "RULES",
-           "key_of", "method_key", "np"]
+__all__ = [
+    "RULES",
+    "is_nondifferentiable",
+    "key_of",
+    "linear",
+    "lookup",
+    "method_key",
+    "nondifferentiable",
+    "np",
+    "rule",
+]

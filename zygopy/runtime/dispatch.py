@@ -364,7 +364,7 @@ def _any_carries(args, kwargs):
 class FunctionPullback:
     """The pullback of a compiled user function: its backward and saved values."""
 
-    __slots__ = ("backward", "saved", "layout")
+    __slots__ = ("backward", "layout", "saved")
 
     def __init__(self, backward, saved, layout):
         self.backward = backward
@@ -398,7 +398,7 @@ class MethodPullback:
 class RulePullback:
     """Wraps a rule's pullback: skips ZERO, unbroadcasts, prepends the callee."""
 
-    __slots__ = ("pb", "args", "n_kw")
+    __slots__ = ("args", "n_kw", "pb")
 
     def __init__(self, pb, args, n_kw):
         self.pb = pb
@@ -440,7 +440,7 @@ class ZeroPullback:
 class _FieldCallPullback:
     """Calling a function stored in an object's field: its tangent goes to the field."""
 
-    __slots__ = ("pb", "obj", "name")
+    __slots__ = ("name", "obj", "pb")
 
     def __init__(self, pb, obj, name):
         self.pb, self.obj, self.name = pb, obj, name

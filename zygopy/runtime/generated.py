@@ -7,16 +7,23 @@ import operator
 
 import numpy as np
 
+from ..errors import ZygopyError
+from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
 from ..rules.reductions import mean_adjoint, sum_adjoint  # noqa: F401
 from ..rules.registry import RULES, lookup, rule, rules_type
-from .arrays import array_module, unbroadcast  # noqa: F401
-from ..errors import ZygopyError
+from .arrays import array_module, unbroadcast
 from .dispatch import (  # noqa: F401
-    IMPLICIT, Stale, call, call_masked, call_method, call_method_masked, carries_gradient)
-from .tangents import ZERO, Tangent, add  # noqa: F401
-from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
+    IMPLICIT,
+    Stale,
+    call,
+    call_masked,
+    call_method,
+    call_method_masked,
+    carries_gradient,
+)
+from .tangents import ZERO, Tangent, add
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
 op_pow, op_floordiv, op_mod, op_matmul = operator.pow, operator.floordiv, operator.mod, \

@@ -76,7 +76,7 @@ class Tangent:
     differentiable are None. Supports `+` (accumulation) and equality.
     """
 
-    __slots__ = ("_primal_type", "_fields")
+    __slots__ = ("_fields", "_primal_type")
 
     def __init__(self, primal_type=None, /, **fields):
         object.__setattr__(self, "_primal_type", primal_type)

@@ -432,7 +432,7 @@ def nested_def(x):
 
 @case(1)
 def lambda_closure(x):
-    f = lambda v: v * v + x  # noqa: E731
+    f = lambda v: v * v + x
     return f(x) * 2
 
 
@@ -541,7 +541,6 @@ def print_and_assert(x):
     y = x * 2
     if False:
         print(y)
-    pass
     return y
 
 

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from corpus import CORPUS
 from hypothesis import given
 from hypothesis import strategies as st
 
 import zygopy as zp
 from zygopy.testing import numerical_vjp
-
-from corpus import CORPUS
 
 DOMAINS = {
     "any": st.floats(-2, 2),

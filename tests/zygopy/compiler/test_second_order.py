@@ -4,13 +4,12 @@ gradient, and `grad(grad(f))` against the same."""
 
 import numpy as np
 import pytest
+from corpus import CORPUS
 from hypothesis import given
 from hypothesis import strategies as st
+from test_corpus import DOMAINS, _smooth_enough
 
 import zygopy as zp
-
-from corpus import CORPUS
-from test_corpus import DOMAINS, _smooth_enough
 
 H = 1e-5
 

@@ -10,17 +10,17 @@ import operator
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
-from rule_specs import SPECS, Draw
 import rule_specs_linalg  # noqa: F401  (adds the joins/products/linalg rows)
+from hypothesis import given
+from hypothesis import strategies as st
+from rule_specs import SPECS, Draw
 
 import zygopy.rules  # noqa: F401  (registers everything)
 from zygopy.rules.formulas import formula_of
 from zygopy.rules.reductions import logsumexp
 from zygopy.rules.registry import RULES, key_of, lookup
 from zygopy.runtime.arrays import unbroadcast
-from zygopy.testing import (assert_close, check_rule, numerical_vjp,
-                            random_cotangent)
+from zygopy.testing import assert_close, check_rule, numerical_vjp, random_cotangent
 
 
 def _leaves(obj):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
-from rule_specs import SPECS, Draw
 import rule_specs_linalg  # noqa: F401  (adds the joins/products/linalg rows)
+from hypothesis import given
+from hypothesis import strategies as st
+from rule_specs import SPECS, Draw
 
 from zygopy.forward import Dual
 from zygopy.rules.registry import RULES, lookup

@@ -194,6 +194,7 @@ class Reverse:
                 stmt = self.array_spelling(stmt, self.inline_row(stmt.value))
             elif isinstance(stmt.value, ast.Call) and self.inline_reduction(stmt.value):
                 self.guard(stmt.value.func)  # np.sum (a method of a local needs none)
+                stmt = self.reduction_spelling(stmt)
         for n in names:
             self.note_assign(n)
             pre.append(_marker(SAVE, n))
@@ -312,9 +313,23 @@ class Reverse:
             self.entry_values[name] = self.fresh("_in_" + name)
         return ast.Compare(_name(name), [ast.IsNot()], [_name(self.entry_values[name])])
 
+    def reduction_spelling(self, stmt):
+        """`y = np.sum(x)` runs as `y = _zp.sum_of(x)` (the ndarray method, without
+        np.sum's dispatch); the backward reads the reduction from a fact."""
+        reduction = self.inline_reduction(stmt.value)
+        if isinstance(stmt.value.func, ast.Attribute) and \
+                stmt.value.func.value is reduction[1]:
+            return stmt  # x.sum() already
+        value = ann.set_(_zp_call(reduction[0] + "_of", reduction[1]), "reduction", reduction)
+        new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
+        ann.copy(stmt, new)
+        return new
+
     def inline_reduction(self, call):
         """("sum" or "mean", operand) for `np.sum(x)`, `x.sum()`, `np.mean(x)`,
         `x.mean()` over every axis of an array: adjoints inlined, no closure."""
+        if ann.get(call, "reduction") is not None:  # respelled by reduction_spelling
+            return ann.get(call, "reduction")
         if call.keywords:
             return None
         func = call.func

@@ -29,8 +29,21 @@ def sum_adjoint(g, x):
     if type(x) is not np.ndarray:
         return expand_to(g, np.shape(x), None) if np.ndim(x) else g
     if type(g) is float or isinstance(g, (np.generic, np.ndarray)):
-        return np.full(x.shape, g, dtype=x.dtype)  # faster than broadcast_to
+        out = np.empty(x.shape, x.dtype)  # twice as fast as np.full
+        out.fill(g)
+        return out
     return array_module(g).broadcast_to(g, x.shape)  # a dual (second order)
+
+
+def sum_of(x):
+    """`np.sum(x)` over every axis; the method on an ndarray skips np.sum's
+    dispatch (a microsecond). The generated code calls this for `np.sum(x)`."""
+    return x.sum() if type(x) is np.ndarray else np.sum(x)
+
+
+def mean_of(x):
+    """`np.mean(x)` over every axis (the method on an ndarray, as `sum_of`)."""
+    return x.mean() if type(x) is np.ndarray else np.mean(x)
 
 
 def mean_adjoint(g, x):

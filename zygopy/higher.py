@@ -19,7 +19,7 @@ from . import api
 from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
-from .runtime.tangents import ZERO, Tangent, materialize
+from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize
 
 __all__ = ["hessian", "hvp", "jvp"]
 
@@ -127,43 +127,35 @@ def _second_order_pullback(f, args, positions, with_value):
     """The pullback of `gradient(f, *args)[positions]` (and of f's value when
     `with_value`), for the outer level of a nested differentiation."""
 
+    positions = (positions,) if isinstance(positions, int) else tuple(positions)
+
     def pullback(dout):
         dvalue, dgrad = dout if with_value else (ZERO, dout)
-        if isinstance(positions, int):
+        if len(positions) == 1 and not isinstance(dgrad, tuple):
             dgrad = (dgrad,)
         directions = [None] * len(args)
-        for i, d in zip(positions if not isinstance(positions, int) else (positions,), dgrad):
-            directions[i] = None if d is ZERO or d is None else d
-        if all(d is None for d in directions):
-            if dvalue is ZERO or dvalue is None:
-                return (ZERO,) * (1 + len(args))
-            directions = [None] * len(args)
+        for i, d in zip(positions, dgrad):
+            directions[i] = None if is_zero(d) else d
+        if all(d is None for d in directions) and is_zero(dvalue):
+            return (ZERO,) * (1 + len(args))
+        # H v from the tangents, plus dvalue times the gradient for `with_value`
         _, first, second = _gradient_with_tangents(f, args, directions)
-        out = []
-        for g1, g2 in zip(first, second):
-            g = g2
-            if dvalue is not ZERO and dvalue is not None and g1 is not ZERO and g1 is not None:
-                g = _combine(g, _scale(g1, dvalue))
-            out.append(g)
-        return tuple(out)
+        if is_zero(dvalue):
+            return tuple(second)
+        return tuple(add(g2, _scale(g1, dvalue)) for g1, g2 in zip(first, second))
 
     return pullback
 
 
 def _scale(g, s):
+    """Cotangent structure `g` times the number `s`."""
     if isinstance(g, (tuple, list)):
         return type(g)(_scale(v, s) for v in g)
     if isinstance(g, Tangent):
         return Tangent(g._primal_type, **{k: _scale(v, s) for k, v in g._fields.items()})
-    if g is None or g is ZERO:
+    if is_zero(g):
         return g
     return g * s
-
-
-def _combine(a, b):
-    from .runtime.tangents import add
-
-    return add(a, b)
 
 
 def _refuse_third_order(args):

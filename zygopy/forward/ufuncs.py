@@ -46,7 +46,7 @@ def _push(partial, t, primals, out):
         return -t
     if partial == "0":
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):  # as numpy, not Python, would
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # as numpy, not Python, would
         return partial(*[np.float64(p) if type(p) in (int, float) else p
                          for p in primals], out) * t
 

@@ -105,8 +105,8 @@ def refuse(found, filename, kind):
                 f"an in-place update of `{name}`, which shares its array with "
                 f"`{other}` (read again on line {later}): numpy would change "
                 f"`{other}` too",
-                [f"make a new array instead: `{name} = {name} + ...` "
-                 f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)",
+                [(f"make a new array instead: `{name} = {name} + ...` "
+                  f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"),
                  f"or copy when the second name is made: `{a} = {b}.copy()`"])
 
 

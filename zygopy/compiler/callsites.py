@@ -1,0 +1,176 @@
+"""Call sites: how the forward spells each operation, and what that means for
+its adjoint. An operation is inlined as a formula (`math` for numbers, `np`
+for arrays), inlined as a helper call (`a @ b`, full sums), or dispatched at
+run time (`_zp.call`), in which case the call site says which arguments it
+differentiates (`_zp.call_masked`)."""
+
+from __future__ import annotations
+
+import ast
+
+from . import facts as ann
+from .activity import ANY, ARRAY, SCALAR
+from .build import _index_expr, _name, _zp, _zp_call
+from .resolve import dotted, static_value
+
+
+class CallSites:
+    """Mixin of `reverse.Reverse`: the forward-side decisions about calls."""
+
+    def guard(self, func):
+        """Inlined static callees are guarded against rebinding."""
+        text = dotted(func)
+        fn = static_value(func, self.env)
+        if text is not None and fn is not None:
+            self.guards[text] = fn
+
+    def generic_call(self, rhs):
+        """The `_zp.call(...)` form of an operation without an inlined adjoint."""
+        if isinstance(rhs, ast.BinOp) and not self.inline_binop(rhs):
+            from ..rules.formulas import OPERATORS
+
+            op = OPERATORS.get(type(rhs.op))
+            fn = _zp("op_" + op.__name__) if op is not None else None
+            if fn is None:
+                raise NotImplementedError(type(rhs.op).__name__)
+            return self.call_form([fn], [rhs.left, rhs.right], [])
+        if isinstance(rhs, ast.UnaryOp) and self.act.kind(rhs.operand) == ANY:
+            from ..rules.formulas import OPERATORS
+
+            op = OPERATORS[type(rhs.op)]
+            return ast.Call(_zp("call"), [_zp("op_" + op.__name__), rhs.operand], [])
+        if isinstance(rhs, ast.Subscript):
+            return ast.Call(_zp("call"), [_zp("getitem"), rhs.value,
+                                          _index_expr(rhs.slice)], [])
+        if isinstance(rhs, ast.Call):
+            if self.inline_row(rhs) is not None or self.inline_reduction(rhs) is not None:
+                return None
+            func = rhs.func
+            if isinstance(func, ast.Attribute) and self.act.is_active(func.value):
+                mask = self.mask([func.value] + rhs.args)
+                if mask is not None:
+                    return ast.Call(_zp("call_method_masked"),
+                                    [mask, func.value, ast.Constant(func.attr)] + rhs.args,
+                                    rhs.keywords)
+                return ast.Call(_zp("call_method"),
+                                [func.value, ast.Constant(func.attr)] + rhs.args,
+                                rhs.keywords)
+            return self.call_form([func], rhs.args, rhs.keywords)
+        return None
+
+    def call_form(self, head, args, keywords):
+        """`_zp.call(f, *args)`, or `_zp.call_masked(mask, f, *args)` when some
+        positional arguments are not differentiated here (their adjoints are
+        then never computed, in rules and in compiled callees alike)."""
+        mask = self.mask(args)
+        if mask is None:
+            return ast.Call(_zp("call"), head + args, keywords)
+        return ast.Call(_zp("call_masked"), [mask] + head + args, keywords)
+
+    def mask(self, args):
+        """A constant tuple flagging the active positional arguments, or None
+        when all are (a trailing `*rest` must be inactive to be masked)."""
+        flags = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, ast.Starred):
+                if i != len(args) - 1 or self.act.is_active(arg.value):
+                    return None
+                break
+            if isinstance(arg, ast.Name) and arg.id in self.unseeded:
+                flags.append(self.still_entry_value(arg.id))
+            else:
+                flags.append(self.act.is_active(arg))
+        if all(f is True for f in flags) and not any(isinstance(a, ast.Starred) for a in args):
+            return None
+        if all(isinstance(f, bool) for f in flags):
+            return ast.Constant(tuple(flags))
+        return ast.Tuple([f if isinstance(f, ast.AST) else ast.Constant(f) for f in flags],
+                         ast.Load())
+
+    def still_entry_value(self, name):
+        """`name is not <its value on entry>`: false while an undifferentiated
+        parameter still holds the caller's value (the first pass of a loop)."""
+        if name not in self.entry_values:
+            self.entry_values[name] = self.fresh("_in_" + name)
+        return ast.Compare(_name(name), [ast.IsNot()], [_name(self.entry_values[name])])
+
+    def reduction_spelling(self, stmt):
+        """`y = np.sum(x)` runs as `y = _zp.sum_of(x)` (the ndarray method, without
+        np.sum's dispatch); the backward reads the reduction from a fact."""
+        reduction = self.inline_reduction(stmt.value)
+        if isinstance(stmt.value.func, ast.Attribute) and \
+                stmt.value.func.value is reduction[1]:
+            return stmt  # x.sum() already
+        value = ann.set_(_zp_call(reduction[0] + "_of", reduction[1]), "reduction", reduction)
+        new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
+        ann.copy(stmt, new)
+        return new
+
+    def inline_reduction(self, call):
+        """("sum" or "mean", operand) for `np.sum(x)`, `x.sum()`, `np.mean(x)`,
+        `x.mean()` over every axis of an array: adjoints inlined, no closure."""
+        if ann.get(call, "reduction") is not None:  # respelled by reduction_spelling
+            return ann.get(call, "reduction")
+        if call.keywords:
+            return None
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in ("sum", "mean") and not call.args \
+                and isinstance(func.value, ast.Name) and self.act.kind(func.value) == ARRAY:
+            return func.attr, func.value
+        if len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
+                and self.act.kind(call.args[0]) == ARRAY:
+            import numpy as np
+
+            fn = static_value(func, self.env)
+            if fn is np.sum or fn is np.mean:
+                return fn.__name__, call.args[0]
+        return None
+
+    def inline_binop(self, rhs):
+        from ..rules.formulas import OPERATORS, formula_of
+
+        kinds = {self.act.kind(rhs.left), self.act.kind(rhs.right)}
+        if isinstance(rhs.op, ast.MatMult):
+            return kinds == {ARRAY}  # adjoint inlined as _zp.matmul_adjoint
+        op = OPERATORS.get(type(rhs.op))
+        if op is None or formula_of(op) is None:
+            return False
+        return kinds <= {SCALAR, ARRAY}
+
+    def array_spelling(self, stmt, row):
+        """`y = math.sin(x)` with an array-kind `x` runs as `np.sin(x)`, and with
+        an `x` of unknown kind as `_zp.math_call(math.sin)(x)`: the math module
+        takes only numbers, and forward-mode duals (second order) are not."""
+        from ..rules.formulas import FUNCTIONS
+        from ..rules.render import substitute
+
+        args = stmt.value.args
+        kinds = {self.act.kind(a) for a in args}
+        if row.namespace != "math" or kinds <= {SCALAR}:
+            return stmt
+        tree = row.tree(row.primal)
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        if ARRAY not in kinds or any(FUNCTIONS[name][0] is None for name in called):
+            value = ast.Call(ast.Call(_zp("math_call"), [stmt.value.func], []), list(args), [])
+        else:
+            value = substitute(tree, dict(zip(row.params, args)), "np")
+        ann.set_(value, "row", row)
+        new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
+        ann.copy(stmt, new)
+        return new
+
+    def inline_row(self, call):
+        """The formula row of a statically known elementwise callee, or None."""
+        from ..rules.formulas import formula_of
+
+        if ann.get(call, "row") is not None:  # respelled by array_spelling
+            return ann.get(call, "row")
+        if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        fn = static_value(call.func, self.env)
+        row = formula_of(fn) if fn is not None else None
+        if row is None or len(row.params) != len(call.args):
+            return None
+        return row
+
+    # -- backward -----------------------------------------------------------

@@ -1,6 +1,15 @@
 """The compiler: a pipeline of small passes, chained as in DESIGN.md section 2.
 
-    parse -> fence -> exits -> normalise -> activity -> reverse -> optimise -> emit
+    parse -> fence -> (aliases) -> exits -> normalise -> activity -> reverse
+          -> optimise -> emit
+
+`aliases` finds in-place updates of shared arrays before the tree changes and
+refuses them once activity analysis tells arrays from numbers; `reverse` spells
+each call site with `callsites` (inline formula, inline helper, or dispatch).
+Specialisation keys: argument kinds ("scalar", "array", "-array" for an
+argument the caller does not differentiate, ("any", fields) for an object with
+float-array fields), which closure cells hold differentiable values, and
+whether implicit parameters are collected.
 """
 
 from __future__ import annotations

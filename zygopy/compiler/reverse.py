@@ -33,6 +33,7 @@ class Reverse(CallSites):
         # parameters the caller does not differentiate that later hold active
         # values (x = layer(x) in a loop): call sites test their identity
         self.unseeded = set(unseeded)
+        self.prefix = fresh.prefix  # "d": the adjoint of x is dx (naming.adjoint_prefix)
         self.entry_values = {}  # parameter -> name of its value on entry
         self.act = activity
         self.env = env
@@ -45,6 +46,10 @@ class Reverse(CallSites):
         self.loop_depth = 0
         self.mutates = False  # an active `a[i] = v`: the backward undoes and redoes it
 
+    def adjoint(self, name):
+        """The name of `name`'s adjoint in this function (`dx` for `x`)."""
+        return naming.adjoint(name, self.prefix)
+
     # -- driver -------------------------------------------------------------
     def run(self, body):
         ret = body[-1]
@@ -54,7 +59,7 @@ class Reverse(CallSites):
         bwd = []
         if self.act.is_active(result):
             self.defined = {result.id}
-            bwd = [_assign(naming.adjoint(result.id), _name("_dout"))]
+            bwd = [_assign(self.adjoint(result.id), _name("_dout"))]
             bwd += self.bwd_block(fwd)
         outputs = [self.callee_tangent()] + [self.adj_or_zero(p) for p in self.params]
         needed = self.needed(bwd)
@@ -65,7 +70,7 @@ class Reverse(CallSites):
         for name in self.implicit_globals:
             if name in self.defined:
                 bwd.append(ast.Expr(_zp_call("implicit", _name(name),
-                                             _name(naming.adjoint(name)))))
+                                             _name(self.adjoint(name)))))
         saved = sorted(needed | ({"_tape"} if taped else set()))
         return self.forward_def(fwd, result, saved, taped), \
             self.backward_def(bwd, saved, outputs)
@@ -112,10 +117,10 @@ class Reverse(CallSites):
         return ast.Call(_zp("closure_tangent"), [], fields)
 
     def adj_or_zero(self, name):
-        return _name(naming.adjoint(name)) if name in self.defined else ZERO
+        return _name(self.adjoint(name)) if name in self.defined else ZERO
 
     def needed(self, bwd):
-        adjoints = {naming.adjoint(n) for n in self.act.active}
+        adjoints = {self.adjoint(n) for n in self.act.active}
         loaded, stored = set(), set()
         for node in walk(ast.Module(bwd, [])):
             if isinstance(node, ast.Name):
@@ -226,7 +231,7 @@ class Reverse(CallSites):
         if not self.act.is_active(atom):
             return []
         name = atom.id
-        d = naming.adjoint(name)
+        d = self.adjoint(name)
         if name not in self.defined:
             self.defined.add(name)
             return [_assign(d, contribution)]
@@ -254,7 +259,7 @@ class Reverse(CallSites):
     def bwd_FunctionDef(self, stmt):
         out = []
         if stmt.name in self.act.active and stmt.name in self.defined:
-            d = _name(naming.adjoint(stmt.name))
+            d = _name(self.adjoint(stmt.name))
             for free in self.act.functions.get(stmt.name, []):
                 if free in self.act.active:
                     out += self.acc(_name(free), _zp_call("field", d, ast.Constant(free)))
@@ -275,7 +280,7 @@ class Reverse(CallSites):
             return []
         if name not in self.defined:
             return []  # nothing flowed back to this value
-        dv = _name(naming.adjoint(name))
+        dv = _name(self.adjoint(name))
         rhs = stmt.value
         if isinstance(rhs, ast.Name) and rhs.id == name:
             return []
@@ -318,9 +323,9 @@ class Reverse(CallSites):
                 return []
             if rhs.attr in ("T", "mT") and self.act.kind(obj) == ARRAY:
                 return self.acc(obj, ast.Attribute(dv, rhs.attr, ast.Load()))  # dW = d.T
-            d_obj = _name(naming.adjoint(obj.id)) if obj.id in self.defined else ZERO
+            d_obj = _name(self.adjoint(obj.id)) if obj.id in self.defined else ZERO
             self.defined.add(obj.id)
-            return [_assign(naming.adjoint(obj.id),
+            return [_assign(self.adjoint(obj.id),
                             _zp_call("attr_adjoint", d_obj, obj, ast.Constant(rhs.attr), dv))]
         if isinstance(rhs, (ast.Tuple, ast.List)):
             return self.bwd_sequence(rhs, dv)
@@ -435,10 +440,10 @@ class Reverse(CallSites):
         index = _index_expr(target.slice)
         out = []
         if obj in self.defined:
-            d = _name(naming.adjoint(obj))
+            d = _name(self.adjoint(obj))
             out += self.acc(stmt.value, _zp_call("unbroadcast", _zp_call("read_item", d, index),
                                                  stmt.value))
-            out.append(_assign(naming.adjoint(obj), _zp_call("zero_item", d, index)))
+            out.append(_assign(self.adjoint(obj), _zp_call("zero_item", d, index)))
         out.append(ast.Expr(_zp_call("restore_item", _name(old), _name("_redo"))))
         return out
 
@@ -470,14 +475,14 @@ class Reverse(CallSites):
         inner = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
                  and isinstance(n.ctx, ast.Store) and n.id in self.fresh.created}
         touched -= inner - self.defined
-        pre = [_assign(naming.adjoint(n), ZERO) for n in sorted(touched - self.defined)]
+        pre = [_assign(self.adjoint(n), ZERO) for n in sorted(touched - self.defined)]
         self.defined |= touched
         return pre, set(self.defined)
 
     def leave(self, start):
         """At the end of a block, reset adjoints it left stale, so the block
         leaves `defined` as it found it."""
-        fix = [_assign(naming.adjoint(n), ZERO) for n in sorted(start - self.defined)]
+        fix = [_assign(self.adjoint(n), ZERO) for n in sorted(start - self.defined)]
         self.defined = set(start)
         return fix
 

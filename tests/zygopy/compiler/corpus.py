@@ -608,3 +608,10 @@ def mixed_int_float(x, y):
 def comparison_result_inactive(x):
     flag = x > 0
     return x * (2.0 if flag else 3.0)
+
+
+@case(2)
+def names_like_adjoints(x, y):
+    dx = x * 3.0  # a user variable spelled like x's adjoint
+    d_y = dx * y
+    return d_y * dx + y

@@ -169,6 +169,8 @@ class Reverse(CallSites):
             call = self.generic_call(stmt.value)
             if call is not None:
                 pb = naming.pullback(target.id)
+                if pb in self.fresh.taken:  # the user has a variable of that name
+                    pb = self.fresh(pb + "_")
                 stmt = ann.copy(stmt, ast.Assign([ast.Tuple([_name(target.id, ast.Store()),
                                               _name(pb, ast.Store())], ast.Store())], call))
                 ann.set_(stmt, "pullback", pb)

@@ -615,3 +615,14 @@ def names_like_adjoints(x, y):
     dx = x * 3.0  # a user variable spelled like x's adjoint
     d_y = dx * y
     return d_y * dx + y
+
+
+def _square(v):
+    return v * v
+
+
+@case(1)
+def names_like_pullbacks(x):
+    y = _square(x)  # a dispatched call: its pullback would be named y_pb
+    y_pb = y * 2.0
+    return y * y_pb

@@ -3,6 +3,7 @@ differentiable, source, and implicit parameters (params / Grads)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import numbers
@@ -128,6 +129,17 @@ def _remember_fast(f, args):
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
+
+
+@contextlib.contextmanager
+def differentiating(f=None):
+    """Within this block `is_differentiating()` is true (what `gradient` does
+    around a forward pass; `checkpointed` uses it for its recomputation)."""
+    _DIFFERENTIATING.append(f)
+    try:
+        yield
+    finally:
+        _DIFFERENTIATING.pop()
 
 
 def is_differentiating() -> bool:

@@ -37,17 +37,20 @@ class NoRuleError(ZygopyError, TypeError):
 
     def __init__(self, callee, where=""):
         name = describe_callable(callee)
+        # in the suggested code, a name that is not a Python expression (a ufunc
+        # made by np.frompyfunc is "exp (vectorized)") becomes a placeholder
+        spelled = name if all(part.isidentifier() for part in name.split(".")) else "fn"
         text = (
             f"no gradient rule for {name}{where}: it has no Python source to "
             "compile and no registered rule.\n"
             "Possible fixes:\n"
-            f"  - register a rule:\n"
-            f"        @zygopy.rule({name})\n"
+            f"  - register a rule{'' if spelled == name else f' ({spelled} being {name})'}:\n"
+            f"        @zygopy.rule({spelled})\n"
             f"        def _(x):\n"
-            f"            y = {name}(x)\n"
+            f"            y = {spelled}(x)\n"
             f"            return y, lambda dy: (dy * <dy/dx>,)\n"
             f"  - or, if it is not differentiable: "
-            f"zygopy.nondifferentiable({name})\n"
+            f"zygopy.nondifferentiable({spelled})\n"
             "  - or wrap the argument in zygopy.stop_gradient(...) if no gradient "
             "should flow through this call"
         )

@@ -143,11 +143,8 @@ def checkpointed_rule(f, *args):
     def checkpointed_pullback(dy):
         from . import api
 
-        api._DIFFERENTIATING.append(f)  # the recomputation runs in train mode
-        try:
+        with api.differentiating(f):  # the recomputation runs in train mode
             _, pb = dispatch.call(f, *args)
-        finally:
-            api._DIFFERENTIATING.pop()
         return pb(dy)  # the tangent of f (its closure), then one per argument
 
     return y, checkpointed_pullback

@@ -91,3 +91,27 @@ def test_a_black_box_without_a_rule_is_a_clear_error():
     box = np.vectorize(lambda v: v * 2.0, otypes=[float])
     with pytest.raises(zp.NoRuleError, match="vectorize"):
         zp.gradient(lambda x: np.sum(box(x)), np.ones(2))
+
+
+def test_a_pullback_returning_a_bare_array_is_named():
+    box = np.vectorize(lambda v: v * 3.0, otypes=[float])
+    zp.rule(box)(lambda x: (box(x), lambda dy: 3.0 * dy))  # not a tuple
+
+    with pytest.raises(zp.ZygopyError, match="returned a ndarray.*tuple"):
+        zp.gradient(lambda x: np.sum(box(x)), np.ones(2))
+
+
+def test_a_pullback_with_too_many_cotangents_is_named():
+    box = np.vectorize(lambda v: v * 3.0, otypes=[float])
+    zp.rule(box)(lambda x: (box(x), lambda dy: (3.0 * dy, 1.0)))
+
+    with pytest.raises(zp.ZygopyError, match="2 cotangents for 1 positional"):
+        zp.gradient(lambda x: np.sum(box(x)), np.ones(2))
+
+
+def test_the_suggested_rule_code_is_valid_python_for_a_frompyfunc_ufunc():
+    ufunc = np.frompyfunc(math.exp, 1, 1)
+    with pytest.raises(zp.NoRuleError) as info:
+        zp.gradient(lambda x: float(ufunc(x)), 0.5)
+    text = str(info.value)
+    assert "@zygopy.rule(fn)" in text and "fn being" in text

@@ -273,8 +273,9 @@ def call_function(f, args, kwargs, need_free, mask=None):
 
 
 def _masked_kinds(kinds, mask, layout):
-    """Kinds with None for parameters bound to arguments the caller does not
-    differentiate: their adjoint code is never generated."""
+    """Kinds of constants ("-array", see `_constant`) for parameters bound to
+    arguments the caller does not differentiate: no adjoint code is generated
+    for them."""
     if layout is None:
         return tuple(k if m else _constant(k) for k, m in zip(kinds, mask))
     out = list(kinds)
@@ -409,11 +410,25 @@ class RulePullback:
         if dy is ZERO or dy is None:
             return (None,) + (ZERO,) * (len(self.args) + self.n_kw)
         grads = self.pb(dy)
+        if type(grads) is not tuple or len(grads) > len(self.args):
+            _bad_pullback(self.pb, grads, len(self.args))
         out = [None]
         for g, a in zip(grads, self.args):
             out.append(ZERO if g is None else unbroadcast(g, a))
         out.extend([ZERO] * (len(self.args) - len(grads) + self.n_kw))
         return tuple(out)
+
+
+def _bad_pullback(pb, grads, n_args):
+    """A rule's pullback must return a tuple of at most one cotangent per
+    positional argument (fewer: the rest are zero)."""
+    what = f"a {type(grads).__name__}" if type(grads) is not tuple else \
+        f"{len(grads)} cotangents for {n_args} positional arguments"
+    name = getattr(pb, "__qualname__", None) or repr(pb)
+    raise ZygopyError(
+        f"the rule pullback {name} returned {what}: a pullback returns a tuple with "
+        "one cotangent per positional argument of the call (None where there is "
+        "none), e.g. `return (dy * slope,)` for one argument")
 
 
 class MethodRulePullback(RulePullback):

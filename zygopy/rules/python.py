@@ -103,12 +103,12 @@ rule(builtins.min)(_extremum_rule(builtins.min))
 
 
 @rule(builtins.sum)
-def sum_rule(values, start=0):
+def sum_rule(values, *start):
     values = list(values)
-    y = builtins.sum(values, start)
+    y = builtins.sum(values, *start)
 
     def sum_pullback(dy):
-        return [dy] * len(values), dy
+        return ([dy] * len(values),) + (dy,) * len(start)  # start only if given
 
     return y, sum_pullback
 

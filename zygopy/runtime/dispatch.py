@@ -410,8 +410,9 @@ class RulePullback:
         if dy is ZERO or dy is None:
             return (None,) + (ZERO,) * (len(self.args) + self.n_kw)
         grads = self.pb(dy)
-        if type(grads) is not tuple or len(grads) > len(self.args):
-            _bad_pullback(self.pb, grads, len(self.args))
+        if type(grads) is not tuple or len(grads) > len(self.args) and any(
+                g is not None and g is not ZERO for g in grads[len(self.args):]):
+            _bad_pullback(self.pb, grads, len(self.args))  # (extra Nones are harmless)
         out = [None]
         for g, a in zip(grads, self.args):
             out.append(ZERO if g is None else unbroadcast(g, a))

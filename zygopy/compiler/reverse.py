@@ -78,8 +78,8 @@ class Reverse(CallSites):
     def forward_def(self, body, result, saved, taped):
         pre = []
         if self.guards:
-            test = " and ".join(f"{text} is _guard{i}" for i, text in enumerate(self.guards))
-            pre.append(ast.parse(f"if not ({test}):\n    _zp.stale()").body[0])
+            test = " or ".join(f"{text} is not _guard{i}" for i, text in enumerate(self.guards))
+            pre.append(ast.parse(f"if {test}:\n    _zp.stale()").body[0])
         for param, entry in self.entry_values.items():
             pre.append(_assign(entry, _name(param)))
         if taped:

@@ -27,8 +27,41 @@ def _spelled(fname, namespace):
 
 def substitute(tree, names: dict, namespace: str = "np"):
     """A copy of expression `tree` with names replaced by AST nodes and
-    functions spelled in `namespace` ("np" or "math")."""
-    return _substituted(tree, names, namespace)
+    functions spelled in `namespace` ("np" or "math"), constants folded
+    (`2 * x ** (2 - 1)` reads `2 * x`)."""
+    return _fold(_substituted(tree, names, namespace))
+
+
+_FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+         ast.Mult: lambda a, b: a * b, ast.Pow: lambda a, b: a ** b}
+
+
+def _number(node):
+    return node.__class__ is ast.Constant and type(node.value) in (int, float)
+
+
+def _fold(node):
+    """Fold arithmetic on numeric constants, `e ** 1`, `e * 1` and `1 * e`
+    (bottom-up; anything else is left as written)."""
+    if node.__class__ is ast.BinOp:
+        node.left, node.right = _fold(node.left), _fold(node.right)
+        left, right, op = node.left, node.right, node.op.__class__
+        if _number(left) and _number(right) and op in _FOLD \
+                and not (op is ast.Pow and abs(right.value) > 64):
+            return ast.copy_location(ast.Constant(_FOLD[op](left.value, right.value)), node)
+        if op in (ast.Pow, ast.Mult) and _number(right) and right.value == 1:
+            return left
+        if op is ast.Mult and _number(left) and left.value == 1:
+            return right
+        return node
+    if node.__class__ is ast.UnaryOp:
+        node.operand = _fold(node.operand)
+        if node.op.__class__ is ast.USub and _number(node.operand):
+            return ast.copy_location(ast.Constant(-node.operand.value), node)
+        return node
+    if node.__class__ is ast.Call:
+        node.args = [_fold(a) for a in node.args]
+    return node
 
 
 def _substituted(node, names, namespace):

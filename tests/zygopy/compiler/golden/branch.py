@@ -1,6 +1,6 @@
 # Grad of: branch (golden_functions.py:20)
 def branch_forward(x, y):
-    if not math.sin is _guard0:
+    if math.sin is not _guard0:
         _zp.stale()
     _c2 = None
     _t1 = x > y

@@ -1,6 +1,6 @@
 # Grad of: layer (golden_functions.py:77)
 def layer_forward(W, b, x):
-    if not (np.tanh is _guard0 and np.sum is _guard1):
+    if np.tanh is not _guard0 or np.sum is not _guard1:
         _zp.stale()
     _t1 = None
     _t3 = None
@@ -18,7 +18,7 @@ def layer_backward(_saved, _dout):
     d_t4 = _dout
     # adjoint of: return np.sum(h**2)
     d_t3 = _zp.sum_adjoint(d_t4, _t3)
-    dh = d_t3 * (2 * h ** (2 - 1))
+    dh = d_t3 * (2 * h)
     # adjoint of: h = np.tanh(W @ x + b)
     d_t2 = dh * (1 - h * h)
     d_t1 = _zp.unbroadcast(d_t2, _t1)

@@ -18,5 +18,5 @@ def polynomial_backward(_saved, _dout):
     d_t3 = d_t4
     dx = d_t3 * 2
     d_t1 = d_t2 * 3
-    dx = dx + d_t1 * (2 * x ** (2 - 1))
+    dx = dx + d_t1 * (2 * x)
     return None, dx, dy

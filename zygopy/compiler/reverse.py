@@ -63,10 +63,15 @@ class Reverse(CallSites):
             bwd += self.bwd_block(fwd)
         outputs = [self.callee_tangent()] + [self.adj_or_zero(p) for p in self.params]
         needed = self.needed(bwd)
-        taped = {n for n in needed if self.assigned.get(n, 0) > 1 or
-                 (self.assigned.get(n, 0) == 1 and n in self.params)}
+        while True:  # restores nobody reads go, then branches left empty, ...
+            taped = self.taped(needed)
+            bwd = _prune(bwd, taped)
+            again = self.needed(bwd)
+            if again == needed:
+                break
+            needed = again
         fwd = _Markers(taped, forward=True).block(fwd)
-        bwd = _Markers(taped, forward=False).block(bwd)
+        bwd = _drop_empty_ifs(_Markers(taped, forward=False).block(bwd))
         for name in self.implicit_globals:
             if name in self.defined:
                 bwd.append(ast.Expr(_zp_call("implicit", _name(name),
@@ -118,6 +123,12 @@ class Reverse(CallSites):
 
     def adj_or_zero(self, name):
         return _name(self.adjoint(name)) if name in self.defined else ZERO
+
+    def taped(self, needed):
+        """The needed names the forward overwrites (or a loop reassigns): the
+        backward gets their older values back from the tape."""
+        return {n for n in needed if self.assigned.get(n, 0) > 1 or
+                (self.assigned.get(n, 0) == 1 and n in self.params)}
 
     def needed(self, bwd):
         adjoints = {self.adjoint(n) for n in self.act.active}
@@ -455,6 +466,8 @@ class Reverse(CallSites):
         after_body = self.leave(start)
         orelse = self.bwd_block(stmt.orelse)
         after_else = self.leave(start)
+        if not body + after_body + orelse + after_else:
+            return pre  # no adjoint on either side: the branch taken is not needed
         return pre + templates.fill(templates.IF_BACKWARD, test=stmt.test,
                                     body=body + after_body, orelse=orelse + after_else)
 
@@ -517,6 +530,52 @@ class _Markers:
                             if getattr(stmt, field) or field == "body" else [])
             out.append(stmt)
         return out
+
+
+def _prune(stmts, taped):
+    """The backward without restore markers of names that are not taped, and
+    without branches and loops that are then empty (their tests and counts
+    are then no longer needed either)."""
+    out = []
+    for stmt in stmts:
+        name = _restored(stmt)
+        if name is not None and name not in taped:
+            continue
+        if isinstance(stmt, (ast.If, ast.For)):
+            stmt.body = _prune(stmt.body, taped)
+            stmt.orelse = _prune(stmt.orelse, taped)
+            own = stmt.test.id if isinstance(stmt, ast.If) and \
+                isinstance(stmt.test, ast.Name) else None
+            rest = [s for s in stmt.body + stmt.orelse if not isinstance(s, ast.Pass)
+                    and (own is None or _restored(s) != own)]
+            if not rest and (isinstance(stmt, ast.For) or own is not None):
+                continue  # empty, or only restoring its own test: not needed
+        out.append(stmt)
+    return out
+
+
+def _restored(stmt):
+    """The name a restore marker restores, or None."""
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+            isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == RESTORE:
+        return stmt.value.args[0].value
+    return None
+
+
+def _drop_empty_ifs(stmts):
+    """The statements without `if c: pass / else: pass` (a branch whose adjoint
+    is empty on both sides: nothing to do whichever way it went)."""
+    out = []
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            if hasattr(stmt, field) and not isinstance(stmt, ast.FunctionDef):
+                kept = _drop_empty_ifs(getattr(stmt, field))
+                setattr(stmt, field, kept or ([ast.Pass()] if field == "body" else []))
+        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Name) and \
+                all(isinstance(s, ast.Pass) for s in stmt.body + stmt.orelse):
+            continue
+        out.append(stmt)
+    return out
 
 
 def _expr_stmt(text):

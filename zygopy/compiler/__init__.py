@@ -77,6 +77,7 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
     fwd, bwd = rev.run(body)
     optimise.dead_adjoints(bwd)
+    optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     text, lines = emit.render_with_lines([fwd, bwd], filename, _title(fn, name, filename))
     line_map = tracebacks.LineMap(name, filename, lines)

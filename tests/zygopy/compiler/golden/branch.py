@@ -16,9 +16,8 @@ def branch_forward(x, y):
 
 def branch_backward(_saved, _dout):
     _c2, x, y = _saved
-    d_t4 = _dout
     # adjoint of: return z * 2
-    dz = d_t4 * 2
+    dz = _dout * 2
     # adjoint of: if x > y:
     dx = _zp.ZERO
     dy = _zp.ZERO

@@ -11,9 +11,8 @@ def __call___forward(self, x):
 
 def __call___backward(_saved, _dout):
     _t2_pb, _t4_pb, self = _saved
-    d_t4 = _dout
     # adjoint of: return self.w * x + self.c
-    _grads5 = _t4_pb(d_t4)
+    _grads5 = _t4_pb(_dout)
     d_t2 = _grads5[1]
     d_t3 = _grads5[2]
     dself = _zp.attr_adjoint(_zp.ZERO, self, 'c', d_t3)

@@ -11,9 +11,8 @@ def calls_helper_forward(x, y):
 
 def calls_helper_backward(_saved, _dout):
     _t1_pb, _t2_pb, u_pb = _saved
-    d_t2 = _dout
     # adjoint of: return helper(u, x) + u
-    _grads3 = _t2_pb(d_t2)
+    _grads3 = _t2_pb(_dout)
     d_t1 = _grads3[1]
     du = _grads3[2]
     _grads4 = _t1_pb(d_t1)

@@ -15,9 +15,8 @@ def layer_forward(W, b, x):
 
 def layer_backward(_saved, _dout):
     W, _t1, _t3, b, h, x = _saved
-    d_t4 = _dout
     # adjoint of: return np.sum(h**2)
-    d_t3 = _zp.sum_adjoint(d_t4, _t3)
+    d_t3 = _zp.sum_adjoint(_dout, _t3)
     dh = d_t3 * (2 * h)
     # adjoint of: h = np.tanh(W @ x + b)
     d_t2 = dh * (1 - h * h)

@@ -43,9 +43,8 @@ def lists_forward(x):
 def lists_backward(_saved, _dout):
     _item5_pb, _list4_pb, _n11, _n12, _t10_pb, _t6_pb, _t7_pb, _t9_pb, _tape, k, values_pb = _saved
     _tape = _tape.copy()
-    d_t10 = _dout
     # adjoint of: return sum(squares) + values[-1]
-    _grads14 = _t10_pb(d_t10)
+    _grads14 = _t10_pb(_dout)
     d_t7 = _grads14[1]
     d_t9 = _grads14[2]
     _grads15 = _t9_pb(d_t9)

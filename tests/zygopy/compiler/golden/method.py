@@ -9,9 +9,8 @@ def energy_forward(self, x):
 
 def energy_backward(_saved, _dout):
     _t1_pb, _t2_pb = _saved
-    d_t2 = _dout
     # adjoint of: return self(x) ** 2
-    _grads3 = _t2_pb(d_t2)
+    _grads3 = _t2_pb(_dout)
     d_t1 = _grads3[1]
     _grads4 = _t1_pb(d_t1)
     dself = _grads4[0]

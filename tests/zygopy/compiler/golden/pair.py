@@ -8,10 +8,9 @@ def pair_forward(x, y):
 
 def pair_backward(_saved, _dout):
     x, y = _saved
-    d_t1 = _dout
     # adjoint of: return s, p
-    ds = _zp.item(d_t1, 0)
-    dp = _zp.item(d_t1, 1)
+    ds = _zp.item(_dout, 0)
+    dp = _zp.item(_dout, 1)
     # adjoint of: p = x * y
     dx = dp * y
     dy = dp * x

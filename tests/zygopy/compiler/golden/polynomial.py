@@ -10,13 +10,9 @@ def polynomial_forward(x, y):
 
 def polynomial_backward(_saved, _dout):
     x, = _saved
-    d_t5 = _dout
     # adjoint of: return 3 * x**2 + 2 * x + y
-    d_t4 = d_t5
-    dy = d_t5
-    d_t2 = d_t4
-    d_t3 = d_t4
-    dx = d_t3 * 2
-    d_t1 = d_t2 * 3
+    dy = _dout
+    dx = _dout * 2
+    d_t1 = _dout * 3
     dx = dx + d_t1 * (2 * x)
     return None, dx, dy

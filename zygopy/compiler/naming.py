@@ -36,6 +36,10 @@ def pullback(var: str) -> str:
 
 
 def _clean(name: str) -> str:
+    """A Python identifier from a function's name: `<lambda>` -> `lambda`,
+    `__call__` -> `call` (so `call_forward`, not `__call___forward`)."""
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        name = name[2:-2]
     return name.replace("<lambda>", "lambda").replace("<", "").replace(">", "").replace(".", "_")
 
 

@@ -1,5 +1,5 @@
 # Grad of: Affine.__call__ (golden_functions.py:89)
-def __call___forward(self, x):
+def call_forward(self, x):
     _t2_pb = None
     _t4_pb = None
     _t1 = self.w
@@ -9,7 +9,7 @@ def __call___forward(self, x):
     return _t4, (_t2_pb, _t4_pb, self)
 
 
-def __call___backward(_saved, _dout):
+def call_backward(_saved, _dout):
     _t2_pb, _t4_pb, self = _saved
     # adjoint of: return self.w * x + self.c
     _grads5 = _t4_pb(_dout)

@@ -35,11 +35,10 @@ def kind_of(x):
         return "scalar"
     if t is bool or x is None or t is str or isinstance(x, type):
         return None
-    if getattr(x, "zygopy_rules_type", None) is not None and type(x.primal) in (float, int):
+    if getattr(t, "zygopy_rules_type", None) is not None and type(x.primal) in (float, int):
         return "dual"  # a forward-mode dual of a number (second order): "any" to activity
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None:
-        return "array" if dtype.kind in "fc" else None
+    if getattr(t, "dtype", None) is not None:  # on the type: no __getattr__ of objects
+        return "array" if x.dtype.kind in "fc" else None
     fields = getattr(x, "__dict__", None)
     if fields and not isinstance(x, _OPAQUE):
         arrays = tuple(k for k, v in fields.items()
@@ -251,7 +250,7 @@ def call_function(f, args, kwargs, need_free, mask=None):
     layout = None
     code = f.__code__
     n_args = len(args)
-    if kwargs or f.__defaults__ or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
+    if kwargs or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         args, layout = _bind(f, args, kwargs)
     kinds = tuple(kind_of(a) for a in args)
@@ -312,6 +311,15 @@ _MISSING = object()
 def _bind(f, args, kwargs):
     """Positional values for every parameter, and how to map their cotangents
     back to the call's arguments."""
+    code, defaults = f.__code__, f.__defaults__
+    if not kwargs and defaults and not code.co_kwonlyargcount and not code.co_flags & (
+            inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
+            and code.co_argcount - len(defaults) <= len(args) < code.co_argcount:
+        # the common case, without inspect: positional arguments, then defaults
+        n = len(args)
+        missing = code.co_argcount - n
+        layout = [("pos", i) for i in range(n)] + [("default",)] * missing
+        return args + defaults[len(defaults) - missing:], (layout, n, [])
     sig = _SIGNATURES.get(f)
     if sig is None:
         sig = _SIGNATURES[f] = inspect.signature(f)

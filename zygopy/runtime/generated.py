@@ -63,12 +63,14 @@ def attr_adjoint(d_obj, obj, name, dv):
     """Accumulate the cotangent `dv` of `obj.name` into `d_obj`."""
     if dv is ZERO or dv is None:
         return d_obj
+    t = type(obj)
     for cls in rules_type(obj).__mro__:
         rrule = RULES.get((cls, name))
-        if rrule is not None:  # an array property such as .T
+        if rrule is not None:  # a property with a rule, such as an array's .T
             _, pb = rrule(obj)
             return add(d_obj, unbroadcast(pb(dv)[0], obj))
-    return add(d_obj, Tangent(type(obj), **{name: dv}))
+    field = Tangent(t, **{name: dv})  # an object's field
+    return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
 
 
 def unpack_adjoint(value, parts):

@@ -189,7 +189,7 @@ def gradient_pairs(model, grad) -> list:
 
     def field(g, name, path):
         if isinstance(g, Tangent):
-            return g.fields().get(name)
+            return g.get(name)
         if isinstance(g, dict):
             return g.get(name)
         if isinstance(g, (list, tuple)):

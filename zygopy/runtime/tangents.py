@@ -101,6 +101,10 @@ class Tangent:
         """The field names and values, as a dict (a copy)."""
         return dict(self._fields)
 
+    def get(self, name, default=None):
+        """The tangent of field `name`, or `default` where it has none."""
+        return self._fields.get(name, default)
+
     def __iter__(self):
         return iter(self._fields.items())
 

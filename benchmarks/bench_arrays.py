@@ -78,28 +78,9 @@ def small_hand(W, x):
     return y.sum(), (dh @ x.T, W.T @ dh)
 
 
-def mlp_hand(W1, b1, W2, b2, W3, b3, x, onehot):
-    a1 = x @ W1.T + b1
-    h1 = np.maximum(a1, 0)
-    a2 = h1 @ W2.T + b2
-    h2 = np.maximum(a2, 0)
-    z = h2 @ W3.T + b3
-    m = np.max(z, axis=1, keepdims=True)
-    e = np.exp(z - m)
-    s = np.sum(e, axis=1, keepdims=True)
-    n = x.shape[0]
-    loss = -np.sum(onehot * (z - m - np.log(s))) / n
-    dz = (e / s - onehot) / n
-    dW3, db3 = dz.T @ h2, dz.sum(axis=0)
-    da2 = (dz @ W3) * (a2 > 0)
-    dW2, db2 = da2.T @ h1, da2.sum(axis=0)
-    da1 = (da2 @ W2) * (a1 > 0)
-    dW1, db1 = da1.T @ x, da1.sum(axis=0)
-    return loss, (dW1, db1, dW2, db2, dW3, db3)
-
-
-def mlp_hand_all(W1, b1, W2, b2, W3, b3, x, onehot):
-    """mlp_hand plus the gradients of the data (x, onehot): what zygopy's
+def mlp_hand(W1, b1, W2, b2, W3, b3, x, onehot, all_grads=False):
+    """The loss and its 6 parameter gradients, derived by hand; with
+    `all_grads`, also the gradients of the data (x, onehot): what zygopy's
     gradient with respect to all eight arguments computes."""
     a1 = x @ W1.T + b1
     h1 = np.maximum(a1, 0)
@@ -118,7 +99,12 @@ def mlp_hand_all(W1, b1, W2, b2, W3, b3, x, onehot):
     dW2, db2 = da2.T @ h1, da2.sum(axis=0)
     da1 = (da2 @ W2) * (a1 > 0)
     dW1, db1 = da1.T @ x, da1.sum(axis=0)
-    return loss, (dW1, db1, dW2, db2, dW3, db3, da1 @ W1, -logp / n)
+    grads = (dW1, db1, dW2, db2, dW3, db3)
+    return loss, grads + (da1 @ W1, -logp / n) if all_grads else grads
+
+
+def mlp_hand_all(*args):
+    return mlp_hand(*args, all_grads=True)
 
 
 # -- data ------------------------------------------------------------------------------

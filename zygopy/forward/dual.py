@@ -223,60 +223,12 @@ class Dual:
             raise NoForwardRule(func)
         return handler(func, args, kwargs)
 
-    # -- ndarray methods: the numpy functions of the same name ----------------
-    def sum(self, *a, **k):
-        return np.sum(self, *a, **k)
-
-    def mean(self, *a, **k):
-        return np.mean(self, *a, **k)
-
-    def prod(self, *a, **k):
-        return np.prod(self, *a, **k)
-
-    def max(self, *a, **k):
-        return np.max(self, *a, **k)
-
-    def min(self, *a, **k):
-        return np.min(self, *a, **k)
-
-    def std(self, *a, **k):
-        return np.std(self, *a, **k)
-
-    def var(self, *a, **k):
-        return np.var(self, *a, **k)
-
-    def cumsum(self, *a, **k):
-        return np.cumsum(self, *a, **k)
-
-    def cumprod(self, *a, **k):
-        return np.cumprod(self, *a, **k)
-
-    def clip(self, *a, **k):
-        return np.clip(self, *a, **k)
-
+    # -- ndarray methods: the numpy functions of the same name (more below) ---
     def dot(self, other):
         return np.dot(self, other)
 
-    def trace(self, *a, **k):
-        return np.trace(self, *a, **k)
-
-    def diagonal(self, *a, **k):
-        return np.diagonal(self, *a, **k)
-
-    def repeat(self, *a, **k):
-        return np.repeat(self, *a, **k)
-
-    def take(self, *a, **k):
-        return np.take(self, *a, **k)
-
     def swapaxes(self, a, b):
         return np.swapaxes(self, a, b)
-
-    def squeeze(self, *a, **k):
-        return np.squeeze(self, *a, **k)
-
-    def ravel(self, *a, **k):
-        return np.ravel(self, *a, **k)
 
     def flatten(self):
         return np.ravel(self).copy()
@@ -302,26 +254,22 @@ class Dual:
     def conj(self):
         return self
 
-    def argmax(self, *a, **k):
-        return np.argmax(self.primal, *a, **k)
 
-    def argmin(self, *a, **k):
-        return np.argmin(self.primal, *a, **k)
+def _delegate(fn, on_primal):
+    """A Dual method that calls numpy's function of the same name, on the dual
+    (pushing the tangent forward) or, for indices and flags, on the primal."""
+    def method(self, *args, **kwargs):
+        return fn(self.primal if on_primal else self, *args, **kwargs)
 
-    def argsort(self, *a, **k):
-        return np.argsort(self.primal, *a, **k)
+    method.__name__ = method.__qualname__ = fn.__name__
+    return method
 
-    def nonzero(self):
-        return np.nonzero(self.primal)
 
-    def any(self, *a, **k):
-        return np.any(self.primal, *a, **k)
-
-    def all(self, *a, **k):
-        return np.all(self.primal, *a, **k)
-
-    def round(self, *a, **k):
-        return np.round(self.primal, *a, **k)
+for _name in ("sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod",
+              "clip", "trace", "diagonal", "repeat", "take", "squeeze", "ravel"):
+    setattr(Dual, _name, _delegate(getattr(np, _name), on_primal=False))
+for _name in ("argmax", "argmin", "argsort", "nonzero", "any", "all", "round"):
+    setattr(Dual, _name, _delegate(getattr(np, _name), on_primal=True))
 
 
 def _primals(obj):

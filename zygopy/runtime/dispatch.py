@@ -115,34 +115,7 @@ def _build(fn, compiled):
 
 def call(f, *args, **kwargs):
     """Run `f(*args, **kwargs)` and return `(y, pullback)`."""
-    rrule = lookup(f)
-    if rrule is not None:
-        return _rule_call(rrule, f, args, kwargs, None)
-    if is_nondifferentiable(f):
-        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
-    if isinstance(f, types.FunctionType):
-        if not IMPLICIT and not f.__closure__ and not _any_carries(args, kwargs):
-            return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
-        return call_function(f, args, kwargs, need_free=bool(f.__closure__))
-    if isinstance(f, types.MethodType):
-        y, pb = call_function(f.__func__, (f.__self__,) + args, kwargs, need_free=True)
-        return y, MethodPullback(pb)
-    if isinstance(f, type):
-        if _any_carries(args, kwargs):
-            raise NoRuleError(f, " (constructing objects from differentiable values "
-                                 "inside differentiated code)")
-        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
-    key = method_key(f, "__call__")  # a rule for calling instances of a type
-    if key is not None and key in RULES:
-        y, pb = RULES[key](f, *args, **kwargs)
-        return y, MethodRulePullback(pb, (f,) + args, len(kwargs))
-    method = getattr(type(f), "__call__", None)
-    if isinstance(method, types.FunctionType):
-        y, pb = call_function(method, (f,) + args, kwargs, need_free=True)
-        return y, MethodPullback(pb)
-    if not _any_carries(args, kwargs):
-        return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
-    raise NoRuleError(f)
+    return _dispatch(f, args, kwargs, None)
 
 
 def call_masked(mask, f, *args, **kwargs):
@@ -150,25 +123,44 @@ def call_masked(mask, f, *args, **kwargs):
     positional arguments whose flag in `mask` is true (those past its end are
     not differentiated). User functions are compiled without the adjoints of
     the others; rules that take `_needed` skip their cotangents."""
+    return _dispatch(f, args, kwargs, mask)
+
+
+def _dispatch(f, args, kwargs, mask):
+    """`call` and `call_masked`: by what the callee is (`mask` None: all needed)."""
     rrule = lookup(f)
     if rrule is not None:
         return _rule_call(rrule, f, args, kwargs, mask)
-    if isinstance(f, types.FunctionType) and not is_nondifferentiable(f):
-        if not IMPLICIT and not f.__closure__ and not _any_carries(
-                [a for a, m in zip(args, _padded(mask, len(args))) if m], kwargs):
-            return f(*args, **kwargs), ZeroPullback(len(args) + len(kwargs))
+    n = len(args) + len(kwargs)
+    if is_nondifferentiable(f):
+        return f(*args, **kwargs), ZeroPullback(n)
+    if isinstance(f, types.FunctionType):
+        needed = args if mask is None else \
+            [a for a, m in zip(args, _padded(mask, len(args))) if m]
+        if not IMPLICIT and not f.__closure__ and not _any_carries(needed, kwargs):
+            return f(*args, **kwargs), ZeroPullback(n)
         return call_function(f, args, kwargs, need_free=bool(f.__closure__), mask=mask)
+    with_self = None if mask is None else (True,) + tuple(mask)
     if isinstance(f, types.MethodType):
         y, pb = call_function(f.__func__, (f.__self__,) + args, kwargs, need_free=True,
-                              mask=(True,) + tuple(mask))
+                              mask=with_self)
         return y, MethodPullback(pb)
+    if isinstance(f, type):
+        if _any_carries(args, kwargs):
+            raise NoRuleError(f, " (constructing objects from differentiable values "
+                                 "inside differentiated code)")
+        return f(*args, **kwargs), ZeroPullback(n)
+    key = method_key(f, "__call__")  # a rule for calling instances of a type
+    if key is not None and key in RULES:
+        y, pb = RULES[key](f, *args, **kwargs)
+        return y, MethodRulePullback(pb, (f,) + args, len(kwargs))
     method = getattr(type(f), "__call__", None)
-    if isinstance(method, types.FunctionType) and not isinstance(f, type) \
-            and method_key(f, "__call__") is None:
-        y, pb = call_function(method, (f,) + args, kwargs, need_free=True,
-                              mask=(True,) + tuple(mask))
+    if isinstance(method, types.FunctionType):
+        y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
-    return call(f, *args, **kwargs)
+    if not _any_carries(args, kwargs):
+        return f(*args, **kwargs), ZeroPullback(n)
+    raise NoRuleError(f)
 
 
 def call_method_masked(mask, obj, name, *args, **kwargs):

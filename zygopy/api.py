@@ -18,18 +18,24 @@ from .runtime.tangents import ZERO, materialize
 from .runtime.tracebacks import point_at_user_line
 
 
+def plain(f):
+    """The function itself, for a `@differentiable` one."""
+    return f.fn if isinstance(f, Differentiable) else f
+
+
+def top_call(f, args, need_free):
+    """`(y, pullback)` of `f(*args)`, with `is_differentiating()` true while its
+    forward runs; `need_free`: differentiate what a plain function closes over."""
+    f = plain(f)
+    with differentiating(f):
+        if type(f) is types.FunctionType:
+            return dispatch.call_function(f, args, {}, need_free=need_free)
+        return dispatch.call(f, *args)
+
+
 def _top_pullback(f, args):
     """(y, back) where back(dy) gives one materialised cotangent per argument."""
-    if isinstance(f, Differentiable):
-        f = f.fn
-    _DIFFERENTIATING.append(f)
-    try:
-        if type(f) is types.FunctionType:
-            y, pb = dispatch.call_function(f, args, {}, need_free=bool(dispatch.IMPLICIT))
-        else:
-            y, pb = dispatch.call(f, *args)
-    finally:
-        _DIFFERENTIATING.pop()
+    y, pb = top_call(f, args, need_free=bool(dispatch.IMPLICIT))
 
     def back(dy):
         grads = pb(_zero_nones(dy))
@@ -106,7 +112,7 @@ def _same_kinds(args, arg_types):
 def _remember_fast(f, args):
     """After a general `withgradient(f, *args)`, cache what the fast path needs
     when `f` is a plain function called with positional floats/float arrays."""
-    fn = f.fn if isinstance(f, Differentiable) else f
+    fn = plain(f)
     if type(fn) is not types.FunctionType or _IMPLICIT or fn.__defaults__ \
             or fn.__kwdefaults__:
         return

@@ -71,20 +71,16 @@ def jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     args = tuple(_as_dual(p, t) for p, t in zip(primals, tangents))
-    y, _ = dispatch.call(_unwrap(f), *args)
+    y, _ = dispatch.call(api.plain(f), *args)
     value, t = _split(y)
     return value, materialize(t, value)
-
-
-def _unwrap(f):
-    return f.fn if isinstance(f, api.Differentiable) else f
 
 
 def _gradient_with_tangents(f, args, directions):
     """The full first-order gradient of scalar `f` at `args` (callee first),
     run on duals perturbed along `directions`: (value, primal grads, tangents)."""
     duals = tuple(_as_dual(a, v) for a, v in zip(args, directions))
-    y, pb = dispatch.call(_unwrap(f), *duals)
+    y, pb = dispatch.call(api.plain(f), *duals)
     value = primal(y)
     grads = pb(api._seed(value))
     p, t = _split(tuple(grads))

@@ -140,27 +140,15 @@ def closure_cells(fn):
     return out
 
 
-def _top_call(f):
-    """(y, pullback) of the zero-argument `f`, its closure differentiated too."""
-    from .api import _DIFFERENTIATING, Differentiable
-
-    if isinstance(f, Differentiable):
-        f = f.fn
-    _DIFFERENTIATING.append(f)
-    try:
-        if isinstance(f, types.FunctionType):
-            return dispatch.call_function(f, (), {}, need_free=True)
-        return dispatch.call(f)
-    finally:
-        _DIFFERENTIATING.pop()
-
-
 def _implicit_pullback(f, ps):
     """Pullback of a zero-argument `f` with respect to the implicit `ps`."""
+    from .api import plain, top_call
+
+    f = plain(f)
     ctx = _Context(ps)
     dispatch.IMPLICIT.append(ctx)
     try:
-        y, pb = _top_call(f)
+        y, pb = top_call(f, (), need_free=True)  # its closure too: a model held there
     finally:
         dispatch.IMPLICIT.pop()
 

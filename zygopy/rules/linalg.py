@@ -285,23 +285,21 @@ def diag_rule(v, *args, **kw):
     return xp.diag(v, *args, **kw), diag_pullback
 
 
-@rule(np.tril)
-def tril_rule(x, *args, **kw):
-    """`np.tril(x, k)`: a mask, its own adjoint."""
-    xp, k = array_module(x), option(args, kw, 0, "k", 0)
+def _triangle(name):
+    """An rrule for np.tril/np.triu(x, k): a mask, its own adjoint."""
 
-    def tril_pullback(dy):
-        return (xp.tril(dy, k),) + nones(args)
+    def triangle_rule(x, *args, **kw):
+        xp, k = array_module(x), option(args, kw, 0, "k", 0)
+        mask = getattr(xp, name)
 
-    return xp.tril(x, k), tril_pullback
+        def triangle_pullback(dy):
+            return (mask(dy, k),) + nones(args)
+
+        return mask(x, k), named(triangle_pullback, f"{name}_pullback")
+
+    triangle_rule.__doc__ = f"`np.{name}(x, k)`: a mask, its own adjoint."
+    return named(triangle_rule, f"{name}_rule")
 
 
-@rule(np.triu)
-def triu_rule(x, *args, **kw):
-    """`np.triu(x, k)`: a mask, its own adjoint."""
-    xp, k = array_module(x), option(args, kw, 0, "k", 0)
-
-    def triu_pullback(dy):
-        return (xp.triu(dy, k),) + nones(args)
-
-    return xp.triu(x, k), triu_pullback
+rule(np.tril)(_triangle("tril"))
+rule(np.triu)(_triangle("triu"))

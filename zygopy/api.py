@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import numbers
 import types
 import weakref
 
 import numpy as np
 
-from .errors import NotScalarError
 from .runtime import dispatch
+from .runtime.generated import seed as _seed
 from .runtime.tangents import ZERO, materialize
 from .runtime.tracebacks import point_at_user_line
 
@@ -47,28 +46,28 @@ def _top_pullback(f, args):
 # -- the fast path of gradient/withgradient ----------------------------------
 # A plain function called again with positional floats (or float arrays) of
 # the same types as before, outside implicit-parameter contexts, runs its
-# cached compiled forward and backward directly: the steps of _top_pullback
-# and dispatch.call_function without their general argument handling.
+# fused gradient function (compiler.fuse: the forward and backward in one
+# function returning the value and the gradients) without the general
+# argument handling of _top_pullback and dispatch.call_function.
 # Entries are keyed by a plain weak reference to the callee (kept in the entry,
 # so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
 # when the callee dies.
-_FAST: dict = {}  # weakref(f) -> (floats only, arg types, unwrap, forward, backward, evict)
+_FAST: dict = {}  # weakref(f) -> (floats only, arg types, observed, unwrap, fused, evict)
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
-_F64 = np.float64  # its cotangent seed is the float 1.0
 
 
 def _fast_withgradient(f, args):
-    """`(y, gradients)` by the cached compiled code of `f`, or None if `f` has
-    no cache entry for arguments of these types (then the general path runs)."""
+    """`(y, gradients)` by the fused gradient function of `f`, or None if `f`
+    has no cache entry for arguments of these types (then the general path runs)."""
     try:
         entry = _FAST.get(_ref(f))
     except TypeError:  # not weakly referenceable: a builtin, a bound method...
         return None
     if entry is None or _IMPLICIT:
         return None
-    floats, arg_types, unwrap, forward, backward, _ = entry
+    floats, arg_types, observed, unwrap, fused, _ = entry
     if len(args) != len(arg_types):
         return None
     if floats:
@@ -77,9 +76,12 @@ def _fast_withgradient(f, args):
                 return None
     elif not _same_kinds(args, arg_types):
         return None
-    _DIFFERENTIATING.append(f.fn if unwrap else f)
+    if fused is None:  # made on the second call: most functions get just one
+        fused = _fuse(f, args)
+    if observed:  # code it calls may ask is_differentiating()
+        _DIFFERENTIATING.append(f.fn if unwrap else f)
     try:
-        y, saved = forward(*args)
+        y, grads = fused(*args)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
         _FAST.pop(_ref(f), None)
         return None
@@ -87,19 +89,27 @@ def _fast_withgradient(f, args):
         point_at_user_line(exc)
         raise
     finally:
-        _DIFFERENTIATING.pop()
-    try:
-        grads = backward(saved, 1.0 if type(y) is float or type(y) is _F64 else _seed(y))
-    except Exception as exc:
-        point_at_user_line(exc)
-        raise
-    grads = grads[1:]
+        if observed:
+            _DIFFERENTIATING.pop()
     if floats:
         for g in grads:
             if type(g) is not float:  # ZERO, a numpy scalar: make a float of it
                 return y, tuple(map(materialize, grads, args))
         return y, grads
-    return y, tuple(map(materialize, grads, args))
+    for g, a in zip(grads, args):
+        if type(g) is not np.ndarray or g.dtype is not a.dtype or g.shape != a.shape:
+            return y, tuple(map(materialize, grads, args))
+    return y, grads
+
+
+def _fuse(f, args):
+    """Make the fused gradient function of `f`'s fast-path entry."""
+    fn = plain(f)
+    fused, calls_user_code = dispatch.gradient_function(fn, tuple(map(dispatch.kind_of, args)))
+    key = _ref(f)
+    floats, arg_types, _, unwrap, _, evict = _FAST[key]
+    _FAST[key] = (floats, arg_types, calls_user_code, unwrap, fused, evict)
+    return fused
 
 
 def _same_kinds(args, arg_types):
@@ -124,14 +134,12 @@ def _remember_fast(f, args):
     if not all(t is float or t is np.ndarray for t in arg_types) or \
             not _same_kinds(args, arg_types):
         return
-    kinds = tuple(map(dispatch.kind_of, args))
-    forward, backward, _ = dispatch.adjoint_functions(fn, kinds, False, False)
     if len(_FAST) >= _FAST_LIMIT:
         _FAST.clear()
     key = _ref(f)
     evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
     floats = all(t is float for t in arg_types)
-    _FAST[key] = (floats, arg_types, fn is not f, forward, backward, evict)
+    _FAST[key] = (floats, arg_types, True, fn is not f, None, evict)  # see _fuse
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
@@ -180,33 +188,6 @@ def pullback(f, *args):
     if len(args) == 1 and isinstance(args[0], Params):
         return _implicit_pullback(f, args[0])
     return _top_pullback(f, args)
-
-
-def _seed(y):
-    """The cotangent 1 for a real scalar output, or a NotScalarError."""
-    if type(y) is float:
-        return 1.0
-    if isinstance(y, bool) or not _is_real_scalar(y):
-        shape = getattr(y, "shape", None)
-        what = f"an array of shape {shape}" if shape is not None else type(y).__name__
-        raise NotScalarError(
-            f"gradient needs a function that returns a real scalar, but it returned "
-            f"{what}.\nPossible fixes:\n"
-            "  - reduce the output first, e.g. np.sum(...) or a loss function\n"
-            "  - use zygopy.pullback(f, *args) and call back(dy) with a cotangent "
-            "shaped like the output\n"
-            "  - use zygopy.jacobian(f, x) for the full Jacobian")
-    if isinstance(y, np.ndarray):
-        return np.ones_like(y)
-    if isinstance(y, np.generic):
-        return y.dtype.type(1)
-    return 1.0
-
-
-def _is_real_scalar(y):
-    if isinstance(y, numbers.Real):
-        return True
-    return isinstance(y, np.ndarray) and y.ndim == 0 and y.dtype.kind == "f"
 
 
 def gradient(f, *args):

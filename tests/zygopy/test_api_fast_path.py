@@ -120,3 +120,83 @@ def test_implicit_parameters_are_not_fast_pathed():
     g2 = zp.gradient(lambda: np.sum(W * W), ps)
     np.testing.assert_allclose(g1[W], 2 * W)
     np.testing.assert_allclose(g2[W], 2 * W)
+
+
+# -- the fused gradient function (compiler.fuse) the fast path runs -----------------
+
+
+def rebinds_its_result(x, y):
+    z = x
+    z += y
+    z *= x
+    return z
+
+
+def loops_and_branches(x, n):
+    total = 0.0
+    for i in range(int(n)):
+        if i % 2:
+            total = total + x * i
+        else:
+            total = total - math.sin(x)
+    while total > 10.0:
+        total = total / 2.0
+    return total
+
+
+def fills_by_mutation(w):
+    out = np.zeros(3)
+    for i in range(3):
+        out[i] = w[i] * w[(i + 1) % 3]
+    return np.sum(out)
+
+
+def column_sums(W):
+    return np.sum(W, axis=0)
+
+
+def sqrt_at(x):
+    return x**0.5
+
+
+@pytest.mark.parametrize("f,args", [
+    (rebinds_its_result, (0.7, 0.3)),
+    (loops_and_branches, (0.4, 5.0)),
+    (fills_by_mutation, (np.array([0.5, -1.0, 2.0]),)),
+    (loss, (np.full((2, 2), 0.3, np.float32), np.ones(2, np.float32))),
+])
+def test_fused_function_agrees_with_the_general_path(f, args):
+    (y1, g1), (y2, g2) = _twice(f, *args)
+    assert api._FAST[api._ref(f)][4] is not None, "the second call should run fused code"
+    assert y2 == pytest.approx(y1) and y2 == pytest.approx(f(*args))
+    for a, b, arg in zip(g1, g2, args):
+        np.testing.assert_allclose(b, a, rtol=1e-6)
+        assert type(b) is type(a) and np.asarray(b).dtype == np.asarray(arg).dtype
+
+
+def test_fused_function_refuses_an_output_that_became_an_array():
+    zp.gradient(column_sums, np.ones(3))
+    zp.gradient(column_sums, np.ones(3))
+    with pytest.raises(zp.NotScalarError, match=r"an array of shape \(2,\)"):
+        zp.gradient(column_sums, np.ones((3, 2)))
+
+
+def test_errors_in_the_fused_backward_name_the_user_line():
+    zp.gradient(sqrt_at, 4.0)
+    zp.gradient(sqrt_at, 4.0)
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(sqrt_at, 0.0)
+    note = info.value.__notes__[0]
+    assert "return x**0.5" in note and "backward" in note
+
+
+def test_generated_gradient_function_is_readable():
+    api._FAST.clear()
+    zp.gradient(poly, 1.0, 2.0)
+    zp.gradient(poly, 1.0, 2.0)
+    fused = api._FAST[api._ref(poly)][4]
+    assert fused.__name__ == "poly_gradient"
+    import linecache
+
+    text = "".join(linecache.getlines(fused.__code__.co_filename))
+    assert "def poly_gradient(x, y):" in text and "return _value, (dx, dy)" in text

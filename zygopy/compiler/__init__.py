@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import NoSourceError
 from ..runtime import sources, tracebacks
@@ -26,6 +26,7 @@ from . import (
     emit,
     exits,
     fence,
+    fuse,
     naming,
     normalise,
     optimise,
@@ -45,6 +46,22 @@ class Compiled:
     text: str
     guards: dict  # "np.tanh" -> the object the inlined adjoint assumes
     free: tuple  # closure variables whose adjoints go into the callee tangent
+    fused: tuple = ()  # what `gradient_code` needs (not `fn`: this outlives it)
+    _gradient: tuple | None = field(default=None, repr=False)
+
+    def gradient_code(self):
+        """(code, calls user code) of `f_gradient(*args) -> (value, grads)`, the
+        forward and backward fused for a top-level `gradient` call (see
+        `fuse`); made on first request, since most compiled functions are
+        only ever called from other generated code."""
+        if self._gradient is None:
+            scope, name, fwd, bwd, filename, title = self.fused
+            fused = fuse.gradient_def(naming.gradient_name(scope.__name__), fwd, bwd)
+            text, lines = emit.render_with_lines([fused], filename, title)
+            line_map = tracebacks.LineMap(name, filename, lines)
+            code, = _code_objects(text, scope, [fused.name], self.guards, line_map)
+            self._gradient = code, fuse.calls_user_code(fwd)
+        return self._gradient
 
 
 def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compiled:
@@ -79,10 +96,22 @@ def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compi
     optimise.dead_adjoints(bwd)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
-    text, lines = emit.render_with_lines([fwd, bwd], filename, _title(fn, name, filename))
+    title = _title(fn, name, filename)
+    text, lines = emit.render_with_lines([fwd, bwd], filename, title)
     line_map = tracebacks.LineMap(name, filename, lines)
-    fcode, bcode = _code_objects(text, fn, fwd.name, bwd.name, rev.guards, line_map)
-    return Compiled(fcode, bcode, tuple(params), text, dict(rev.guards), tuple(free))
+    fcode, bcode = _code_objects(text, fn, [fwd.name, bwd.name], rev.guards, line_map)
+    return Compiled(fcode, bcode, tuple(params), text, dict(rev.guards), tuple(free),
+                    (_Scope(fn), name, fwd, bwd, filename, title))
+
+
+class _Scope:
+    """What `_code_objects` reads of a function, kept without the function
+    (whose closure may hold a model) for compiling more code later."""
+
+    def __init__(self, fn):
+        self.__name__ = fn.__name__
+        self.__globals__ = fn.__globals__
+        self.__code__ = types.SimpleNamespace(co_freevars=fn.__code__.co_freevars)
 
 
 def _title(fn, name, filename):
@@ -176,8 +205,8 @@ def _implicit_globals(fn, env, fdef):
     return out
 
 
-def _code_objects(text, fn, fwd_name, bwd_name, guards, line_map):
-    """Compile `text` so that its functions close over the user's own cells
+def _code_objects(text, fn, def_names, guards, line_map):
+    """The code objects of the defs `def_names` in `text`, compiled so that its functions close over the user's own cells
     (late binding kept) plus cells for `_zp` and the guards; register where
     its lines come from (`line_map`).
 
@@ -193,10 +222,10 @@ def _code_objects(text, fn, fwd_name, bwd_name, guards, line_map):
     factory = f"def _factory():  {title}\n"
     factory += "".join("    " + line + "\n" if line else "\n" for line in body.split("\n"))
     factory += "    " + " = ".join(names) + " = None\n"
-    factory += f"    return {fwd_name}, {bwd_name}\n"
+    factory += f"    return {', '.join(def_names)},\n"
     filename = sources.register(factory, line_map.function)
     tracebacks.register(filename, line_map)
     code = compile(factory, filename, "exec")
     outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = {c.co_name: c for c in outer.co_consts if isinstance(c, types.CodeType)}
-    return inner[fwd_name], inner[bwd_name]
+    return tuple(inner[n] for n in def_names)

@@ -106,6 +106,7 @@ def _commented(node, filename, comments, line, phase, verbatim=False):
         last = None
         current = line
         for stmt in stmts:
+            phase = ann.get(stmt, "phase", phase)  # a fused def mixes both
             adjoint_of = ann.get(stmt, "adjoint_of")
             if adjoint_of is not None and adjoint_of != last:
                 last = adjoint_of
@@ -127,6 +128,26 @@ def _commented(node, filename, comments, line, phase, verbatim=False):
             out.append(_commented(stmt, filename, comments, current, phase, nested))
         setattr(node, field, out)
     return node
+
+
+def strip_comments(stmts):
+    """`stmts` without the comment statements a render inserted (in nested
+    bodies too), so that they can be rendered again as part of another def."""
+    out = []
+    for stmt in stmts:
+        if _is_comment(stmt):
+            continue
+        for field in ("body", "orelse"):
+            inner = getattr(stmt, field, None)
+            if inner and not isinstance(stmt, ast.FunctionDef):
+                setattr(stmt, field, strip_comments(inner))
+        out.append(stmt)
+    return out
+
+
+def _is_comment(stmt):
+    return stmt.__class__ is ast.Expr and stmt.value.__class__ is ast.Call \
+        and getattr(stmt.value.func, "id", None) == _COMMENT
 
 
 # -- statements written without astor's visitor ------------------------------

@@ -97,6 +97,23 @@ def forget(fn):
 
 
 def _build(fn, compiled):
+    cells = _cells(fn, compiled)
+    return _function(fn, cells, compiled.forward), _function(fn, cells, compiled.backward), \
+        compiled
+
+
+def gradient_function(fn, kinds):
+    """(`f_gradient`, whether it calls user code) for a top-level call of `fn`
+    on arguments of `kinds` (see compiler.fuse): the forward and backward in
+    one function returning `(value, gradients)`."""
+    compiled = adjoint_functions(fn, kinds, False, False)[2]
+    code, calls_user_code = compiled.gradient_code()
+    return _function(fn, _cells(fn, compiled), code), calls_user_code
+
+
+def _cells(fn, compiled):
+    """The cells generated code of `fn` closes over: the user's own (late
+    binding kept), `_zp`, numpy and math, and one per guard."""
     from . import generated
 
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
@@ -105,12 +122,12 @@ def _build(fn, compiled):
     cells.setdefault("math", types.CellType(generated.math))
     for i, obj in enumerate(compiled.guards.values()):
         cells[f"_guard{i}"] = types.CellType(obj)
+    return cells
 
-    def make(code):
-        closure = tuple(cells[n] for n in code.co_freevars)
-        return types.FunctionType(code, fn.__globals__, code.co_name, None, closure)
 
-    return make(compiled.forward), make(compiled.backward), compiled
+def _function(fn, cells, code):
+    closure = tuple(cells[n] for n in code.co_freevars)
+    return types.FunctionType(code, fn.__globals__, code.co_name, None, closure)
 
 
 def call(f, *args, **kwargs):

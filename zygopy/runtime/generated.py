@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math  # noqa: F401  (formulas in generated code)
+import numbers
 import operator
 
 import numpy as np
 
-from ..errors import ZygopyError
+from ..errors import NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
@@ -29,6 +30,40 @@ op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, o
 op_pow, op_floordiv, op_mod, op_matmul = operator.pow, operator.floordiv, operator.mod, \
     operator.matmul
 op_neg, op_pos = operator.neg, operator.pos
+
+
+_F32_ONE = np.float32(1)
+
+
+def seed(y):
+    """The cotangent 1 of a real scalar output `y` (what `gradient` seeds its
+    backward pass with), or a NotScalarError saying what `y` is instead."""
+    t = type(y)
+    if t is float or t is np.float64:
+        return 1.0
+    if t is np.float32:
+        return _F32_ONE
+    if isinstance(y, bool) or not _is_real_scalar(y):
+        shape = getattr(y, "shape", None)
+        what = f"an array of shape {shape}" if shape is not None else type(y).__name__
+        raise NotScalarError(
+            f"gradient needs a function that returns a real scalar, but it returned "
+            f"{what}.\nPossible fixes:\n"
+            "  - reduce the output first, e.g. np.sum(...) or a loss function\n"
+            "  - use zygopy.pullback(f, *args) and call back(dy) with a cotangent "
+            "shaped like the output\n"
+            "  - use zygopy.jacobian(f, x) for the full Jacobian")
+    if isinstance(y, np.ndarray):
+        return np.ones_like(y)
+    if isinstance(y, np.generic):
+        return y.dtype.type(1)
+    return 1.0
+
+
+def _is_real_scalar(y):
+    if isinstance(y, numbers.Real):
+        return True
+    return isinstance(y, np.ndarray) and y.ndim == 0 and y.dtype.kind == "f"
 
 
 def stale():

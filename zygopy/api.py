@@ -52,10 +52,12 @@ def _top_pullback(f, args):
 # Entries are keyed by a plain weak reference to the callee (kept in the entry,
 # so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
 # when the callee dies.
-_FAST: dict = {}  # weakref(f) -> (floats only, arg types, observed, unwrap, fused, evict)
+_FAST: dict = {}  # weakref(f) -> (floats only, float or dtype per argument, observed,
+#                                   unwrap, fused, evict)
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
+_NDARRAY = np.ndarray
 
 
 def _fast_withgradient(f, args):
@@ -74,8 +76,11 @@ def _fast_withgradient(f, args):
         for a in args:
             if type(a) is not float:
                 return None
-    elif not _same_kinds(args, arg_types):
-        return None
+    else:
+        for a, t in zip(args, arg_types):  # t: float, or the array's dtype
+            if type(a) is not (float if t is float else _NDARRAY) or \
+                    t is not float and a.dtype is not t:
+                return None
     if fused is None:  # made on the second call: most functions get just one
         fused = _fuse(f, args)
     if observed:  # code it calls may ask is_differentiating()
@@ -112,13 +117,6 @@ def _fuse(f, args):
     return fused
 
 
-def _same_kinds(args, arg_types):
-    for a, t in zip(args, arg_types):
-        if type(a) is not t or (t is np.ndarray and a.dtype.kind not in "fc"):
-            return False
-    return True
-
-
 def _remember_fast(f, args):
     """After a general `withgradient(f, *args)`, cache what the fast path needs
     when `f` is a plain function called with positional floats/float arrays."""
@@ -130,10 +128,10 @@ def _remember_fast(f, args):
     if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         return
-    arg_types = tuple(map(type, args))
-    if not all(t is float or t is np.ndarray for t in arg_types) or \
-            not _same_kinds(args, arg_types):
+    if not all(type(a) is float or type(a) is np.ndarray and a.dtype.kind in "fc"
+               for a in args):
         return
+    arg_types = tuple(float if type(a) is float else a.dtype for a in args)
     if len(_FAST) >= _FAST_LIMIT:
         _FAST.clear()
     key = _ref(f)

@@ -11,8 +11,9 @@ already hold at the end of the forward.
     def f_gradient(x, y):
         <the forward, up to its return>
         _value = result
-        _dout = 1.0 if type(_value) is float else _zp.seed(_value)
-        <the backward, from its first adjoint>
+        if not isinstance(_value, float):  # float, np.float64
+            _zp.seed(_value)  # a NotScalarError unless a real scalar
+        <the backward, from its first adjoint, seeded with 1.0>
         return _value, (dx, dy)
 """
 
@@ -34,22 +35,131 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef) -> ast.F
     value = ret.value.elts[0]  # restore the returned name to an older value
     body.append(_phase(ast.Assign([ast.Name(result.id, ast.Store())], value), FORWARD))
     dout = bwd.args.args[1].arg
-    seed = ast.IfExp(
-        ast.Compare(ast.Call(ast.Name("type", ast.Load()), [result], []),
-                    [ast.Is()], [ast.Name("float", ast.Load())]),
-        ast.Constant(1.0),
-        ast.Call(ast.Attribute(ast.Name("_zp", ast.Load()), "seed", ast.Load()),
-                 [result], []))
-    body.append(_phase(ast.Assign([ast.Name(dout, ast.Store())], seed), BACKWARD))
+    check = ast.parse(f"if not isinstance({result.id}, float):\n    _zp.seed({result.id})").body[0]
+    body.append(_phase(check, BACKWARD))  # a NotScalarError if it is no real scalar
     *bwd_body, bwd_ret = strip_comments(bwd.body)
-    for stmt in bwd_body:
-        if _rebinds_saved(stmt):
-            continue  # `a, b = _saved` and `_tape = _tape.copy()`: not needed here
-        body.append(_phase(stmt, BACKWARD))
+    backward = [_phase(stmt, BACKWARD) for stmt in bwd_body if not _rebinds_saved(stmt)]
     grads = ast.Tuple(bwd_ret.value.elts[1:], ast.Load())  # [0]: the callee's
-    body.append(_phase(ast.Return(ast.Tuple([result, grads], ast.Load())), BACKWARD))
+    backward.append(_phase(ast.Return(ast.Tuple([result, grads], ast.Load())), BACKWARD))
+    body += _seeded(backward, dout, body)
     fused = ast.FunctionDef(name, fwd.args, body, [], None)
     return ast.fix_missing_locations(fused)
+
+
+# -- the seed 1.0, folded into the backward ---------------------------------------
+# Any real scalar output is seeded with the float 1.0 (float32 stays float32:
+# a Python float does not promote). Names bound once to a constant are
+# replaced by it, operations on constants are folded, `1.0 * e` is `e` where e
+# is a fresh value (an operation, never a name: that could alias an array), and
+# `sum_adjoint(1.0, t) * e(t)` is `e(t)` (the all-ones adjoint of a sum
+# times an elementwise derivative of t alone, which has t's shape already).
+_FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+         ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+
+
+def _seeded(stmts, dout, forward):
+    stores = _store_counts(stmts + forward)
+    known = {dout: 1.0}
+    ones = {}  # adjoint name -> t, for `d = _zp.sum_adjoint(1.0, t)`
+    loads = _load_counts(stmts)
+    out = []
+    for stmt in stmts:
+        stmt = _Substitute(known).visit(stmt)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+            stmt.value = _fold(_through_ones(stmt.value, ones, loads))
+            if stores.get(name) == 1:
+                if _is_number(stmt.value):
+                    known[name] = stmt.value.value
+                    continue  # every later use reads the constant
+                t = _sum_of_ones(stmt.value)
+                if t is not None and loads.get(name) == 1:
+                    ones[name] = (t, stmt)
+        out.append(stmt)
+    still_read = _load_counts(out)
+    dropped = {id(stmt) for name, (_, stmt) in ones.items() if name not in still_read}
+    return [s for s in out if id(s) not in dropped]
+
+
+def _through_ones(value, ones, loads):
+    """`d * e(t)` (or `e(t) * d`) for `d = sum_adjoint(1.0, t)` read once: `e(t)`."""
+    if not (isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult)):
+        return value
+    for d, e in ((value.left, value.right), (value.right, value.left)):
+        if isinstance(d, ast.Name) and d.id in ones and isinstance(e, (ast.BinOp, ast.UnaryOp)):
+            t = ones[d.id][0]
+            names = {n.id for n in ast.walk(e) if isinstance(n, ast.Name)}
+            if names == {t} and all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp,
+                                                   ast.UnaryOp, ast.operator, ast.unaryop,
+                                                   ast.expr_context)) for n in ast.walk(e)):
+                return e
+    return value
+
+
+def _sum_of_ones(value):
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+            and value.func.attr == "sum_adjoint" and len(value.args) == 2 \
+            and _is_number(value.args[0]) and value.args[0].value == 1.0 \
+            and isinstance(value.args[1], ast.Name):
+        return value.args[1].id
+    return None
+
+
+def _fold(e):
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _is_number(e.operand):
+        return ast.Constant(-e.operand.value)
+    if not isinstance(e, ast.BinOp):
+        return e
+    e.left, e.right = _fold(e.left), _fold(e.right)
+    op = _FOLD.get(type(e.op))
+    if op is not None and _is_number(e.left) and _is_number(e.right):
+        try:
+            return ast.Constant(op(e.left.value, e.right.value))
+        except ArithmeticError:
+            return e
+    if isinstance(e.op, ast.Mult):
+        for one, other in ((e.left, e.right), (e.right, e.left)):
+            if _is_number(one) and one.value == 1.0 and type(one.value) is float \
+                    and isinstance(other, (ast.BinOp, ast.UnaryOp)):
+                return other  # a fresh value: no alias
+    return e
+
+
+def _is_number(e):
+    return isinstance(e, ast.Constant) and type(e.value) in (int, float)
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, known):
+        self.known = known
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.known:
+            return ast.copy_location(ast.Constant(self.known[node.id]), node)
+        return node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        return _fold(node)
+
+
+def _store_counts(stmts):
+    counts = {}
+    for stmt in stmts:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
+
+
+def _load_counts(stmts):
+    counts = {}
+    for stmt in stmts:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
 
 
 def calls_user_code(fwd: ast.FunctionDef) -> bool:

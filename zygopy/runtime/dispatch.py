@@ -12,14 +12,21 @@ import weakref
 import numpy as np
 
 from ..errors import NoRuleError, ZygopyError
-from ..rules.registry import RULES, is_nondifferentiable, key_of, lookup, method_key
+from ..rules.registry import (
+    NONDIFFERENTIABLE,
+    RULES,
+    is_nondifferentiable,
+    key_of,
+    lookup,
+    method_key,
+)
 from .arrays import unbroadcast
 from .structure import holds_differentiable
 from .tangents import ZERO, is_differentiable_value
 from .tracebacks import point_at_user_line
 
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
-_BUILT = weakref.WeakKeyDictionary()  # function -> {key: (forward, backward, compiled)}
+_BUILT: dict = {}  # weakref(function) -> {key: (forward, backward, compiled)}
 IMPLICIT: list = []  # stack of active implicit-parameter contexts
 LIBRARIES = {"numpy", "cupy", "scipy", "cupyx"}  # never compiled: rules or nothing
 
@@ -31,6 +38,8 @@ class Stale(ZygopyError):
 def kind_of(x):
     """The specialisation kind of an argument (see compiler.activity)."""
     t = type(x)
+    if t is np.ndarray:
+        return "array" if x.dtype.kind in "fc" else None
     if t is float or t is int:
         return "scalar"
     if t is bool or x is None or t is str or isinstance(x, type):
@@ -41,8 +50,8 @@ def kind_of(x):
         return "array" if x.dtype.kind in "fc" else None
     fields = getattr(x, "__dict__", None)
     if fields and not isinstance(x, _OPAQUE):
-        arrays = tuple(k for k, v in fields.items()
-                       if type(v) is np.ndarray and v.dtype.kind in "fc")
+        arrays = tuple([k for k, v in fields.items()
+                        if type(v) is np.ndarray and v.dtype.kind in "fc"])
         if arrays:
             return ("any", arrays)  # an object whose fields hold float arrays (a layer)
     return "any"
@@ -72,26 +81,39 @@ def carries_gradient(x) -> bool:
 def adjoint_functions(fn, kinds, need_free, implicit):
     """(forward, backward, compiled) for `fn`, compiling on first use."""
     key = (kinds, need_free, implicit)
-    built = _BUILT.get(fn)
-    if built is not None:
+    built = _BUILT.get(_ref(fn))  # a plain dict of weak keys: a third of the
+    if built is not None:  # time of a WeakKeyDictionary's get
         entry = built.get(key)
         if entry is not None:
             return entry
     else:
-        built = _BUILT[fn] = {}
+        ref = _ref(fn, _unbuilt)
+        built = _BUILT[ref] = {}
     code_key = (fn.__code__,) + key
     compiled = _COMPILED.get(code_key)
     if compiled is None:
         from ..compiler import compile_function
+
+        library = (getattr(fn, "__module__", None) or "").partition(".")[0]
+        if library in LIBRARIES:
+            raise NoRuleError(fn, f" ({library}'s own Python code is not compiled: "
+                                  "its functions need rules)")
 
         compiled = _COMPILED[code_key] = compile_function(fn, kinds, need_free, implicit)
     entry = built[key] = _build(fn, compiled)
     return entry
 
 
+_ref = weakref.ref
+
+
+def _unbuilt(ref):
+    _BUILT.pop(ref, None)
+
+
 def forget(fn):
     """Drop every compiled adjoint of `fn` (after a guard found a rebinding)."""
-    _BUILT.pop(fn, None)
+    _BUILT.pop(_ref(fn), None)
     for key in [k for k in _COMPILED if k[0] is fn.__code__]:
         del _COMPILED[key]
 
@@ -145,11 +167,18 @@ def call_masked(mask, f, *args, **kwargs):
 
 def _dispatch(f, args, kwargs, mask):
     """`call` and `call_masked`: by what the callee is (`mask` None: all needed)."""
-    rrule = lookup(f)
-    if rrule is not None:
-        return _rule_call(rrule, f, args, kwargs, mask)
+    if type(f) is types.FunctionType:  # keyed by itself in the registry
+        rrule = RULES.get(f)
+        if rrule is not None:
+            return _rule_call(rrule, f, args, kwargs, mask)
+        nondifferentiable = f in NONDIFFERENTIABLE
+    else:
+        rrule = lookup(f)
+        if rrule is not None:
+            return _rule_call(rrule, f, args, kwargs, mask)
+        nondifferentiable = is_nondifferentiable(f)
     n = len(args) + len(kwargs)
-    if is_nondifferentiable(f):
+    if nondifferentiable:
         return f(*args, **kwargs), ZeroPullback(n)
     if isinstance(f, types.FunctionType):
         needed = args if mask is None else \
@@ -253,16 +282,13 @@ def free_signature(f):
 
 def call_function(f, args, kwargs, need_free, mask=None):
     """Run user function `f` through its compiled forward; pullback via backward."""
-    if (getattr(f, "__module__", None) or "").partition(".")[0] in LIBRARIES:
-        raise NoRuleError(f, f" ({f.__module__.partition('.')[0]}'s own Python code is "
-                             "not compiled: its functions need rules)")
     layout = None
     code = f.__code__
     n_args = len(args)
     if kwargs or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         args, layout = _bind(f, args, kwargs)
-    kinds = tuple(kind_of(a) for a in args)
+    kinds = tuple(map(kind_of, args))
     if mask is not None:
         kinds = _masked_kinds(kinds, _padded(mask, n_args), layout)
     if need_free:

@@ -169,6 +169,11 @@ def add(a, b):
 
 def is_differentiable_value(x) -> bool:
     """Whether a primal value carries a gradient: floats, complex, float arrays."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.dtype.kind in "fc"
+    if t is float:
+        return True
     if isinstance(x, (bool, str, type)) or x is None:
         return False
     if isinstance(x, numbers.Number):

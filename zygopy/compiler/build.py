@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import ast
 
+LOAD, STORE = ast.Load(), ast.Store()  # shared, as ast.parse shares them
+
 
 def _name(n, ctx=None):
-    return ast.Name(n, ctx or ast.Load())
+    return ast.Name(n, ctx or LOAD)
 
 
 def _assign(target, value):
-    return ast.Assign([_name(target, ast.Store())], value)
+    return ast.Assign([_name(target, STORE)], value)
 
 
 def _zp(attr):
-    return ast.Attribute(_name("_zp"), attr, ast.Load())
+    return ast.Attribute(_name("_zp"), attr, LOAD)
 
 
 def _zp_call(attr, *args):
@@ -29,7 +31,7 @@ ZERO = _zp("ZERO")
 
 
 def _item(grads, i):
-    return ast.Subscript(_name(grads), ast.Constant(i), ast.Load())
+    return ast.Subscript(_name(grads), ast.Constant(i), LOAD)
 
 
 def _index_expr(s):
@@ -38,5 +40,5 @@ def _index_expr(s):
         parts = [p if p is not None else ast.Constant(None) for p in (s.lower, s.upper, s.step)]
         return ast.Call(_name("slice"), parts, [])
     if isinstance(s, ast.Tuple):
-        return ast.Tuple([_index_expr(e) for e in s.elts], ast.Load())
+        return ast.Tuple([_index_expr(e) for e in s.elts], LOAD)
     return s

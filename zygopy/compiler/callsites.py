@@ -10,7 +10,7 @@ import ast
 
 from . import facts as ann
 from .activity import ANY, ARRAY, SCALAR
-from .build import _index_expr, _name, _zp, _zp_call
+from .build import LOAD, _index_expr, _name, _zp, _zp_call
 from .resolve import dotted, static_value
 
 
@@ -85,7 +85,7 @@ class CallSites:
         if all(isinstance(f, bool) for f in flags):
             return ast.Constant(tuple(flags))
         return ast.Tuple([f if isinstance(f, ast.AST) else ast.Constant(f) for f in flags],
-                         ast.Load())
+                         LOAD)
 
     def still_entry_value(self, name):
         """`name is not <its value on entry>`: false while an undifferentiated

@@ -13,6 +13,7 @@ from astor.op_util import Precedence, precedence_data, symbol_data
 from ..runtime.sources import source_line
 from ..runtime.tracebacks import BACKWARD, FORWARD
 from . import facts as ann
+from .build import LOAD
 
 _COMMENT = "__zp_comment__"
 _NO_FACTS: dict = {}
@@ -113,7 +114,7 @@ def _commented(node, filename, comments, line, phase, verbatim=False):
                 text = source_line(filename, adjoint_of).strip()
                 if text:
                     comments.append(text)
-                    comment = ast.Expr(ast.Call(ast.Name(_COMMENT, ast.Load()),
+                    comment = ast.Expr(ast.Call(ast.Name(_COMMENT, LOAD),
                                                 [ast.Constant(len(comments) - 1)], []))
                     ann.set_(comment, "user_line", (adjoint_of, phase))
                     out.append(comment)

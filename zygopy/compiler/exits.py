@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 
 from . import facts as ann
+from .build import LOAD, STORE
 
 
 def lower(fdef: ast.FunctionDef, fresh) -> ast.FunctionDef:
@@ -24,7 +25,7 @@ def lower(fdef: ast.FunctionDef, fresh) -> ast.FunctionDef:
     ret, done = fresh("_ret"), fresh("_done")
     new = [_assign(ret, ast.Constant(None)), _assign(done, ast.Constant(False))]
     new += _lower_returns(body, ret, done, in_loop=False)
-    new.append(ast.Return(ast.Name(ret, ast.Load())))
+    new.append(ast.Return(ast.Name(ret, LOAD)))
     fdef.body = _lower_loops(new, fresh)
     return fdef
 
@@ -65,14 +66,14 @@ def _contains(stmts, kinds, stop_at_loops=False):
 
 
 def _assign(name, value, like=None):
-    node = ast.Assign([ast.Name(name, ast.Store())], value)
+    node = ast.Assign([ast.Name(name, STORE)], value)
     if like is not None:
         ann.copy(like, node)
     return node
 
 
 def _not(name):
-    return ast.UnaryOp(ast.Not(), ast.Name(name, ast.Load()))
+    return ast.UnaryOp(ast.Not(), ast.Name(name, LOAD))
 
 
 def _lower_returns(stmts, ret, done, in_loop):
@@ -99,10 +100,10 @@ def _lower_returns(stmts, ret, done, in_loop):
             rest = _lower_returns(rest, ret, done, in_loop)
             if in_loop and isinstance(stmt, (ast.For, ast.While)):
                 # a return inside an inner loop must also leave this loop
-                out.append(ast.If(ast.Name(done, ast.Load()), [ast.Break()], []))
+                out.append(ast.If(ast.Name(done, LOAD), [ast.Break()], []))
             out.append(ast.copy_location(ast.If(_not(done), rest, []), rest[0]))
         elif in_loop and isinstance(stmt, (ast.For, ast.While)):
-            out.append(ast.If(ast.Name(done, ast.Load()), [ast.Break()], []))
+            out.append(ast.If(ast.Name(done, LOAD), [ast.Break()], []))
         return out
     return out
 
@@ -140,7 +141,7 @@ def _lower_jumps(loop, fresh):
     skip, brk = fresh("_skip"), fresh("_brk")
     body = [_assign(skip, ast.Constant(False))]
     body += _jumps(loop.body, skip, brk)
-    body.append(ast.If(ast.Name(brk, ast.Load()), [ast.Break()], []))
+    body.append(ast.If(ast.Name(brk, LOAD), [ast.Break()], []))
     loop.body = body
     return [_assign(brk, ast.Constant(False), loop), loop]
 

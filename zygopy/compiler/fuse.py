@@ -23,6 +23,7 @@ import ast
 
 from ..runtime.tracebacks import BACKWARD, FORWARD
 from . import facts as ann
+from .build import LOAD, STORE
 from .emit import strip_comments
 
 
@@ -31,16 +32,16 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef) -> ast.F
     `reverse.Reverse.run` (and rendered once: their comments are dropped)."""
     *fwd_body, ret = strip_comments(fwd.body)
     body = [_phase(s, FORWARD) for s in fwd_body]
-    result = ast.Name(_unused("_value", fwd, bwd), ast.Load())  # the backward may
+    result = ast.Name(_unused("_value", fwd, bwd), LOAD)  # the backward may
     value = ret.value.elts[0]  # restore the returned name to an older value
-    body.append(_phase(ast.Assign([ast.Name(result.id, ast.Store())], value), FORWARD))
+    body.append(_phase(ast.Assign([ast.Name(result.id, STORE)], value), FORWARD))
     dout = bwd.args.args[1].arg
     check = ast.parse(f"if not isinstance({result.id}, float):\n    _zp.seed({result.id})").body[0]
     body.append(_phase(check, BACKWARD))  # a NotScalarError if it is no real scalar
     *bwd_body, bwd_ret = strip_comments(bwd.body)
     backward = [_phase(stmt, BACKWARD) for stmt in bwd_body if not _rebinds_saved(stmt)]
-    grads = ast.Tuple(bwd_ret.value.elts[1:], ast.Load())  # [0]: the callee's
-    backward.append(_phase(ast.Return(ast.Tuple([result, grads], ast.Load())), BACKWARD))
+    grads = ast.Tuple(bwd_ret.value.elts[1:], LOAD)  # [0]: the callee's
+    backward.append(_phase(ast.Return(ast.Tuple([result, grads], LOAD)), BACKWARD))
     body += _seeded(backward, dout, body)
     fused = ast.FunctionDef(name, fwd.args, body, [], None)
     return ast.fix_missing_locations(fused)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 
 from . import facts as ann
+from .build import LOAD, STORE
 
 
 class Normaliser:
@@ -76,7 +77,7 @@ class Normaliser:
                     tmp = self.fresh()
                     names.append(tmp)
                     nested.append((elt, tmp))
-            tup = ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
+            tup = ast.Tuple([ast.Name(n, STORE) for n in names], STORE)
             self.emit(ast.Assign([tup], src))
             for elt, tmp in nested:
                 self.assign(elt, _load(tmp))
@@ -84,11 +85,11 @@ class Normaliser:
             obj = self.atom(target.value, force_name=True)
             index = self.index(target.slice)
             val = self.atom(value)
-            self.emit(ast.Assign([ast.Subscript(obj, index, ast.Store())], val))
+            self.emit(ast.Assign([ast.Subscript(obj, index, STORE)], val))
         elif isinstance(target, ast.Attribute):
             obj = self.atom(target.value, force_name=True)
             val = self.atom(value)
-            self.emit(ast.Assign([ast.Attribute(obj, target.attr, ast.Store())], val))
+            self.emit(ast.Assign([ast.Attribute(obj, target.attr, STORE)], val))
         else:  # fenced already
             raise NotImplementedError(type(target).__name__)
 
@@ -100,7 +101,7 @@ class Normaliser:
             # xs.append(v) on a local list: functional form the reverse pass knows
             lst = value.func.value.id
             v = self.atom(value.args[0])
-            call = ast.Call(ast.Attribute(_load("_zp"), "list_append", ast.Load()), [_load(lst), v], [])
+            call = ast.Call(ast.Attribute(_load("_zp"), "list_append", LOAD), [_load(lst), v], [])
             self.emit(_assign(lst, call))
             return
         self.emit(ast.Expr(self.rhs(value)))
@@ -133,7 +134,7 @@ class Normaliser:
         self.out = saved_out
         body += self.block(node.body)
         self.line = saved
-        self.emit(ast.For(ast.Name(item, ast.Store()), iterable, body, []))
+        self.emit(ast.For(ast.Name(item, STORE), iterable, body, []))
 
     def stmt_While(self, node):
         # exits.lower made every while loop `while True:` with a test inside
@@ -230,7 +231,7 @@ class Normaliser:
 
     def expr_Call(self, e):
         func = self.callee(e.func)
-        args = [ast.Starred(self.atom(a.value), ast.Load()) if isinstance(a, ast.Starred)
+        args = [ast.Starred(self.atom(a.value), LOAD) if isinstance(a, ast.Starred)
                 else self.atom(a) for a in e.args]
         keywords = [ast.keyword(k.arg, self.atom(k.value)) for k in e.keywords]
         return ast.Call(func, args, keywords)
@@ -246,33 +247,33 @@ class Normaliser:
             if isinstance(root, ast.Name) and root.id not in self.local:
                 return func  # a dotted global: np.tanh, math.sin, layers.relu
             return ast.Attribute(self.atom(func.value, force_name=True), func.attr,
-                                 ast.Load())
+                                 LOAD)
         return self.atom(func, force_name=True)
 
     def expr_Attribute(self, e):
-        return ast.Attribute(self.atom(e.value, force_name=True), e.attr, ast.Load())
+        return ast.Attribute(self.atom(e.value, force_name=True), e.attr, LOAD)
 
     def expr_Subscript(self, e):
         return ast.Subscript(self.atom(e.value, force_name=True), self.index(e.slice),
-                             ast.Load())
+                             LOAD)
 
     def index(self, s):
         if isinstance(s, ast.Slice):
             return ast.Slice(*(None if p is None else self.atom(p)
                                for p in (s.lower, s.upper, s.step)))
         if isinstance(s, ast.Tuple):
-            return ast.Tuple([self.index(elt) for elt in s.elts], ast.Load())
+            return ast.Tuple([self.index(elt) for elt in s.elts], LOAD)
         return self.atom(s)
 
     def expr_Tuple(self, e):
-        return ast.Tuple([self._elt(x) for x in e.elts], ast.Load())
+        return ast.Tuple([self._elt(x) for x in e.elts], LOAD)
 
     def expr_List(self, e):
-        return ast.List([self._elt(x) for x in e.elts], ast.Load())
+        return ast.List([self._elt(x) for x in e.elts], LOAD)
 
     def _elt(self, x):
         if isinstance(x, ast.Starred):
-            return ast.Starred(self.atom(x.value), ast.Load())
+            return ast.Starred(self.atom(x.value), LOAD)
         return self.atom(x)
 
     def expr_Dict(self, e):
@@ -289,8 +290,8 @@ class Normaliser:
 
     def expr_ListComp(self, e):
         acc = self.fresh("_list")
-        self.emit(_assign(acc, ast.List([], ast.Load())))
-        inner = ast.Expr(ast.Call(ast.Attribute(_load(acc), "append", ast.Load()),
+        self.emit(_assign(acc, ast.List([], LOAD)))
+        inner = ast.Expr(ast.Call(ast.Attribute(_load(acc), "append", LOAD),
                                   [e.elt], []))
         ast.copy_location(inner, e)
         stmt = inner
@@ -324,11 +325,11 @@ def _names_in(node):
 
 
 def _load(name):
-    return ast.Name(name, ast.Load())
+    return ast.Name(name, LOAD)
 
 
 def _name_of(target):
-    return ast.Name(target.id, ast.Load())
+    return ast.Name(target.id, LOAD)
 
 
 def _as_load(target):
@@ -337,9 +338,9 @@ def _as_load(target):
     node = copy.deepcopy(target)
     for n in ast.walk(node):
         if hasattr(n, "ctx"):
-            n.ctx = ast.Load()
+            n.ctx = LOAD
     return node
 
 
 def _assign(name, value):
-    return ast.Assign([ast.Name(name, ast.Store())], value)
+    return ast.Assign([ast.Name(name, STORE)], value)

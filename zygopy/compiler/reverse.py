@@ -15,7 +15,18 @@ import ast
 from . import facts as ann
 from . import naming, templates
 from .activity import ARRAY, SCALAR
-from .build import ZERO, _assign, _expr, _index_expr, _item, _name, _zp, _zp_call
+from .build import (
+    LOAD,
+    STORE,
+    ZERO,
+    _assign,
+    _expr,
+    _index_expr,
+    _item,
+    _name,
+    _zp,
+    _zp_call,
+)
 from .callsites import CallSites
 from .walk import walk
 
@@ -88,12 +99,12 @@ class Reverse(CallSites):
         for param, entry in self.entry_values.items():
             pre.append(_assign(entry, _name(param)))
         if taped:
-            pre.append(_assign("_tape", ast.List([], ast.Load())))
+            pre.append(_assign("_tape", ast.List([], LOAD)))
         for name in saved:
             if name not in self.params and name != "_tape":
                 pre.append(_assign(name, ast.Constant(None)))
-        packed = ast.Tuple([_name(n) for n in saved], ast.Load())
-        ret = ast.Return(ast.Tuple([result, packed], ast.Load()))
+        packed = ast.Tuple([_name(n) for n in saved], LOAD)
+        ret = ast.Return(ast.Tuple([result, packed], LOAD))
         args = ast.arguments([], [ast.arg(p) for p in self.params], None, [], [], None, [])
         return ast.FunctionDef(naming.forward_name(self.name), args, pre + body + [ret], [],
                                None)
@@ -101,14 +112,14 @@ class Reverse(CallSites):
     def backward_def(self, body, saved, outputs):
         pre, post = [], []
         if saved:
-            target = ast.Tuple([_name(n, ast.Store()) for n in saved], ast.Store())
+            target = ast.Tuple([_name(n, STORE) for n in saved], STORE)
             pre.append(ast.Assign([target], _name("_saved")))
         if "_tape" in saved:  # pop from a copy: the pullback may run again
             pre.append(_assign("_tape", _expr("_tape.copy()")))
         if self.mutates:  # leave arrays as the forward left them
-            pre.append(_assign("_redo", ast.List([], ast.Load())))
+            pre.append(_assign("_redo", ast.List([], LOAD)))
             post.append(ast.Expr(_zp_call("redo", _name("_redo"))))
-        ret = ast.Return(ast.Tuple(outputs, ast.Load()))
+        ret = ast.Return(ast.Tuple(outputs, LOAD))
         args = ast.arguments([], [ast.arg("_saved"), ast.arg("_dout")], None, [], [], None,
                              [])
         return ast.FunctionDef(naming.backward_name(self.name), args,
@@ -182,8 +193,8 @@ class Reverse(CallSites):
                 pb = naming.pullback(target.id)
                 if pb in self.fresh.taken:  # the user has a variable of that name
                     pb = self.fresh(pb + "_")
-                stmt = ann.copy(stmt, ast.Assign([ast.Tuple([_name(target.id, ast.Store()),
-                                              _name(pb, ast.Store())], ast.Store())], call))
+                stmt = ann.copy(stmt, ast.Assign([ast.Tuple([_name(target.id, STORE),
+                                              _name(pb, STORE)], STORE)], call))
                 ann.set_(stmt, "pullback", pb)
                 names.append(pb)
             elif isinstance(stmt.value, ast.Call) and self.inline_row(stmt.value):
@@ -219,7 +230,7 @@ class Reverse(CallSites):
             out = templates.fill(templates.WHILE_FORWARD, count=count, body=body)
         elif self.act.is_active(loop.iter):
             index = self.fresh("_i")
-            get = _assign(loop.target.id, ast.Subscript(loop.iter, _name(index), ast.Load()))
+            get = _assign(loop.target.id, ast.Subscript(loop.iter, _name(index), LOAD))
             ann.copy(loop, get)
             self.loop_depth += 1
             getter = self.fwd_assign(get)
@@ -335,7 +346,7 @@ class Reverse(CallSites):
             if not self.act.is_active(obj):
                 return []
             if rhs.attr in ("T", "mT") and self.act.kind(obj) == ARRAY:
-                return self.acc(obj, ast.Attribute(dv, rhs.attr, ast.Load()))  # dW = d.T
+                return self.acc(obj, ast.Attribute(dv, rhs.attr, LOAD))  # dW = d.T
             d_obj = _name(self.adjoint(obj.id)) if obj.id in self.defined else ZERO
             self.defined.add(obj.id)
             return [_assign(self.adjoint(obj.id),
@@ -369,12 +380,12 @@ class Reverse(CallSites):
             return out
         # (a, *rest, b): split the cotangent by the runtime lengths
         sizes = ast.Tuple([_zp_call("length", e.value) if isinstance(e, ast.Starred)
-                           else ast.Constant(None) for e in rhs.elts], ast.Load())
+                           else ast.Constant(None) for e in rhs.elts], LOAD)
         parts = self.fresh("_parts")
         out.append(_assign(parts, _zp_call("split", dv, sizes)))
         for i, elt in enumerate(rhs.elts):
             atom = elt.value if isinstance(elt, ast.Starred) else elt
-            out += self.acc(atom, ast.Subscript(_name(parts), ast.Constant(i), ast.Load()))
+            out += self.acc(atom, ast.Subscript(_name(parts), ast.Constant(i), LOAD))
         return out
 
     def inline(self, row, operands, dv, out):
@@ -423,7 +434,7 @@ class Reverse(CallSites):
             if isinstance(arg, ast.Starred):
                 rest = ast.Subscript(_name(grads), ast.Slice(ast.Constant(i + 1), None if
                                      not call.keywords else ast.Constant(-len(call.keywords)),
-                                     None), ast.Load())
+                                     None), LOAD)
                 out += self.acc(arg.value, _zp_call("as_sequence", rest, arg.value))
                 n = None
             else:
@@ -442,7 +453,7 @@ class Reverse(CallSites):
         for e in target.elts:
             self.kill(e.id)
         return self.acc(stmt.value, _zp_call("unpack_adjoint", stmt.value,
-                                             ast.Tuple(parts, ast.Load())))
+                                             ast.Tuple(parts, LOAD)))
 
     def bwd_setitem(self, stmt):
         target = stmt.targets[0]

@@ -10,8 +10,15 @@ the object's differentiable fields (Zygote's NamedTuple tangents).
 from __future__ import annotations
 
 import numbers
+import types
 
 import numpy as np
+
+from .structure import object_fields
+
+# primal types with no tangent at all (functions in a layer's fields, ...)
+_OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           types.ModuleType, type, bool, str, type(None))
 
 
 class ZeroTangent:
@@ -186,7 +193,12 @@ def is_differentiable_value(x) -> bool:
 
 def zero_like(x):
     """A real zero cotangent for the primal `x` (None where x is not differentiable)."""
-    if isinstance(x, bool) or x is None or isinstance(x, str):
+    t = type(x)
+    if t is np.ndarray:
+        return np.zeros_like(x) if x.dtype.kind in "fc" else None
+    if t is float:
+        return 0.0
+    if isinstance(x, _OPAQUE):
         return None
     if isinstance(x, numbers.Number) and not hasattr(x, "dtype"):
         return 0.0
@@ -207,8 +219,6 @@ def zero_like(x):
         return {k: zero_like(v) for k, v in x.items()}
     if callable(x) and not hasattr(x, "__dict__"):
         return None
-    from .structure import object_fields
-
     fields = object_fields(x)
     if fields is None:
         return None
@@ -217,11 +227,13 @@ def zero_like(x):
 
 def materialize(t, x):
     """Replace every ZERO inside cotangent `t` by a real zero shaped like primal `x`."""
-    if type(t) is np.ndarray and type(x) is np.ndarray and t.dtype == x.dtype \
-            and t.shape == x.shape:
+    if type(t) is np.ndarray and type(x) is np.ndarray and \
+            (t.dtype is x.dtype or t.dtype == x.dtype) and t.shape == x.shape:
         return t  # the common case, already concrete
     if t is ZERO or t is None:
         return zero_like(x)
+    if type(t) is float and type(x) is float:
+        return t
     if isinstance(x, tuple) and isinstance(t, tuple):
         return tuple(materialize(a, b) for a, b in zip(t, x))
     if isinstance(x, list) and isinstance(t, list):
@@ -229,8 +241,6 @@ def materialize(t, x):
     if isinstance(x, dict) and isinstance(t, dict):
         return {k: materialize(t.get(k, ZERO), v) for k, v in x.items()}
     if isinstance(t, Tangent):
-        from .structure import object_fields
-
         fields = object_fields(x) or {}
         out = {k: materialize(t._fields.get(k, ZERO), v) for k, v in fields.items()}
         return Tangent(type(x), **out)

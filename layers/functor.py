@@ -52,7 +52,8 @@ _OPAQUE = (
 
 def is_array(x) -> bool:
     """True for numpy arrays and device arrays (anything with a CUDA array interface)."""
-    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
+    return type(x) is np.ndarray or isinstance(x, np.ndarray) or \
+        hasattr(x, "__cuda_array_interface__")
 
 
 def is_parameter_array(x) -> bool:
@@ -102,6 +103,11 @@ def trainable(x) -> tuple:
     fields = _object_fields(x)
     if fields is None:
         return ()
+    return _trainable_fields(x, fields)
+
+
+def _trainable_fields(x, fields):
+    """`trainable(x)` for an object whose `_object_fields` are `fields`."""
     method = getattr(type(x), "trainable", None)
     names = tuple(method(x)) if callable(method) else tuple(fields)
     unknown = [n for n in names if n not in fields]
@@ -233,7 +239,7 @@ def gradient_pairs(model, grad) -> list:
         fields = _object_fields(x)
         if fields is None:
             return
-        names = set(trainable(x))
+        names = _trainable_fields(x, fields) if active else ()
         for name, v in fields.items():
             go(v, field(g, name, path), _join(path, name), active and name in names)
 

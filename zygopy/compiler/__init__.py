@@ -15,6 +15,8 @@ whether implicit parameters are collected.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import types
 from dataclasses import dataclass, field
 
@@ -55,17 +57,42 @@ class Compiled:
         `fuse`); made on first request, since most compiled functions are
         only ever called from other generated code."""
         if self._gradient is None:
-            scope, name, fwd, bwd, filename, title = self.fused
-            fused = fuse.gradient_def(naming.gradient_name(scope.__name__), fwd, bwd)
-            text, lines = emit.render_with_lines([fused], filename, title)
-            line_map = tracebacks.LineMap(name, filename, lines)
-            code, = _code_objects(text, scope, [fused.name], self.guards, line_map)
-            self._gradient = code, fuse.calls_user_code(fwd)
+            with _collector_paused():
+                self._gradient = self._fuse()
         return self._gradient
+
+    def _fuse(self):
+        scope, name, fwd, bwd, filename, title = self.fused
+        fused = fuse.gradient_def(naming.gradient_name(scope.__name__), fwd, bwd)
+        text, lines = emit.render_with_lines([fused], filename, title)
+        line_map = tracebacks.LineMap(name, filename, lines)
+        code, = _code_objects(text, scope, [fused.name], self.guards, line_map)
+        return code, fuse.calls_user_code(fwd)
 
 
 def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compiled:
-    """Parse `fn`, generate its forward and backward code for argument `kinds`."""
+    """Parse `fn`, generate its forward and backward code for argument `kinds`.
+
+    The cyclic garbage collector is paused meanwhile: the passes allocate tens
+    of thousands of short-lived AST nodes, and the collections they would set
+    off (each scanning every live object of the program) took a third of the
+    time of a first call."""
+    with _collector_paused():
+        return _compile(fn, kinds, need_free, implicit)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _compile(fn, kinds, need_free, implicit):
     try:
         node, filename = sources.function_ast(fn)
     except OSError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import types
 
-
 _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type,
            types.MethodType)
 

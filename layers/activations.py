@@ -26,8 +26,9 @@ def identity(x):
 
 
 def relu(x):
-    """`max(x, 0)`; the gradient at 0 is 0."""
-    return np.where(x > 0, x, 0)
+    """`max(x, 0)`; the gradient at 0 is 0, and NaN stays NaN (as in Flux,
+    PyTorch and JAX: a NaN turned into 0 would hide a diverging model)."""
+    return np.where(x <= 0, 0, x)
 
 
 def leakyrelu(x, a=0.01):
@@ -36,8 +37,8 @@ def leakyrelu(x, a=0.01):
 
 
 def relu6(x):
-    """`min(max(x, 0), 6)`."""
-    return np.where(x > 0, np.where(x < 6, x, 6), 0)
+    """`min(max(x, 0), 6)`; NaN stays NaN."""
+    return np.where(x <= 0, 0, np.where(x >= 6, 6, x))
 
 
 def _neg_part(x):
@@ -89,7 +90,7 @@ silu = swish
 def hardsigmoid(x):
     """`max(0, min(1, (x + 3) / 6))` (the PyTorch definition)."""
     t = (x + 3) / 6
-    return np.where(t > 0, np.where(t < 1, t, 1), 0)
+    return np.where(t <= 0, 0, np.where(t >= 1, 1, t))  # NaN stays NaN
 
 
 def tanh(x):
@@ -98,8 +99,8 @@ def tanh(x):
 
 
 def hardtanh(x):
-    """`max(-1, min(1, x))`."""
-    return np.where(x > -1, np.where(x < 1, x, 1), -1)
+    """`max(-1, min(1, x))`; NaN stays NaN."""
+    return np.where(x <= -1, -1, np.where(x >= 1, 1, x))
 
 
 def softplus(x):

@@ -55,6 +55,31 @@ def test_float32_in_float32_out_and_no_overflow(name):
     assert np.all(np.isfinite(y))
 
 
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_nan_stays_nan(name):
+    """A NaN input gives a NaN output, as in Flux, PyTorch and JAX: an
+    activation that turned it into a number would hide a diverging model from
+    `train`'s non-finite loss check."""
+    x = np.array([np.nan, -2.0, 0.5, 8.0])
+    with np.errstate(invalid="ignore"):
+        y = getattr(A, name)(x)
+    assert np.isnan(y[0]) and np.all(np.isfinite(y[1:]) | (name in ("softmax", "logsoftmax")))
+
+
+@pytest.mark.parametrize("name", ["relu", "relu6", "hardtanh", "hardsigmoid"])
+def test_kinks_have_zero_gradient_at_the_corner(name):
+    """Piecewise-linear activations: the gradient is that of the flat side at
+    a corner (relu'(0) = 0, as in Flux and PyTorch)."""
+    import zygopy as zp
+
+    f = getattr(A, name)
+    corners = {"relu": [0.0], "relu6": [0.0, 6.0], "hardtanh": [-1.0, 1.0],
+               "hardsigmoid": [-3.0, 3.0]}[name]
+    for c in corners:
+        (g,) = zp.gradient(lambda x: np.sum(f(x)), np.array([c]))
+        assert g[0] == 0.0
+
+
 def test_tails_are_accurate():
     assert A.sigmoid(np.array([-100.0]))[0] == pytest.approx(math.exp(-100), rel=1e-12)
     assert A.logsigmoid(np.array([-1000.0]))[0] == pytest.approx(-1000.0)

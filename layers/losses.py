@@ -18,7 +18,7 @@ import numpy as np
 
 from zygopy import nondifferentiable
 
-from .activations import logsigmoid
+from .activations import logsigmoid, relu
 from .ops.softmax import softmax_crossentropy
 
 
@@ -127,15 +127,13 @@ def poisson_loss(yhat, y, agg=np.mean):
 def hinge_loss(yhat, y, agg=np.mean):
     """`agg(max(0, 1 - ŷ y))` for labels y in {-1, 1}."""
     check_sizes("hinge_loss", yhat, y)
-    margin = 1 - yhat * y
-    return agg(np.where(margin > 0, margin, 0))
+    return agg(relu(1 - yhat * y))
 
 
 def squared_hinge_loss(yhat, y, agg=np.mean):
     """`agg(max(0, 1 - ŷ y)^2)` for labels y in {-1, 1}."""
     check_sizes("squared_hinge_loss", yhat, y)
-    margin = 1 - yhat * y
-    return agg(np.where(margin > 0, margin, 0) ** 2)
+    return agg(relu(1 - yhat * y) ** 2)
 
 
 def focal_loss(yhat, y, agg=np.mean, axis=-1, gamma=2.0, eps=None):

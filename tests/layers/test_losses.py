@@ -75,6 +75,15 @@ def test_size_mismatch_names_loss_and_shapes(loss, args, expected):
         loss(args[0], args[1][:4])
 
 
+@pytest.mark.parametrize("loss, args, expected", CASES, ids=IDS)
+def test_a_nan_prediction_gives_a_nan_loss(loss, args, expected):
+    """So that `train` stops at a diverging model instead of training on."""
+    yhat = args[0].copy()
+    yhat[2, 1] = np.nan
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(loss(yhat, *args[1:]))
+
+
 def test_logit_losses_are_stable():
     z = np.array([[1000.0, -1000.0]], np.float32)
     with np.errstate(over="raise", invalid="raise", divide="raise"):

@@ -22,10 +22,17 @@ from .init import glorot_uniform, zeros
 # ---------------------------------------------------------------- helpers
 
 
-def check_size(layer, what, expected, got):
-    """Raise a ValueError naming `layer` unless `got == expected`."""
+def check_size(layer, what, expected, got, input_shape=None, weight_shape=None):
+    """Raise a ValueError naming `layer` unless `got == expected`, with the
+    shapes of the input and of the weight the size must match, when given:
+
+    ``Dense: expected input features (last axis) 5, got 3 (input of shape
+    (2, 3), weight of shape (2, 5))``"""
     if expected != got:
-        raise ValueError(f"{layer}: expected {what} {expected}, got {got}")
+        shapes = [f"{name} of shape {tuple(shape)}" for name, shape in
+                  (("input", input_shape), ("weight", weight_shape)) if shape is not None]
+        where = f" ({', '.join(shapes)})" if shapes else ""
+        raise ValueError(f"{layer}: expected {what} {expected}, got {got}{where}")
 
 
 nondifferentiable(check_size)
@@ -171,7 +178,12 @@ class Dense:
 
     def __call__(self, x):
         check_size(
-            "Dense", "input features (last axis)", self.weight.shape[1], x.shape[-1]
+            "Dense",
+            "input features (last axis)",
+            self.weight.shape[1],
+            x.shape[-1],
+            x.shape,
+            self.weight.shape,
         )
         y = x @ self.weight.T
         if self.bias is not None:
@@ -353,6 +365,8 @@ class Embedding:
                 "one-hot width (last axis)",
                 self.weight.shape[0],
                 x.shape[-1],
+                x.shape,
+                self.weight.shape,
             )
             return x @ self.weight
         check_index("Embedding", x, self.weight.shape[0])

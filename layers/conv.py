@@ -88,12 +88,14 @@ class Conv:
         pads(pad, (kh, kw), pair(dilation))  # validate now, not at the first call
 
     def __call__(self, x):
-        check_size("Conv", "input rank (N, C, H, W)", 4, x.ndim)
+        check_size("Conv", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         check_size(
             "Conv",
             "input channels (axis 1)",
             self.weight.shape[1] * self.groups,
             x.shape[1],
+            x.shape,
+            self.weight.shape,
         )
         y = conv2d(
             x,
@@ -172,9 +174,14 @@ class ConvTranspose:
         self.groups, self.output_pad = groups, output_pad
 
     def __call__(self, x):
-        check_size("ConvTranspose", "input rank (N, C, H, W)", 4, x.ndim)
+        check_size("ConvTranspose", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         check_size(
-            "ConvTranspose", "input channels (axis 1)", self.weight.shape[0], x.shape[1]
+            "ConvTranspose",
+            "input channels (axis 1)",
+            self.weight.shape[0],
+            x.shape[1],
+            x.shape,
+            self.weight.shape,
         )
         shape = _transpose_shape(
             x,
@@ -224,7 +231,7 @@ class MaxPool:
         self.pad = pad
 
     def __call__(self, x):
-        check_size(type(self).__name__, "input rank (N, C, H, W)", 4, x.ndim)
+        check_size(type(self).__name__, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return maxpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
     def __repr__(self):
@@ -240,7 +247,7 @@ class MeanPool(MaxPool):
     """
 
     def __call__(self, x):
-        check_size("MeanPool", "input rank (N, C, H, W)", 4, x.ndim)
+        check_size("MeanPool", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return meanpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
 
@@ -290,7 +297,7 @@ class AdaptiveMeanPool:
         self.out_size = pair(out_size, "out_size")
 
     def __call__(self, x):
-        check_size("AdaptiveMeanPool", "input rank (N, C, H, W)", 4, x.ndim)
+        check_size("AdaptiveMeanPool", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         ah = adaptive_matrix(x.shape[2], self.out_size[0], x.dtype)
         aw = adaptive_matrix(x.shape[3], self.out_size[1], x.dtype)
         return ah @ x @ aw.T

@@ -42,6 +42,8 @@ class _Cell:
             "input features (last axis)",
             self.weight_ih.shape[1],
             x.shape[-1],
+            x.shape,
+            self.weight_ih.shape,
         )
         gx = x @ self.weight_ih.T
         if self.bias is not None:
@@ -161,7 +163,9 @@ class _Sequence:
 
     def run(self, x, state=None):
         """`(y, final_state)`: y (batch, time, out); state defaults to zeros."""
-        check_size(type(self).__name__, "input rank (batch, time, features)", 3, x.ndim)
+        check_size(
+            type(self).__name__, "input rank (batch, time, features)", 3, x.ndim, x.shape
+        )
         if state is None:
             state = self.cell.initial_state(x.shape[0], x.dtype)
         ys = []

@@ -77,7 +77,8 @@ def test_sequence_wrappers(cls, params):
 
 def test_errors_and_reprs():
     with pytest.raises(
-        ValueError, match=r"RNNCell: expected input features .* 3, got 2"
+        ValueError, match=r"RNNCell: expected input features .* 3, got 2 \(input of "
+        r"shape \(1, 2\), weight of shape \(4, 3\)\)"
     ):
         RNNCell(3, 4)(np.zeros((1, 4), np.float32), np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match="LSTM: expected input rank"):

@@ -45,24 +45,26 @@ def _top_pullback(f, args):
 
 # -- the fast path of gradient/withgradient ----------------------------------
 # A plain function called again with positional floats (or float arrays) of
-# the same types as before, outside implicit-parameter contexts, runs its
-# fused gradient function (compiler.fuse: the forward and backward in one
-# function returning the value and the gradients) without the general
-# argument handling of _top_pullback and dispatch.call_function.
+# the same types as before, outside implicit-parameter contexts, runs a fused
+# function generated for it (compiler.fuse: the forward and backward in one
+# function; `f_gradient` returns the gradients, `f_withgradient` the value
+# too), without the general argument handling of _top_pullback and
+# dispatch.call_function.
 # Entries are keyed by a plain weak reference to the callee (kept in the entry,
 # so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
 # when the callee dies.
-_FAST: dict = {}  # weakref(f) -> (floats only, float or dtype per argument, observed,
-#                                   unwrap, fused, evict)
+_FAST: dict = {}  # weakref(f) -> [floats only, float or dtype per argument, observed,
+#                                   unwrap, [f_gradient, f_withgradient], evict]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
 _NDARRAY = np.ndarray
 
 
-def _fast_withgradient(f, args):
-    """`(y, gradients)` by the fused gradient function of `f`, or None if `f`
-    has no cache entry for arguments of these types (then the general path runs)."""
+def _fast(f, args, value):
+    """`(y, gradients)` (`value` true) or the gradients alone, by the fused
+    function of `f`; None if `f` has no cache entry for arguments of these
+    types (then the general path runs)."""
     try:
         entry = _FAST.get(_ref(f))
     except TypeError:  # not weakly referenceable: a builtin, a bound method...
@@ -81,12 +83,13 @@ def _fast_withgradient(f, args):
             if type(a) is not (float if t is float else _NDARRAY) or \
                     t is not float and a.dtype is not t:
                 return None
-    if fused is None:  # made on the second call: most functions get just one
-        fused = _fuse(f, args)
+    run = fused[value]
+    if run is None:  # made on the second call: most functions get just one
+        run, observed = _fuse(entry, f, args, value)
     if observed:  # code it calls may ask is_differentiating()
         _DIFFERENTIATING.append(f.fn if unwrap else f)
     try:
-        y, grads = fused(*args)
+        out = run(*args)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
         _FAST.pop(_ref(f), None)
         return None
@@ -96,25 +99,31 @@ def _fast_withgradient(f, args):
     finally:
         if observed:
             _DIFFERENTIATING.pop()
+    grads = out[1] if value else out
     if floats:
         for g in grads:
             if type(g) is not float:  # ZERO, a numpy scalar: make a float of it
-                return y, tuple(map(materialize, grads, args))
-        return y, grads
-    for g, a in zip(grads, args):
-        if type(g) is not np.ndarray or g.dtype is not a.dtype or g.shape != a.shape:
-            return y, tuple(map(materialize, grads, args))
-    return y, grads
+                break
+        else:
+            return out
+    else:
+        for g, a in zip(grads, args):
+            if type(g) is not np.ndarray or g.dtype is not a.dtype or g.shape != a.shape:
+                break
+        else:
+            return out
+    grads = tuple(map(materialize, grads, args))
+    return (out[0], grads) if value else grads
 
 
-def _fuse(f, args):
-    """Make the fused gradient function of `f`'s fast-path entry."""
+def _fuse(entry, f, args, value):
+    """Make the fused function of `f`'s fast-path `entry`: (it, observed)."""
     fn = plain(f)
-    fused, calls_user_code = dispatch.gradient_function(fn, tuple(map(dispatch.kind_of, args)))
-    key = _ref(f)
-    floats, arg_types, _, unwrap, _, evict = _FAST[key]
-    _FAST[key] = (floats, arg_types, calls_user_code, unwrap, fused, evict)
-    return fused
+    kinds = tuple(map(dispatch.kind_of, args))
+    run, calls_user_code = dispatch.gradient_function(fn, kinds, value, entry[0])
+    entry[2] = calls_user_code
+    entry[4][value] = run
+    return run, calls_user_code
 
 
 def _remember_fast(f, args):
@@ -137,7 +146,7 @@ def _remember_fast(f, args):
     key = _ref(f)
     evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
     floats = all(t is float for t in arg_types)
-    _FAST[key] = (floats, arg_types, True, fn is not f, None, evict)  # see _fuse
+    _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict]  # see _fuse
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
@@ -197,13 +206,13 @@ def gradient(f, *args):
     With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
-    out = _fast_withgradient(f, args)
-    return out[1] if out is not None else _withgradient(f, args)[1]
+    out = _fast(f, args, False)
+    return out if out is not None else _withgradient(f, args)[1]
 
 
 def withgradient(f, *args):
     """`(y, gradients)`: the value of `f(*args)` and `gradient(f, *args)`."""
-    out = _fast_withgradient(f, args)
+    out = _fast(f, args, True)
     return out if out is not None else _withgradient(f, args)
 
 
@@ -262,8 +271,10 @@ class GradFunction:
             (y, aux), back = _aux_pullback(f, args)
             grads = back(_seed(y))
             value = (y, aux)
-        else:
+        elif self.with_value:
             value, grads = withgradient(self.f, *args)
+        else:
+            value, grads = None, gradient(self.f, *args)
         if isinstance(self.argnums, int):
             g = grads[self.argnums]
         else:

@@ -179,7 +179,7 @@ def seeded_constants(x, y):
 ])
 def test_fused_function_agrees_with_the_general_path(f, args):
     (y1, g1), (y2, g2) = _twice(f, *args)
-    assert api._FAST[api._ref(f)][4] is not None, "the second call should run fused code"
+    assert api._FAST[api._ref(f)][4][True] is not None, "the second call should be fused"
     assert y2 == pytest.approx(y1) and y2 == pytest.approx(f(*args))
     for a, b, arg in zip(g1, g2, args):
         np.testing.assert_allclose(b, a, rtol=1e-6)
@@ -202,13 +202,46 @@ def test_errors_in_the_fused_backward_name_the_user_line():
     assert "return x**0.5" in note and "backward" in note
 
 
-def test_generated_gradient_function_is_readable():
-    api._FAST.clear()
-    zp.gradient(poly, 1.0, 2.0)
-    zp.gradient(poly, 1.0, 2.0)
-    fused = api._FAST[api._ref(poly)][4]
-    assert fused.__name__ == "poly_gradient"
+def _fused_text(f, value):
     import linecache
 
-    text = "".join(linecache.getlines(fused.__code__.co_filename))
-    assert "def poly_gradient(x, y):" in text and "return _value, (dx, 1.0)" in text
+    fused = api._FAST[api._ref(f)][4][value]
+    return fused.__name__, "".join(linecache.getlines(fused.__code__.co_filename))
+
+
+def test_generated_gradient_functions_are_readable():
+    api._FAST.clear()
+    zp.gradient(poly, 1.0, 2.0)
+    assert zp.gradient(poly, 1.0, 2.0) == (8.0, 1.0)
+    assert zp.withgradient(poly, 1.0, 2.0) == (7.0, (8.0, 1.0))
+    name, text = _fused_text(poly, True)
+    assert name == "poly_withgradient"
+    assert "def poly_withgradient(x, y):" in text and "return _value, (dx, 1.0)" in text
+    name, text = _fused_text(poly, False)
+    assert name == "poly_gradient" and "def poly_gradient(x, y):" in text
+    # a float output of float arguments is proven: no check, no dead value
+    assert "return dx, 1.0" in text and "_zp.seed" not in text and "_value" not in text
+
+
+def test_gradient_alone_keeps_statements_that_could_raise():
+    def f(x, y):
+        unused = math.log(y)  # raises for y <= 0, like the function itself
+        return x * x + 0 * unused
+
+    zp.gradient(f, 1.0, 2.0)
+    zp.gradient(f, 1.0, 2.0)
+    with pytest.raises(ValueError, match="math domain error"):
+        zp.gradient(f, 1.0, -2.0)
+    _, text = _fused_text(f, False)
+    assert "math.log(y)" in text
+
+
+def test_gradient_alone_checks_outputs_it_cannot_prove_float():
+    def f(x, p):
+        return x ** p  # a negative x to a fractional power is a complex number
+
+    assert zp.gradient(f, 2.0, 2.0) == zp.gradient(f, 2.0, 2.0)
+    with pytest.raises(zp.NotScalarError):
+        zp.gradient(f, -2.0, 0.5)
+    _, text = _fused_text(f, False)
+    assert "_zp.seed" in text

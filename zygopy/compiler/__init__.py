@@ -49,21 +49,24 @@ class Compiled:
     guards: dict  # "np.tanh" -> the object the inlined adjoint assumes
     free: tuple  # closure variables whose adjoints go into the callee tangent
     fused: tuple = ()  # what `gradient_code` needs (not `fn`: this outlives it)
-    _gradient: tuple | None = field(default=None, repr=False)
+    _fused_code: dict = field(default_factory=dict, repr=False)  # (value, floats) ->
 
-    def gradient_code(self):
-        """(code, calls user code) of `f_gradient(*args) -> (value, grads)`, the
-        forward and backward fused for a top-level `gradient` call (see
-        `fuse`); made on first request, since most compiled functions are
-        only ever called from other generated code."""
-        if self._gradient is None:
+    def gradient_code(self, value=True, floats=False):
+        """(code, calls user code) of `f_withgradient(*args) -> (value, grads)`,
+        or with `value=False` of `f_gradient(*args) -> grads`: the forward and
+        backward fused for a top-level `gradient` call (see `fuse`; `floats`:
+        it only ever gets floats). Made on first request, since most compiled
+        functions are only ever called from other generated code."""
+        key = (value, floats)
+        if key not in self._fused_code:
             with _collector_paused():
-                self._gradient = self._fuse()
-        return self._gradient
+                self._fused_code[key] = self._fuse(value, floats)
+        return self._fused_code[key]
 
-    def _fuse(self):
+    def _fuse(self, value, floats):
         scope, name, fwd, bwd, filename, title = self.fused
-        fused = fuse.gradient_def(naming.gradient_name(scope.__name__), fwd, bwd)
+        fname = (naming.withgradient_name if value else naming.gradient_name)(scope.__name__)
+        fused = fuse.gradient_def(fname, fwd, bwd, value, floats)
         text, lines = emit.render_with_lines([fused], filename, title)
         line_map = tracebacks.LineMap(name, filename, lines)
         code, = _code_objects(text, scope, [fused.name], self.guards, line_map)

@@ -27,24 +27,117 @@ from .build import LOAD, STORE
 from .emit import strip_comments
 
 
-def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef) -> ast.FunctionDef:
+def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef,
+                 value: bool = True, floats: bool = False) -> ast.FunctionDef:
     """The fused def `name` of a forward and a backward made by
-    `reverse.Reverse.run` (and rendered once: their comments are dropped)."""
+    `reverse.Reverse.run` (and rendered once: their comments are dropped).
+
+    It returns `(value, gradients)`, or with `value=False` the gradients
+    alone. Then, if every argument is a float (`floats`) and the output is
+    provably a float too, the scalar check goes and so does every forward
+    statement that neither the backward needs nor could raise (see `_typed`)."""
     *fwd_body, ret = strip_comments(fwd.body)
     body = [_phase(s, FORWARD) for s in fwd_body]
     result = ast.Name(_unused("_value", fwd, bwd), LOAD)  # the backward may
-    value = ret.value.elts[0]  # restore the returned name to an older value
-    body.append(_phase(ast.Assign([ast.Name(result.id, STORE)], value), FORWARD))
+    out = ret.value.elts[0]  # restore the returned name to an older value
+    body.append(_phase(ast.Assign([ast.Name(result.id, STORE)], out), FORWARD))
     dout = bwd.args.args[1].arg
-    check = ast.parse(f"if not isinstance({result.id}, float):\n    _zp.seed({result.id})").body[0]
-    body.append(_phase(check, BACKWARD))  # a NotScalarError if it is no real scalar
+    typed = _typed(body, [a.arg for a in fwd.args.args]) if floats else {}
+    proven = not value and typed.get(result.id) is float
+    if not proven:
+        check = ast.parse(f"if not isinstance({result.id}, float):\n"
+                          f"    _zp.seed({result.id})").body[0]
+        body.append(_phase(check, BACKWARD))  # a NotScalarError unless a real scalar
     *bwd_body, bwd_ret = strip_comments(bwd.body)
     backward = [_phase(stmt, BACKWARD) for stmt in bwd_body if not _rebinds_saved(stmt)]
     grads = ast.Tuple(bwd_ret.value.elts[1:], LOAD)  # [0]: the callee's
-    backward.append(_phase(ast.Return(ast.Tuple([result, grads], LOAD)), BACKWARD))
-    body += _seeded(backward, dout, body)
+    returned = ast.Tuple([result, grads], LOAD) if value else grads
+    backward.append(_phase(ast.Return(returned), BACKWARD))
+    body += _seeded(backward, dout, body, {n for n, t in typed.items() if t is float})
+    if proven:
+        body = _live(body)
     fused = ast.FunctionDef(name, fwd.args, body, [], None)
     return ast.fix_missing_locations(fused)
+
+
+# -- a float output, proven; dead statements that cannot raise -------------------
+# For float arguments, straight-line code of arithmetic on floats and ints
+# (`**` only to a constant integral power, which cannot make a complex number)
+# and of `math` functions that return floats gives a float or raises: no
+# check is needed. A statement whose value nobody reads is dropped only if it
+# cannot raise either: `+`, `-`, `*` and negation of numbers (inf and NaN, no
+# exceptions), so that the gradient of a function raises where the function does.
+_MATH_FLOATS = {"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh",
+                "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
+                "log10", "log1p", "sqrt", "cbrt", "pow", "hypot", "fabs", "erf", "erfc",
+                "gamma", "lgamma", "degrees", "radians", "copysign", "fmod"}
+_RING = (ast.Add, ast.Sub, ast.Mult)
+
+
+def _typed(stmts, params):
+    """{name: float or int} for the names surely of that type after straight-line
+    `stmts` run on float `params` ({} for code with branches or loops)."""
+    types = dict.fromkeys(params, float)
+    for stmt in stmts:
+        if _is_guard(stmt):
+            continue
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            return {}  # branches, loops, calls for effect: not followed
+        types[stmt.targets[0].id] = _type_of(stmt.value, types)
+    return {n: t for n, t in types.items() if t is not None}
+
+
+def _type_of(e, types):
+    if isinstance(e, ast.Constant):
+        return type(e.value) if type(e.value) in (int, float) else None
+    if isinstance(e, ast.Name):
+        return types.get(e.id)
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, (ast.USub, ast.UAdd)):
+        return _type_of(e.operand, types)
+    if isinstance(e, ast.BinOp):
+        left, right = _type_of(e.left, types), _type_of(e.right, types)
+        if left not in (int, float) or right not in (int, float):
+            return None
+        if isinstance(e.op, ast.Pow):
+            whole = isinstance(e.right, ast.Constant) and float(e.right.value).is_integer()
+            return float if left is float and whole else None
+        if isinstance(e.op, ast.Div):
+            return float
+        if isinstance(e.op, _RING + (ast.FloorDiv, ast.Mod)):
+            return float if float in (left, right) else int
+        return None
+    if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) \
+            and isinstance(e.func.value, ast.Name) and e.func.value.id == "math" \
+            and e.func.attr in _MATH_FLOATS and not e.keywords \
+            and all(_type_of(a, types) in (int, float) for a in e.args):
+        return float
+    return None
+
+
+def _is_guard(stmt):
+    """`if f is not _guard0 ...: _zp.stale()` at the top of a forward."""
+    return isinstance(stmt, ast.If) and "_guard" in ast.unparse(stmt.test) \
+        and ast.unparse(stmt.body[0]) == "_zp.stale()"
+
+
+def _live(stmts):
+    """`stmts` without assignments nobody reads whose values cannot raise."""
+    while True:
+        read = _load_counts(stmts)
+        kept = [s for s in stmts if not (
+            isinstance(s, ast.Assign) and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Name) and s.targets[0].id not in read
+            and _cannot_raise(s.value))]
+        if len(kept) == len(stmts):
+            return kept
+        stmts = kept
+
+
+def _cannot_raise(e):
+    return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp,
+                              ast.expr_context) + _RING + (ast.USub, ast.UAdd))
+               for n in ast.walk(e))
 
 
 # -- the seed 1.0, folded into the backward ---------------------------------------
@@ -58,18 +151,20 @@ _FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
          ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
 
 
-def _seeded(stmts, dout, forward):
+def _seeded(stmts, dout, forward, floats):
+    """The backward `stmts` seeded with 1.0 (see above); `floats`: names of the
+    forward surely bound to floats (`1.0 * x` is `x` for those too)."""
     stores = _store_counts(stmts + forward)
     known = {dout: 1.0}
     ones = {}  # adjoint name -> t, for `d = _zp.sum_adjoint(1.0, t)`
     loads = _load_counts(stmts)
     out = []
     for stmt in stmts:
-        stmt = _Substitute(known).visit(stmt)
+        stmt = _Substitute(known, floats).visit(stmt)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
-            stmt.value = _fold(_through_ones(stmt.value, ones, loads))
+            stmt.value = _fold(_through_ones(stmt.value, ones, loads), floats)
             if stores.get(name) == 1:
                 if _is_number(stmt.value):
                     known[name] = stmt.value.value
@@ -107,12 +202,12 @@ def _sum_of_ones(value):
     return None
 
 
-def _fold(e):
+def _fold(e, floats=frozenset()):
     if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _is_number(e.operand):
         return ast.Constant(-e.operand.value)
     if not isinstance(e, ast.BinOp):
         return e
-    e.left, e.right = _fold(e.left), _fold(e.right)
+    e.left, e.right = _fold(e.left, floats), _fold(e.right, floats)
     op = _FOLD.get(type(e.op))
     if op is not None and _is_number(e.left) and _is_number(e.right):
         try:
@@ -121,9 +216,10 @@ def _fold(e):
             return e
     if isinstance(e.op, ast.Mult):
         for one, other in ((e.left, e.right), (e.right, e.left)):
-            if _is_number(one) and one.value == 1.0 and type(one.value) is float \
-                    and isinstance(other, (ast.BinOp, ast.UnaryOp)):
-                return other  # a fresh value: no alias
+            if _is_number(one) and one.value == 1.0 and type(one.value) is float and (
+                    isinstance(other, (ast.BinOp, ast.UnaryOp))  # a fresh value
+                    or isinstance(other, ast.Name) and other.id in floats):
+                return other
     return e
 
 
@@ -132,8 +228,8 @@ def _is_number(e):
 
 
 class _Substitute(ast.NodeTransformer):
-    def __init__(self, known):
-        self.known = known
+    def __init__(self, known, floats):
+        self.known, self.floats = known, floats
 
     def visit_Name(self, node):
         if isinstance(node.ctx, ast.Load) and node.id in self.known:
@@ -142,7 +238,7 @@ class _Substitute(ast.NodeTransformer):
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        return _fold(node)
+        return _fold(node, self.floats)
 
 
 def _store_counts(stmts):

@@ -15,6 +15,10 @@ def gradient_name(fname: str) -> str:
     return f"{_clean(fname)}_gradient"
 
 
+def withgradient_name(fname: str) -> str:
+    return f"{_clean(fname)}_withgradient"
+
+
 def adjoint(var: str, prefix: str = "d") -> str:
     """The adjoint of `x` is `dx`; of a temporary `_t3`, `d_t3` (with the
     function's adjoint prefix, see `adjoint_prefix`)."""

@@ -124,12 +124,14 @@ def _build(fn, compiled):
         compiled
 
 
-def gradient_function(fn, kinds):
-    """(`f_gradient`, whether it calls user code) for a top-level call of `fn`
-    on arguments of `kinds` (see compiler.fuse): the forward and backward in
-    one function returning `(value, gradients)`."""
+def gradient_function(fn, kinds, value=True, floats=False):
+    """(the fused function, whether it calls user code) for a top-level call
+    of `fn` on arguments of `kinds` (see compiler.fuse): the forward and
+    backward in one function returning `(value, gradients)`, or with
+    `value=False` the gradients alone; `floats`: it is only ever called with
+    floats."""
     compiled = adjoint_functions(fn, kinds, False, False)[2]
-    code, calls_user_code = compiled.gradient_code()
+    code, calls_user_code = compiled.gradient_code(value, floats)
     return _function(fn, _cells(fn, compiled), code), calls_user_code
 
 

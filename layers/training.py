@@ -111,6 +111,12 @@ def _default_gradient(f, x):
     return (value, grads) if _is_params(x) else (value, grads[0])
 
 
+def _value_and_grad(loss):
+    import zygopy
+
+    return zygopy.value_and_grad(loss)  # argnums=0: the model
+
+
 def train(
     loss,
     model_or_params,
@@ -140,6 +146,8 @@ def train(
     """
     gradient = _gradient or _default_gradient
     implicit = _is_params(model_or_params)
+    # explicit style: d loss(model, *batch) / d model, the batch not differentiated
+    value_and_grad = None if implicit or _gradient else _value_and_grad(loss)
     if implicit:
         if not isinstance(opt, Rule):
             raise TypeError(
@@ -158,12 +166,14 @@ def train(
         for epoch in range(1, epochs + 1):
             for batch, d in enumerate(data, start=1):
                 args = d if isinstance(d, tuple) else (d,)
-                # the closures are called at once, inside this iteration
-                if implicit:
-                    f = lambda: loss(*args)  # noqa: B023
-                else:
-                    f = lambda m: loss(m, *args)  # noqa: B023
-                value, grads = gradient(f, model_or_params)
+                if value_and_grad is not None:
+                    value, grads = value_and_grad(model_or_params, *args)
+                else:  # the closures are called at once, inside this iteration
+                    if implicit:
+                        f = lambda: loss(*args)  # noqa: B023
+                    else:
+                        f = lambda m: loss(m, *args)  # noqa: B023
+                    value, grads = gradient(f, model_or_params)
                 value = float(value)
                 if not math.isfinite(value):
                     raise NonFiniteLoss(

@@ -266,30 +266,45 @@ class GradFunction:
         functools.update_wrapper(self, f, updated=())
 
     def __call__(self, *args):
-        if self.has_aux:
-            f = self.f
-            (y, aux), back = _aux_pullback(f, args)
-            grads = back(_seed(y))
-            value = (y, aux)
+        chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+        chosen = tuple(i % len(args) if -len(args) <= i < len(args) else i for i in chosen)
+        if self.has_aux or any(i not in chosen and not isinstance(a, float)
+                               and dispatch.carries_gradient(a) for i, a in enumerate(args)):
+            value, grads = _withgradient_of(self.f, args, chosen, self.has_aux)
         elif self.with_value:
             value, grads = withgradient(self.f, *args)
         else:
             value, grads = None, gradient(self.f, *args)
-        if isinstance(self.argnums, int):
-            g = grads[self.argnums]
-        else:
-            g = tuple(grads[i] for i in self.argnums)
+        g = grads[chosen[0]] if isinstance(self.argnums, int) else \
+            tuple(grads[i] for i in chosen)
         return (value, g) if self.with_value else g
 
 
-def _aux_pullback(f, args):
-    y, back = pullback(f, *args)
-    value, aux = y
-
-    def back_value(dy):
-        return back((dy, None))
-
-    return (value, aux), back_value
+def _withgradient_of(f, args, chosen, has_aux):
+    """`withgradient(f, *args)` differentiating only the arguments `chosen`
+    (the others get None: an array nobody asked about costs no work, as with
+    JAX's argnums); with `has_aux`, `f` returns `(value, aux)` and only the
+    value is differentiated."""
+    for i in chosen:
+        if not 0 <= i < len(args):
+            raise IndexError(f"argnums {i} is out of range for {len(args)} arguments")
+    mask = tuple(i in chosen for i in range(len(args)))
+    fn = plain(f)
+    with differentiating(fn):
+        if type(fn) is types.FunctionType:
+            y, pb = dispatch.call_function(fn, args, {}, need_free=bool(dispatch.IMPLICIT),
+                                           mask=mask)
+        else:
+            y, pb = dispatch.call_masked(mask, fn, *args)
+    if has_aux:
+        if not (isinstance(y, tuple) and len(y) == 2):
+            raise TypeError("value_and_grad(f, has_aux=True): f must return a pair "
+                            f"(value, aux), but it returned {type(y).__name__}")
+        grads = pb((_seed(y[0]), ZERO))
+    else:
+        grads = pb(_seed(y))
+    return y, tuple(materialize(grads[1 + i], a) if m else None
+                    for i, (a, m) in enumerate(zip(args, mask)))
 
 
 def source(f) -> str:

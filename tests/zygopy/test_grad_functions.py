@@ -1,0 +1,83 @@
+"""`grad` and `value_and_grad`: argnums (an int, a tuple, negative), the value,
+`has_aux`, and arguments nobody asked about (not differentiated at all)."""
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+from zygopy.testing import assert_close, numerical_vjp
+
+
+def poly(x, y):
+    return 3 * x**2 + 2 * x * y + y
+
+
+def layer_loss(W, x):
+    return np.sum(np.tanh(x @ W.T) ** 2)
+
+
+def with_aux(W, x):
+    h = np.tanh(x @ W.T)
+    return np.sum(h**2), {"activations": h, "note": "aux is returned as it is"}
+
+
+RNG = np.random.default_rng(0)
+W = RNG.standard_normal((3, 4))
+X = RNG.standard_normal((5, 4))
+
+
+def test_argnums_int_tuple_and_negative():
+    assert zp.grad(poly)(2.0, 3.0) == 18.0
+    assert zp.grad(poly, argnums=1)(2.0, 3.0) == 5.0
+    assert zp.grad(poly, argnums=-1)(2.0, 3.0) == 5.0
+    assert zp.grad(poly, argnums=(1, 0))(2.0, 3.0) == (5.0, 18.0)
+
+
+def test_value_and_grad_matches_withgradient():
+    value, g = zp.value_and_grad(poly, argnums=(0, 1))(2.0, 3.0)
+    assert (value, g) == zp.withgradient(poly, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("argnums", [0, 1, (0, 1), (1,)])
+def test_array_arguments_by_argnums_match_differences(argnums):
+    got = zp.grad(layer_loss, argnums=argnums)(W, X)
+    want = numerical_vjp(layer_loss, (W, X), 1.0)
+    if isinstance(argnums, int):
+        assert_close(got, want[argnums])
+    else:
+        for g, i in zip(got, argnums):
+            assert_close(g, want[i])
+
+
+def test_an_array_nobody_asked_about_is_not_differentiated(monkeypatch):
+    from zygopy.rules import linalg
+
+    asked = []
+    original = linalg.matmul_adjoint
+
+    def spy(dy, a, b, need_a=True, need_b=True):
+        asked.append((need_a, need_b))
+        return original(dy, a, b, need_a, need_b)
+
+    monkeypatch.setattr(linalg, "matmul_adjoint", spy)
+    monkeypatch.setattr("zygopy.runtime.generated.matmul_adjoint", spy)
+    zp.grad(layer_loss, argnums=0)(W, X)  # x @ W.T: only W's side
+    assert asked and all(need == (False, True) for need in asked)
+
+
+def test_has_aux_returns_the_aux_untouched_and_differentiates_the_value():
+    (value, aux), g = zp.value_and_grad(with_aux, has_aux=True)(W, X)
+    assert value == pytest.approx(layer_loss(W, X))
+    assert aux["note"] == "aux is returned as it is"
+    assert aux["activations"].shape == (5, 3)
+    assert_close(g, zp.grad(layer_loss)(W, X))
+
+
+def test_has_aux_needs_a_pair():
+    with pytest.raises(TypeError, match=r"must return a pair \(value, aux\)"):
+        zp.value_and_grad(poly, has_aux=True)(1.0, 2.0)
+
+
+def test_argnums_out_of_range():
+    with pytest.raises(IndexError, match="argnums 2 is out of range for 2 arguments"):
+        zp.value_and_grad(layer_loss, argnums=2, has_aux=False)(W, X)

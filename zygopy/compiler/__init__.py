@@ -100,6 +100,7 @@ def _compile(fn, kinds, need_free, implicit):
         node, filename = sources.function_ast(fn)
     except OSError as exc:
         raise NoSourceError(fn, str(exc)) from exc
+    normalise.generators_as_lists(node)
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
     params = _params(fdef)

@@ -288,7 +288,22 @@ class Normaliser:
         self.emit(fdef)
         return _load(name)
 
+    def _own_targets(self, e):
+        """`e` with its loop variables renamed to fresh names: a comprehension
+        has its own scope, and the loop it becomes must not overwrite a
+        variable of the same name outside (`[x * y for x in ys]` beside an
+        argument `x`). The first iterable is evaluated outside that scope."""
+        names = {n: self.fresh(f"_{n}_") for n in dict.fromkeys(_comp_targets(e))}
+        rename = _Rename(names)
+        generators = []
+        for i, gen in enumerate(e.generators):
+            generators.append(ast.comprehension(
+                rename.visit(gen.target), gen.iter if i == 0 else rename.visit(gen.iter),
+                [rename.visit(c) for c in gen.ifs], gen.is_async))
+        return ast.copy_location(ast.ListComp(rename.visit(e.elt), generators), e)
+
     def expr_ListComp(self, e):
+        e = self._own_targets(e)
         acc = self.fresh("_list")
         self.emit(_assign(acc, ast.List([], LOAD)))
         inner = ast.Expr(ast.Call(ast.Attribute(_load(acc), "append", LOAD),
@@ -306,6 +321,47 @@ class Normaliser:
         for s in self.block([stmt]):
             self.out.append(s)
         return _load(acc)
+
+
+# builtins that consume a whole iterable: a generator expression passed to one
+# of them gives what the list comprehension gives (any/all/next stop early:
+# not these)
+_CONSUMERS = {"sum", "min", "max", "tuple", "list", "sorted"}
+
+
+def generators_as_lists(tree):
+    """Rewrite `sum(f(x) for x in xs)` as `sum([f(x) for x in xs])` when the
+    generator expression is the only argument of a builtin that consumes it
+    all (see `_CONSUMERS`), before the fence refuses other generators."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in _CONSUMERS and len(node.args) == 1 \
+                and isinstance(node.args[0], ast.GeneratorExp):
+            gen = node.args[0]
+            node.args[0] = ast.copy_location(ast.ListComp(gen.elt, gen.generators), gen)
+    return tree
+
+
+class _Rename(ast.NodeTransformer):
+    """Rename variables (loads and stores), except inside a lambda whose own
+    parameter has the same name."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def visit_Name(self, node):
+        new = self.names.get(node.id)
+        return node if new is None else ast.copy_location(ast.Name(new, node.ctx), node)
+
+    def visit_Lambda(self, node):
+        a = node.args  # defaults are evaluated outside the lambda
+        a.defaults = [self.visit(d) for d in a.defaults]
+        a.kw_defaults = [d if d is None else self.visit(d) for d in a.kw_defaults]
+        own = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
+        own |= {p.arg for p in (a.vararg, a.kwarg) if p is not None}
+        inner = {k: v for k, v in self.names.items() if k not in own}
+        node.body = _Rename(inner).visit(node.body)
+        return node
 
 
 def _comp_targets(e):

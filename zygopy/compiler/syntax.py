@@ -44,8 +44,9 @@ REFUSED = {
                           "use assert for a condition that must hold"]),
     ast.SetComp: ("a set comprehension", ["use a list comprehension"]),
     ast.DictComp: ("a dict comprehension", ["build the dict with a for loop"]),
-    ast.GeneratorExp: ("a generator expression", [
-        "use a list comprehension: sum([f(x) for x in xs])"]),
+    ast.GeneratorExp: ("a generator expression (other than the only argument of sum, "
+                       "min, max, tuple, list or sorted)", [
+                           "use a list comprehension: any([f(x) for x in xs])"]),
     ast.NamedExpr: ("an assignment expression (:=)", ["assign on its own line"]),
     ast.Match: ("a match statement", ["use if/elif/else"]),
     ast.Set: ("a set literal", ["use a list or tuple"]),

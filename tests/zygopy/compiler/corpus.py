@@ -507,6 +507,31 @@ def list_comprehension_if(x):
 
 
 @case(2)
+def comprehension_variable_shadows_an_argument(x, y):
+    # the comprehension's own x: the argument x is unchanged after it
+    s = sum([x * y for x in [y, 2.0 * y] for y in [x, 1.5]])
+    return s + x * y
+
+
+@case(2)
+def nested_comprehensions_with_one_name(x, y):
+    rows = [[x, y], [y * y, 1.0]]
+    return sum([sum([x * x for x in row]) for x in [rows[0], rows[1]] for row in [x]])
+
+
+@case(2)
+def generator_expressions_summed(x, y):
+    return sum(v * y for v in (x, y, 1.0)) + max(v * v for v in [x, y]) + \
+        min(x * k for k in range(1, 3))
+
+
+@case(1)
+def comprehension_with_a_lambda(x):
+    fs = [lambda t, k=k: t * k + x for k in range(3)]
+    return sum([f(x) for f in fs])
+
+
+@case(2)
 def nested_tuple_unpack(x, y):
     (a, b), c = (x, y), x * y
     return a + b * c

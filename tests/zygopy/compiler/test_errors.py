@@ -38,6 +38,15 @@ def test_unsupported_syntax_names_construct_file_line_and_source():
     assert "Possible fixes" in text
 
 
+def test_generator_expression_outside_a_consuming_builtin_is_refused():
+    def f(x):
+        return any(v > 0 for v in [x]) * x
+
+    with pytest.raises(zp.UnsupportedSyntax, match="a generator expression") as info:
+        zp.gradient(f, 1.0)
+    assert "any([f(x) for x in xs])" in str(info.value)
+
+
 def test_decorated_nested_function_is_refused():
     with pytest.raises(zp.UnsupportedSyntax, match="decorated nested function"):
         zp.gradient(decorated_inner, 1.0)

@@ -25,6 +25,7 @@ from ..runtime import sources, tracebacks
 from . import (
     activity,
     aliases,
+    closures,
     emit,
     exits,
     fence,
@@ -103,6 +104,7 @@ def _compile(fn, kinds, need_free, implicit):
     normalise.generators_as_lists(node)
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
+    closures.check(fdef, filename)
     params = _params(fdef)
     local = _locals(fdef) | set(params)
     names = _all_names(fdef)

@@ -111,7 +111,8 @@ def _compile(fn, kinds, need_free, implicit):
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))
     conflicts = aliases.find(fdef)
     exits.lower(fdef, fresh)
-    body = normalise.Normaliser(fresh, local).block(fdef.body)
+    closure = frozenset(fn.__code__.co_freevars)
+    body = normalise.Normaliser(fresh, local, closure).block(fdef.body)
     env = Env(fn, local)
     seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
              for p, k in zip(params, kinds) if k is not None and k[0] != "-"}

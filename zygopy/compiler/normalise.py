@@ -18,9 +18,10 @@ class Normaliser:
     """Turns a function body into A-normal form; `local` names are the
     function's own variables (everything else is global or free)."""
 
-    def __init__(self, fresh, local):
+    def __init__(self, fresh, local, closure=frozenset()):
         self.fresh = fresh
         self.local = local
+        self.closure = closure  # variables of enclosing functions
         self.out = None
         self.line = None
 
@@ -104,7 +105,27 @@ class Normaliser:
             call = ast.Call(ast.Attribute(_load("_zp"), "list_append", LOAD), [_load(lst), v], [])
             self.emit(_assign(lst, call))
             return
+        if isinstance(value, ast.Call) and self._touches_own_values(value):
+            # a call for its effect on this function's values (or its
+            # enclosing function's): bound to an unused name, so that the
+            # reverse pass dispatches it when they are differentiable (a method
+            # changing a list of them in place has no rule: an error, not a
+            # gradient left pointing at the old contents). Calls on globals
+            # (a log list) run as they are.
+            self.emit(_assign(self.fresh(), self.rhs(value)))
+            return
         self.emit(ast.Expr(self.rhs(value)))
+
+    def _touches_own_values(self, call):
+        own = self.local | self.closure
+        func = call.func
+        if isinstance(func, ast.Attribute):  # a method: what matters is its object
+            root = func.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            return isinstance(root, ast.Name) and root.id in own
+        return any(isinstance(n, ast.Name) and n.id in own
+                   for a in call.args + [k.value for k in call.keywords] for n in ast.walk(a))
 
     def stmt_Return(self, node):
         value = node.value if node.value is not None else ast.Constant(None)

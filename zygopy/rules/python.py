@@ -158,3 +158,60 @@ def tuple_rule(values=()):
         return (list(dy) if isinstance(values, list) else dy),
 
     return y, tuple_pullback
+
+
+# -- methods of dicts, lists and tuples ------------------------------------------
+# Those that read are differentiated; those that change a container in place
+# (pop, insert, sort, reverse, update, ...) have no rule: a call on a container
+# holding differentiable values raises NoRuleError (dispatch), where running
+# it would leave the gradient pointing at the old contents.
+nondifferentiable(dict.keys, list.index, list.count, tuple.index, tuple.count)
+
+
+@rule(dict.get)
+def dict_get_rule(d, key, default=None):
+    """`d.get(key, default)`: the cotangent goes to `d[key]`, or to `default`."""
+    found = key in d
+    y = d[key] if found else default
+
+    def dict_get_pullback(dy):
+        return ({key: dy}, None, None) if found else (None, None, dy)
+
+    return y, dict_get_pullback
+
+
+@rule(dict.values)
+def dict_values_rule(d):
+    """`d.values()`, as a list (a snapshot, not a live view: it can be indexed
+    and iterated in differentiated code); the cotangent of item i goes to the
+    i-th key."""
+    keys = list(d)
+    y = [d[k] for k in keys]
+
+    def dict_values_pullback(dy):
+        return ({k: g for k, g in zip(keys, dy)},)
+
+    return y, dict_values_pullback
+
+
+@rule(dict.items)
+def dict_items_rule(d):
+    """`d.items()`, as a list of `(key, value)` pairs (see `dict.values`)."""
+    keys = list(d)
+    y = [(k, d[k]) for k in keys]
+
+    def dict_items_pullback(dy):
+        return ({k: ZERO if g is ZERO or g is None else g[1] for k, g in zip(keys, dy)},)
+
+    return y, dict_items_pullback
+
+
+@rule(dict.copy, list.copy)
+def container_copy_rule(c):
+    """`d.copy()`, `xs.copy()`: a shallow copy, whose cotangent is the original's."""
+    y = c.copy()
+
+    def container_copy_pullback(dy):
+        return (dy,)
+
+    return y, container_copy_pullback

@@ -206,6 +206,15 @@ def _dispatch(f, args, kwargs, mask):
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
+    owner = getattr(f, "__self__", None) if isinstance(f, types.BuiltinMethodType) else None
+    if owner is not None and not isinstance(owner, types.ModuleType) \
+            and carries_gradient(owner):
+        raise NoRuleError(f, f" (a method of a {type(owner).__name__} that holds "
+                             "differentiable values; one that changes it in place, such as "
+                             "pop, insert, sort or reverse, would leave the gradient "
+                             "pointing at the old contents: build a new "
+                             f"{type(owner).__name__} instead, e.g. xs = xs[::-1] or "
+                             "xs = xs[:i] + [v] + xs[i:])")
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(n)
     raise NoRuleError(f)

@@ -1,0 +1,96 @@
+"""Methods of dicts, lists and tuples inside differentiated code: those that
+read are differentiated; those that change a container of differentiable
+values in place raise NoRuleError naming the method (running them would
+leave the gradient pointing at the old contents)."""
+
+import pytest
+
+import zygopy as zp
+from zygopy.testing import check_grads
+
+LOG = []  # a module-level log: appending to it is an effect outside the math
+
+
+def dict_reads(x, y):
+    d = {"a": x, "b": y * y}
+    total = 0.0
+    for k, v in d.items():
+        total = total + v * len(k)
+    return sum(d.values()) * d.get("a") + d.get("missing", y) + total
+
+
+def copies(x, y):
+    xs = [x, y]
+    ys = xs.copy()
+    d = {"p": x * y}
+    e = d.copy()
+    return ys[0] * xs[1] + e["p"]
+
+
+def counts_and_indexes(x, y):
+    xs = [x, y, x]
+    return xs.count(x) * y + xs.index(y) * x
+
+
+def inactive_lists_may_change(x, y):
+    order = [2, 0, 1]
+    order.sort()
+    order.reverse()
+    vals = [x, y, x * y]
+    return vals[order[0]] + vals[order[-1]]
+
+
+def logs_to_a_global(x, y):
+    LOG.append(x)  # not part of the computation: runs as it is
+    return x * y
+
+
+@pytest.mark.parametrize("f", [dict_reads, copies, counts_and_indexes,
+                               inactive_lists_may_change, logs_to_a_global])
+def test_reading_methods_differentiate(f):
+    check_grads(f, 0.7, -1.3)
+
+
+def reverses(x, y):
+    xs = [x, y]
+    xs.reverse()
+    return xs[0] * 2.0
+
+
+def inserts(x, y):
+    xs = [x, y]
+    xs.insert(0, y * y)
+    return xs[0] + xs[1]
+
+
+def pops(x, y):
+    xs = [x, y]
+    z = xs.pop()
+    return z * xs[0]
+
+
+def updates(x, y):
+    d = {"a": x}
+    d.update({"a": y})
+    return d["a"] * 2.0
+
+
+def closure_appends(x, y):
+    acc = [0.0]
+
+    def add(v):
+        acc.append(acc[-1] + v)
+
+    add(x)
+    add(x * y)
+    return acc[-1]
+
+
+@pytest.mark.parametrize("f, method", [
+    (reverses, "list.reverse"), (inserts, "list.insert"), (pops, "list.pop"),
+    (updates, "dict.update"), (closure_appends, "list.append"),
+])
+def test_changing_a_container_of_differentiable_values_is_refused(f, method):
+    with pytest.raises(zp.NoRuleError, match=method) as info:
+        zp.gradient(f, 0.7, -1.3)
+    assert "build a new" in str(info.value)

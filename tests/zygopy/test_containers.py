@@ -3,6 +3,9 @@ read are differentiated; those that change a container of differentiable
 values in place raise NoRuleError naming the method (running them would
 leave the gradient pointing at the old contents)."""
 
+import re
+
+import numpy as np
 import pytest
 
 import zygopy as zp
@@ -93,4 +96,65 @@ def closure_appends(x, y):
 def test_changing_a_container_of_differentiable_values_is_refused(f, method):
     with pytest.raises(zp.NoRuleError, match=method) as info:
         zp.gradient(f, 0.7, -1.3)
-    assert "build a new" in str(info.value)
+    assert "build a new" in str(info.value) and "in place" in str(info.value)
+
+
+# -- arrays -----------------------------------------------------------------------
+
+def sorts_in_place(x, y):
+    a = np.array([x, y])
+    a.sort()
+    return a[0] * 3.0 + a[1]
+
+
+def fills(x, y):
+    a = np.zeros(3)
+    a.fill(x)
+    return np.sum(a) * y
+
+
+def adds_at(x, y):
+    a = np.array([x, y, x])
+    np.add.at(a, [0, 0], y)
+    return np.sum(a * a)
+
+
+@pytest.mark.parametrize("f, method", [
+    (sorts_in_place, "ndarray.sort"), (fills, "ndarray.fill"), (adds_at, "ufunc.at"),
+])
+def test_array_methods_changing_arrays_in_place_are_refused(f, method):
+    with pytest.raises(zp.NoRuleError, match=method):
+        zp.gradient(f, 0.7, -1.3)
+
+
+class Holder:
+    def __init__(self, w):
+        self.w = w
+
+
+def through_a_view(x, y):
+    a = np.array([[x, y], [y, x]])
+    a.T[0, 1] = 5.0 * x
+    return np.sum(a * a)
+
+
+def through_a_field(h, x):
+    h.w[1] = x
+    return np.sum(h.w ** 2)
+
+
+def through_a_row(x, y):
+    a = np.array([[x, y], [y, x]])
+    a[0][1] = 5.0 * x
+    return np.sum(a * a)
+
+
+@pytest.mark.parametrize("f, args, what", [
+    (through_a_view, (0.7, -1.3), "a.T"),
+    (through_a_field, (Holder(np.array([0.5, -0.3])), 0.7), "h.w"),
+    (through_a_row, (0.7, -1.3), "a[0]"),
+])
+def test_updates_through_an_expression_are_refused_at_the_line(f, args, what):
+    with pytest.raises(zp.UnsupportedSyntax, match=f"in-place update through `{re.escape(what)}`") as e:
+        zp.gradient(f, *args)
+    assert __file__ in str(e.value) and "a[i, j] = v" in str(e.value)

@@ -112,7 +112,8 @@ def _compile(fn, kinds, need_free, implicit):
     conflicts = aliases.find(fdef)
     exits.lower(fdef, fresh)
     closure = frozenset(fn.__code__.co_freevars)
-    body = normalise.Normaliser(fresh, local, closure).block(fdef.body)
+    modules = frozenset(k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType))
+    body = normalise.Normaliser(fresh, local, closure, modules).block(fdef.body)
     env = Env(fn, local)
     seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
              for p, k in zip(params, kinds) if k is not None and k[0] != "-"}

@@ -52,6 +52,12 @@ def _check_target(target, filename):
     if isinstance(target, (ast.Tuple, ast.List)):
         for elt in target.elts:
             _check_target(elt, filename)
+    if isinstance(target, ast.Subscript) and not isinstance(target.value, ast.Name):
+        what = ast.unparse(target.value)
+        _refuse(target, filename, f"an in-place update through `{what}` (it changes the "
+                "array or list that expression reads from, which the gradient cannot follow)",
+                ["index one variable: a[i, j] = v rather than a[i][j] = v",
+                 f"or update a copy and use it: w = {what}.copy(); w[...] = v"])
 
 
 def _refuse(node, filename, what, fixes):

@@ -18,10 +18,11 @@ class Normaliser:
     """Turns a function body into A-normal form; `local` names are the
     function's own variables (everything else is global or free)."""
 
-    def __init__(self, fresh, local, closure=frozenset()):
+    def __init__(self, fresh, local, closure=frozenset(), modules=frozenset()):
         self.fresh = fresh
         self.local = local
         self.closure = closure  # variables of enclosing functions
+        self.modules = modules  # global names bound to modules (np, math, ...)
         self.out = None
         self.line = None
 
@@ -123,7 +124,8 @@ class Normaliser:
             root = func.value
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
-            return isinstance(root, ast.Name) and root.id in own
+            if not (isinstance(root, ast.Name) and root.id in self.modules):
+                return isinstance(root, ast.Name) and root.id in own
         return any(isinstance(n, ast.Name) and n.id in own
                    for a in call.args + [k.value for k in call.keywords] for n in ast.walk(a))
 

@@ -207,17 +207,22 @@ def _dispatch(f, args, kwargs, mask):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
     owner = getattr(f, "__self__", None) if isinstance(f, types.BuiltinMethodType) else None
-    if owner is not None and not isinstance(owner, types.ModuleType) \
-            and carries_gradient(owner):
-        raise NoRuleError(f, f" (a method of a {type(owner).__name__} that holds "
-                             "differentiable values; one that changes it in place, such as "
-                             "pop, insert, sort or reverse, would leave the gradient "
-                             "pointing at the old contents: build a new "
-                             f"{type(owner).__name__} instead, e.g. xs = xs[::-1] or "
-                             "xs = xs[:i] + [v] + xs[i:])")
+    if type(owner) in _REBUILD and carries_gradient(owner):
+        kind = type(owner).__name__
+        raise NoRuleError(f, f" ({kind} of differentiable values: a method that changes the "
+                             f"{kind} in place would leave the gradient pointing at its old "
+                             f"contents; build a new {kind} instead, e.g. "
+                             f"{_REBUILD[type(owner)]})")
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(n)
     raise NoRuleError(f)
+
+
+_REBUILD = {  # how to get what an in-place method of a container would give
+    list: "xs = xs[::-1], xs = xs[:i] + [v] + xs[i:], xs = sorted(xs)",
+    dict: "d = {**d, key: v}",
+    np.ndarray: "a = np.sort(a), a = np.full_like(a, v)",
+}
 
 
 def call_method_masked(mask, obj, name, *args, **kwargs):

@@ -3,6 +3,7 @@ read are differentiated; those that change a container of differentiable
 values in place raise NoRuleError naming the method (running them would
 leave the gradient pointing at the old contents)."""
 
+import functools
 import re
 
 import numpy as np
@@ -158,3 +159,31 @@ def test_updates_through_an_expression_are_refused_at_the_line(f, args, what):
     with pytest.raises(zp.UnsupportedSyntax, match=f"in-place update through `{re.escape(what)}`") as e:
         zp.gradient(f, *args)
     assert __file__ in str(e.value) and "a[i, j] = v" in str(e.value)
+
+
+# -- map, filter, reduce, reversed, sorted ----------------------------------------
+
+
+def maps(x, y):
+    return sum(map(lambda t: t * y, [x, y, 2.0])) + sum(map(lambda a, b: a * b, [x], [y]))
+
+
+def filters(x, y):
+    kept = list(filter(lambda t: t > 0, [x, y, x * y]))
+    return kept[0] * 3.0 + len(kept)
+
+
+def reduces(x, y):
+    return functools.reduce(lambda a, b: a * b + y, [x, y, x]) + \
+        functools.reduce(lambda a, b: a + b * b, [x, y], 0.5)
+
+
+def reverses_and_sorts(x, y):
+    r = list(reversed((x, y, x * y)))
+    s = sorted([y, x, x * y], key=abs, reverse=True)
+    return r[0] + 2.0 * r[2] + s[0] * 5.0 + s[-1]
+
+
+@pytest.mark.parametrize("f", [maps, filters, reduces, reverses_and_sorts])
+def test_functional_builtins_differentiate(f):
+    check_grads(f, 0.7, -1.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import operator
 
@@ -215,3 +216,121 @@ def container_copy_rule(c):
         return (dy,)
 
     return y, container_copy_pullback
+
+
+# -- map, filter, reduce, reversed, sorted -----------------------------------------
+# Each gives a list (map, filter and reversed give iterators in Python; a list
+# is consumed the same way by sum, for loops, list() and indexing). Functions
+# passed in are differentiated through the dispatcher, as calls are.
+def _apply(fn, *args):
+    from ..runtime.dispatch import call
+
+    return call(fn, *args)
+
+
+def _add_into(grads, i, g):
+    from ..runtime.tangents import add
+
+    grads[i] = add(grads[i], g)
+
+
+@rule(builtins.map)
+def map_rule(fn, *seqs):
+    """`map(fn, *seqs)` as a list; each item's cotangent goes back through
+    its call to the items it came from (and to `fn`, a closure)."""
+    seqs = [list(s) for s in seqs]
+    calls = [_apply(fn, *items) for items in zip(*seqs)]
+
+    def map_pullback(dy):
+        dfn = ZERO
+        grads = [[ZERO] * len(s) for s in seqs]
+        for i, ((_, pb), d) in enumerate(zip(calls, dy)):
+            if d is ZERO or d is None:
+                continue
+            g = pb(d)
+            dfn = _sum_tangents(dfn, g[0])
+            for j in range(len(seqs)):
+                _add_into(grads[j], i, g[1 + j])
+        return (dfn,) + tuple(grads)
+
+    return [y for y, _ in calls], map_pullback
+
+
+def _sum_tangents(a, b):
+    from ..runtime.tangents import add
+
+    return add(a, ZERO if b is None else b)
+
+
+@rule(builtins.filter)
+def filter_rule(fn, seq):
+    """`filter(fn, seq)` as a list: the kept items' cotangents go back to them
+    (the predicate's result carries no gradient)."""
+    seq = list(seq)
+    keep = [i for i, v in enumerate(seq) if (bool(v) if fn is None else fn(v))]
+
+    def filter_pullback(dy):
+        grads = [ZERO] * len(seq)
+        for i, d in zip(keep, dy):
+            grads[i] = d
+        return None, grads
+
+    return [seq[i] for i in keep], filter_pullback
+
+
+@rule(builtins.reversed)
+def reversed_rule(seq):
+    """`reversed(seq)` as a list."""
+    n = len(seq)
+    y = [seq[i] for i in range(n - 1, -1, -1)]
+
+    def reversed_pullback(dy):
+        grads = list(dy)[::-1]
+        return (tuple(grads) if isinstance(seq, tuple) else grads),
+
+    return y, reversed_pullback
+
+
+@rule(builtins.sorted)
+def sorted_rule(seq, *, key=None, reverse=False):
+    """`sorted(seq, key=..., reverse=...)`: a permutation; the key's values
+    decide the order and carry no gradient."""
+    seq = list(seq)
+    order = sorted(range(len(seq)), key=(lambda i: seq[i]) if key is None else
+                   (lambda i: key(seq[i])), reverse=reverse)
+
+    def sorted_pullback(dy):
+        grads = [ZERO] * len(seq)
+        for i, d in zip(order, dy):
+            grads[i] = d
+        return (grads,)
+
+    return [seq[i] for i in order], sorted_pullback
+
+
+@rule(functools.reduce)
+def reduce_rule(fn, seq, *initial):
+    """`functools.reduce(fn, seq[, initial])`, one differentiated call per item."""
+    seq = list(seq)
+    if not seq and not initial:
+        raise TypeError("reduce() of empty iterable with no initial value")
+    acc, start = (initial[0], 0) if initial else (seq[0], 1)
+    calls = []
+    for v in seq[start:]:
+        acc, pb = _apply(fn, acc, v)
+        calls.append(pb)
+
+    def reduce_pullback(dy):
+        grads = [ZERO] * len(seq)
+        dfn, d = ZERO, dy
+        for i in range(len(calls) - 1, -1, -1):
+            g = calls[i](d)
+            dfn = _sum_tangents(dfn, g[0])
+            grads[start + i] = g[2]
+            d = g[1]
+        if initial:
+            return dfn, grads, d
+        grads[0] = d
+        return dfn, grads
+
+    return acc, reduce_pullback

@@ -31,6 +31,13 @@ def copies(x, y):
     return ys[0] * xs[1] + e["p"]
 
 
+def builds_dicts(x, y):
+    a = dict(a=x, b=y * y)
+    b = dict([("a", x), ("b", y), ("a", x * y)])  # the last "a" wins
+    c = dict({"a": x, "b": y}, b=x * x)
+    return a["a"] * a["b"] + b["a"] + 2.0 * b["b"] + c["a"] * c["b"]
+
+
 def counts_and_indexes(x, y):
     xs = [x, y, x]
     return xs.count(x) * y + xs.index(y) * x
@@ -49,7 +56,7 @@ def logs_to_a_global(x, y):
     return x * y
 
 
-@pytest.mark.parametrize("f", [dict_reads, copies, counts_and_indexes,
+@pytest.mark.parametrize("f", [dict_reads, copies, builds_dicts, counts_and_indexes,
                                inactive_lists_may_change, logs_to_a_global])
 def test_reading_methods_differentiate(f):
     check_grads(f, 0.7, -1.3)

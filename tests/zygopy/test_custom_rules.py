@@ -115,3 +115,45 @@ def test_the_suggested_rule_code_is_valid_python_for_a_frompyfunc_ufunc():
         zp.gradient(lambda x: float(ufunc(x)), 0.5)
     text = str(info.value)
     assert "@zygopy.rule(fn)" in text and "fn being" in text
+
+
+# -- keyword arguments that carry gradients ----------------------------------------
+def scaled_tanh(x, scale=1.0, shift=0.0):
+    return np.tanh(x * scale) + shift
+
+
+@zp.rule(scaled_tanh)
+def scaled_tanh_rule(x, scale=1.0, shift=0.0):
+    y = np.tanh(x * scale)
+
+    def scaled_tanh_pullback(dy):
+        d = dy * (1 - y * y)
+        return d * scale, np.sum(d * x), np.sum(dy)
+
+    return y + shift, scaled_tanh_pullback
+
+
+def uses_keywords(x, s, c):
+    return np.sum(scaled_tanh(x, shift=c, scale=s) ** 2)
+
+
+def test_keyword_arguments_of_a_rule_get_their_gradients():
+    args = (np.array([0.3, -0.8]), 1.7, 0.25)
+    got = zp.gradient(uses_keywords, *args)
+    want = numerical_vjp(uses_keywords, args, 1.0)
+    for g, w in zip(got, want):
+        assert_close(g, w)
+
+
+def clips_by_keyword(x, lo):
+    return np.sum(np.clip(x, a_min=lo, a_max=None))
+
+
+def test_a_keyword_the_rule_cannot_return_is_a_clear_error():
+    with pytest.raises(zp.NoRuleError, match="keyword argument `a_min` carries a gradient"):
+        zp.gradient(clips_by_keyword, np.array([0.3, -0.8]), 0.0)
+
+
+def test_integer_keywords_are_settings_not_gradients():
+    (g,) = zp.gradient(lambda x: np.sum(np.mean(x, axis=1, keepdims=True) ** 2), np.ones((2, 3)))
+    assert g.shape == (2, 3)

@@ -334,3 +334,30 @@ def reduce_rule(fn, seq, *initial):
         return dfn, grads
 
     return acc, reduce_pullback
+
+
+@rule(builtins.dict)
+def dict_rule(*args, **kwargs):
+    """`dict(mapping_or_pairs, **kwargs)`: the cotangent of each value goes back
+    to where it came from (a mapping, a list of pairs, or a keyword)."""
+    y = builtins.dict(*args, **kwargs)
+    source = args[0] if args else None
+    pairs = isinstance(source, (list, tuple))
+
+    def dict_pullback(dy):
+        by_keyword = {k: dy.get(k, ZERO) for k in kwargs}
+        if source is None:
+            return (by_keyword,)
+        if pairs:  # later pairs win: only the last one of a key gets its cotangent
+            last = {k: i for i, (k, _) in enumerate(source)}
+            grads = [ZERO] * len(source)
+            for k, i in last.items():
+                if k not in kwargs:
+                    grads[i] = (None, dy.get(k, ZERO))
+            return (grads if isinstance(source, list) else tuple(grads), by_keyword)
+        return ({k: dy.get(k, ZERO) for k in source if k not in kwargs}, by_keyword)
+
+    return y, dict_pullback
+
+
+dict_rule.keyword_cotangents = True  # its pullback ends with {keyword: cotangent}

@@ -231,8 +231,8 @@ def call_method_masked(mask, obj, name, *args, **kwargs):
     if key is not None:
         rrule = RULES.get(key)
         if rrule is not None and getattr(rrule, "takes_needed", False):
-            y, pb = rrule(obj, *args, _needed=_padded(mask, 1 + len(args)), **kwargs)
-            return y, MethodRulePullback(pb, (obj,) + args, len(kwargs))
+            return _apply_rule(rrule, obj, (obj,) + args, kwargs, _padded(mask, 1 + len(args)),
+                               MethodRulePullback)
         return call_method(obj, name, *args, **kwargs)
     attr = class_attribute(type(obj), name) if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
@@ -248,13 +248,101 @@ def _rule_call(rrule, f, args, kwargs, mask):
     if bound:
         args = (f.__self__,) + args
         mask = None if mask is None else (True,) + tuple(mask)
+    return _apply_rule(rrule, f, args, kwargs, mask, MethodRulePullback if bound else RulePullback)
+
+
+def _apply_rule(rrule, f, args, kwargs, mask, wrap):
+    """Run `rrule(*args, **kwargs)` (passing `_needed` where it takes it) and
+    wrap its pullback (`RulePullback`, or `MethodRulePullback` when `args[0]`
+    is the object of a method call)."""
+    moved = None
+    keyword_cotangents = getattr(rrule, "keyword_cotangents", False)
+    if kwargs and not keyword_cotangents and any(map(_real_values, kwargs.values())):
+        args, kwargs, moved, mask = _keywords_by_position(rrule, f, args, kwargs, mask)
     if mask is not None and getattr(rrule, "takes_needed", False):
         y, pb = rrule(*args, _needed=_padded(mask, len(args)), **kwargs)
     else:
         y, pb = rrule(*args, **kwargs)
-    if bound:
-        return y, MethodRulePullback(pb, args, len(kwargs))
-    return y, RulePullback(pb, args, len(kwargs))
+    pb = wrap(pb, args, tuple(kwargs), keyword_cotangents)
+    if moved is None:
+        return y, pb
+    shift = 1 if wrap is MethodRulePullback else 0  # its object's cotangent leads
+    n, n_all, order = moved
+    order = [(where, i - shift if where == "pos" else i) for where, i in order]
+    return y, _KeywordsMoved(pb, n - shift, n_all - shift, order)
+
+
+def _keywords_by_position(rrule, f, args, kwargs, mask):
+    """Pass keyword arguments that carry gradients by position, as the rule's
+    signature allows (a rule returns cotangents of its positional arguments):
+    (args, the other kwargs, how to put the cotangents back in the caller's
+    order, the mask). A NoRuleError where the rule takes one by keyword only."""
+    params = list(_signature(rrule).parameters.values())
+    wanted = [k for k, v in kwargs.items() if _real_values(v)]
+    index = {p.name: i for i, p in enumerate(params)
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    for name in wanted:
+        if name not in index or index[name] < len(args):
+            name_of = getattr(f, "__name__", repr(f))
+            raise NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but "
+                                 f"the rule of {name_of} returns cotangents of positional "
+                                 f"arguments only: pass `{name}` by position)")
+    last = max(index[name] for name in wanted)
+    rest = dict(kwargs)
+    extra = []
+    for p in params[len(args):last + 1]:
+        if p.name in rest:
+            extra.append(rest.pop(p.name))
+        elif p.default is not p.empty:
+            extra.append(p.default)
+        else:
+            raise NoRuleError(f, f" (cannot pass `{p.name}` by position for its rule)")
+    n = len(args)
+    position = {p.name: n + i for i, p in enumerate(params[n:last + 1])}
+    order = [("pos", position[k]) if k in position else ("kw", list(rest).index(k))
+             for k in kwargs]
+    if mask is not None:
+        mask = _padded(mask, n) + (True,) * len(extra)
+    return args + tuple(extra), rest, (n, len(args) + len(extra), order), mask
+
+
+def _real_values(v):
+    """Whether a keyword argument holds real numbers that carry a gradient:
+    floats and float arrays, or lists and tuples of them (not ints: `axis=1`,
+    `ddof=1` are settings)."""
+    t = type(v)
+    if t is float or t is complex:
+        return True
+    if t in (list, tuple):
+        return any(map(_real_values, v))
+    dtype = getattr(v, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", "") in "fc" and not isinstance(v, type)
+
+
+_RULE_SIGNATURES: dict = {}
+
+
+def _signature(rrule):
+    sig = _RULE_SIGNATURES.get(rrule)
+    if sig is None:
+        sig = _RULE_SIGNATURES[rrule] = inspect.signature(rrule)
+    return sig
+
+
+class _KeywordsMoved:
+    """A rule's pullback for a call whose keyword arguments were passed by
+    position: the cotangents in the caller's order (positional, then keyword)."""
+
+    __slots__ = ("n", "n_all", "order", "pb")
+
+    def __init__(self, pb, n, n_all, order):
+        self.pb, self.n, self.n_all, self.order = pb, n, n_all, order
+
+    def __call__(self, dy):
+        g = self.pb(dy)
+        head, positional, keyword = g[0], g[1:1 + self.n_all], g[1 + self.n_all:]
+        kw = [positional[i] if where == "pos" else keyword[i] for where, i in self.order]
+        return (head,) + tuple(positional[:self.n]) + tuple(kw)
 
 
 def _padded(mask, n):
@@ -268,8 +356,7 @@ def call_method(obj, name, *args, **kwargs):
         rrule = RULES.get(key)
         if rrule is None:  # declared non-differentiable
             return getattr(obj, name)(*args, **kwargs), ZeroPullback(1 + len(args) + len(kwargs))
-        y, pb = rrule(obj, *args, **kwargs)
-        return y, MethodRulePullback(pb, (obj,) + args, len(kwargs))
+        return _apply_rule(rrule, obj, (obj,) + args, kwargs, None, MethodRulePullback)
     attr = class_attribute(type(obj), name) if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
         y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
@@ -456,26 +543,39 @@ class MethodPullback:
 
 
 class RulePullback:
-    """Wraps a rule's pullback: skips ZERO, unbroadcasts, prepends the callee."""
+    """Wraps a rule's pullback: skips ZERO, unbroadcasts, prepends the callee.
 
-    __slots__ = ("args", "n_kw", "pb")
+    Keyword arguments get no cotangent, unless the rule says it returns them
+    (`rule.keyword_cotangents = True`: its pullback then ends with a dict from
+    keyword names to cotangents)."""
 
-    def __init__(self, pb, args, n_kw):
+    __slots__ = ("args", "keywords", "n_kw", "pb")
+
+    def __init__(self, pb, args, keywords=(), keyword_cotangents=False):
         self.pb = pb
         self.args = args
-        self.n_kw = n_kw
+        self.n_kw = len(keywords) if type(keywords) is tuple else keywords
+        self.keywords = keywords if keyword_cotangents else None
 
     def __call__(self, dy):
         if dy is ZERO or dy is None:
             return (None,) + (ZERO,) * (len(self.args) + self.n_kw)
         grads = self.pb(dy)
+        by_keyword = {}
+        if self.keywords is not None and type(grads) is tuple and grads \
+                and type(grads[-1]) is dict and len(grads) == len(self.args) + 1:
+            grads, by_keyword = grads[:-1], grads[-1]
         if type(grads) is not tuple or len(grads) > len(self.args) and any(
                 g is not None and g is not ZERO for g in grads[len(self.args):]):
             _bad_pullback(self.pb, grads, len(self.args))  # (extra Nones are harmless)
         out = [None]
         for g, a in zip(grads, self.args):
             out.append(ZERO if g is None else unbroadcast(g, a))
-        out.extend([ZERO] * (len(self.args) - len(grads) + self.n_kw))
+        out.extend([ZERO] * (len(self.args) - len(grads)))
+        if self.keywords is not None:
+            out.extend(by_keyword.get(k, ZERO) for k in self.keywords)
+        else:
+            out.extend([ZERO] * self.n_kw)
         return tuple(out)
 
 

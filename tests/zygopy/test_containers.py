@@ -194,3 +194,48 @@ def reverses_and_sorts(x, y):
 @pytest.mark.parametrize("f", [maps, filters, reduces, reverses_and_sorts])
 def test_functional_builtins_differentiate(f):
     check_grads(f, 0.7, -1.3)
+
+
+# -- values read out of arrays, arrays made from values, random draws -------------
+def reads_items(x, y):
+    a = np.array([x, y])
+    return a.sum().item() * x + sum(a.tolist()) * y + a.item(1)
+
+
+def makes_arrays(x, y):
+    a = np.linspace(0.0, x, 5)
+    b = np.full(3, y) + np.full_like(a[:3], x * y)
+    c = np.arange(x, 4.0, 0.5 + y * y)
+    return np.sum(a * y) + np.sum(b ** 2) + np.sum(c) + np.ptp(a) + np.sum(np.diff(c))
+
+
+@pytest.mark.parametrize("f", [reads_items, makes_arrays])
+def test_values_through_items_and_made_arrays(f):
+    check_grads(f, 0.7, -1.3)
+
+
+RNG = np.random.default_rng(0)
+
+
+def draws_with_parameters(mu, s):
+    return np.sum(RNG.normal(mu, s, size=3))
+
+
+def draws_uniform(lo, hi):
+    return np.sum(np.random.uniform(lo, hi, 4))
+
+
+def draws_and_transforms(mu, s):
+    return np.sum(mu + s * RNG.standard_normal(3))
+
+
+@pytest.mark.parametrize("f, name", [(draws_with_parameters, "normal"),
+                                     (draws_uniform, "uniform")])
+def test_random_draws_with_differentiable_parameters_are_refused(f, name):
+    with pytest.raises(zp.NoRuleError, match=f"{name} draws with differentiable parameters"):
+        zp.gradient(f, 0.5, 1.5)
+
+
+def test_random_draws_transformed_by_hand_differentiate():
+    g = zp.gradient(draws_and_transforms, 0.5, 1.5)
+    assert g[0] == 3.0

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import nondifferentiable
+from .registry import key_of, nondifferentiable
 
 # array creation
+# (full, full_like, linspace and arange take values: creation.py differentiates them)
 nondifferentiable(
-    np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like,
-    np.empty_like, np.full_like, np.eye, np.identity, np.arange, np.linspace,
-    np.logspace, np.geomspace, np.tri, np.indices, np.diag_indices,
-    np.tril_indices, np.triu_indices,
+    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
+    np.eye, np.identity, np.logspace, np.geomspace, np.tri, np.indices,
+    np.diag_indices, np.tril_indices, np.triu_indices,
 )
 
-# random numbers: the legacy module functions and Generator methods
+# random numbers: the legacy module functions and Generator methods. Those
+# drawn with parameters (a mean, a scale, bounds) refuse differentiable ones:
+# their draws do depend on them (DRAWN, checked by the dispatcher).
+_GENERATOR_DRAWS = ("normal", "uniform", "exponential", "gamma", "beta", "lognormal",
+                    "laplace", "logistic", "gumbel", "binomial", "poisson")
+_DRAWS = (np.random.normal, np.random.uniform, np.random.exponential,
+          np.random.lognormal, np.random.laplace, np.random.gamma, np.random.beta,
+          *[(np.random.Generator, name) for name in _GENERATOR_DRAWS
+            if hasattr(np.random.Generator, name)])
+DRAWN = {key_of(f) for f in _DRAWS}  # registry keys
+nondifferentiable(*_DRAWS)
 nondifferentiable(
     np.random.rand, np.random.randn, np.random.random, np.random.random_sample,
     np.random.normal, np.random.uniform, np.random.randint, np.random.choice,

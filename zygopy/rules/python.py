@@ -7,6 +7,8 @@ import functools
 import math
 import operator
 
+import numpy as np
+
 from ..runtime.tangents import ZERO
 from .formulas import elementwise
 from .registry import nondifferentiable, rule
@@ -361,3 +363,14 @@ def dict_rule(*args, **kwargs):
 
 
 dict_rule.keyword_cotangents = True  # its pullback ends with {keyword: cotangent}
+
+
+@rule((np.generic, "item"))
+def numpy_scalar_item_rule(x):
+    """`np.float64(v).item()`: the Python number; the cotangent as x's type."""
+    y = x.item()
+
+    def numpy_scalar_item_pullback(dy):
+        return (type(x)(dy),)
+
+    return y, numpy_scalar_item_pullback

@@ -34,6 +34,8 @@ def key_of(fn):
     if isinstance(fn, types.BuiltinMethodType) and getattr(fn, "__self__", None) is not None \
             and not isinstance(fn.__self__, types.ModuleType):
         return (type(fn.__self__), fn.__name__)
+    if isinstance(fn, types.MethodType) and not isinstance(fn.__func__, types.FunctionType):
+        return (type(fn.__self__), fn.__func__.__name__)  # a compiled (Cython) method
     return fn
 
 

@@ -181,6 +181,7 @@ def _dispatch(f, args, kwargs, mask):
         nondifferentiable = is_nondifferentiable(f)
     n = len(args) + len(kwargs)
     if nondifferentiable:
+        _refuse_drawn(f, args, kwargs)
         return f(*args, **kwargs), ZeroPullback(n)
     if isinstance(f, types.FunctionType):
         needed = args if mask is None else \
@@ -306,6 +307,22 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     return args + tuple(extra), rest, (n, len(args) + len(extra), order), mask
 
 
+def _refuse_drawn(f, args, kwargs):
+    """Random draws with differentiable parameters depend on them: refuse,
+    rather than give them a zero gradient."""
+    from ..rules.inert import DRAWN
+
+    key = f if isinstance(f, tuple) else key_of(f)
+    if key in DRAWN and (any(map(_real_values, args)) or
+                         any(map(_real_values, kwargs.values()))):
+        name = f"{key[0].__name__}.{key[1]}" if isinstance(key, tuple) else \
+            getattr(f, "__name__", repr(f))
+        raise NoRuleError(f, f" ({name} draws with differentiable parameters, which its "
+                             "draws depend on: draw standard values and transform them, "
+                             "e.g. mu + sigma * rng.standard_normal(shape) or "
+                             "low + (high - low) * rng.random(shape))")
+
+
 def _real_values(v):
     """Whether a keyword argument holds real numbers that carry a gradient:
     floats and float arrays, or lists and tuples of them (not ints: `axis=1`,
@@ -355,6 +372,7 @@ def call_method(obj, name, *args, **kwargs):
     if key is not None:
         rrule = RULES.get(key)
         if rrule is None:  # declared non-differentiable
+            _refuse_drawn(key, args, kwargs)
             return getattr(obj, name)(*args, **kwargs), ZeroPullback(1 + len(args) + len(kwargs))
         return _apply_rule(rrule, obj, (obj,) + args, kwargs, None, MethodRulePullback)
     attr = class_attribute(type(obj), name) if not isinstance(obj, types.ModuleType) else None

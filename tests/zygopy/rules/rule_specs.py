@@ -335,3 +335,44 @@ def _take_along(d, x):
 
 spec(np.take_along_axis, with_shape(_take_along))
 
+
+
+# arrays made from values (zygopy/rules/creation.py) ---------------------------
+def _scalar(d, domain="any"):
+    return float(d.array((), domain))
+
+
+spec(np.full, lambda d: ((d.shape(), _scalar(d)), {}))
+spec(np.full_like, lambda d: ((d.array(d.shape()), _scalar(d)), {}))
+spec(np.linspace, lambda d: ((_scalar(d), _scalar(d), d.draw(st.integers(1, 6))),
+                             {"endpoint": d.draw(st.booleans())}))
+
+
+def _arange(d):
+    start, step = _scalar(d), _scalar(d, "positive")
+    n = d.draw(st.integers(0, 2))
+    bounds = (start, start + (d.draw(st.integers(1, 5)) + 0.5) * step, step)
+    return bounds[:max(n, 1) + 1] if n else (bounds[1] if bounds[1] > 0 else 2.5,), {}
+
+
+spec(np.arange, _arange)
+
+
+def _item(d):
+    x = d.array(d.shape())
+    return (x, int(d.draw(st.integers(0, x.size - 1)))), {}
+
+
+spec(np.ndarray.item, _item, name="ndarray.item")
+spec(np.ndarray.tolist, lambda d: ((d.array(d.shape()),), {}), name="ndarray.tolist",
+     order2=False)  # (python.py has np.generic.item, tested with the containers)
+
+
+def _diff(d):
+    x = d.array(d.shape(1))
+    axis = d.draw(st.integers(-x.ndim, x.ndim - 1))
+    return (x,), {"n": d.draw(st.integers(0, x.shape[axis])), "axis": axis}
+
+
+spec(np.diff, _diff)
+spec(np.ptp, reduction("distinct"))

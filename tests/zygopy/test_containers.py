@@ -239,3 +239,43 @@ def test_random_draws_with_differentiable_parameters_are_refused(f, name):
 def test_random_draws_transformed_by_hand_differentiate():
     g = zp.gradient(draws_and_transforms, 0.5, 1.5)
     assert g[0] == 3.0
+
+
+# -- appending to a list another name (or the caller) also reads --------------------
+def appends_to_a_shared_list(x, y):
+    xs = [x, y]
+    ys = xs
+    xs.append(x * y)
+    return ys[-1]
+
+
+def _appends_to_its_argument(xs, v):
+    xs.append(v * v)
+    return 0.0
+
+
+def appends_through_a_helper(x, y):
+    xs = [x]
+    _appends_to_its_argument(xs, y)
+    return xs[-1] * x
+
+
+def appends_to_its_own_list(x, y):
+    xs = []
+    for v in (x, y, x * y):
+        xs.append(v * 2.0)
+    return xs[0] * xs[2] + xs[1]
+
+
+def test_appending_to_a_shared_list_is_refused_at_the_line():
+    with pytest.raises(zp.UnsupportedSyntax, match="in-place update of `xs`, which shares"):
+        zp.gradient(appends_to_a_shared_list, 0.7, -1.3)
+
+
+def test_appending_to_the_callers_list_is_refused():
+    with pytest.raises(zp.NoRuleError, match="list.append"):
+        zp.gradient(appends_through_a_helper, 0.7, -1.3)
+
+
+def test_appending_to_a_list_of_its_own_differentiates():
+    check_grads(appends_to_its_own_list, 0.7, -1.3)

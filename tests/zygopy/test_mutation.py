@@ -328,7 +328,7 @@ def test_mutation_through_an_alias_is_refused_at_the_users_line():
     with pytest.raises(zp.UnsupportedSyntax) as info:
         zp.gradient(alias_then_mutate, np.array([0.5, -1.0]), np.array([0.3, 0.2]))
     text = str(info.value)
-    assert "a += y" in text and "shares its array with `b`" in text
+    assert "a += y" in text and "shares its array or list with `b`" in text
     assert "test_mutation.py" in text
 
 
@@ -340,7 +340,7 @@ def view_then_mutate(x):
 
 
 def test_mutation_of_a_viewed_array_is_refused():
-    with pytest.raises(zp.UnsupportedSyntax, match="shares its array with `row`"):
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `row`"):
         zp.gradient(view_then_mutate, np.array([[0.5, -1.0], [2.0, 3.0]]))
 
 

@@ -113,7 +113,9 @@ def _compile(fn, kinds, need_free, implicit):
     exits.lower(fdef, fresh)
     closure = frozenset(fn.__code__.co_freevars)
     modules = frozenset(k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType))
-    body = normalise.Normaliser(fresh, local, closure, modules).block(fdef.body)
+    normaliser = normalise.Normaliser(fresh, local, closure, modules, frozenset(params))
+    normaliser.rebound = frozenset(_locals(fdef))
+    body = normaliser.block(fdef.body)
     env = Env(fn, local)
     seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
              for p, k in zip(params, kinds) if k is not None and k[0] != "-"}

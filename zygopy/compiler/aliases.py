@@ -44,7 +44,12 @@ def _root(expr):
 
 
 def _mutated(stmt):
-    """The name an in-place statement changes: `a += y`, `a[i] = v`, `a[i] += v`."""
+    """The name an in-place statement changes: `a += y`, `a[i] = v`, `a[i] += v`,
+    `a.append(v)` (rewritten as a new list for `a` alone)."""
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "append" \
+            and isinstance(stmt.value.func.value, ast.Name):
+        return stmt.value.func.value.id
     if isinstance(stmt, ast.AugAssign):
         target = stmt.target
     elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
@@ -102,8 +107,8 @@ def refuse(found, filename, kind):
         if SCALAR in (kind(name), kind(other)):
             continue
         _refuse(where, filename,
-                f"an in-place update of `{name}`, which shares its array with "
-                f"`{other}` (read again on line {later}): numpy would change "
+                f"an in-place update of `{name}`, which shares its array or list with "
+                f"`{other}` (read again on line {later}): Python would change "
                 f"`{other}` too",
                 [(f"make a new array instead: `{name} = {name} + ...` "
                   f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"),

@@ -18,9 +18,12 @@ class Normaliser:
     """Turns a function body into A-normal form; `local` names are the
     function's own variables (everything else is global or free)."""
 
-    def __init__(self, fresh, local, closure=frozenset(), modules=frozenset()):
+    def __init__(self, fresh, local, closure=frozenset(), modules=frozenset(),
+                 params=frozenset()):
         self.fresh = fresh
         self.local = local
+        self.params = params  # parameters: lists the caller made
+        self.rebound = frozenset()  # names assigned in the body (set by the caller)
         self.closure = closure  # variables of enclosing functions
         self.modules = modules  # global names bound to modules (np, math, ...)
         self.out = None
@@ -99,8 +102,10 @@ class Normaliser:
         value = node.value
         if isinstance(value, ast.Constant):
             return  # docstrings and bare constants
-        if _is_append(value, self.local):
+        if _is_append(value, self.local) and not self._callers(value.func.value.id):
             # xs.append(v) on a local list: functional form the reverse pass knows
+            # (on a parameter's list, the caller's, it stays a method call: refused
+            # when it holds differentiable values, as the caller would read them)
             lst = value.func.value.id
             v = self.atom(value.args[0])
             call = ast.Call(ast.Attribute(_load("_zp"), "list_append", LOAD), [_load(lst), v], [])
@@ -116,6 +121,10 @@ class Normaliser:
             self.emit(_assign(self.fresh(), self.rhs(value)))
             return
         self.emit(ast.Expr(self.rhs(value)))
+
+    def _callers(self, name):
+        """Whether `name` is a parameter never rebound here (the caller's object)."""
+        return name in self.params and name not in self.rebound
 
     def _touches_own_values(self, call):
         own = self.local | self.closure

@@ -220,7 +220,7 @@ def _dispatch(f, args, kwargs, mask):
 
 
 _REBUILD = {  # how to get what an in-place method of a container would give
-    list: "xs = xs[::-1], xs = xs[:i] + [v] + xs[i:], xs = sorted(xs)",
+    list: "xs = xs + [v] (and return xs), xs = xs[::-1], xs = sorted(xs)",
     dict: "d = {**d, key: v}",
     np.ndarray: "a = np.sort(a), a = np.full_like(a, v)",
 }

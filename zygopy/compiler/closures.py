@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 
 from .fence import _refuse
+from .walk import walk
 
 _SCOPES = (ast.FunctionDef, ast.Lambda)
 _LOOPS = (ast.For, ast.While)
@@ -39,6 +40,8 @@ _LOOPS = (ast.For, ast.While)
 def check(fdef, filename):
     """Raise UnsupportedSyntax for a closure of `fdef` whose gradient would go
     to an older value of a variable it captures (see the module docs)."""
+    if not any(isinstance(n, _SCOPES) for n in walk(fdef) if n is not fdef):
+        return  # no closures: the common case, one quick pass
     parents = {}
     for node in ast.walk(fdef):
         for child in ast.iter_child_nodes(node):

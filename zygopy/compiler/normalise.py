@@ -12,6 +12,7 @@ import ast
 
 from . import facts as ann
 from .build import LOAD, STORE
+from .walk import walk
 
 
 class Normaliser:
@@ -365,7 +366,7 @@ def generators_as_lists(tree):
     """Rewrite `sum(f(x) for x in xs)` as `sum([f(x) for x in xs])` when the
     generator expression is the only argument of a builtin that consumes it
     all (see `_CONSUMERS`), before the fence refuses other generators."""
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in _CONSUMERS and len(node.args) == 1 \
                 and isinstance(node.args[0], ast.GeneratorExp):

@@ -376,3 +376,84 @@ def _diff(d):
 
 spec(np.diff, _diff)
 spec(np.ptp, reduction("distinct"))
+
+
+# compositions differentiated through a reference implementation (composite.py) ---
+def _average(d):
+    x = d.array(d.shape(1))
+    axis = d.axis(x.ndim, tuples=False)
+    choice = d.draw(st.sampled_from(["none", "full"] + ["axis"] * (axis is not None)))
+    w = None if choice == "none" else d.array(x.shape if choice == "full" else
+                                              (x.shape[axis],), "positive")
+    return (x, axis, w), {"keepdims": d.draw(st.booleans())}
+
+
+spec(np.average, _average)
+spec(np.nansum, reduction())
+spec(np.nanmean, reduction())
+
+
+def _order_stat(q_high):
+    def build(d):
+        x = d.array(d.shape(1), "distinct")
+        axis = d.axis(x.ndim, tuples=False)
+        q = q_high * float(d.rng.uniform(0.05, 0.95))
+        return (x, q, axis), {"keepdims": d.draw(st.booleans())}
+    return build
+
+
+spec(np.quantile, _order_stat(1.0))
+spec(np.percentile, _order_stat(100.0))
+spec(np.median, lambda d: (lambda x: ((x, d.axis(x.ndim, tuples=False)),
+                                      {"keepdims": d.draw(st.booleans())}))(
+    d.array(d.shape(1), "distinct")))
+spec(np.cross, lambda d: (lambda s: ((d.array(d.bshape(s) + (3,)),
+                                      d.array(d.bshape(s) + (3,))), {}))(d.shape(0, 2)))
+
+
+def _trapezoid(d):
+    y = d.array(d.shape(1))
+    axis = d.draw(st.integers(-y.ndim, y.ndim - 1))
+    if d.draw(st.booleans()):
+        x = np.cumsum(d.array((y.shape[axis],), "positive"))
+        return (y, x), {"axis": axis}
+    return (y, None, float(d.rng.uniform(0.2, 2))), {"axis": axis}
+
+
+spec(np.trapezoid, _trapezoid)
+
+
+def _append(d):
+    x = d.array(d.shape(1))
+    if d.draw(st.booleans()):
+        return (x, d.array(d.shape())), {}
+    axis = d.draw(st.integers(-x.ndim, x.ndim - 1))
+    shape = list(x.shape)
+    shape[axis] = d.draw(st.integers(1, 3))
+    return (x, d.array(shape), axis), {}
+
+
+spec(np.append, _append)
+
+
+def _multi_dot(d):
+    sizes = [d.draw(st.integers(1, 4)) for _ in range(d.draw(st.integers(3, 5)))]
+    return ([d.array((a, b)) for a, b in zip(sizes, sizes[1:])],), {}
+
+
+spec(np.linalg.multi_dot, _multi_dot, sequence=True)
+spec(np.linalg.matrix_power, lambda d: (
+    (d.array((3, 3), "matrix"), d.draw(st.integers(-2, 3))), {}))
+
+
+def _convolution(same_needs_longer_a):
+    def build(d):
+        a = d.array((d.draw(st.integers(1, 5)),))
+        v = d.array((d.draw(st.integers(1, 5)),))
+        modes = ["full", "valid"] + ["same"] * (not same_needs_longer_a or len(a) >= len(v))
+        return (a, v, d.draw(st.sampled_from(modes))), {}
+    return build
+
+
+spec(np.convolve, _convolution(False))
+spec(np.correlate, _convolution(True))

@@ -1,0 +1,195 @@
+"""Rules derived by differentiating a reference implementation.
+
+For numpy functions that are compositions of operations zygopy already
+differentiates (a weighted average, a median, a cross product, ...), the rule
+runs a short implementation below through the compiler: its value is the
+function's (the property test compares them) and its pullback is exact by
+construction. `composite(fn)` registers one.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .registry import rule
+
+
+def composite(*fns, supports=None):
+    """Decorator: `impl` computes `fns[0]`; register a rule for each of `fns`
+    whose pullback is zygopy's pullback of `impl` (keywords included).
+    `supports(*args, **kwargs)` names what `impl` does not cover (a string),
+    or returns None."""
+
+    def register(impl):
+        def composite_rule(*args, **kwargs):
+            from ..runtime.dispatch import call_function
+
+            missing = supports and supports(*args, **kwargs)
+            if missing:
+                raise NotImplementedError(f"the rule of {fns[0].__name__} covers {missing}")
+            y, pb = call_function(impl, args, kwargs, need_free=False)
+
+            def composite_pullback(dy):
+                grads = pb(dy)
+                rest = grads[1 + len(args):]
+                return tuple(grads[1:1 + len(args)]) + (dict(zip(kwargs, rest)),)
+
+            return y, composite_pullback
+
+        composite_rule.keyword_cotangents = True
+        composite_rule.__name__ = composite_rule.__qualname__ = f"{impl.__name__}_rule"
+        composite_rule.__doc__ = impl.__doc__
+        rule(*fns)(composite_rule)
+        return impl
+
+    return register
+
+
+def _along_last(x, axis):
+    return np.moveaxis(x, axis, -1)
+
+
+@composite(np.average, supports=lambda a, axis=None, weights=None, returned=False, **kw:
+           "returned=False only" if returned else None)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """`np.average`: the mean, or `sum(a w) / sum(w)` along `axis`."""
+    if weights is None:
+        return np.mean(a, axis=axis, keepdims=keepdims)
+    w = weights
+    if np.ndim(w) != np.ndim(a):  # 1-D weights along an int axis
+        shape = [1] * np.ndim(a)
+        shape[axis] = -1
+        w = np.reshape(w, shape)
+    w = w * np.ones_like(a)
+    return np.sum(a * w, axis=axis, keepdims=keepdims) / np.sum(w, axis=axis, keepdims=keepdims)
+
+
+@composite(np.nansum)
+def nansum(a, axis=None, keepdims=False):
+    """`np.nansum`: NaNs count as zero (and get no gradient)."""
+    return np.sum(np.where(np.isnan(a), 0, a), axis=axis, keepdims=keepdims)
+
+
+@composite(np.nanmean)
+def nanmean(a, axis=None, keepdims=False):
+    """`np.nanmean`: the mean of the values that are not NaN."""
+    kept = np.logical_not(np.isnan(a))
+    total = np.sum(np.where(kept, a, 0), axis=axis, keepdims=keepdims)
+    return total / np.sum(kept, axis=axis, keepdims=keepdims)
+
+
+def _sorted_along(a, axis):
+    """(a sorted along `axis` moved last, or flattened for None; its length)."""
+    s = np.sort(np.reshape(a, -1) if axis is None else _along_last(a, axis), axis=-1)
+    return s, s.shape[-1]
+
+
+def _keep(v, a, axis, keepdims):
+    if not keepdims:
+        return v
+    if axis is None:
+        return np.reshape(v, (1,) * np.ndim(a))
+    return np.expand_dims(v, axis)
+
+
+def _scalar_q(a, q, axis=None, **kw):
+    if np.ndim(q) or isinstance(axis, tuple) or kw.get("method", "linear") != "linear":
+        return "a scalar q, an int axis or none, and the linear method"
+    return None
+
+
+@composite(np.quantile, supports=_scalar_q)
+def quantile(a, q, axis=None, keepdims=False):
+    """`np.quantile` (linear interpolation) for a scalar `q` and an int or no
+    axis: between the two order statistics around `q (n - 1)`."""
+    s, n = _sorted_along(a, axis)
+    position = q * (n - 1)
+    lo = int(np.floor(position))
+    hi = min(lo + 1, n - 1)
+    frac = position - lo
+    v = np.take(s, lo, axis=-1) + frac * (np.take(s, hi, axis=-1) - np.take(s, lo, axis=-1))
+    return _keep(v, a, axis, keepdims)
+
+
+@composite(np.percentile, supports=_scalar_q)
+def percentile(a, q, axis=None, keepdims=False):
+    """`np.percentile`: `np.quantile(a, q / 100)`."""
+    return quantile(a, q / 100, axis=axis, keepdims=keepdims)
+
+
+@composite(np.median, supports=lambda a, axis=None, **kw:
+           "an int axis or none" if isinstance(axis, tuple) else None)
+def median(a, axis=None, keepdims=False):
+    """`np.median`: the middle order statistic, or the mean of the two middle ones."""
+    s, n = _sorted_along(a, axis)
+    v = (np.take(s, (n - 1) // 2, axis=-1) + np.take(s, n // 2, axis=-1)) / 2
+    return _keep(v, a, axis, keepdims)
+
+
+@composite(np.cross, supports=lambda a, b, **kw:
+           None if np.shape(a)[-1:] == (3,) == np.shape(b)[-1:] and not kw
+           else "3-vectors along the last axis")
+def cross(a, b):
+    """`np.cross` of 3-vectors along the last axis."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+@composite(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """`np.trapezoid`: the trapezoidal rule along `axis`."""
+    yy = _along_last(y, axis)
+    d = dx if x is None else np.diff(x if np.ndim(x) == 1 else _along_last(x, axis), axis=-1)
+    return np.sum(d * (yy[..., 1:] + yy[..., :-1]), axis=-1) / 2
+
+
+@composite(np.append)
+def append(arr, values, axis=None):
+    """`np.append`: a concatenation (of the flattened arrays without `axis`)."""
+    if axis is None:
+        return np.concatenate([np.ravel(arr), np.ravel(values)])
+    return np.concatenate([arr, values], axis=axis)
+
+
+@composite(np.linalg.multi_dot)
+def multi_dot(arrays):
+    """`np.linalg.multi_dot`: the product left to right."""
+    return functools.reduce(np.matmul, arrays)
+
+
+@composite(np.linalg.matrix_power)
+def matrix_power(a, n):
+    """`np.linalg.matrix_power` by repeated products (an inverse first for n < 0)."""
+    base = np.linalg.inv(a) if n < 0 else a
+    out = np.broadcast_to(np.eye(np.shape(a)[-1], dtype=np.result_type(a)), np.shape(a))
+    if n == 0:
+        return out + 0 * a  # the identity, whose gradient is zero (not absent)
+    for _ in range(abs(n)):
+        out = out @ base
+    return out
+
+
+@composite(np.convolve, supports=lambda a, v, mode="full": None if np.ndim(a) == 1 == np.ndim(v)
+           else "1-D arrays")
+def convolve(a, v, mode="full"):
+    """`np.convolve` of 1-D arrays: out[k] = sum over i + j = k of a[i] v[j]."""
+    n, m = len(a), len(v)
+    products = np.outer(a, v)[:, ::-1]  # anti-diagonals become diagonals
+    full = np.stack([np.trace(products, offset=k) for k in range(m - 1, -n, -1)])
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (min(n, m) - 1) // 2
+        return full[start:start + max(n, m)]
+    return full[min(n, m) - 1:max(n, m)]
+
+
+@composite(np.correlate, supports=lambda a, v, mode="valid": None if np.ndim(a) == 1 == np.ndim(v)
+           and (mode != "same" or len(a) >= len(v)) else "real 1-D arrays (a no shorter "
+           "than v for mode='same')")
+def correlate(a, v, mode="valid"):
+    """`np.correlate` of real 1-D arrays: a convolution with `v` reversed."""
+    return convolve(a, v[::-1], mode=mode)

@@ -53,25 +53,26 @@ def _top_pullback(f, args):
 # Entries are keyed by a plain weak reference to the callee (kept in the entry,
 # so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
 # when the callee dies.
-_FAST: dict = {}  # weakref(f) -> [floats only, float or dtype per argument, observed,
-#                                   unwrap, [f_gradient, f_withgradient], evict]
+_FAST: dict = {}  # weakref(f) or (weakref(f), mask) -> [floats only, float or dtype
+#     per argument, observed, unwrap, [f_gradient, f_withgradient], evict, mask]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
 _NDARRAY = np.ndarray
 
 
-def _fast(f, args, value):
+def _fast(f, args, value, mask=None):
     """`(y, gradients)` (`value` true) or the gradients alone, by the fused
     function of `f`; None if `f` has no cache entry for arguments of these
-    types (then the general path runs)."""
+    types (then the general path runs). With a `mask`, only the arguments it
+    flags are differentiated (the others' gradients are None)."""
     try:
-        entry = _FAST.get(_ref(f))
+        entry = _FAST.get(_ref(f) if mask is None else (_ref(f), mask))
     except TypeError:  # not weakly referenceable: a builtin, a bound method...
         return None
     if entry is None or _IMPLICIT:
         return None
-    floats, arg_types, observed, unwrap, fused, _ = entry
+    floats, arg_types, observed, unwrap, fused, _, _ = entry
     if len(args) != len(arg_types):
         return None
     if floats:
@@ -91,7 +92,7 @@ def _fast(f, args, value):
     try:
         out = run(*args)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
-        _FAST.pop(_ref(f), None)
+        _FAST.pop(_ref(f) if mask is None else (_ref(f), mask), None)
         return None
     except Exception as exc:
         point_at_user_line(exc)
@@ -100,6 +101,10 @@ def _fast(f, args, value):
         if observed:
             _DIFFERENTIATING.pop()
     grads = out[1] if value else out
+    if mask is not None:
+        grads = tuple(g if m else None for g, m in zip(grads, mask))
+        grads = tuple(None if g is None else materialize(g, a) for g, a in zip(grads, args))
+        return (out[0], grads) if value else grads
     if floats:
         for g in grads:
             if type(g) is not float:  # ZERO, a numpy scalar: make a float of it
@@ -120,15 +125,18 @@ def _fuse(entry, f, args, value):
     """Make the fused function of `f`'s fast-path `entry`: (it, observed)."""
     fn = plain(f)
     kinds = tuple(map(dispatch.kind_of, args))
+    if entry[6] is not None:
+        kinds = dispatch._masked_kinds(kinds, entry[6], None)
     run, calls_user_code = dispatch.gradient_function(fn, kinds, value, entry[0])
     entry[2] = calls_user_code
     entry[4][value] = run
     return run, calls_user_code
 
 
-def _remember_fast(f, args):
+def _remember_fast(f, args, mask=None):
     """After a general `withgradient(f, *args)`, cache what the fast path needs
-    when `f` is a plain function called with positional floats/float arrays."""
+    when `f` is a plain function called with positional floats/float arrays
+    (differentiating those `mask` flags, when given)."""
     fn = plain(f)
     if type(fn) is not types.FunctionType or _IMPLICIT or fn.__defaults__ \
             or fn.__kwdefaults__:
@@ -143,10 +151,10 @@ def _remember_fast(f, args):
     arg_types = tuple(float if type(a) is float else a.dtype for a in args)
     if len(_FAST) >= _FAST_LIMIT:
         _FAST.clear()
-    key = _ref(f)
+    key = _ref(f) if mask is None else (_ref(f), mask)
     evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
     floats = all(t is float for t in arg_types)
-    _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict]  # see _fuse
+    _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict, mask]  # _fuse
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
@@ -268,9 +276,17 @@ class GradFunction:
     def __call__(self, *args):
         chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
         chosen = tuple(i % len(args) if -len(args) <= i < len(args) else i for i in chosen)
-        if self.has_aux or any(i not in chosen and not isinstance(a, float)
-                               and dispatch.carries_gradient(a) for i, a in enumerate(args)):
-            value, grads = _withgradient_of(self.f, args, chosen, self.has_aux)
+        if self.has_aux:
+            value, grads = _withgradient_of(self.f, args, chosen, True)
+        elif any(i not in chosen and not isinstance(a, float)
+                 and dispatch.carries_gradient(a) for i, a in enumerate(args)):
+            mask = tuple(i in chosen for i in range(len(args)))
+            out = _fast(self.f, args, self.with_value, mask)
+            if out is None:
+                value, grads = _withgradient_of(self.f, args, chosen, False)
+                _remember_fast(self.f, args, mask)
+            else:
+                value, grads = out if self.with_value else (None, out)
         elif self.with_value:
             value, grads = withgradient(self.f, *args)
         else:

@@ -81,3 +81,37 @@ def test_has_aux_needs_a_pair():
 def test_argnums_out_of_range():
     with pytest.raises(IndexError, match="argnums 2 is out of range for 2 arguments"):
         zp.value_and_grad(layer_loss, argnums=2, has_aux=False)(W, X)
+
+
+def test_argnums_with_array_data_runs_a_fused_function_from_the_second_call():
+    from zygopy import api
+
+    api._FAST.clear()
+    g = zp.value_and_grad(layer_loss, argnums=0)
+    first = g(W, X)
+    second = g(W, X)
+    key = (api._ref(layer_loss), (True, False))
+    assert key in api._FAST and api._FAST[key][4][True] is not None
+    assert first[0] == pytest.approx(second[0])
+    assert_close(second[1], first[1])
+    third = zp.grad(layer_loss, argnums=0)(W, X)  # the gradient alone
+    assert_close(third, first[1])
+    assert api._FAST[key][4][False] is not None
+
+
+def test_fused_argnums_differentiates_only_the_chosen(monkeypatch):
+    from zygopy.rules import linalg
+
+    g = zp.grad(layer_loss, argnums=0)
+    g(W, X)
+    g(W, X)  # fused from here on
+    asked = []
+    original = linalg.matmul_adjoint
+
+    def spy(dy, a, b, need_a=True, need_b=True):
+        asked.append((need_a, need_b))
+        return original(dy, a, b, need_a, need_b)
+
+    monkeypatch.setattr("zygopy.runtime.generated.matmul_adjoint", spy)
+    g(W, X)
+    assert asked == [(False, True)]

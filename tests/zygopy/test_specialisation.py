@@ -6,31 +6,12 @@ was skipped."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import zygopy as zp
-from zygopy.rules import linalg
 from zygopy.runtime import dispatch
 from zygopy.testing import assert_close, check_grads, numerical_vjp
 
 X = np.random.default_rng(0).standard_normal((5, 3))
-
-
-@pytest.fixture
-def products(monkeypatch):
-    """Records (need_a, need_b) of every inlined or rule matmul adjoint."""
-    calls = []
-    original = linalg.matmul_adjoint
-
-    def spy(dy, a, b, need_a=True, need_b=True):
-        calls.append((need_a, need_b))
-        return original(dy, a, b, need_a, need_b)
-
-    monkeypatch.setattr(linalg, "matmul_adjoint", spy)
-    from zygopy.runtime import generated
-
-    monkeypatch.setattr(generated, "matmul_adjoint", spy)
-    return calls
 
 
 def project(W, x):

@@ -49,28 +49,30 @@ class Compiled:
     text: str
     guards: dict  # "np.tanh" -> the object the inlined adjoint assumes
     free: tuple  # closure variables whose adjoints go into the callee tangent
-    fused: tuple = ()  # what `gradient_code` needs (not `fn`: this outlives it)
+    key: tuple = ()  # (kinds, need_free, implicit): regenerates the trees to fuse
     _fused_code: dict = field(default_factory=dict, repr=False)  # (value, floats) ->
 
-    def gradient_code(self, value=True, floats=False):
+    def gradient_code(self, fn, value=True, floats=False):
         """(code, calls user code) of `f_withgradient(*args) -> (value, grads)`,
         or with `value=False` of `f_gradient(*args) -> grads`: the forward and
-        backward fused for a top-level `gradient` call (see `fuse`; `floats`:
-        it only ever gets floats). Made on first request, since most compiled
-        functions are only ever called from other generated code."""
+        backward of `fn` fused for a top-level `gradient` call (see `fuse`;
+        `floats`: it only ever gets floats). Made on first request, since most
+        compiled functions are only ever called from other generated code;
+        the trees are generated again then, rather than kept alive (and
+        scanned by every garbage collection) for every compiled function."""
         key = (value, floats)
         if key not in self._fused_code:
             with _collector_paused():
-                self._fused_code[key] = self._fuse(value, floats)
+                self._fused_code[key] = self._fuse(fn, value, floats)
         return self._fused_code[key]
 
-    def _fuse(self, value, floats):
-        scope, name, fwd, bwd, filename, title = self.fused
-        fname = (naming.withgradient_name if value else naming.gradient_name)(scope.__name__)
+    def _fuse(self, fn, value, floats):
+        fwd, bwd, guards, _, filename, name, title = _generate(fn, *self.key)
+        fname = (naming.withgradient_name if value else naming.gradient_name)(fn.__name__)
         fused = fuse.gradient_def(fname, fwd, bwd, value, floats)
         text, lines = emit.render_with_lines([fused], filename, title)
         line_map = tracebacks.LineMap(name, filename, lines)
-        code, = _code_objects(text, scope, [fused.name], self.guards, line_map)
+        code, = _code_objects(text, fn, [fused.name], guards, line_map)
         return code, fuse.calls_user_code(fwd)
 
 
@@ -97,6 +99,17 @@ def _collector_paused():
 
 
 def _compile(fn, kinds, need_free, implicit):
+    fwd, bwd, guards, free, filename, name, title = _generate(fn, kinds, need_free, implicit)
+    text, lines = emit.render_with_lines([fwd, bwd], filename, title)
+    line_map = tracebacks.LineMap(name, filename, lines)
+    fcode, bcode = _code_objects(text, fn, [fwd.name, bwd.name], guards, line_map)
+    return Compiled(fcode, bcode, tuple(_params(fwd)), text, dict(guards), tuple(free),
+                    (kinds, need_free, implicit))
+
+
+def _generate(fn, kinds, need_free, implicit):
+    """The passes up to emit: (forward def, backward def, guards, active free
+    variables, filename, the user's name of `fn`, the title line)."""
     try:
         node, filename = sources.function_ast(fn)
     except OSError as exc:
@@ -133,22 +146,7 @@ def _compile(fn, kinds, need_free, implicit):
     optimise.dead_adjoints(bwd)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
-    title = _title(fn, name, filename)
-    text, lines = emit.render_with_lines([fwd, bwd], filename, title)
-    line_map = tracebacks.LineMap(name, filename, lines)
-    fcode, bcode = _code_objects(text, fn, [fwd.name, bwd.name], rev.guards, line_map)
-    return Compiled(fcode, bcode, tuple(params), text, dict(rev.guards), tuple(free),
-                    (_Scope(fn), name, fwd, bwd, filename, title))
-
-
-class _Scope:
-    """What `_code_objects` reads of a function, kept without the function
-    (whose closure may hold a model) for compiling more code later."""
-
-    def __init__(self, fn):
-        self.__name__ = fn.__name__
-        self.__globals__ = fn.__globals__
-        self.__code__ = types.SimpleNamespace(co_freevars=fn.__code__.co_freevars)
+    return fwd, bwd, rev.guards, free, filename, name, _title(fn, name, filename)
 
 
 def _title(fn, name, filename):

@@ -131,7 +131,7 @@ def gradient_function(fn, kinds, value=True, floats=False):
     `value=False` the gradients alone; `floats`: it is only ever called with
     floats."""
     compiled = adjoint_functions(fn, kinds, False, False)[2]
-    code, calls_user_code = compiled.gradient_code(value, floats)
+    code, calls_user_code = compiled.gradient_code(fn, value, floats)
     return _function(fn, _cells(fn, compiled), code), calls_user_code
 
 

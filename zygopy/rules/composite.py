@@ -193,3 +193,63 @@ def convolve(a, v, mode="full"):
 def correlate(a, v, mode="valid"):
     """`np.correlate` of real 1-D arrays: a convolution with `v` reversed."""
     return convolve(a, v[::-1], mode=mode)
+
+
+def _nan_extremum(pick, fill):
+    def impl(a, axis=None, keepdims=False):
+        nan = np.isnan(a)
+        found = pick(np.where(nan, fill, a), axis=axis, keepdims=keepdims)
+        return np.where(np.all(nan, axis=axis, keepdims=keepdims), np.nan, found)[()]
+    return impl
+
+
+@composite(np.nanmax)
+def nanmax(a, axis=None, keepdims=False):
+    """`np.nanmax`: the maximum of the values that are not NaN (NaN for none)."""
+    return _nan_extremum(np.max, -np.inf)(a, axis=axis, keepdims=keepdims)
+
+
+@composite(np.nanmin)
+def nanmin(a, axis=None, keepdims=False):
+    """`np.nanmin`: the minimum of the values that are not NaN (NaN for none)."""
+    return _nan_extremum(np.min, np.inf)(a, axis=axis, keepdims=keepdims)
+
+
+@composite(np.nanprod)
+def nanprod(a, axis=None, keepdims=False):
+    """`np.nanprod`: NaNs count as one."""
+    return np.prod(np.where(np.isnan(a), 1, a), axis=axis, keepdims=keepdims)
+
+
+@composite(np.nanvar)
+def nanvar(a, axis=None, ddof=0, keepdims=False):
+    """`np.nanvar`: the variance of the values that are not NaN."""
+    kept = np.logical_not(np.isnan(a))
+    n = np.sum(kept, axis=axis, keepdims=True)
+    mean = np.sum(np.where(kept, a, 0), axis=axis, keepdims=True) / n
+    squares = np.where(kept, (a - mean) ** 2, 0)
+    return np.sum(squares, axis=axis, keepdims=keepdims) / \
+        (np.sum(kept, axis=axis, keepdims=keepdims) - ddof)
+
+
+@composite(np.nanstd)
+def nanstd(a, axis=None, ddof=0, keepdims=False):
+    """`np.nanstd`: the square root of `np.nanvar` (gradient 0 where it is 0,
+    as for np.std: a single value has no spread whatever its value)."""
+    v = nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    spread = v > 0
+    return np.where(spread, np.sqrt(np.where(spread, v, 1.0)), 0.0)[()]  # (a scalar for 0-d)
+
+
+@composite(np.interp, supports=lambda x, xp, fp, left=None, right=None, period=None:
+           None if left is None and right is None and period is None and np.ndim(xp) == 1
+           else "increasing 1-D xp without left, right or period")
+def interp(x, xp, fp):
+    """`np.interp`: linear between the points around each x, the end values
+    beyond them."""
+    n = np.shape(xp)[0]
+    i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, n - 2)
+    x0, x1 = np.take(xp, i), np.take(xp, i + 1)
+    y0, y1 = np.take(fp, i), np.take(fp, i + 1)
+    t = np.clip((x - x0) / (x1 - x0), 0.0, 1.0)
+    return y0 + t * (y1 - y0)

@@ -457,3 +457,22 @@ def _convolution(same_needs_longer_a):
 
 spec(np.convolve, _convolution(False))
 spec(np.correlate, _convolution(True))
+spec(np.nanmax, reduction("distinct"))
+spec(np.nanmin, reduction("distinct"))
+spec(np.nanprod, reduction("near1"))
+spec(np.nanvar, reduction(ddof=True))
+spec(np.nanstd, reduction("distinct", ddof=True))
+
+
+def _interp(d):
+    xp = np.cumsum(d.array((d.draw(st.integers(2, 5)),), "positive"))
+    fp = d.array(xp.shape)
+    span = xp[-1] - xp[0]
+    x = xp[0] - 0.3 * span + d.rng.uniform(0, 1.6 * span, d.shape(0, 2))
+    keep = np.all(np.abs(x[..., None] - xp) > 1e-3 * span, axis=-1) if np.ndim(x) else \
+        np.all(np.abs(x - xp) > 1e-3 * span)
+    x = np.where(keep, x, x + 2e-3 * span)  # away from the knots (kinks)
+    return (x, xp, fp), {}
+
+
+spec(np.interp, _interp)

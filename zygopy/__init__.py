@@ -24,6 +24,7 @@ from .errors import (  # noqa: F401
     NoRuleError,
     NoSourceError,
     NotScalarError,
+    StaleSourceError,
     UnsupportedSyntax,
     ZygopyError,
 )

@@ -108,6 +108,23 @@ class NoSourceError(ZygopyError, OSError):
         return self.args[0]
 
 
+class StaleSourceError(NoSourceError):
+    """The file a function was defined in changed since: its source text no
+    longer matches its code, so compiling it would differentiate other code."""
+
+    def __init__(self, fn, filename):
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        text = (
+            f"the source of {name} in {filename} has changed since {name} was defined "
+            "(it no longer matches the function's code), and zygopy differentiates a "
+            "function by compiling its source.\n"
+            "Possible fixes:\n"
+            "  - run the definition again, or reload its module (importlib.reload)\n"
+            "  - in a notebook, re-run the cell that defines it")
+        ZygopyError.__init__(self, text)
+        self.function = fn
+
+
 def describe_callable(fn) -> str:
     """A short dotted name for `fn`, as a user would write it (`np.tanh`)."""
     module = getattr(fn, "__module__", None) or ""

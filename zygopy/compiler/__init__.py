@@ -17,10 +17,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
+import inspect
 import types
 from dataclasses import dataclass, field
 
-from ..errors import NoSourceError
+from ..errors import NoSourceError, StaleSourceError
 from ..runtime import sources, tracebacks
 from . import (
     activity,
@@ -117,6 +118,7 @@ def _generate(fn, kinds, need_free, implicit):
     normalise.generators_as_lists(node)
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
+    _check_fresh(fn, fdef, filename)
     closures.check(fdef, filename)
     params = _params(fdef)
     local = _locals(fdef) | set(params)
@@ -147,6 +149,22 @@ def _generate(fn, kinds, need_free, implicit):
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     return fwd, bwd, rev.guards, free, filename, name, _title(fn, name, filename)
+
+
+def _check_fresh(fn, fdef, filename):
+    """The source read must be the one `fn` was made from: a file edited since
+    (without running the definition again) would give the gradient of other
+    code. Checked: the name, the parameters and the lines the code spans."""
+    if fn.__name__ == "<lambda>":
+        return
+    code = fn.__code__
+    n = code.co_argcount + code.co_kwonlyargcount + \
+        bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    spans = not lines or fdef.lineno <= max(lines) <= (fdef.end_lineno or max(lines))
+    if fdef.name != fn.__name__ or set(_params(fdef)) != set(code.co_varnames[:n]) \
+            or not spans:
+        raise StaleSourceError(fn, filename)
 
 
 def _title(fn, name, filename):

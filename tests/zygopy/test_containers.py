@@ -32,8 +32,8 @@ def copies(x, y):
 
 
 def builds_dicts(x, y):
-    a = dict(a=x, b=y * y)
-    b = dict([("a", x), ("b", y), ("a", x * y)])  # the last "a" wins
+    a = dict(a=x, b=y * y)  # noqa: C408  (the constructor under test)
+    b = dict([("a", x), ("b", y), ("a", x * y)])  # noqa: C406  (the last "a" wins)
     c = dict({"a": x, "b": y}, b=x * x)
     return a["a"] * a["b"] + b["a"] + 2.0 * b["b"] + c["a"] * c["b"]
 
@@ -172,7 +172,8 @@ def test_updates_through_an_expression_are_refused_at_the_line(f, args, what):
 
 
 def maps(x, y):
-    return sum(map(lambda t: t * y, [x, y, 2.0])) + sum(map(lambda a, b: a * b, [x], [y]))
+    return sum(map(lambda t: t * y, [x, y, 2.0])) + \
+        sum(map(lambda a, b: a * b, [x], [y]))  # noqa: C417  (map under test)
 
 
 def filters(x, y):

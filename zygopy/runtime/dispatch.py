@@ -203,7 +203,7 @@ def _dispatch(f, args, kwargs, mask):
     if key is not None and key in RULES:
         y, pb = RULES[key](f, *args, **kwargs)
         return y, MethodRulePullback(pb, (f,) + args, len(kwargs))
-    method = getattr(type(f), "__call__", None)
+    method = getattr(type(f), "__call__", None)  # noqa: B004  (the function itself)
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
@@ -415,7 +415,7 @@ def call_function(f, args, kwargs, need_free, mask=None):
     if need_free:
         need_free = free_signature(f)
     for attempt in (0, 1):
-        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
+        forward, backward, _ = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
         try:
             y, saved = forward(*args)
             break

@@ -11,7 +11,7 @@ from zygopy.testing import check_grads
 
 def rebound_then_called(x, y):
     z = x
-    h = lambda: z * y  # noqa: E731
+    h = lambda: z * y
     z = 3.0 * x
     return h()
 
@@ -20,12 +20,12 @@ def made_in_a_loop_and_kept(x, y):
     fs = []
     for i in range(2):
         s = x * (i + 1)
-        fs.append(lambda: s * y)
+        fs.append(lambda: s * y)  # noqa: B023  (the late binding under test)
     return fs[0]() + fs[1]()
 
 
 def reads_its_comprehension_variable(x, y):
-    fs = [lambda: v * y for v in [x, 2.0 * x]]
+    fs = [lambda: v * y for v in [x, 2.0 * x]]  # noqa: B023
     return fs[0]() + fs[1]()
 
 
@@ -60,7 +60,7 @@ def test_refused_at_the_closure_with_the_variable_named(f, what):
 
 def called_before_the_rebinding(x, y):
     z = x
-    h = lambda: z * y  # noqa: E731
+    h = lambda: z * y
     r = h()
     z = 3.0 * x
     return r + z
@@ -70,7 +70,7 @@ def made_and_called_in_each_pass(x, y):
     total, s = 0.0, x
     for _ in range(3):
         s = s * x
-        f = lambda: s * y  # noqa: E731
+        f = lambda: s * y  # noqa: B023  (called in the same pass)
         total = total + f()
     return total
 
@@ -84,7 +84,7 @@ def counters_as_defaults(x, y):
 
 
 def counters_from_range(x, y):
-    fs = [lambda t: t * k for k in range(3)]  # every one reads k = 2
+    fs = [lambda t: t * k for k in range(3)]  # noqa: B023  (every one reads k = 2)
     return sum([f(x) for f in fs]) * y
 
 

@@ -8,6 +8,7 @@ differentiated again (second order).
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -404,11 +405,18 @@ def _order_stat(q_high):
 
 spec(np.quantile, _order_stat(1.0))
 spec(np.percentile, _order_stat(100.0))
-spec(np.median, lambda d: (lambda x: ((x, d.axis(x.ndim, tuples=False)),
-                                      {"keepdims": d.draw(st.booleans())}))(
-    d.array(d.shape(1), "distinct")))
-spec(np.cross, lambda d: (lambda s: ((d.array(d.bshape(s) + (3,)),
-                                      d.array(d.bshape(s) + (3,))), {}))(d.shape(0, 2)))
+def _median(d):
+    x = d.array(d.shape(1), "distinct")
+    return (x, d.axis(x.ndim, tuples=False)), {"keepdims": d.draw(st.booleans())}
+
+
+def _cross(d):
+    s = d.shape(0, 2)
+    return (d.array(d.bshape(s) + (3,)), d.array(d.bshape(s) + (3,))), {}
+
+
+spec(np.median, _median)
+spec(np.cross, _cross)
 
 
 def _trapezoid(d):
@@ -438,7 +446,7 @@ spec(np.append, _append)
 
 def _multi_dot(d):
     sizes = [d.draw(st.integers(1, 4)) for _ in range(d.draw(st.integers(3, 5)))]
-    return ([d.array((a, b)) for a, b in zip(sizes, sizes[1:])],), {}
+    return ([d.array((a, b)) for a, b in itertools.pairwise(sizes)],), {}
 
 
 spec(np.linalg.multi_dot, _multi_dot, sequence=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math  # noqa: F401  (formulas in generated code)
 import numbers
 import operator
+import types
 
 import numpy as np
 
@@ -19,10 +20,12 @@ from .dispatch import (  # noqa: F401
     IMPLICIT,
     Stale,
     call,
+    call_function,
     call_masked,
     call_method,
     call_method_masked,
     carries_gradient,
+    class_attribute,
 )
 from .tangents import ZERO, Tangent, add
 
@@ -104,6 +107,13 @@ def attr_adjoint(d_obj, obj, name, dv):
         if rrule is not None:  # a property with a rule, such as an array's .T
             _, pb = rrule(obj)
             return add(d_obj, unbroadcast(pb(dv)[0], obj))
+    prop = class_attribute(t, name) if name not in getattr(obj, "__dict__", ()) else None
+    if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
+        # a user's property: its getter, differentiated (run again here: it reads
+        # fields the differentiated code does not change), sends dv to the fields
+        _, pb = call_function(prop.fget, (obj,), {}, need_free=True)
+        d_fields = pb(dv)[1]
+        return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
     field = Tangent(t, **{name: dv})  # an object's field
     return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
 

@@ -77,3 +77,35 @@ def test_properties_of_dataclass_layers_in_a_chain():
     layer = model.layers[0]
     assert_close(g.layers[0].w, _numerical(lambda m: loss(Chain(m, np.sin)), layer, "w"))
     assert_close(g.layers[0].shift, _numerical(lambda m: loss(Chain(m, np.sin)), layer, "shift"))
+
+
+class Parent:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return np.sum(np.tanh(self.w * x))
+
+
+class ChildBySuper(Parent):
+    def __call__(self, x):
+        return super().__call__(x) * 0.5
+
+
+class ChildByName(Parent):
+    def __call__(self, x):
+        return Parent.__call__(self, x) * 0.5
+
+
+def test_super_is_refused_with_the_explicit_call_to_write():
+    import pytest
+
+    with pytest.raises(zp.UnsupportedSyntax, match=r"super\(\)") as info:
+        zp.gradient(lambda m: m(X), ChildBySuper(RNG.standard_normal(3)))
+    assert "Base.__call__(self, x)" in str(info.value)
+
+
+def test_a_parent_method_called_by_its_class_differentiates():
+    model = ChildByName(RNG.standard_normal(3))
+    (g,) = zp.gradient(lambda m: m(X), model)
+    assert_close(g.w, _numerical(lambda m: m(X), model, "w"))

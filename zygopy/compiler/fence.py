@@ -30,6 +30,11 @@ REFUSED_TYPES = tuple(REFUSED)
 
 
 def _check_specific(node, filename):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == "super":
+        _refuse(node, filename, "super() (the gradient would not reach the object "
+                "through the parent's method)", [
+                    "call the parent's method by its class: Base.__call__(self, x)"])
     if isinstance(node, ast.Assign):
         for target in node.targets:
             _check_target(target, filename)

@@ -3,6 +3,7 @@ read are differentiated; those that change a container of differentiable
 values in place raise NoRuleError naming the method (running them would
 leave the gradient pointing at the old contents)."""
 
+import collections
 import functools
 import re
 
@@ -280,3 +281,32 @@ def test_appending_to_the_callers_list_is_refused():
 
 def test_appending_to_a_list_of_its_own_differentiates():
     check_grads(appends_to_its_own_list, 0.7, -1.3)
+
+
+# -- parameters held in plain structures ----------------------------------------------
+Params2 = collections.namedtuple("Params2", "W b")
+
+
+def _loss_of(get_w, get_b):
+    def loss(p):
+        return np.sum(np.tanh(get_w(p) @ np.array([0.5, -1.0, 2.0]) + get_b(p)) ** 2)
+    return loss
+
+
+@pytest.mark.parametrize("make, get_w, get_b", [
+    (lambda W, b: {"W": W, "b": b}, lambda p: p["W"], lambda p: p["b"]),
+    (lambda W, b: (W, b), lambda p: p[0], lambda p: p[1]),
+    (lambda W, b: [W, b], lambda p: p[0], lambda p: p[1]),
+    (Params2, lambda p: p.W, lambda p: p.b),
+    (Params2, lambda p: p[0], lambda p: p[1]),
+])
+def test_gradients_mirror_the_structure_of_the_parameters(make, get_w, get_b):
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
+    params = make(W, b)
+    (g,) = zp.gradient(_loss_of(get_w, get_b), params)
+    assert type(g) is type(params)
+    want_w, want_b = zp.gradient(lambda w, c: _loss_of(lambda p: p[0], lambda p: p[1])((w, c)),
+                                 W, b)
+    np.testing.assert_allclose(get_w(g), want_w)
+    np.testing.assert_allclose(get_b(g), want_b)

@@ -105,12 +105,33 @@ def _lambda_ast(fn, text, filename, first):
                 candidates.append((start, node))
                 break
         start = text.find("lambda", start + 1)
-    for start, lam in candidates:
-        names = tuple(a.arg for a in lam.args.posonlyargs + lam.args.args)
-        if names == want:
-            ast.increment_lineno(lam, first - 1 + text.count("\n", 0, start))
-            return lam, filename
+    matching = [(start, lam) for start, lam in candidates
+                if tuple(a.arg for a in lam.args.posonlyargs + lam.args.args) == want]
+    if len(matching) > 1:  # several on one line: the one compiling to fn's code
+        matching = [(start, lam) for start, lam in matching if _same_code(lam, code)] \
+            or matching
+    if matching:
+        start, lam = matching[0]
+        ast.increment_lineno(lam, first - 1 + text.count("\n", 0, start))
+        return lam, filename
     raise OSError(f"could not find the source of the lambda at {filename}:{first}")
+
+
+def _same_code(lam, code):
+    """Whether lambda `lam` compiles to the constants and names of `code` (its
+    free variables compile to globals on their own, hence the difference)."""
+    try:
+        outer = compile(ast.fix_missing_locations(ast.Expression(lam)), "<lambda>", "eval")
+    except (SyntaxError, ValueError):
+        return False
+    inner = next((c for c in outer.co_consts if hasattr(c, "co_code")), None)
+    if inner is None:
+        return False
+    consts = [c for c in inner.co_consts if not hasattr(c, "co_code")]
+    mine = [c for c in code.co_consts if not hasattr(c, "co_code")]
+    names = set(inner.co_names) - set(code.co_freevars)
+    return consts == mine and names == set(code.co_names) and \
+        inner.co_varnames == code.co_varnames
 
 
 def source_line(filename: str, lineno: int) -> str:

@@ -17,6 +17,8 @@ def object_fields(obj):
     """
     if isinstance(obj, _OPAQUE):
         return None
+    if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
+        return dict(zip(obj._fields, obj))
     if hasattr(type(obj), "__dataclass_fields__"):  # dataclasses.is_dataclass, faster
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     fields = {}

@@ -212,7 +212,7 @@ def zero_like(x):
 
         return array_module(x).zeros_like(x)
     if isinstance(x, tuple):
-        return tuple(zero_like(v) for v in x)
+        return _like(x, [zero_like(v) for v in x])
     if isinstance(x, list):
         return [zero_like(v) for v in x]
     if isinstance(x, dict):
@@ -225,6 +225,11 @@ def zero_like(x):
     return Tangent(type(x), **{k: zero_like(v) for k, v in fields.items()})
 
 
+def _like(x, items):
+    """A tuple of `items`, a namedtuple of x's type where x is one."""
+    return type(x)(*items) if hasattr(type(x), "_fields") else tuple(items)
+
+
 def materialize(t, x):
     """Replace every ZERO inside cotangent `t` by a real zero shaped like primal `x`."""
     if type(t) is np.ndarray and type(x) is np.ndarray and \
@@ -235,7 +240,7 @@ def materialize(t, x):
     if type(t) is float and type(x) is float:
         return t
     if isinstance(x, tuple) and isinstance(t, tuple):
-        return tuple(materialize(a, b) for a, b in zip(t, x))
+        return _like(x, [materialize(a, b) for a, b in zip(t, x)])
     if isinstance(x, list) and isinstance(t, list):
         return [materialize(a, b) for a, b in zip(t, x)]
     if isinstance(x, dict) and isinstance(t, dict):
@@ -243,6 +248,8 @@ def materialize(t, x):
     if isinstance(t, Tangent):
         fields = object_fields(x) or {}
         out = {k: materialize(t._fields.get(k, ZERO), v) for k, v in fields.items()}
+        if isinstance(x, tuple):  # a namedtuple: its gradient is one too, as in JAX
+            return type(x)(**out)
         return Tangent(type(x), **out)
     if isinstance(x, bool) or x is None or isinstance(x, str):
         return None

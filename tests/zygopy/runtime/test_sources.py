@@ -72,3 +72,18 @@ def test_same_tree_and_line_numbers_as_inspect(fn):
     assert filename == fn.__code__.co_filename
     want = ast.dump(_by_inspect(fn), include_attributes=True)
     assert ast.dump(node, include_attributes=True) == want
+
+
+def test_lambdas_sharing_a_line_and_parameters_are_told_apart():
+    import numpy as np
+
+    import zygopy as zp
+
+    first, second = (lambda p: p[0] * 2.0), (lambda p: p[1] * 3.0)
+    pair = (np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    (g1,) = zp.gradient(lambda p: np.sum(first(p)), pair)
+    (g2,) = zp.gradient(lambda p: np.sum(second(p)), pair)
+    np.testing.assert_array_equal(g1[0], [2.0, 2.0])
+    np.testing.assert_array_equal(g1[1], [0.0, 0.0])
+    np.testing.assert_array_equal(g2[0], [0.0, 0.0])
+    np.testing.assert_array_equal(g2[1], [3.0, 3.0])

@@ -5,6 +5,7 @@ zero: the cotangent went to a field named like the property)."""
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 import zygopy as zp
 from layers import Chain
@@ -98,8 +99,6 @@ class ChildByName(Parent):
 
 
 def test_super_is_refused_with_the_explicit_call_to_write():
-    import pytest
-
     with pytest.raises(zp.UnsupportedSyntax, match=r"super\(\)") as info:
         zp.gradient(lambda m: m(X), ChildBySuper(RNG.standard_normal(3)))
     assert "Base.__call__(self, x)" in str(info.value)
@@ -109,3 +108,27 @@ def test_a_parent_method_called_by_its_class_differentiates():
     model = ChildByName(RNG.standard_normal(3))
     (g,) = zp.gradient(lambda m: m(X), model)
     assert_close(g.w, _numerical(lambda m: m(X), model, "w"))
+
+
+# -- decorated functions (functools.wraps) ----------------------------------------
+def _scaled_twice(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return 2.0 * fn(*args, **kw)
+
+    return wrapper
+
+
+@_scaled_twice
+def decorated(x, shift=0.0):
+    return np.sin(x) * x + shift
+
+
+def test_a_decorated_function_differentiates_its_wrapper():
+    # the wrapper's own code runs (not the wrapped function's source, which
+    # inspect would hand out for it): the factor 2 is part of the gradient
+    (g,) = zp.gradient(decorated, 0.5)
+    assert g == pytest.approx(2.0 * (np.cos(0.5) * 0.5 + np.sin(0.5)))
+    assert zp.gradient(lambda s: decorated(0.5, shift=s), 0.3) == (2.0,)

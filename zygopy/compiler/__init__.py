@@ -155,14 +155,14 @@ def _check_fresh(fn, fdef, filename):
     """The source read must be the one `fn` was made from: a file edited since
     (without running the definition again) would give the gradient of other
     code. Checked: the name, the parameters and the lines the code spans."""
-    if fn.__name__ == "<lambda>":
-        return
     code = fn.__code__
+    if code.co_name == "<lambda>":
+        return
     n = code.co_argcount + code.co_kwonlyargcount + \
         bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
     lines = [line for _, _, line in code.co_lines() if line is not None]
     spans = not lines or fdef.lineno <= max(lines) <= (fdef.end_lineno or max(lines))
-    if fdef.name != fn.__name__ or set(_params(fdef)) != set(code.co_varnames[:n]) \
+    if fdef.name != code.co_name or set(_params(fdef)) != set(code.co_varnames[:n]) \
             or not spans:
         raise StaleSourceError(fn, filename)
 

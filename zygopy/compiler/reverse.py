@@ -429,19 +429,24 @@ class Reverse(CallSites):
             callee, args = head[0], head[1:]
         out += self.acc(callee if isinstance(callee, ast.Name) else ast.Constant(None),
                         _item(grads, 0))
-        n = len(args)
+        if any(isinstance(a, ast.Starred) for a in args) or \
+                any(k.arg is None for k in call.keywords):
+            # `f(*xs, **kw)`: how many cotangents each takes is known at run time
+            parts = self.fresh("_parts")
+            pos = ast.Tuple([a.value if isinstance(a, ast.Starred) else ast.Constant(None)
+                             for a in args], LOAD)
+            kws = ast.Tuple([k.value if k.arg is None else ast.Constant(None)
+                             for k in call.keywords], LOAD)
+            out.append(_assign(parts, _zp_call("split_grads", _name(grads), pos, kws)))
+            values = [a.value if isinstance(a, ast.Starred) else a for a in args]
+            values += [k.value for k in call.keywords]
+            for i, value in enumerate(values):
+                out += self.acc(value, _item(parts, i))
+            return out
         for i, arg in enumerate(args):
-            if isinstance(arg, ast.Starred):
-                rest = ast.Subscript(_name(grads), ast.Slice(ast.Constant(i + 1), None if
-                                     not call.keywords else ast.Constant(-len(call.keywords)),
-                                     None), LOAD)
-                out += self.acc(arg.value, _zp_call("as_sequence", rest, arg.value))
-                n = None
-            else:
-                out += self.acc(arg, _item(grads, i + 1))
+            out += self.acc(arg, _item(grads, i + 1))
         for j, kw in enumerate(call.keywords):
-            idx = (n + 1 + j) if n is not None else -(len(call.keywords) - j)
-            out += self.acc(kw.value, _item(grads, idx))
+            out += self.acc(kw.value, _item(grads, len(args) + 1 + j))
         return out
 
     def bwd_unpack(self, stmt):

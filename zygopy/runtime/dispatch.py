@@ -478,7 +478,7 @@ def _bind(f, args, kwargs):
         return args + defaults[len(defaults) - missing:], (layout, n, [])
     sig = _SIGNATURES.get(f)
     if sig is None:
-        sig = _SIGNATURES[f] = inspect.signature(f)
+        sig = _SIGNATURES[f] = inspect.signature(f, follow_wrapped=False)  # its own
     bound = sig.bind(*args, **kwargs)
     bound.apply_defaults()
     values, layout = [], []

@@ -157,6 +157,29 @@ def as_sequence(parts, like):
     return list(parts) if isinstance(like, list) else tuple(parts)
 
 
+def split_grads(grads, positional, keywords):
+    """The cotangents of a call's arguments as written, from the flat tuple its
+    pullback returns (the callee's first): one per plain argument, a sequence
+    for each `*xs` (`positional` holds xs there, None elsewhere) and a dict for
+    each `**kw` (`keywords` holds kw there)."""
+    out, i = [], 1
+    for xs in positional:
+        if xs is None:
+            out.append(grads[i])
+            i += 1
+        else:
+            out.append(as_sequence(grads[i:i + len(xs)], xs))
+            i += len(xs)
+    for kw in keywords:
+        if kw is None:
+            out.append(grads[i])
+            i += 1
+        else:
+            out.append(dict(zip(kw, grads[i:i + len(kw)])))
+            i += len(kw)
+    return tuple(out)
+
+
 def implicit(x, dx):
     """Hand the adjoint of a global to the implicit-parameter context (Params)."""
     if IMPLICIT and dx is not ZERO and dx is not None:

@@ -651,3 +651,18 @@ def names_like_pullbacks(x):
     y = _square(x)  # a dispatched call: its pullback would be named y_pb
     y_pb = y * 2.0
     return y * y_pb
+
+
+def _target(a, b, c=1.0):
+    return a * b + c * c
+
+
+def _forwarding(*args, **kw):
+    return _target(*args, **kw)
+
+
+@case(2)
+def forwards_star_args_and_keywords(x, y):
+    # as a decorator's wrapper does: the keyword count is known only at run time
+    return _forwarding(x, y) + _forwarding(x, b=y) + _forwarding(y, x, c=x * y) + \
+        _forwarding(*[x, y], **{"c": y})

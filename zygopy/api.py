@@ -28,7 +28,7 @@ def top_call(f, args, need_free):
     f = plain(f)
     with differentiating(f):
         if type(f) is types.FunctionType:
-            return dispatch.call_function(f, args, {}, need_free=need_free)
+            return dispatch.call_function(f, args, {}, need_free=need_free, top=True)
         return dispatch.call(f, *args)
 
 
@@ -309,7 +309,7 @@ def _withgradient_of(f, args, chosen, has_aux):
     with differentiating(fn):
         if type(fn) is types.FunctionType:
             y, pb = dispatch.call_function(fn, args, {}, need_free=bool(dispatch.IMPLICIT),
-                                           mask=mask)
+                                           mask=mask, top=True)
         else:
             y, pb = dispatch.call_masked(mask, fn, *args)
     if has_aux:

@@ -310,3 +310,14 @@ def test_gradients_mirror_the_structure_of_the_parameters(make, get_w, get_b):
                                  W, b)
     np.testing.assert_allclose(get_w(g), want_w)
     np.testing.assert_allclose(get_b(g), want_b)
+
+
+def zips_strictly(x, y):
+    s = 0.0
+    for a, b in zip([x, y], [y, x], strict=True):
+        s = s + a * b
+    return s
+
+
+def test_zip_strict_differentiates():
+    check_grads(zips_strictly, 0.7, -1.3)

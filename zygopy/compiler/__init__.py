@@ -51,6 +51,7 @@ class Compiled:
     guards: dict  # "np.tanh" -> the object the inlined adjoint assumes
     free: tuple  # closure variables whose adjoints go into the callee tangent
     key: tuple = ()  # (kinds, need_free, implicit): regenerates the trees to fuse
+    changed: tuple = ()  # parameters updated in place (c[i] = v) without being rebound
     _fused_code: dict = field(default_factory=dict, repr=False)  # (value, floats) ->
 
     def gradient_code(self, fn, value=True, floats=False):
@@ -100,12 +101,13 @@ def _collector_paused():
 
 
 def _compile(fn, kinds, need_free, implicit):
-    fwd, bwd, guards, free, filename, name, title = _generate(fn, kinds, need_free, implicit)
+    fwd, bwd, guards, (free, changed), filename, name, title = \
+        _generate(fn, kinds, need_free, implicit)
     text, lines = emit.render_with_lines([fwd, bwd], filename, title)
     line_map = tracebacks.LineMap(name, filename, lines)
     fcode, bcode = _code_objects(text, fn, [fwd.name, bwd.name], guards, line_map)
     return Compiled(fcode, bcode, tuple(_params(fwd)), text, dict(guards), tuple(free),
-                    (kinds, need_free, implicit))
+                    (kinds, need_free, implicit), changed)
 
 
 def _generate(fn, kinds, need_free, implicit):
@@ -121,6 +123,7 @@ def _generate(fn, kinds, need_free, implicit):
     _check_fresh(fn, fdef, filename)
     closures.check(fdef, filename)
     params = _params(fdef)
+    changed = closures.check_owned_updates(fdef, filename, set(params))
     local = _locals(fdef) | set(params)
     names = _all_names(fdef)
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))
@@ -148,7 +151,7 @@ def _generate(fn, kinds, need_free, implicit):
     optimise.dead_adjoints(bwd)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
-    return fwd, bwd, rev.guards, free, filename, name, _title(fn, name, filename)
+    return fwd, bwd, rev.guards, (free, changed), filename, name, _title(fn, name, filename)
 
 
 def _check_fresh(fn, fdef, filename):

@@ -37,6 +37,37 @@ _SCOPES = (ast.FunctionDef, ast.Lambda)
 _LOOPS = (ast.For, ast.While)
 
 
+def check_owned_updates(fdef, filename, params):
+    """Refuse `c[i] = v` and `c[i] += v` on a container this function does not
+    own: a variable of an enclosing function or a global (a memo dict, a list
+    a nested function fills). The change happens, but the gradient, kept per
+    name here, never reaches the reads of it there. Returns the parameters
+    updated in place without being rebound (the caller's arrays: fine for a
+    top-level call, refused by the dispatcher for a call from differentiated
+    code, whose later reads would miss the gradient)."""
+    changed = set()
+    own = {n.id for n in _own_nodes(fdef) if isinstance(n, ast.Name)
+           and isinstance(n.ctx, ast.Store)}
+    for node in _own_nodes(fdef):
+        target = node.targets[0] if isinstance(node, ast.Assign) and \
+            len(node.targets) == 1 else node.target if isinstance(node, ast.AugAssign) \
+            else None
+        if not isinstance(target, ast.Subscript) or not isinstance(target.value, ast.Name):
+            continue
+        name = target.value.id
+        if name in own:
+            continue
+        if name in params:
+            changed.add(name)
+            continue
+        _refuse(node, filename, f"an in-place update of `{name}`, an enclosing function's "
+                "or a global (this function's gradient cannot reach where it is read)", [
+                    f"work on a copy and return it: {name} = {name}.copy(); "
+                    f"{name}[...] = ...; return {name}",
+                    "or make the update where the container is made"])
+    return tuple(sorted(changed))
+
+
 def check(fdef, filename):
     """Raise UnsupportedSyntax for a closure of `fdef` whose gradient would go
     to an older value of a variable it captures (see the module docs)."""
@@ -46,7 +77,7 @@ def check(fdef, filename):
     for node in ast.walk(fdef):
         for child in ast.iter_child_nodes(node):
             parents[child] = node
-    local = _bound(fdef)
+    local = _tainted(fdef)  # variables that may hold a value derived from the arguments
     stores = _stores(fdef)
     for node in ast.walk(fdef):
         if node is fdef or not isinstance(node, _SCOPES):
@@ -87,6 +118,33 @@ def check(fdef, filename):
                             f"assigned again (line {pos[0]})", [
                                 f"give the new value of `{var}` another name",
                                 f"or make the closure after the last assignment to `{var}`"])
+
+
+def _tainted(fdef):
+    """The variables of `fdef` that may hold values computed from its arguments
+    (others, such as `k = math.pi`, carry no gradient: closures may read them
+    freely)."""
+    args = fdef.args
+    tainted = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    tainted |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    flows = []  # (targets, names read)
+    for node in _own_nodes(fdef):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.iter if isinstance(node, ast.For) else node.value
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            flows.append((names, {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+                          if value is not None else set()))
+        elif isinstance(node, ast.FunctionDef) and node is not fdef:
+            flows.append(({node.name}, _loaded(node)))
+    changed = True
+    while changed:
+        changed = False
+        for names, reads in flows:
+            if reads & tainted and not names <= tainted:
+                tainted |= names
+                changed = True
+    return tainted
 
 
 def _bound(scope):

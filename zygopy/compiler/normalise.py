@@ -136,6 +136,8 @@ class Normaliser:
                 root = root.value
             if not (isinstance(root, ast.Name) and root.id in self.modules):
                 return isinstance(root, ast.Name) and root.id in own
+        if isinstance(func, ast.Name) and func.id in own:
+            return True  # a nested function: it may change what it closes over
         return any(isinstance(n, ast.Name) and n.id in own
                    for a in call.args + [k.value for k in call.keywords] for n in ast.walk(a))
 

@@ -117,8 +117,8 @@ def sum_rule(values, *start):
 
 
 @rule(builtins.zip)
-def zip_rule(*seqs):
-    y = list(builtins.zip(*seqs))
+def zip_rule(*seqs, strict=False):
+    y = list(builtins.zip(*seqs, strict=strict))
 
     def zip_pullback(dy):
         grads = [[ZERO] * len(s) for s in seqs]

@@ -401,8 +401,11 @@ def free_signature(f):
     return tuple(out)
 
 
-def call_function(f, args, kwargs, need_free, mask=None):
-    """Run user function `f` through its compiled forward; pullback via backward."""
+def call_function(f, args, kwargs, need_free, mask=None, top=False):
+    """Run user function `f` through its compiled forward; pullback via backward.
+
+    `top`: called by gradient/pullback themselves, not from differentiated
+    code (only then may `f` change its arguments' arrays in place)."""
     layout = None
     code = f.__code__
     n_args = len(args)
@@ -415,7 +418,9 @@ def call_function(f, args, kwargs, need_free, mask=None):
     if need_free:
         need_free = free_signature(f)
     for attempt in (0, 1):
-        forward, backward, _ = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
+        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
+        if compiled.changed and not top:
+            _refuse_changed_arguments(f, compiled.changed)
         try:
             y, saved = forward(*args)
             break
@@ -425,6 +430,17 @@ def call_function(f, args, kwargs, need_free, mask=None):
             point_at_user_line(exc)  # a note naming the user's line
             raise
     return y, FunctionPullback(backward, saved, layout)
+
+
+def _refuse_changed_arguments(f, names):
+    name = getattr(f, "__qualname__", repr(f))
+    raise ZygopyError(
+        f"{name} changes its argument `{names[0]}` in place (`{names[0]}[...] = ...`) and "
+        "is called from differentiated code: the caller's later reads of it would miss "
+        "the gradient of the change.\nPossible fixes:\n"
+        f"  - work on a copy and return it: {names[0]} = {names[0]}.copy(); "
+        f"{names[0]}[...] = ...; return {names[0]}\n"
+        "  - or make the change in the function that made the array")
 
 
 def _masked_kinds(kinds, mask, layout):

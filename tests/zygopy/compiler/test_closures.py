@@ -3,6 +3,7 @@ may read a variable assigned after the closure was made, its gradient would
 reach the older value: zygopy refuses those programs at the closure's line,
 and differentiates the safe patterns correctly."""
 
+import numpy as np
 import pytest
 
 import zygopy as zp
@@ -92,3 +93,63 @@ def counters_from_range(x, y):
                                counters_from_range, counters_as_defaults])
 def test_safe_patterns_differentiate_correctly(f):
     check_grads(f, 0.7, -1.3)
+
+
+def defaults_from_constants(x, y):
+    k = 2.5  # computed from no argument: no gradient to lose
+
+    def h(a, b=k):
+        return a * b
+
+    return h(x) + h(y, 2.0)
+
+
+def test_a_default_read_from_a_constant_is_fine():
+    check_grads(defaults_from_constants, 0.7, -1.3)
+
+
+# -- containers changed in place by a function that does not own them ----------------
+def _sets_first(a, v):
+    a[0] = v * 2.0
+    return 0.0
+
+
+def helper_changes_its_argument(x, y):
+    a = np.array([x, y])
+    _sets_first(a, y)
+    return np.sum(a * a)
+
+
+def closure_fills_a_memo(x, y):
+    memo = {}
+
+    def fib(n):
+        if n in memo:
+            return memo[n]
+        r = x if n < 2 else fib(n - 1) * y + fib(n - 2)
+        memo[n] = r
+        return r
+
+    return fib(4)
+
+
+def closure_bumps_an_array(x, y):
+    a = np.array([x, y])
+
+    def bump():
+        a[1] += x
+
+    bump()
+    return np.sum(a ** 2)
+
+
+def test_a_helper_changing_its_argument_is_refused_when_called_from_differentiated_code():
+    with pytest.raises(zp.ZygopyError, match="changes its argument `a` in place"):
+        zp.gradient(helper_changes_its_argument, 0.7, -1.3)
+
+
+@pytest.mark.parametrize("f, name", [(closure_fills_a_memo, "memo"),
+                                     (closure_bumps_an_array, "a")])
+def test_a_closure_changing_its_parents_container_is_refused(f, name):
+    with pytest.raises(zp.UnsupportedSyntax, match=f"in-place update of `{name}`, an enclosing"):
+        zp.gradient(f, 0.7, -1.3)

@@ -123,7 +123,7 @@ def _generate(fn, kinds, need_free, implicit):
     _check_fresh(fn, fdef, filename)
     closures.check(fdef, filename)
     params = _params(fdef)
-    changed = closures.check_owned_updates(fdef, filename, set(params))
+    changed = aliases.check_owned_updates(fdef, filename, set(params))
     local = _locals(fdef) | set(params)
     names = _all_names(fdef)
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))

@@ -7,12 +7,17 @@ gradient. This pass finds the pattern in the user's source and refuses it at
 the user's line, before any code is generated (as PyTorch refuses an in-place
 change of a tensor its backward needs). Names that activity analysis knows
 to hold numbers are exempt: numbers are immutable.
+
+`check_owned_updates` refuses the same across functions: an update of a
+container the function does not own (its parent's, a global, or, when called
+from differentiated code, its caller's).
 """
 
 from __future__ import annotations
 
 import ast
 
+from .closures import _own_nodes
 from .fence import _refuse
 from .walk import walk
 
@@ -122,3 +127,34 @@ def _same_loop(loops, line, stmt):
         if loop.lineno <= line <= end and loop.lineno <= stmt.lineno <= end:
             return True
     return False
+
+
+def check_owned_updates(fdef, filename, params):
+    """Refuse `c[i] = v` and `c[i] += v` on a container this function does not
+    own: a variable of an enclosing function or a global (a memo dict, a list
+    a nested function fills). The change happens, but the gradient, kept per
+    name here, never reaches the reads of it there. Returns the parameters
+    updated in place without being rebound (the caller's arrays: fine for a
+    top-level call, refused by the dispatcher for a call from differentiated
+    code, whose later reads would miss the gradient)."""
+    changed = set()
+    own = {n.id for n in _own_nodes(fdef) if isinstance(n, ast.Name)
+           and isinstance(n.ctx, ast.Store)}
+    for node in _own_nodes(fdef):
+        target = node.targets[0] if isinstance(node, ast.Assign) and \
+            len(node.targets) == 1 else node.target if isinstance(node, ast.AugAssign) \
+            else None
+        if not isinstance(target, ast.Subscript) or not isinstance(target.value, ast.Name):
+            continue
+        name = target.value.id
+        if name in own:
+            continue
+        if name in params:
+            changed.add(name)
+            continue
+        _refuse(node, filename, f"an in-place update of `{name}`, an enclosing function's "
+                "or a global (this function's gradient cannot reach where it is read)", [
+                    f"work on a copy and return it: {name} = {name}.copy(); "
+                    f"{name}[...] = ...; return {name}",
+                    "or make the update where the container is made"])
+    return tuple(sorted(changed))

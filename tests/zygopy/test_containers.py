@@ -321,3 +321,12 @@ def zips_strictly(x, y):
 
 def test_zip_strict_differentiates():
     check_grads(zips_strictly, 0.7, -1.3)
+
+
+def casts(x, y):
+    return float(np.float32(x) * 2.0) + float(np.float64(y) ** 2) + float(np.float16(x))
+
+
+def test_numpy_scalar_casts_pass_the_gradient_through():
+    gx, gy = zp.gradient(casts, 0.75, -1.25)  # values exact in float16 and float32
+    assert gx == 3.0 and gy == -2.5

@@ -374,3 +374,16 @@ def numpy_scalar_item_rule(x):
         return (type(x)(dy),)
 
     return y, numpy_scalar_item_pullback
+
+
+# lossy casts to narrower floats: a rule as for np.float64 (creation.py), tested
+# by value rather than by central differences, which their rounding defeats
+for _kind in (np.float16, np.float32):
+    def _cast_rule(x=0, _kind=_kind):
+        def cast_pullback(dy):
+            return (dy,)
+
+        return _kind(x), cast_pullback
+
+    _cast_rule.__name__ = _cast_rule.__qualname__ = f"{_kind.__name__}_rule"
+    rule(_kind)(_cast_rule)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._helpers import array_module
+from .python import scalar_cast_rule
 from .registry import rule
 
 
@@ -134,19 +135,4 @@ def ptp_rule(x, axis=None, keepdims=False):
     return hi - lo, ptp_pullback
 
 
-def _scalar_cast_rule(kind):
-    def scalar_cast_rule(x=0):
-        """`np.float32(x)` and its kin: a cast, whose cotangent is dy (cast back
-        to x's type by the dispatcher)."""
-        y = kind(x)
-
-        def scalar_cast_pullback(dy):
-            return (dy,)
-
-        return y, scalar_cast_pullback
-
-    scalar_cast_rule.__name__ = scalar_cast_rule.__qualname__ = f"{kind.__name__}_rule"
-    return scalar_cast_rule
-
-
-rule(np.float64)(_scalar_cast_rule(np.float64))  # (float32, float16: python.py)
+rule(np.float64)(scalar_cast_rule(np.float64))  # (float32 and float16 in python.py)

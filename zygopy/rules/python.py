@@ -376,14 +376,20 @@ def numpy_scalar_item_rule(x):
     return y, numpy_scalar_item_pullback
 
 
-# lossy casts to narrower floats: a rule as for np.float64 (creation.py), tested
-# by value rather than by central differences, which their rounding defeats
-for _kind in (np.float16, np.float32):
-    def _cast_rule(x=0, _kind=_kind):
+def scalar_cast_rule(kind):
+    """The rule of a numpy scalar type called as a cast, `np.float32(x)`: the
+    cotangent is dy (cast back to x's type by the dispatcher)."""
+    def cast_rule(x=0):
         def cast_pullback(dy):
             return (dy,)
 
-        return _kind(x), cast_pullback
+        return kind(x), cast_pullback
 
-    _cast_rule.__name__ = _cast_rule.__qualname__ = f"{_kind.__name__}_rule"
-    rule(_kind)(_cast_rule)
+    cast_rule.__name__ = cast_rule.__qualname__ = f"{kind.__name__}_rule"
+    return cast_rule
+
+
+# lossy casts to narrower floats (np.float64's is in creation.py, with a spec
+# row): tested by value, as central differences cannot see through rounding
+for _kind in (np.float16, np.float32):
+    rule(_kind)(scalar_cast_rule(_kind))

@@ -495,7 +495,10 @@ def _bind(f, args, kwargs):
     sig = _SIGNATURES.get(f)
     if sig is None:
         sig = _SIGNATURES[f] = inspect.signature(f, follow_wrapped=False)  # its own
-    bound = sig.bind(*args, **kwargs)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:  # as Python says it, with the function's name
+        raise TypeError(f"{getattr(f, '__qualname__', f)}() {exc}") from None
     bound.apply_defaults()
     values, layout = [], []
     n_pos = 0

@@ -257,3 +257,11 @@ def test_function_from_python_dash_c_is_a_clear_error():
                          cwd=root, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert "NoSourceError zygopy cannot read the source of f" in out.stdout
+
+
+def test_a_call_with_missing_arguments_names_the_function():
+    def two(x, y):
+        return x * y
+
+    with pytest.raises(TypeError, match=r"two\(\) missing a required argument: 'y'"):
+        zp.gradient(two, 1.0)

@@ -207,22 +207,8 @@ def _join(a, b, matmul=False):
     return ANY
 
 
-def _refuse_drawn(fn):
-    """A random draw with differentiable parameters depends on them: refuse it
-    (a NoRuleError naming it) rather than give them a zero gradient."""
-    from ..errors import NoRuleError
-    from ..rules.inert import DRAWN
-    from ..rules.registry import key_of
-
-    if key_of(fn) in DRAWN:
-        name = getattr(fn, "__name__", repr(fn))
-        raise NoRuleError(fn, f" ({name} draws with differentiable parameters, which its draws depend on: "
-                              "draw standard values and transform them, e.g. mu + sigma * "
-                              "rng.standard_normal(shape) or low + (high - low) * "
-                              "rng.random(shape))")
-
-
 def _call(call, active, kinds, env, implicit):
+    from ..rules.inert import refuse_draw
     from ..rules.registry import is_nondifferentiable
 
     args = [_unstar(a) for a in call.args] + [k.value for k in call.keywords]
@@ -236,7 +222,7 @@ def _call(call, active, kinds, env, implicit):
     if fn is not None:
         if is_nondifferentiable(fn):
             if any_active:
-                _refuse_drawn(fn)
+                refuse_draw(fn)
             return False, ANY
         if getattr(fn, "__module__", None) == "math" or fn in (abs, float, min, max, pow):
             if all(_kind(a, kinds) == SCALAR for a in args):

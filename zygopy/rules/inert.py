@@ -30,6 +30,22 @@ _DRAWS = (np.random.normal, np.random.uniform, np.random.exponential,
             if hasattr(np.random.Generator, name)])
 DRAWN = {key_of(f) for f in _DRAWS}  # registry keys
 nondifferentiable(*_DRAWS)
+
+
+def refuse_draw(f):
+    """Raise NoRuleError if `f` (a callable or its registry key) is one of the
+    DRAWN: called with differentiable parameters, its draws depend on them."""
+    key = f if isinstance(f, tuple) else key_of(f)
+    if key not in DRAWN:
+        return
+    from ..errors import NoRuleError
+
+    name = f"{key[0].__name__}.{key[1]}" if isinstance(key, tuple) else \
+        getattr(f, "__name__", repr(f))
+    raise NoRuleError(f, f" ({name} draws with differentiable parameters, which its "
+                         "draws depend on: draw standard values and transform them, "
+                         "e.g. mu + sigma * rng.standard_normal(shape) or "
+                         "low + (high - low) * rng.random(shape))")
 nondifferentiable(
     np.random.rand, np.random.randn, np.random.random, np.random.random_sample,
     np.random.normal, np.random.uniform, np.random.randint, np.random.choice,

@@ -310,17 +310,11 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
 def _refuse_drawn(f, args, kwargs):
     """Random draws with differentiable parameters depend on them: refuse,
     rather than give them a zero gradient."""
-    from ..rules.inert import DRAWN
+    from ..rules.inert import DRAWN, refuse_draw
 
-    key = f if isinstance(f, tuple) else key_of(f)
-    if key in DRAWN and (any(map(_real_values, args)) or
-                         any(map(_real_values, kwargs.values()))):
-        name = f"{key[0].__name__}.{key[1]}" if isinstance(key, tuple) else \
-            getattr(f, "__name__", repr(f))
-        raise NoRuleError(f, f" ({name} draws with differentiable parameters, which its "
-                             "draws depend on: draw standard values and transform them, "
-                             "e.g. mu + sigma * rng.standard_normal(shape) or "
-                             "low + (high - low) * rng.random(shape))")
+    if (f if isinstance(f, tuple) else key_of(f)) in DRAWN and (
+            any(map(_real_values, args)) or any(map(_real_values, kwargs.values()))):
+        refuse_draw(f)
 
 
 def _real_values(v):

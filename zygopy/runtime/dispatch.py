@@ -202,7 +202,7 @@ def _dispatch(f, args, kwargs, mask):
     key = method_key(f, "__call__")  # a rule for calling instances of a type
     if key is not None and key in RULES:
         y, pb = RULES[key](f, *args, **kwargs)
-        return y, MethodRulePullback(pb, (f,) + args, len(kwargs))
+        return y, MethodRulePullback(pb, (f,) + args, tuple(kwargs))
     method = getattr(type(f), "__call__", None)  # noqa: B004  (the function itself)
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
@@ -585,7 +585,7 @@ class RulePullback:
     def __init__(self, pb, args, keywords=(), keyword_cotangents=False):
         self.pb = pb
         self.args = args
-        self.n_kw = len(keywords) if type(keywords) is tuple else keywords
+        self.n_kw = len(keywords)
         self.keywords = keywords if keyword_cotangents else None
 
     def __call__(self, dy):

@@ -131,9 +131,8 @@ def _generate(fn, kinds, need_free, implicit):
     exits.lower(fdef, fresh)
     closure = frozenset(fn.__code__.co_freevars)
     modules = frozenset(k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType))
-    normaliser = normalise.Normaliser(fresh, local, closure, modules, frozenset(params))
-    normaliser.rebound = frozenset(_locals(fdef))
-    body = normaliser.block(fdef.body)
+    callers = frozenset(params) - _locals(fdef)  # parameters never rebound
+    body = normalise.Normaliser(fresh, local, closure, modules, callers).block(fdef.body)
     env = Env(fn, local)
     seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
              for p, k in zip(params, kinds) if k is not None and k[0] != "-"}

@@ -20,11 +20,10 @@ class Normaliser:
     function's own variables (everything else is global or free)."""
 
     def __init__(self, fresh, local, closure=frozenset(), modules=frozenset(),
-                 params=frozenset()):
+                 callers=frozenset()):
         self.fresh = fresh
         self.local = local
-        self.params = params  # parameters: lists the caller made
-        self.rebound = frozenset()  # names assigned in the body (set by the caller)
+        self.callers = callers  # parameters never rebound: the caller's objects
         self.closure = closure  # variables of enclosing functions
         self.modules = modules  # global names bound to modules (np, math, ...)
         self.out = None
@@ -103,7 +102,7 @@ class Normaliser:
         value = node.value
         if isinstance(value, ast.Constant):
             return  # docstrings and bare constants
-        if _is_append(value, self.local) and not self._callers(value.func.value.id):
+        if _is_append(value, self.local) and value.func.value.id not in self.callers:
             # xs.append(v) on a local list: functional form the reverse pass knows
             # (on a parameter's list, the caller's, it stays a method call: refused
             # when it holds differentiable values, as the caller would read them)
@@ -122,10 +121,6 @@ class Normaliser:
             self.emit(_assign(self.fresh(), self.rhs(value)))
             return
         self.emit(ast.Expr(self.rhs(value)))
-
-    def _callers(self, name):
-        """Whether `name` is a parameter never rebound here (the caller's object)."""
-        return name in self.params and name not in self.rebound
 
     def _touches_own_values(self, call):
         own = self.local | self.closure

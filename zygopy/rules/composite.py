@@ -195,24 +195,23 @@ def correlate(a, v, mode="valid"):
     return convolve(a, v[::-1], mode=mode)
 
 
-def _nan_extremum(pick, fill):
-    def impl(a, axis=None, keepdims=False):
-        nan = np.isnan(a)
-        found = pick(np.where(nan, fill, a), axis=axis, keepdims=keepdims)
-        return np.where(np.all(nan, axis=axis, keepdims=keepdims), np.nan, found)[()]
-    return impl
+def _nan_extremum(a, pick, fill, axis, keepdims):
+    """`pick` of the values that are not NaN (NaN where there are none)."""
+    nan = np.isnan(a)
+    found = pick(np.where(nan, fill, a), axis=axis, keepdims=keepdims)
+    return np.where(np.all(nan, axis=axis, keepdims=keepdims), np.nan, found)[()]
 
 
 @composite(np.nanmax)
 def nanmax(a, axis=None, keepdims=False):
     """`np.nanmax`: the maximum of the values that are not NaN (NaN for none)."""
-    return _nan_extremum(np.max, -np.inf)(a, axis=axis, keepdims=keepdims)
+    return _nan_extremum(a, np.max, -np.inf, axis, keepdims)
 
 
 @composite(np.nanmin)
 def nanmin(a, axis=None, keepdims=False):
     """`np.nanmin`: the minimum of the values that are not NaN (NaN for none)."""
-    return _nan_extremum(np.min, np.inf)(a, axis=axis, keepdims=keepdims)
+    return _nan_extremum(a, np.min, np.inf, axis, keepdims)
 
 
 @composite(np.nanprod)

@@ -193,7 +193,13 @@ def reverses_and_sorts(x, y):
     return r[0] + 2.0 * r[2] + s[0] * 5.0 + s[-1]
 
 
-@pytest.mark.parametrize("f", [maps, filters, reduces, reverses_and_sorts])
+def extremes_of_generators(x, y):
+    return max(v * v for v in [x, y]) + min(x * k for k in range(1, 3)) + \
+        sorted(v * 2.0 for v in (y, x))[0]
+
+
+@pytest.mark.parametrize("f", [maps, filters, reduces, reverses_and_sorts,
+                               extremes_of_generators])
 def test_functional_builtins_differentiate(f):
     check_grads(f, 0.7, -1.3)
 

@@ -521,8 +521,10 @@ def nested_comprehensions_with_one_name(x, y):
 
 @case(2)
 def generator_expressions_summed(x, y):
-    return sum(v * y for v in (x, y, 1.0)) + max(v * v for v in [x, y]) + \
-        min(x * k for k in range(1, 3))
+    # (max and min of generators: tests/zygopy/test_containers.py, away from ties,
+    # where drawn equal arguments would put this smooth-function check on a kink)
+    return sum(v * y for v in (x, y, 1.0)) + list(x * k for k in range(1, 3))[1] + \
+        sum(tuple(v * v for v in [x, y]))
 
 
 @case(1)

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+import zygopy as zp
+
 from .ops.softmax import logsoftmax, softmax
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -28,7 +30,15 @@ def identity(x):
 def relu(x):
     """`max(x, 0)`; the gradient at 0 is 0, and NaN stays NaN (as in Flux,
     PyTorch and JAX: a NaN turned into 0 would hide a diverging model)."""
-    return np.where(x <= 0, 0, x)
+    return np.maximum(x, 0.0)
+
+
+# relu's derivative is declared, as NNlib, PyTorch and JAX declare theirs:
+# derived from np.maximum it would split the gradient at the tie (0.5 at 0),
+# and derived from a where() on the sign it costs three maxima (where() on
+# random signs mispredicts branches: 10% of an MLP's training step). The row
+# gives relu'(0) = 0 and is inlined into generated code.
+zp.elementwise(relu, "relu", "x", "maximum(x, 0.0)", "x > 0")
 
 
 def leakyrelu(x, a=0.01):

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import layers.activations as A
 
@@ -100,3 +102,35 @@ def test_parameterised_activations():
     np.testing.assert_allclose(
         A.celu(np.array([-1.0]), 2.0), [2 * (math.exp(-0.5) - 1)]
     )
+
+
+# relu's derivative is a formula row (zp.elementwise), not derived by the
+# compiler: it gets the property test every rule gets.
+_shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
+_reals = st.floats(-5, 5).filter(lambda v: abs(v) > 1e-3)  # off the kink
+
+
+@settings(deadline=None, max_examples=30)
+@given(shape=_shapes, data=st.data())
+def test_relu_gradient_property(shape, data):
+    import zygopy as zp
+    from zygopy.testing import check_grads
+
+    x = np.array(data.draw(st.lists(_reals, min_size=int(np.prod(shape)),
+                                    max_size=int(np.prod(shape))))).reshape(shape)
+    check_grads(lambda x: np.sum(A.relu(x) * np.cos(x)), x)
+    (g,) = zp.gradient(lambda v: A.relu(v) * 2.0, 1.5)  # numbers: inlined with max()
+    assert g == 2.0 and zp.gradient(lambda v: A.relu(v) * 2.0, -1.5) == (0.0,)
+
+
+def test_relu_row_keeps_dtype_nan_and_second_order():
+    import zygopy as zp
+
+    x = np.array([-np.inf, -2.0, 0.0, 3.0, np.inf, np.nan], np.float32)
+    (g,) = zp.gradient(lambda x: np.sum(A.relu(x)), x[:5])
+    assert g.dtype == np.float32 and list(g) == [0, 0, 0, 1, 1]
+    y = A.relu(x)
+    assert y.dtype == np.float32 and list(y[:5]) == [0, 0, 0, 3, np.inf] and np.isnan(y[5])
+    assert not np.signbit(y[:3]).any()  # +0, never -0
+    h = zp.hessian(lambda x: np.sum(A.relu(x) ** 3), np.array([2.0, -1.0]))
+    np.testing.assert_allclose(h, np.diag([12.0, 0.0]))

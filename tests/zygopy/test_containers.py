@@ -336,3 +336,59 @@ def casts(x, y):
 def test_numpy_scalar_casts_pass_the_gradient_through():
     gx, gy = zp.gradient(casts, 0.75, -1.25)  # values exact in float16 and float32
     assert gx == 3.0 and gy == -2.5
+
+
+def concatenates(x, y):
+    xs = [x, y]
+    ys = xs + [x * y]  # each operand gets its own slice of the cotangent
+    ys += [y]
+    t = (x,) + (y, x * x)
+    return ys[2] * 3.0 + ys[3] + ys[0] * ys[1] + t[2] * t[1]
+
+
+def repeats(x, y):
+    xs = [x, y] * 2  # an item's cotangent sums over its copies
+    t = 3 * (x * y,)
+    return xs[0] * xs[3] + xs[2] + t[0] * 2.0 + t[2]
+
+
+def arrays_plus_lists_broadcast(x, y):
+    a = np.array([x, y]) + [1.0, 2.0]  # numpy's +, not concatenation
+    return np.sum(a * a)
+
+
+@pytest.mark.parametrize("f", [concatenates, repeats, arrays_plus_lists_broadcast])
+def test_list_and_tuple_operators_differentiate(f):
+    check_grads(f, 0.7, -1.3)
+    check_grads(f, 2.0, 0.5)
+
+
+def pairs_rows(x):
+    tot = 0.0
+    for i, (a, b) in enumerate(zip(x, x[::-1])):
+        tot += i * a * b
+    return tot
+
+
+ROW_FUNCTIONS = [  # Python builtins iterating over an array: one cotangent per row
+    pairs_rows,
+    lambda x: sum(x) * 2.0 + max(x) * min(x),
+    lambda x: sorted(x)[1] * 3.0 + list(x)[2] * tuple(x)[3],
+    lambda x: sum(map(lambda v: v * v, x)) + sum(filter(lambda v: v > 2.5, x)),
+    lambda x: list(reversed(x))[0] * 5.0 + functools.reduce(lambda a, b: a * b, x),
+    lambda x: sum(a * i for i, a in enumerate(x)),
+]
+
+
+@pytest.mark.parametrize("f", ROW_FUNCTIONS)
+def test_builtins_over_the_rows_of_an_array(f):
+    check_grads(f, np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+
+
+@pytest.mark.parametrize("f", [
+    lambda m: np.sum(sum(m) ** 2),
+    lambda m: sum(np.sum(r * r) for r in m),
+    lambda m: sum(a * b for a, b in zip(m, m[::-1])).sum(),
+])
+def test_builtins_over_the_rows_of_a_matrix(f):
+    check_grads(f, np.arange(6.0).reshape(3, 2) + 1)

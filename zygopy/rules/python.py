@@ -9,9 +9,9 @@ import operator
 
 import numpy as np
 
-from ..runtime.tangents import ZERO
+from ..runtime.tangents import ZERO, add
 from .formulas import elementwise
-from .registry import nondifferentiable, rule
+from .registry import RULES, nondifferentiable, rule
 
 # operators: the same rows serve numbers and arrays (see formulas.OPERATORS)
 M = "np"  # rendered with math at call sites whose operands are all scalars
@@ -26,6 +26,73 @@ elementwise(operator.pos, "pos", "x", "+x", "1", namespace=M)
 # floor division is piecewise constant; x % y = x - y * floor(x / y)
 elementwise(operator.floordiv, "floordiv", "x y", "x // y", "0", "0", namespace=M)
 elementwise(operator.mod, "mod", "x y", "x % y", "1", "-(x // y)", namespace=M)
+
+
+
+# `+` and `*` on lists and tuples concatenate and repeat: their cotangents are
+# slices and sums of slices, not the formulas above (which would hand each
+# operand the whole list)
+def _sequence_operator(op, sequence_rule, applies):
+    number_rule = RULES[op]
+
+    def rrule(x, y):
+        if applies(x, y):
+            return sequence_rule(x, y)
+        return number_rule(x, y)
+
+    rrule.__name__ = rrule.__qualname__ = f"{number_rule.__name__}_or_sequences"
+    RULES[op] = rrule
+
+
+_SEQUENCES = (list, tuple)
+
+
+def _concat_rule(x, y):
+    """`x + y` of two lists (or tuples): each gets its slice of the cotangent."""
+    out = x + y
+    n = len(x)
+
+    def concat_pullback(dy):
+        dy = list(dy)
+        return _like(x, dy[:n]), _like(y, dy[n:])
+
+    return out, concat_pullback
+
+
+def _repeat_rule(x, y):
+    """`xs * k` or `k * xs`: the cotangent of each item sums over its copies."""
+    swap = not isinstance(x, _SEQUENCES)
+    xs, k = (y, x) if swap else (x, y)
+    out = x * y
+    n = len(xs)
+
+    def repeat_pullback(dy):
+        dy = list(dy)
+        d = [ZERO] * n
+        for i, v in enumerate(dy):
+            d[i % n] = add(d[i % n], v)
+        d = _like(xs, d)
+        return (None, d) if swap else (d, None)
+
+    return out, repeat_pullback
+
+
+def _like(seq, items):
+    return list(items) if isinstance(seq, list) else tuple(items)
+
+
+def _concatenates(x, y):
+    return isinstance(x, list) and isinstance(y, list) or \
+        isinstance(x, tuple) and isinstance(y, tuple)
+
+
+def _repeats(x, y):
+    return isinstance(x, _SEQUENCES) and isinstance(y, (int, np.integer)) or \
+        isinstance(y, _SEQUENCES) and isinstance(x, (int, np.integer))
+
+
+_sequence_operator(operator.add, _concat_rule, _concatenates)
+_sequence_operator(operator.mul, _repeat_rule, _repeats)
 
 # the math module
 M = "math"

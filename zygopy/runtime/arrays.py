@@ -29,12 +29,17 @@ def unbroadcast(g, x):
     Also casts to the primal's floating dtype, so float32 stays float32, and
     returns a Python float for a Python-number primal.
     """
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape \
+            and (g.dtype is x.dtype or x.dtype.kind not in "fc"):
+        return g  # the common case: nothing to sum, nothing to cast
     if g is ZERO or g is None:
         return g
     xshape = getattr(x, "shape", None)
     gshape = getattr(g, "shape", ())
     if xshape is None and not isinstance(x, (int, float, complex)):
         return g  # containers and objects: structural cotangents pass through
+    if xshape is not None and isinstance(g, (list, tuple)) and not hasattr(g, "_fields"):
+        return _rows(g, x)  # one cotangent per item its iteration gave (zip, sorted...)
     if xshape is None:  # Python number primal
         if gshape:
             g = g.sum()
@@ -63,3 +68,17 @@ def sum_to_shape(g, shape):
     elif g.shape != tuple(shape):
         g = g.reshape(shape)
     return g
+
+
+def _rows(items, x):
+    """The cotangent of array `x` from those of the rows iterating over it gave
+    (`for a, b in zip(x, y)`, `sorted(x)`, `list(x)`): ZERO where none reached."""
+    if all(g is ZERO or g is None for g in items):
+        return ZERO
+    if len(items) != len(x):
+        raise ValueError(f"{len(items)} row cotangents for an array of {len(x)} rows")
+    out = array_module(x).zeros_like(x)
+    for i, g in enumerate(items):
+        if g is not ZERO and g is not None:
+            out[i] += g
+    return out

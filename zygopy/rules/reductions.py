@@ -234,3 +234,42 @@ def logsumexp_rule(x, *args, **kw):
         return (expand_to(dy, shape, axis) * softmax,) + nones(args)
 
     return y, logsumexp_pullback
+
+
+# -- ufunc methods: np.add.reduce(x), np.multiply.accumulate(x), ... -----------
+# Each is the reduction or scan rule of the function it is (np.add.reduce is
+# np.sum over axis 0 by default); other ufuncs and options have no rule.
+_REDUCES = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
+_ACCUMULATES = {np.add: np.cumsum, np.multiply: np.cumprod}
+
+
+def _ufunc_method(table, method):
+    def ufunc_method_rule(ufunc, x, axis=0, dtype=None, out=None, keepdims=False, **kw):
+        from ..errors import NoRuleError
+        from .registry import RULES
+
+        fn = table.get(ufunc)
+        if fn is None or dtype is not None or out is not None or kw:
+            raise NoRuleError(getattr(ufunc, method), f" (np.{ufunc.__name__}.{method}"
+                              + (" with these options" if fn is not None else "")
+                              + f": zygopy differentiates "
+                              + ", ".join(f"np.{u.__name__}.{method}" for u in table)
+                              + " with `axis`" + (" and `keepdims`" if method == "reduce"
+                                                  else "") + ")")
+        options = {"axis": axis, "keepdims": keepdims} if method == "reduce" else \
+            {"axis": axis}
+        if method == "accumulate" and keepdims:
+            raise TypeError("accumulate() got an unexpected keyword argument 'keepdims'")
+        y, pb = RULES[fn](x, **options)
+
+        def ufunc_method_pullback(dy):
+            return (None, pb(dy)[0])
+
+        return y, ufunc_method_pullback
+
+    ufunc_method_rule.__name__ = ufunc_method_rule.__qualname__ = f"ufunc_{method}_rule"
+    return ufunc_method_rule
+
+
+rule(np.ufunc.reduce)(_ufunc_method(_REDUCES, "reduce"))
+rule(np.ufunc.accumulate)(_ufunc_method(_ACCUMULATES, "accumulate"))

@@ -216,6 +216,31 @@ spec(np.cumprod, reduction("near1", scan=True))
 spec(np.ndarray.cumprod, reduction("near1", scan=True), name="ndarray.cumprod")
 spec(logsumexp, reduction())
 
+
+def ufunc_method(ufunc, domain, scan=False):
+    """np.<ufunc>.reduce / .accumulate: the reduction's arguments after the
+    ufunc (axis 0 when not given, as numpy's default)."""
+    base = reduction(domain)
+
+    def build(d):
+        if scan:  # one int axis of an array of 1+ dimensions
+            x = d.array(d.shape(1), domain)
+            axis = d.draw(st.integers(-x.ndim, x.ndim - 1))
+            return ((ufunc, x, axis), {}) if d.draw(st.booleans()) else ((ufunc, x), {})
+        (x,), kw = base(d)
+        if d.draw(st.booleans()) and x.ndim:
+            kw = {"keepdims": kw["keepdims"]}  # the default axis: 0
+        return (ufunc, x), kw
+    return build
+
+
+for u, domain in [(np.add, "any"), (np.multiply, "near1"), (np.maximum, "distinct"),
+                  (np.minimum, "distinct")]:
+    spec(np.ufunc.reduce, ufunc_method(u, domain), name=f"{u.__name__}.reduce")
+for u, domain in [(np.add, "any"), (np.multiply, "near1")]:
+    spec(np.ufunc.accumulate, ufunc_method(u, domain, scan=True),
+         name=f"{u.__name__}.accumulate")
+
 # indexing --------------------------------------------------------------------
 
 

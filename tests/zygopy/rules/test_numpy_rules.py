@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rule_specs import SPECS, Draw
 
+import zygopy as zp
 import zygopy.rules  # noqa: F401  (registers everything)
 from zygopy.rules.formulas import formula_of
 from zygopy.rules.reductions import logsumexp
@@ -194,3 +196,13 @@ def test_split_cotangent_may_have_absent_pieces():
 def test_python_rules_left_to_python_module():
     assert _python_owned(builtins.abs) and _python_owned(math.exp)
     assert not _python_owned(np.exp)
+
+
+@pytest.mark.parametrize("call, named", [
+    (lambda x: np.subtract.reduce(x), "np.subtract.reduce"),
+    (lambda x: np.add.reduce(x, dtype=np.float32), "np.add.reduce with these options"),
+    (lambda x: np.maximum.accumulate(x), "np.maximum.accumulate"),
+])
+def test_ufunc_methods_without_a_rule_are_named(call, named):
+    with pytest.raises(zp.NoRuleError, match=re.escape(named)):
+        zp.gradient(call, np.array([1.0, 2.0, 3.0]))

@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from ..runtime.tangents import ZERO, add
+from ..runtime.tangents import ZERO, Tangent, add
 from .formulas import elementwise
 from .registry import RULES, nondifferentiable, rule
 
@@ -460,3 +460,59 @@ def scalar_cast_rule(kind):
 # row): tested by value, as central differences cannot see through rounding
 for _kind in (np.float16, np.float32):
     rule(_kind)(scalar_cast_rule(_kind))
+
+
+# -- functools.partial ------------------------------------------------------------
+# A partial's tangent has the fields of the object: func, args, keywords. Made
+# in differentiated code, its arguments get their cotangents back; called, it
+# is a call of func with its arguments first and its keywords merged.
+def _partial_tangent(d_func, d_args, d_keywords):
+    if all(d is ZERO or d is None for d in (d_func, *d_args, *d_keywords.values())):
+        return ZERO
+    return Tangent(functools.partial, func=d_func, args=tuple(d_args), keywords=d_keywords)
+
+
+@rule(functools.partial)
+def partial_rule(fn, *args, **kw):
+    """`functools.partial(fn, *args, **kw)` (a partial of a partial is flattened,
+    as Python does)."""
+    y = functools.partial(fn, *args, **kw)
+    inner = len(y.args) - len(args)  # the arguments fn (a partial) held already
+
+    def partial_pullback(dp):
+        fields = dp._fields if isinstance(dp, Tangent) else {}
+        d_args = fields.get("args") or (ZERO,) * len(y.args)
+        d_kw = fields.get("keywords") or {}
+        d_fn = fields.get("func", ZERO)
+        if isinstance(fn, functools.partial):
+            d_fn = _partial_tangent(d_fn, d_args[:inner], {
+                k: d_kw.get(k, ZERO) for k in fn.keywords if k not in kw})
+        return (d_fn, *d_args[inner:], {k: d_kw.get(k, ZERO) for k in kw})
+
+    return y, partial_pullback
+
+
+partial_rule.keyword_cotangents = True
+
+
+def partial_call_rule(p, *args, **kwargs):
+    """Calling a partial `p(*args, **kwargs)`: `p.func(*p.args, *args, **merged)`."""
+    from ..runtime.dispatch import call
+
+    n0, n = len(p.args), len(args)
+    merged = {**p.keywords, **kwargs}
+    y, pb = call(p.func, *p.args, *args, **merged)
+    names = list(merged)
+
+    def partial_call_pullback(dy):
+        g = pb(dy)
+        d_kw = dict(zip(names, g[1 + n0 + n:]))
+        d_p = _partial_tangent(g[0], g[1:1 + n0],
+                               {k: d_kw[k] for k in p.keywords if k not in kwargs})
+        return (d_p, *g[1 + n0:1 + n0 + n], {k: d_kw[k] for k in kwargs})
+
+    return y, partial_call_pullback
+
+
+partial_call_rule.keyword_cotangents = True
+RULES[(functools.partial, "__call__")] = partial_call_rule

@@ -5,6 +5,7 @@ tangent followed by one cotangent per argument (positional, then keyword).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import weakref
@@ -22,7 +23,7 @@ from ..rules.registry import (
 )
 from .arrays import unbroadcast
 from .structure import holds_differentiable
-from .tangents import ZERO, is_differentiable_value
+from .tangents import ZERO, Tangent, is_differentiable_value
 from .tracebacks import point_at_user_line
 
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
@@ -195,14 +196,22 @@ def _dispatch(f, args, kwargs, mask):
                               mask=with_self)
         return y, MethodPullback(pb)
     if isinstance(f, type):
+        fields = record_fields(f)
+        if fields is not None:
+            return f(*args, **kwargs), RecordPullback(fields, len(args), tuple(kwargs))
         if _any_carries(args, kwargs):
             raise NoRuleError(f, " (constructing objects from differentiable values "
-                                 "inside differentiated code)")
+                                 "inside differentiated code: zygopy builds namedtuples "
+                                 "and dataclasses whose generated __init__ fills each "
+                                 "field from one argument, with no __post_init__; make "
+                                 "other objects outside and pass them in)")
         return f(*args, **kwargs), ZeroPullback(n)
     key = method_key(f, "__call__")  # a rule for calling instances of a type
     if key is not None and key in RULES:
-        y, pb = RULES[key](f, *args, **kwargs)
-        return y, MethodRulePullback(pb, (f,) + args, tuple(kwargs))
+        rrule = RULES[key]
+        y, pb = rrule(f, *args, **kwargs)
+        return y, MethodRulePullback(pb, (f,) + args, tuple(kwargs),
+                                     getattr(rrule, "keyword_cotangents", False))
     method = getattr(type(f), "__call__", None)  # noqa: B004  (the function itself)
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
@@ -629,6 +638,47 @@ class MethodRulePullback(RulePullback):
 
     def __call__(self, dy):
         return RulePullback.__call__(self, dy)[1:]
+
+
+def record_fields(cls):
+    """The fields a record type's constructor fills one to one from its
+    arguments, in order (a dataclass with its generated __init__ and no
+    __post_init__, or a namedtuple); None for other classes."""
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return tuple(cls._fields)
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.init or hasattr(cls, "__post_init__"):
+        return None
+    init = cls.__dict__.get("__init__")
+    if init is None or init.__code__.co_filename != "<string>":  # a hand-written one
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+class RecordPullback:
+    """Constructing a record `Point(x, y=...)`: each argument's cotangent is
+    that of the field it filled."""
+
+    __slots__ = ("fields", "keywords", "n")
+
+    def __init__(self, fields, n, keywords):
+        self.fields, self.n, self.keywords = fields, n, keywords
+
+    def __call__(self, dy):
+        if dy is ZERO or dy is None:
+            return (None,) + (ZERO,) * (self.n + len(self.keywords))
+        if isinstance(dy, Tangent):
+            by_name = dy._fields
+        elif isinstance(dy, tuple):
+            by_name = dict(zip(self.fields, dy))
+        else:
+            by_name = {k: getattr(dy, k, ZERO) for k in self.fields}
+        names = self.fields[:self.n] + self.keywords
+        return (None,) + tuple(_zero_if_none(by_name.get(k, ZERO)) for k in names)
+
+
+def _zero_if_none(d):
+    return ZERO if d is None else d
 
 
 class ZeroPullback:

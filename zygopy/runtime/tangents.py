@@ -155,6 +155,11 @@ def add(a, b):
         return b
     if b is ZERO or b is None:
         return a
+    if type(a) is Tangent and isinstance(b, tuple) or type(b) is Tangent and isinstance(a, tuple):
+        t, items = (a, b) if type(a) is Tangent else (b, a)
+        names = getattr(t._primal_type, "_fields", None)  # a namedtuple's, by field
+        if names is not None:                            # (p.a) and by index (p[0])
+            return add(t, Tangent(t._primal_type, **dict(zip(names, items))))
     if isinstance(a, tuple):
         return tuple(add(x, y) for x, y in zip(a, b))
     if isinstance(a, list):

@@ -450,3 +450,15 @@ def test_differentiable_field_is_refused_with_fixes():
         zp.ZygopyError, match="(?s)field `last` of a Caching.*stop_gradient"
     ):
         zp.gradient(lambda m, x: m(x), Caching(np.eye(2)), np.ones(2))
+
+
+def reshapes_in_place(x):
+    a = x.copy()
+    a.shape = (2, 3)
+    return np.sum(a[0] * a[1])
+
+
+def test_assigning_an_arrays_shape_is_refused_at_the_line():
+    with pytest.raises(zp.UnsupportedSyntax, match=r"assignment to `a\.shape`") as e:
+        zp.gradient(reshapes_in_place, np.arange(6.0))
+    assert __file__ in str(e.value) and "a = a.reshape(...)" in str(e.value)

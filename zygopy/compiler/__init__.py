@@ -118,6 +118,7 @@ def _generate(fn, kinds, need_free, implicit):
     except OSError as exc:
         raise NoSourceError(fn, str(exc)) from exc
     normalise.generators_as_lists(node)
+    normalise.out_arguments_as_updates(node, _array_modules(fn))
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
     _check_fresh(fn, fdef, filename)
@@ -151,6 +152,12 @@ def _generate(fn, kinds, need_free, implicit):
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     return fwd, bwd, rev.guards, (free, changed), filename, name, _title(fn, name, filename)
+
+
+def _array_modules(fn):
+    """The global names of `fn` bound to numpy or cupy (or their submodules)."""
+    return {k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType)
+            and v.__name__.partition(".")[0] in ("numpy", "cupy")}
 
 
 def _check_fresh(fn, fdef, filename):

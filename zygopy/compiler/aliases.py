@@ -73,13 +73,13 @@ def find(fdef):
     nodes = walk(fdef)
     stmts = [s for s in nodes if isinstance(s, ast.stmt) and s is not fdef]
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
-    pairs = []  # (line, name, other): `name` may share memory with `other`
+    pairs = []  # ((line, column), name, other): `name` may share memory with `other`
     for s in stmts:
         if isinstance(s, ast.Assign) and len(s.targets) == 1 \
                 and isinstance(s.targets[0], ast.Name):
             other = _root(s.value)
             if other is not None and other != s.targets[0].id:
-                pairs.append((s.lineno, s.targets[0].id, other))
+                pairs.append(((s.lineno, s.col_offset), s.targets[0].id, other))
     if not pairs:
         return []
     loads = {}
@@ -92,8 +92,9 @@ def find(fdef):
         name = _mutated(s)
         if name is None:
             continue
-        for line, a, b in pairs:
-            if name not in (a, b) or line > s.lineno and not _same_loop(loops, line, s):
+        for (line, col), a, b in pairs:
+            if name not in (a, b) or (line, col) > (s.lineno, s.col_offset) \
+                    and not _same_loop(loops, line, s):
                 continue
             other = b if name == a else a
             later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]

@@ -57,12 +57,24 @@ def _check_target(target, filename):
     if isinstance(target, (ast.Tuple, ast.List)):
         for elt in target.elts:
             _check_target(elt, filename)
+    if isinstance(target, ast.Attribute) and target.attr in _ARRAY_LAYOUT:
+        what = ast.unparse(target)
+        _refuse(target, filename, f"an assignment to `{what}` (it changes the array "
+                "in place, which the gradient cannot follow)",
+                [f"make a new array: {ast.unparse(target.value)} = "
+                 f"{ast.unparse(target.value)}." + _ARRAY_LAYOUT[target.attr]])
     if isinstance(target, ast.Subscript) and not isinstance(target.value, ast.Name):
         what = ast.unparse(target.value)
         _refuse(target, filename, f"an in-place update through `{what}` (it changes the "
                 "array or list that expression reads from, which the gradient cannot follow)",
                 ["index one variable: a[i, j] = v rather than a[i][j] = v",
                  f"or update a copy and use it: w = {what}.copy(); w[...] = v"])
+
+
+# array attributes whose assignment changes the array in place, and the call
+# that makes a new array instead
+_ARRAY_LAYOUT = {"shape": "reshape(...)", "dtype": "view(...) or .astype(...)",
+                 "strides": "copy() and np.lib.stride_tricks.as_strided(...)"}
 
 
 def _refuse(node, filename, what, fixes):

@@ -372,6 +372,49 @@ def generators_as_lists(tree):
     return tree
 
 
+def out_arguments_as_updates(tree, array_modules):
+    """Rewrite a statement `np.f(..., out=a)` as `a[...] = np.f(...)` (and
+    `b = np.f(..., out=a)` as that, then `b = a`): the in-place update the
+    reverse pass differentiates, with its alias checks. `array_modules`: the
+    global names bound to numpy or cupy. Other uses of `out=` stay as they are
+    (and are refused where they carry a gradient)."""
+    for node in walk(tree):
+        for field in ("body", "orelse"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                setattr(node, field, [new for stmt in stmts
+                                      for new in _out_as_update(stmt, array_modules)])
+    return tree
+
+
+def _out_as_update(stmt, array_modules):
+    if isinstance(stmt, ast.Expr):
+        call, target = stmt.value, None
+    elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        call, target = stmt.value, stmt.targets[0]
+    else:
+        return [stmt]
+    if not isinstance(call, ast.Call):
+        return [stmt]
+    out = [k for k in call.keywords if k.arg == "out"]
+    root = call.func
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not out or not isinstance(out[0].value, ast.Name) or call.func is root or \
+            not (isinstance(root, ast.Name) and root.id in array_modules):
+        return [stmt]
+    name = out[0].value.id
+    call.keywords = [k for k in call.keywords if k.arg != "out"]
+    update = ast.Assign([ast.Subscript(ast.Name(name, LOAD), ast.Constant(Ellipsis), STORE)],
+                        call)
+    new = [ast.copy_location(update, stmt)]
+    if target is not None:  # after the update (passes order statements by position)
+        alias = ast.copy_location(ast.Assign([target], ast.Name(name, LOAD)), stmt)
+        alias.col_offset = stmt.end_col_offset or stmt.col_offset + 1
+        new.append(alias)
+    return [ast.fix_missing_locations(n) for n in new]
+
+
 class _Rename(ast.NodeTransformer):
     """Rename variables (loads and stores), except inside a lambda whose own
     parameter has the same name."""

@@ -292,6 +292,11 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     index = {p.name: i for i, p in enumerate(params)
              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)}
     for name in wanted:
+        if name == "out":
+            raise NoRuleError(f, " (`out=` writes the result into an array in place: "
+                                 "differentiated as a statement of its own, "
+                                 "`np.f(..., out=a)` with `a` a local array, or write "
+                                 "`a = np.f(...)`)")
         if name not in index or index[name] < len(args):
             name_of = getattr(f, "__name__", repr(f))
             raise NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but "

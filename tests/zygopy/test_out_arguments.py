@@ -1,0 +1,59 @@
+"""`out=` of numpy functions in differentiated code: a statement
+`np.f(..., out=a)` is the in-place update `a[...] = np.f(...)` (with its alias
+checks); elsewhere a differentiable `out=` is refused with what to write."""
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+from zygopy.testing import check_grads
+
+X = np.array([0.3, -0.7, 1.2, -0.1, 0.9, 2.0])
+
+
+def clips_in_place(x):
+    a = x.copy()
+    np.clip(a, -0.5, 0.5, out=a)
+    return np.sum(a**2)
+
+
+def chain_of_updates(x):
+    a = x.copy()
+    np.multiply(a, 2.0, out=a)
+    c = np.exp(a)
+    if a[0] > 0:
+        np.add(a, x, out=a)
+    return np.sum(a * c)
+
+
+def uses_the_result(x):
+    a = x * 1.0
+    b = np.tanh(a, out=a)  # b is a
+    return np.sum(b * x)
+
+
+@pytest.mark.parametrize("f", [clips_in_place, chain_of_updates, uses_the_result])
+def test_out_statements_are_updates_in_place(f):
+    check_grads(f, X)
+
+
+def shared(x):
+    a = x.copy()
+    c = a
+    np.multiply(a, 2.0, out=a)
+    return np.sum(c * x)
+
+
+def nested(x):
+    a = x.copy()
+    return np.sum(np.exp(a, out=a))
+
+
+def test_out_on_a_shared_array_is_refused_at_the_line():
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array"):
+        zp.gradient(shared, X)
+
+
+def test_out_inside_an_expression_is_refused_saying_what_to_write():
+    with pytest.raises(zp.NoRuleError, match="writes the result into an array in place"):
+        zp.gradient(nested, X)

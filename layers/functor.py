@@ -206,11 +206,11 @@ def gradient_pairs(model, grad) -> list:
             )
         return getattr(g, name, None)
 
-    def go(x, g, path, active):
+    def go(x, g, path):
         if is_zero(g):
             return
         if is_array(x):
-            if active and x.dtype.kind in "fc":
+            if x.dtype.kind in "fc":
                 entry = found.get(id(x))
                 if entry is None:
                     found[id(x)] = [path, x, g]
@@ -225,25 +225,19 @@ def gradient_pairs(model, grad) -> list:
                     f"{type(g).__name__}{'' if not hasattr(g, '__len__') else len(g)}"
                 )
             for i, (xi, gi) in enumerate(zip(x, g)):
-                go(xi, gi, _join(path, i), active)
+                go(xi, gi, _join(path, i))
             return
         if isinstance(x, dict):
             for k, v in x.items():
-                go(
-                    v,
-                    g.get(k) if isinstance(g, dict) else field(g, k, path),
-                    _join(path, k),
-                    active,
-                )
+                go(v, g.get(k) if isinstance(g, dict) else field(g, k, path), _join(path, k))
             return
         fields = _object_fields(x)
         if fields is None:
             return
-        names = _trainable_fields(x, fields) if active else ()
-        for name, v in fields.items():
-            go(v, field(g, name, path), _join(path, name), active and name in names)
+        for name in _trainable_fields(x, fields):  # frozen subtrees hold no parameter
+            go(fields[name], field(g, name, path), _join(path, name))
 
-    go(model, grad, "", True)
+    go(model, grad, "")
     return [tuple(e) for e in found.values()]
 
 

@@ -218,7 +218,13 @@ class Reverse(CallSites):
         self.note_assign(old)
         ann.set_(stmt, "old", old)
         save = _assign(old, _zp_call("save_item", _name(obj), _index_expr(target.slice)))
-        return [_marker(SAVE, old), save, stmt]
+        # spelled `a = _zp.set_item(a, i, v)`: a forward-mode Dual written into a
+        # plain array makes it a Dual (second order); the backward reads the
+        # update it stands for
+        store = ann.copy(stmt, _assign(obj, _zp_call("set_item", _name(obj),
+                                                     _index_expr(target.slice), stmt.value)))
+        ann.set_(store, "setitem", stmt)
+        return [_marker(SAVE, old), save, store]
 
     def fwd_loop(self, loop):
         count = self.fresh("_n")
@@ -292,6 +298,8 @@ class Reverse(CallSites):
 
     def bwd_Assign(self, stmt):
         target = stmt.targets[0]
+        if ann.get(stmt, "setitem") is not None:
+            return self.bwd_setitem(ann.get(stmt, "setitem"))
         if isinstance(target, ast.Subscript):
             return self.bwd_setitem(stmt)
         if isinstance(target, ast.Attribute):

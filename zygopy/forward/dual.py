@@ -134,9 +134,9 @@ class Dual:
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
             "a forward-mode Dual cannot become a plain numpy array: its tangent would "
-            "be lost. This happens when a Dual is written into a plain array "
-            "(a[i] = v with `a` made by np.zeros): make `a` with np.zeros_like(x) "
-            "from a differentiated x instead.")
+            "be lost (np.asarray(d), np.array([...]) of Duals, or a Dual written "
+            "into a plain array outside differentiated code): keep the Dual, or "
+            "take its .primal.")
 
     def __float__(self):
         raise TypeError("float() of a forward-mode Dual would drop its tangent")

@@ -245,6 +245,18 @@ def save_item(a, index):
     return Overwritten(a, index)
 
 
+def set_item(a, index, v):
+    """`a[index] = v` in differentiated code; returns `a`. A forward-mode Dual
+    (jvp, hessian) written into a plain array, one made by np.zeros, makes it
+    a Dual over the same buffer with a zero tangent, which then holds it."""
+    if getattr(type(v), "zygopy_rules_type", None) is not None and type(a) is np.ndarray:
+        from ..forward import Dual
+
+        a = Dual(a, np.zeros(a.shape, np.result_type(a, np.asarray(v.tangent))))
+    a[index] = v
+    return a
+
+
 def restore_item(saved, redo_list):
     """Undo the assignment `saved` recorded (the backward reached it)."""
     saved.swap()

@@ -46,6 +46,7 @@ class Reverse(CallSites):
         self.unseeded = set(unseeded)
         self.prefix = fresh.prefix  # "d": the adjoint of x is dx (naming.adjoint_prefix)
         self.entry_values = {}  # parameter -> name of its value on entry
+        self.loop_items = {}  # forward index name -> (gathered, reverse index)
         self.act = activity
         self.env = env
         self.fresh = fresh
@@ -187,7 +188,8 @@ class Reverse(CallSites):
             return [stmt]
         names = [target.id] if isinstance(target, ast.Name) else [e.id for e in target.elts]
         pre = []
-        if isinstance(target, ast.Name) and target.id in self.act.active:
+        if isinstance(target, ast.Name) and target.id in self.act.active \
+                and ann.get(stmt, "loop_item") is None:
             call = self.generic_call(stmt.value)
             if call is not None:
                 pb = naming.pullback(target.id)
@@ -232,22 +234,31 @@ class Reverse(CallSites):
         self.loop_depth += 1
         body = self.fwd_block(loop.body)
         self.loop_depth -= 1
+        items = None  # (sequence, index) of a loop over an active sequence
         if isinstance(loop, ast.While):
             out = templates.fill(templates.WHILE_FORWARD, count=count, body=body)
         elif self.act.is_active(loop.iter):
-            index = self.fresh("_i")
-            get = _assign(loop.target.id, ast.Subscript(loop.iter, _name(index), LOAD))
+            # items read by plain indexing; the backward gathers their
+            # cotangents per index (one sequence cotangent, made once)
+            # (a dict or an iterator is walked as a list of what it yields)
+            index, seq = self.fresh("_i"), self.fresh("_seq")
+            get = _assign(loop.target.id, ast.Subscript(_name(seq), _name(index), LOAD))
             ann.copy(loop, get)
+            ann.set_(get, "loop_item", index)
             self.loop_depth += 1
             getter = self.fwd_assign(get)
             self.loop_depth -= 1
-            out = templates.fill(templates.FOR_ACTIVE_FORWARD, count=count, index=index,
-                                 iterable=loop.iter, body=getter + body)
+            out = [_assign(seq, _zp_call("indexable", loop.iter))] + templates.fill(
+                templates.FOR_ACTIVE_FORWARD, count=count, index=index, iterable=seq,
+                body=getter + body)
+            items = (loop.iter, index)
         else:
             out = templates.fill(templates.FOR_FORWARD, count=count, item=loop.target.id,
                                  iterable=loop.iter, body=body)
         ann.copy(loop, out[-1])
         ann.set_(out[-1], "count", count)
+        if items is not None:
+            ann.set_(out[-1], "items", items)
         return [_marker(SAVE, count)] + out
 
     def bwd_block(self, stmts):
@@ -321,6 +332,11 @@ class Reverse(CallSites):
         self.kill(name)
         if pb is not None:
             return self.bwd_call(rhs, dv, pb)
+        index = ann.get(stmt, "loop_item")
+        if index is not None:
+            gathered, reverse_index = self.loop_items[index]
+            return [ast.Expr(ast.Call(ast.Attribute(_name(gathered), "add", LOAD),
+                                      [_name(reverse_index), dv], []))]
         return self.bwd_rhs(rhs, dv, _name(name))
 
     def bwd_rhs(self, rhs, dv, out):
@@ -499,10 +515,27 @@ class Reverse(CallSites):
         count = ann.get(stmt, "count")
         if count is None:
             return []
+        items = ann.get(stmt, "items")
+        if items is not None:
+            return self.bwd_items_loop(stmt, count, *items)
         pre, start = self.enter(stmt)
         body = self.bwd_block(stmt.body)
         body += self.leave(start)
         return pre + templates.fill(templates.LOOP_BACKWARD, count=count, body=body)
+
+    def bwd_items_loop(self, stmt, count, iterable, index):
+        """A loop over an active sequence by index: the backward walks the
+        indices in reverse, gathering each item's cotangent, and gives the
+        sequence its cotangent once, after the loop."""
+        gathered, reverse_index = self.fresh("_items"), self.fresh("_j")
+        self.loop_items[index] = (gathered, reverse_index)
+        pre, start = self.enter(stmt)
+        body = self.bwd_block(stmt.body)
+        body += self.leave(start)
+        loop = templates.fill(templates.ITEMS_LOOP_BACKWARD, count=count, body=body,
+                              gathered=gathered, index=reverse_index)
+        return pre + loop + self.acc(iterable, ast.Call(
+            ast.Attribute(_name(gathered), "of", LOAD), [iterable], []))
 
     bwd_While = bwd_For
 

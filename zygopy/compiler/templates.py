@@ -80,6 +80,11 @@ for index in range(len(iterable)):
     count = count + 1
     body
 """
+ITEMS_LOOP_BACKWARD = """
+gathered = _zp.Items()
+for index in range(count - 1, -1, -1):
+    body
+"""
 WHILE_FORWARD = """
 count = 0
 while True:

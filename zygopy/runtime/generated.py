@@ -340,6 +340,49 @@ def getitem_rule(x, index):
     return array_rule(x, index)
 
 
+def indexable(xs):
+    """What a loop over `xs` walks by index: `xs` itself when it can be indexed
+    by position (lists, tuples, arrays), else a list of what it yields (the
+    keys of a dict, an iterator's items)."""
+    if isinstance(xs, (list, tuple, np.ndarray)) or \
+            hasattr(xs, "__getitem__") and hasattr(xs, "__len__") and not isinstance(xs, dict):
+        return xs
+    return list(xs)
+
+
+class Items:
+    """The cotangents of the items a loop read from a sequence by index
+    (`for v in xs`), gathered in the backward pass; `of(xs)` is the sequence's
+    cotangent: a list or tuple like it, or an array for an array's rows."""
+
+    __slots__ = ("by_index",)
+
+    def __init__(self):
+        self.by_index = {}
+
+    def add(self, i, g):
+        if g is ZERO or g is None:
+            return
+        old = self.by_index.get(i)
+        self.by_index[i] = g if old is None else add(old, g)
+
+    def of(self, xs):
+        if not self.by_index or isinstance(xs, dict):  # a dict's keys: no gradient
+            return ZERO
+        if isinstance(xs, (list, tuple)):
+            d = [self.by_index.get(i, ZERO) for i in range(len(xs))]
+            return tuple(d) if isinstance(xs, tuple) else d
+        if getattr(xs, "shape", None) is None:
+            raise ZygopyError(
+                f"a loop over a {type(xs).__name__} read differentiable values, but "
+                "zygopy sends gradients back only to lists, tuples, dicts and arrays "
+                "walked by a loop: loop over a list of the values instead")
+        out = array_module(xs).zeros_like(xs)
+        for i, g in self.by_index.items():
+            out[i] += g
+        return out
+
+
 def list_append(xs, v):
     """`xs.append(v)`, returning xs: the functional form the compiler emits."""
     xs.append(v)

@@ -56,14 +56,24 @@ def softmax_crossentropy(logits, target, axis=-1):
 
 
 @rule(softmax_crossentropy)
-def softmax_crossentropy_rule(logits, target, axis=-1):
-    logp = logsoftmax(logits, axis=axis)
+def softmax_crossentropy_rule(logits, target, axis=-1, _needed=(True, True)):
+    """The probabilities exp(s) / sum(exp(s)) of the forward pass are kept for
+    the pullback; the target's cotangent is made only when the caller
+    differentiates the target (a label smoothing schedule, say)."""
+    s = logits - np.max(logits, axis=axis, keepdims=True)
+    e = np.exp(s)
+    total_e = np.sum(e, axis=axis, keepdims=True)
+    logp = s - np.log(total_e)
     y = -np.sum(target * logp, axis=axis)
+    need_target = len(_needed) < 2 or _needed[1]
 
     def softmax_crossentropy_pullback(dy):
         dy = np.expand_dims(dy, axis)
         total = np.sum(target, axis=axis, keepdims=True)
-        dlogits = dy * (np.exp(logp) * total - target)
-        return dlogits, -dy * logp
+        dlogits = dy * (e / total_e * total - target)
+        return dlogits, (-dy * logp if need_target else None)
 
     return y, softmax_crossentropy_pullback
+
+
+softmax_crossentropy_rule.takes_needed = True  # dispatch passes which cotangents are used

@@ -9,6 +9,8 @@ maximal elements, so the gradient is symmetric and sums to the cotangent.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._helpers import array_module, axes_of, expand_to, keepdims, named, nones, option
@@ -17,7 +19,7 @@ from .registry import rule
 
 def _count(shape, axis):
     """How many elements a reduction over `axis` combines."""
-    return int(np.prod([shape[i] for i in axes_of(axis, len(shape))], dtype=np.int64))
+    return math.prod(shape[i] for i in axes_of(axis, len(shape)))
 
 
 def sum_adjoint(g, x):

@@ -19,19 +19,29 @@ def object_fields(obj):
         return None
     if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
         return dict(zip(obj._fields, obj))
-    if hasattr(type(obj), "__dataclass_fields__"):  # dataclasses.is_dataclass, faster
+    t = type(obj)
+    if hasattr(t, "__dataclass_fields__"):  # dataclasses.is_dataclass, faster
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    fields = {}
     d = getattr(obj, "__dict__", None)
-    if d is not None:
-        fields.update(d)
-    for cls in type(obj).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name not in fields and hasattr(obj, name) and not name.startswith("__"):
-                fields[name] = getattr(obj, name)
+    fields = {} if d is None else dict(d)
+    slots = _SLOTS.get(t)
+    if slots is None:
+        slots = _SLOTS[t] = tuple(name for cls in t.__mro__
+                                  for name in _names(getattr(cls, "__slots__", ()))
+                                  if not name.startswith("__"))
+    for name in slots:
+        if name not in fields and hasattr(obj, name):
+            fields[name] = getattr(obj, name)
     if d is None and not fields:
         return None
     return fields
+
+
+_SLOTS: dict = {}  # type -> the names its classes declare in __slots__
+
+
+def _names(slots):
+    return (slots,) if isinstance(slots, str) else slots
 
 
 def holds_differentiable(value) -> bool:

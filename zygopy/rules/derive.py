@@ -19,16 +19,31 @@ def {name}_rule({params}):
         return ({grads},)
     return out, {name}_pullback
 '''
+# rows of several inputs skip the partials of inputs the caller does not
+# differentiate (`x ** 2`: no log(x) for the constant exponent)
+_TEMPLATE_NEEDED = '''\
+def {name}_rule({params}, _needed=None):
+    out = primal({params})
+    {flags} = _needed or ({all_true})
+    def {name}_pullback(g):
+        return ({grads},)
+    return out, {name}_pullback
+'''
 
 
 def rule_source(row, namespace=None) -> str:
     """The text of the rrule derived from `row` (what `zp.source` would show)."""
     namespace = namespace or row.namespace
     names = {p: p for p in row.params} | {"out": "out"}
-    grads = ", ".join(
-        f"g * ({render(row.tree(d), names, namespace)})" for d in row.partials
-    )
-    return _TEMPLATE.format(name=row.name, params=", ".join(row.params), grads=grads)
+    partials = [f"g * ({render(row.tree(d), names, namespace)})" for d in row.partials]
+    params = ", ".join(row.params)
+    if len(row.params) == 1:
+        return _TEMPLATE.format(name=row.name, params=params, grads=partials[0])
+    flags = [f"_need_{p}" for p in row.params]
+    grads = ", ".join(f"{d} if {f} else None" for d, f in zip(partials, flags))
+    return _TEMPLATE_NEEDED.format(name=row.name, params=params, grads=grads,
+                                   flags=", ".join(flags),
+                                   all_true=", ".join(["True"] * len(flags)))
 
 
 def register_formula_rule(row):
@@ -46,13 +61,14 @@ def register_formula_rule(row):
         sources.exec_source(rule_source(row, "np"), f"{row.name}_rule", dual_ns)
         scalar_rule, dual_rule = rrule, dual_ns[f"{row.name}_rule"]
 
-        def rrule(*args):
+        def rrule(*args, **needed):
             for a in args:
                 if type(a) is Dual:
-                    return dual_rule(*args)
-            return scalar_rule(*args)
+                    return dual_rule(*args, **needed)
+            return scalar_rule(*args, **needed)
 
         rrule.__name__ = rrule.__qualname__ = f"{row.name}_rule"
+    rrule.takes_needed = len(row.params) > 1  # dispatch passes which cotangents are used
     RULES[key_of(row.fn)] = rrule
     return rrule
 

@@ -20,7 +20,7 @@ elementwise(operator.sub, "sub", "x y", "x - y", "1", "-1", namespace=M)
 elementwise(operator.mul, "mul", "x y", "x * y", "y", "x", namespace=M)
 elementwise(operator.truediv, "truediv", "x y", "x / y", "1 / y", "-out / y", namespace=M)
 elementwise(operator.pow, "pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
 elementwise(operator.neg, "neg", "x", "-x", "-1", namespace=M)
 elementwise(operator.pos, "pos", "x", "+x", "1", namespace=M)
 # floor division is piecewise constant; x % y = x - y * floor(x / y)
@@ -35,12 +35,13 @@ elementwise(operator.mod, "mod", "x y", "x % y", "1", "-(x // y)", namespace=M)
 def _sequence_operator(op, sequence_rule, applies):
     number_rule = RULES[op]
 
-    def rrule(x, y):
+    def rrule(x, y, _needed=None):
         if applies(x, y):
             return sequence_rule(x, y)
-        return number_rule(x, y)
+        return number_rule(x, y, _needed=_needed)
 
     rrule.__name__ = rrule.__qualname__ = f"{number_rule.__name__}_or_sequences"
+    rrule.takes_needed = True
     RULES[op] = rrule
 
 
@@ -118,7 +119,7 @@ elementwise(math.hypot, "math_hypot", "x y", "hypot(x, y)", "x / out", "y / out"
 elementwise(math.erf, "math_erf", "x", "erf(x)",
             "1.1283791670955126 * exp(-x * x)", namespace=M)
 elementwise(math.pow, "math_pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
 elementwise(math.fabs, "math_fabs", "x", "abs(x)", "sign(x)", namespace=M)
 elementwise(builtins.abs, "abs", "x", "abs(x)", "sign(x)", namespace=M)
 elementwise(builtins.float, "float", "x", "x", "1", namespace=M)
@@ -143,7 +144,7 @@ elementwise(math.log2, "math_log2", "x", "log(x) / log(2)", "1 / (x * 0.69314718
 elementwise(math.log10, "math_log10", "x", "log(x) / log(10)",
             "1 / (x * 2.302585092994046)", namespace=M)
 elementwise(builtins.pow, "builtin_pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x > 0, x, 1))", namespace=M)
+            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
 
 
 # -- builtins over sequences ---------------------------------------------------

@@ -206,3 +206,23 @@ def test_python_rules_left_to_python_module():
 def test_ufunc_methods_without_a_rule_are_named(call, named):
     with pytest.raises(zp.NoRuleError, match=re.escape(named)):
         zp.gradient(call, np.array([1.0, 2.0, 3.0]))
+
+
+def test_the_exponents_gradient_at_a_negative_base_is_nan_not_zero():
+    """d(x**y)/dy = x**y log(x) has no real value for x < 0: NaN (as in JAX
+    and PyTorch), never a silent 0; at x = 0 it is 0 (the limit for y > 0)."""
+    x, y = np.array([-2.0, 0.0, 3.0]), np.array([2.0, 2.0, 2.0])
+    with np.errstate(invalid="ignore"):
+        _, dy = zp.gradient(lambda x, y: np.sum(x**y), x, y)
+    assert np.isnan(dy[0]) and dy[1] == 0.0 and dy[2] == pytest.approx(9 * math.log(3))
+
+
+def test_a_constant_exponent_gets_no_partial():
+    """`x ** 2` never evaluates log(x) for its constant exponent: no warning
+    at negative x, in the inlined code and in the derived rule alike."""
+    x = np.array([-2.0, 0.5])
+    with np.errstate(all="raise"):
+        (g,) = zp.gradient(lambda x: np.sum(x**2), x)
+        (h,) = zp.gradient(lambda x: sum(v**2 for v in x), x)  # the rule, per item
+    np.testing.assert_allclose(g, 2 * x)
+    np.testing.assert_allclose(h, 2 * x)

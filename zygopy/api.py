@@ -145,7 +145,7 @@ def _remember_fast(f, args, mask=None):
     if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
             or code.co_kwonlyargcount or len(args) != code.co_argcount:
         return
-    if not all(type(a) is float or type(a) is np.ndarray and a.dtype.kind in "fc"
+    if not all(type(a) is float or type(a) is np.ndarray and a.dtype.kind == "f"
                for a in args):
         return
     arg_types = tuple(float if type(a) is float else a.dtype for a in args)

@@ -230,8 +230,8 @@ class Dual:
     def swapaxes(self, a, b):
         return np.swapaxes(self, a, b)
 
-    def flatten(self):
-        return np.ravel(self).copy()
+    def flatten(self, order="C"):
+        return np.ravel(self, order).copy()
 
     def reshape(self, *shape, **k):
         shape = shape[0] if len(shape) == 1 else shape

@@ -13,20 +13,47 @@ from .indexing import scatter_add
 from .registry import rule
 
 
-def _reshaping(call, name):
-    """An rrule for a function that only changes the shape: dx = reshape(dy)."""
+def _reshaping(call, name, order_at=None):
+    """An rrule for a function that only changes the shape: dx = reshape(dy),
+    in the order the elements were read (`order=`, by keyword or at position
+    `order_at` of the arguments after x)."""
 
     def reshaping_rule(x, *args, **kw):
         y = call(x, *args, **kw)
         xp, shape = array_module(x), np.shape(x)
+        order = kw.get("order", args[order_at] if order_at is not None
+                       and len(args) > order_at else "C")
+        order = _read_order(x, order)
 
         def reshaping_pullback(dy):
-            return (xp.reshape(dy, shape),) + nones(args)
+            if isinstance(order, str):
+                return (xp.reshape(dy, shape, order=order),) + nones(args)
+            flat = xp.zeros(int(np.prod(shape)), dtype=dy.dtype)
+            flat[order] = xp.ravel(dy)  # order: the C positions of y's elements
+            return (xp.reshape(flat, shape),) + nones(args)
 
         return y, named(reshaping_pullback, f"{name}_pullback")
 
     reshaping_rule.__doc__ = f"`{name}`: only the shape changes; dx = dy reshaped."
     return named(reshaping_rule, f"{name}_rule")
+
+
+def _read_order(x, order):
+    """"C" or "F": the order numpy read x's elements in for `order`, or, for
+    "K" on an array laid out neither way, the C positions in that order."""
+    order = (order or "C").upper()
+    if order in ("C", "F"):
+        return order
+    flags = getattr(x, "flags", None)
+    if flags is None or flags.c_contiguous:
+        return "C"
+    if flags.f_contiguous:
+        return "F"
+    if order == "A":
+        return "C"
+    probe = np.empty_like(x, dtype=np.intp)  # x's memory layout, C positions inside
+    probe[...] = np.arange(probe.size).reshape(probe.shape)
+    return np.ravel(probe, order="K")
 
 
 def _method(name):
@@ -37,20 +64,20 @@ def _function(name):
     return lambda x, *args, **kw: getattr(array_module(x), name)(x, *args, **kw)
 
 
-for _fn, _call, _name in [
-    (np.reshape, _function("reshape"), "reshape"),
-    (np.ndarray.reshape, _method("reshape"), "ndarray_reshape"),
-    (np.ravel, _function("ravel"), "ravel"),
-    (np.ndarray.ravel, _method("ravel"), "ndarray_ravel"),
-    (np.ndarray.flatten, _method("flatten"), "flatten"),
-    (np.squeeze, _function("squeeze"), "squeeze"),
-    (np.ndarray.squeeze, _method("squeeze"), "ndarray_squeeze"),
-    (np.expand_dims, _function("expand_dims"), "expand_dims"),
-    (np.atleast_1d, _function("atleast_1d"), "atleast_1d"),
-    (np.atleast_2d, _function("atleast_2d"), "atleast_2d"),
-    (np.atleast_3d, _function("atleast_3d"), "atleast_3d"),
+for _fn, _call, _name, _order_at in [
+    (np.reshape, _function("reshape"), "reshape", 1),  # np.reshape(a, shape, order)
+    (np.ndarray.reshape, _method("reshape"), "ndarray_reshape", None),  # keyword only
+    (np.ravel, _function("ravel"), "ravel", 0),
+    (np.ndarray.ravel, _method("ravel"), "ndarray_ravel", 0),
+    (np.ndarray.flatten, _method("flatten"), "flatten", 0),
+    (np.squeeze, _function("squeeze"), "squeeze", None),
+    (np.ndarray.squeeze, _method("squeeze"), "ndarray_squeeze", None),
+    (np.expand_dims, _function("expand_dims"), "expand_dims", None),
+    (np.atleast_1d, _function("atleast_1d"), "atleast_1d", None),
+    (np.atleast_2d, _function("atleast_2d"), "atleast_2d", None),
+    (np.atleast_3d, _function("atleast_3d"), "atleast_3d", None),
 ]:
-    rule(_fn)(_reshaping(_call, _name))
+    rule(_fn)(_reshaping(_call, _name, _order_at))
 
 
 @rule(np.transpose, np.ndarray.transpose)

@@ -30,10 +30,13 @@ def unbroadcast(g, x):
     returns a Python float for a Python-number primal.
     """
     if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape \
-            and (g.dtype is x.dtype or x.dtype.kind not in "fc"):
+            and (g.dtype is x.dtype and g.dtype.kind == "f" or x.dtype.kind not in "fc"
+                 and g.dtype.kind != "c"):
         return g  # the common case: nothing to sum, nothing to cast
     if g is ZERO or g is None:
         return g
+    if type(g) is complex or getattr(getattr(g, "dtype", None), "kind", "") == "c":
+        refuse_complex()
     xshape = getattr(x, "shape", None)
     gshape = getattr(g, "shape", ())
     if xshape is None and not isinstance(x, (int, float, complex)):
@@ -82,3 +85,16 @@ def _rows(items, x):
         if g is not ZERO and g is not None:
             out[i] += g
     return out
+
+
+def refuse_complex():
+    """Complex values inside differentiated code are refused, not given a
+    wrong gradient: zygopy's rules are written for real numbers (a complex
+    convention would conjugate in every product and matmul)."""
+    from ..errors import ZygopyError
+
+    raise ZygopyError(
+        "a complex number or array carries a gradient: zygopy differentiates real "
+        "code, and its rules do not conjugate as complex gradients need. Possible "
+        "fixes: write the computation on real and imaginary parts as real arrays "
+        "(|z| = np.hypot(re, im)), or give the complex step a rule with @zygopy.rule")

@@ -238,8 +238,13 @@ def _like(x, items):
 def materialize(t, x):
     """Replace every ZERO inside cotangent `t` by a real zero shaped like primal `x`."""
     if type(t) is np.ndarray and type(x) is np.ndarray and \
-            (t.dtype is x.dtype or t.dtype == x.dtype) and t.shape == x.shape:
+            (t.dtype is x.dtype or t.dtype == x.dtype) and t.shape == x.shape \
+            and t.dtype.kind != "c":
         return t  # the common case, already concrete
+    if type(t) is complex or getattr(getattr(t, "dtype", None), "kind", "") == "c":
+        from .arrays import refuse_complex
+
+        refuse_complex()
     if t is ZERO or t is None:
         return zero_like(x)
     if type(t) is float and type(x) is float:

@@ -22,7 +22,13 @@ from zygopy.rules.formulas import formula_of
 from zygopy.rules.reductions import logsumexp
 from zygopy.rules.registry import RULES, key_of, lookup
 from zygopy.runtime.arrays import unbroadcast
-from zygopy.testing import assert_close, check_rule, numerical_vjp, random_cotangent
+from zygopy.testing import (
+    assert_close,
+    check_grads,
+    check_rule,
+    numerical_vjp,
+    random_cotangent,
+)
 
 
 def _leaves(obj):
@@ -226,3 +232,23 @@ def test_a_constant_exponent_gets_no_partial():
         (h,) = zp.gradient(lambda x: sum(v**2 for v in x), x)  # the rule, per item
     np.testing.assert_allclose(g, 2 * x)
     np.testing.assert_allclose(h, 2 * x)
+
+
+_W = np.arange(12.0)
+
+
+@pytest.mark.parametrize("f", [
+    lambda m: np.sum(m.reshape(-1, order="F") * _W),
+    lambda m: np.sum(np.reshape(m, (4, 3), "F") * _W.reshape(4, 3)),
+    lambda m: np.sum(np.ravel(m, "F") * _W),
+    lambda m: np.sum(m.flatten("F") * _W),
+    lambda m: np.sum(m.T.ravel("K") * _W),  # an F-ordered view read in memory order
+    lambda m: np.sum(m[:, ::2].ravel("K") * _W[:6]),  # neither C nor F
+    lambda m: np.sum(m.T.reshape(-1, order="A") * _W),
+    lambda m: np.sum(np.swapaxes(m.reshape(3, 2, 2), 0, 2).ravel("K") * _W),
+])
+def test_reshapes_send_the_gradient_back_in_the_order_they_read(f):
+    """order="F"/"A"/"K" read the elements in another order than C: the
+    pullback reshapes back in that order (it reshaped in C: a silently
+    permuted gradient)."""
+    check_grads(f, np.random.default_rng(0).standard_normal((3, 4)))

@@ -252,3 +252,17 @@ def test_reshapes_send_the_gradient_back_in_the_order_they_read(f):
     pullback reshapes back in that order (it reshaped in C: a silently
     permuted gradient)."""
     check_grads(f, np.random.default_rng(0).standard_normal((3, 4)))
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda v: np.sum(np.abs(v + 1j * v[::-1])), np.array([0.5, -1.0])),  # made inside
+    (lambda v: np.sum(np.abs(v * (1 + 2j))), np.array([0.5, -1.0])),
+    (lambda z: np.sum(np.abs(z) ** 2), np.array([1 + 2j, -0.5 + 1j])),  # an argument
+    (lambda z: abs(z) ** 2, 1 + 2j),
+])
+def test_complex_values_carrying_a_gradient_are_refused(f, x):
+    """The rules are written for real numbers (no conjugation): a complex
+    gradient would be wrong, so it is refused, on every call."""
+    for _ in range(3):  # the fast path too
+        with pytest.raises(zp.ZygopyError, match="complex number or array carries"):
+            zp.gradient(f, x)

@@ -40,9 +40,10 @@ class NoRuleError(ZygopyError, TypeError):
         # in the suggested code, a name that is not a Python expression (a ufunc
         # made by np.frompyfunc is "exp (vectorized)") becomes a placeholder
         spelled = name if all(part.isidentifier() for part in name.split(".")) else "fn"
+        why = ": it has no Python source to compile and no registered rule" if not where \
+            else ""  # `where` says what is missing (a keyword, an option, a method...)
         text = (
-            f"no gradient rule for {name}{where}: it has no Python source to "
-            "compile and no registered rule.\n"
+            f"no gradient rule for {name}{where}{why}.\n"
             "Possible fixes:\n"
             f"  - register a rule{'' if spelled == name else f' ({spelled} being {name})'}:\n"
             f"        @zygopy.rule({spelled})\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.arrays import unbroadcast
 from ._helpers import array_module, nones
 from .formulas import elementwise
 from .registry import nondifferentiable, rule
@@ -117,7 +118,7 @@ nondifferentiable(
 def clip_rule(x, *args, **kw):
     """`np.clip(x, lo, hi)`: the cotangent goes to x inside [lo, hi] and to the
     bound that is active outside (at x == bound, to x). Bounds passed by
-    keyword (`min=`, `max=`) get no cotangent."""
+    keyword (`min=`, `max=`, `a_min=`, `a_max=`) get theirs by keyword."""
     lo = args[0] if len(args) > 0 else kw.get("min", kw.get("a_min"))
     hi = args[1] if len(args) > 1 else kw.get("max", kw.get("a_max"))
     xp = array_module(x)
@@ -129,9 +130,15 @@ def clip_rule(x, *args, **kw):
         dx = xp.where(xp.logical_or(below, above), 0, dy)
         dlo = None if lo is None else xp.where(below, dy, 0)
         dhi = None if hi is None else xp.where(above, dy, 0)
-        return ((dx, dlo, dhi) + nones(args[2:]))[: 1 + len(args)]
+        by_keyword = {k: unbroadcast(dlo if k in ("min", "a_min") else dhi, v)
+                      for k, v in kw.items() if k in _BOUNDS}
+        return ((dx, dlo, dhi) + nones(args[2:]))[: 1 + len(args)] + (by_keyword,)
 
     return y, clip_pullback
+
+
+clip_rule.keyword_cotangents = True  # the bounds given as min=/max= get theirs
+_BOUNDS = ("min", "max", "a_min", "a_max")
 
 
 @rule(np.where)

@@ -266,3 +266,12 @@ def test_complex_values_carrying_a_gradient_are_refused(f, x):
     for _ in range(3):  # the fast path too
         with pytest.raises(zp.ZygopyError, match="complex number or array carries"):
             zp.gradient(f, x)
+
+
+@pytest.mark.parametrize("f, args", [
+    (lambda m, lo: np.sum(m.clip(min=lo) ** 2), (0.3,)),
+    (lambda m, lo, hi: np.sum(np.clip(m, a_min=lo, a_max=hi) ** 2), (-0.3, 0.4)),
+    (lambda m, lo: np.sum(m.clip(min=lo) ** 2), (np.array([0.1, -0.2, 0.3, 0.0]),)),
+])
+def test_clip_bounds_given_by_keyword_get_their_gradient(f, args):
+    check_grads(f, np.random.default_rng(3).standard_normal((3, 4)), *args)

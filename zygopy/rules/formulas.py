@@ -25,19 +25,22 @@ import numpy as np
 # math function (None if math has none) and a CUDA C spelling ({f} is "f" for
 # float32 and "" for float64; None if it needs a helper in the kernel prelude).
 def step(x, y):
-    """1 where x > y, 0.5 where x == y, else 0, in x's dtype: the derivative of
-    maximum(x, y) in x, ties split evenly (one comparison pass and a cast; a
-    where() of Python numbers would make float64 masks of float32 arrays)."""
+    """1 where x > y, 0.5 where x == y, else 0: the derivative of maximum(x, y)
+    in x, ties split evenly. Without ties, the boolean mask itself (a product
+    `g * mask` keeps g's dtype, and costs no cast); with ties, a float array in
+    the operands' dtype (a where() of Python numbers would make float64 masks
+    of float32 arrays)."""
     if type(x) in (float, int) and type(y) in (float, int):
         return 1.0 if x > y else 0.5 if x == y else 0.0
     out = np.asarray(np.greater(x, y))
+    ties = np.equal(x, y)
+    if not ties.any():
+        return out
     dtype = getattr(x, "dtype", None)
     if dtype is None or dtype.kind != "f":
         dtype = getattr(y, "dtype", None)
     out = out.astype(dtype if dtype is not None and dtype.kind == "f" else np.float64)
-    ties = np.equal(x, y)
-    if ties.any():
-        out[ties] = 0.5
+    out[ties] = 0.5
     return out
 
 

@@ -28,7 +28,6 @@ elementwise(operator.floordiv, "floordiv", "x y", "x // y", "0", "0", namespace=
 elementwise(operator.mod, "mod", "x y", "x % y", "1", "-(x // y)", namespace=M)
 
 
-
 # `+` and `*` on lists and tuples concatenate and repeat: their cotangents are
 # slices and sums of slices, not the formulas above (which would hand each
 # operand the whole list)
@@ -55,7 +54,7 @@ def _concat_rule(x, y):
 
     def concat_pullback(dy):
         dy = list(dy)
-        return _like(x, dy[:n]), _like(y, dy[n:])
+        return _sequence_like(x, dy[:n]), _sequence_like(y, dy[n:])
 
     return out, concat_pullback
 
@@ -63,7 +62,7 @@ def _concat_rule(x, y):
 def _repeat_rule(x, y):
     """`xs * k` or `k * xs`: the cotangent of each item sums over its copies."""
     swap = not isinstance(x, _SEQUENCES)
-    xs, k = (y, x) if swap else (x, y)
+    xs = y if swap else x
     out = x * y
     n = len(xs)
 
@@ -72,13 +71,13 @@ def _repeat_rule(x, y):
         d = [ZERO] * n
         for i, v in enumerate(dy):
             d[i % n] = add(d[i % n], v)
-        d = _like(xs, d)
+        d = _sequence_like(xs, d)
         return (None, d) if swap else (d, None)
 
     return out, repeat_pullback
 
 
-def _like(seq, items):
+def _sequence_like(seq, items):
     return list(items) if isinstance(seq, list) else tuple(items)
 
 

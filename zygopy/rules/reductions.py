@@ -246,23 +246,21 @@ _ACCUMULATES = {np.add: np.cumsum, np.multiply: np.cumprod}
 
 
 def _ufunc_method(table, method):
+    options = ("axis", "keepdims") if method == "reduce" else ("axis",)
+
     def ufunc_method_rule(ufunc, x, axis=0, dtype=None, out=None, keepdims=False, **kw):
-        from ..errors import NoRuleError
         from .registry import RULES
 
         fn = table.get(ufunc)
-        if fn is None or dtype is not None or out is not None or kw:
-            raise NoRuleError(getattr(ufunc, method), f" (np.{ufunc.__name__}.{method}"
-                              + (" with these options" if fn is not None else "")
-                              + f": zygopy differentiates "
-                              + ", ".join(f"np.{u.__name__}.{method}" for u in table)
-                              + " with `axis`" + (" and `keepdims`" if method == "reduce"
-                                                  else "") + ")")
-        options = {"axis": axis, "keepdims": keepdims} if method == "reduce" else \
-            {"axis": axis}
-        if method == "accumulate" and keepdims:
-            raise TypeError("accumulate() got an unexpected keyword argument 'keepdims'")
-        y, pb = RULES[fn](x, **options)
+        if fn is None or dtype is not None or out is not None or kw or \
+                keepdims and method != "reduce":
+            from ..errors import NoRuleError
+
+            supported = ", ".join(f"np.{u.__name__}.{method}" for u in table)
+            raise NoRuleError(getattr(ufunc, method), (
+                f" (np.{ufunc.__name__}.{method}{' with these options' if fn else ''}: "
+                f"zygopy differentiates {supported} with {' and '.join(options)})"))
+        y, pb = RULES[fn](x, **dict(zip(options, (axis, keepdims))))
 
         def ufunc_method_pullback(dy):
             return (None, pb(dy)[0])

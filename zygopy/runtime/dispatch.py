@@ -300,7 +300,7 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
         if name not in index or index[name] < len(args):
             name_of = getattr(f, "__name__", None) or type(f).__name__
             fix = f"pass `{name}` by position" if name in index else \
-                f"wrap it in zygopy.stop_gradient(...) if it is a constant"
+                "wrap it in zygopy.stop_gradient(...) if it is a constant"
             raise NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but "
                                  f"the rule of {name_of} gives it none: {fix})")
     last = max(index[name] for name in wanted)

@@ -20,6 +20,7 @@ from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
 from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize
+from .transforms import jacobian
 
 __all__ = ["hessian", "hvp", "jvp"]
 
@@ -210,3 +211,41 @@ def _constructor_rule(make):
 
 rule(api.grad)(_constructor_rule(api.grad))
 rule(api.value_and_grad)(_constructor_rule(api.value_and_grad))
+
+
+@rule(api.withgradient)
+def _withgradient_rule(f, *args):
+    """`zp.withgradient(f, *args)` inside differentiated code: the value and
+    the gradient, both differentiated."""
+    if len(args) == 1 and isinstance(args[0], api.Params):
+        raise NotImplementedError("differentiating withgradient(f, params(...))")
+    _refuse_third_order(args)
+    y = api.withgradient(f, *args)
+    return y, _second_order_pullback(f, args, tuple(range(len(args))), True)
+
+
+def _not_differentiated_again(fn, name):
+    """A rule for a transform zygopy cannot differentiate: it runs as it is when
+    nothing it is given carries a gradient, and is refused when something does
+    (instead of compiling zygopy's own code and failing somewhere inside)."""
+
+    def not_differentiated_again_rule(*args, **kwargs):
+        if any(map(dispatch.carries_gradient, args)) or \
+                any(map(dispatch.carries_gradient, kwargs.values())):
+            from .errors import ZygopyError
+
+            raise ZygopyError(
+                f"zp.{name} inside a function being differentiated: zygopy "
+                "differentiates zp.gradient, zp.withgradient, zp.grad and "
+                "zp.value_and_grad again (second derivatives), not zp.pullback, "
+                "zp.jacobian, zp.jvp, zp.hvp or zp.hessian. Possible fixes: compute "
+                "it outside, or write what the loss needs with zp.gradient of a scalar")
+        y = fn(*args, **kwargs)
+        return y, lambda dy: (None,) * len(args)
+
+    not_differentiated_again_rule.__name__ = f"{name}_rule"
+    rule(fn)(not_differentiated_again_rule)
+
+
+for _fn in (api.pullback, jacobian, jvp, hvp, hessian):
+    _not_differentiated_again(_fn, _fn.__name__)

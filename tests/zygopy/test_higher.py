@@ -200,3 +200,28 @@ def test_numerical_vjp_is_used_consistently():
     # sanity check of the checker itself on a known Hessian diagonal
     (g,) = numerical_vjp(lambda x: x ** 2, [np.array(3.0)], 1.0)
     assert g == pytest.approx(6.0)
+
+
+def test_withgradient_nests_like_gradient():
+    x = np.array([0.3, -0.5])
+    (g,) = zp.gradient(lambda x: zp.withgradient(lambda v: np.sum(v**3), x)[0]
+                       + np.sum(zp.withgradient(lambda v: np.sum(v**3), x)[1][0]), x)
+    np.testing.assert_allclose(g, 3 * x**2 + 6 * x)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda x: zp.pullback(lambda v: np.sum(v**3), x)[1](1.0)[0].sum(),
+    lambda x: np.sum(zp.jacobian(lambda v: v**3, x)[0]),
+    lambda x: np.sum(zp.hessian(lambda v: np.sum(v**3), x)),
+    lambda x: np.sum(zp.hvp(lambda v: np.sum(v**3), (x,), (np.ones(2),))[0]),
+    lambda x: np.sum(zp.jvp(lambda v: v**3, (x,), (np.ones(2),))[1]),
+])
+def test_transforms_not_differentiated_again_are_refused_by_name(transform):
+    with pytest.raises(zp.ZygopyError, match="inside a function being differentiated"):
+        zp.gradient(transform, np.array([0.3, -0.5]))
+
+
+def test_those_transforms_run_when_nothing_they_get_is_differentiated():
+    c = np.array([1.0, 2.0])
+    (g,) = zp.gradient(lambda x: np.sum(x * zp.jacobian(lambda v: v**2, c)[0].sum(0)), c)
+    np.testing.assert_allclose(g, 2 * c)

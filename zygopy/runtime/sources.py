@@ -97,8 +97,8 @@ def _lambda_ast(fn, text, filename, first):
     start = text.find("lambda")
     while start != -1:
         for end in range(len(text), start, -1):
-            try:
-                node = ast.parse(text[start:end].strip(), mode="eval").body
+            try:  # in brackets: a body continued on the next lines is part of it
+                node = ast.parse("(" + text[start:end].strip() + ")", mode="eval").body
             except SyntaxError:
                 continue
             if isinstance(node, ast.Lambda):
@@ -107,9 +107,9 @@ def _lambda_ast(fn, text, filename, first):
         start = text.find("lambda", start + 1)
     matching = [(start, lam) for start, lam in candidates
                 if tuple(a.arg for a in lam.args.posonlyargs + lam.args.args) == want]
-    if len(matching) > 1:  # several on one line: the one compiling to fn's code
-        matching = [(start, lam) for start, lam in matching if _same_code(lam, code)] \
-            or matching
+    # the one compiling to fn's code: of several on a line, and never a part of
+    # it (compiling another lambda's text would give another function's gradient)
+    matching = [(start, lam) for start, lam in matching if _same_code(lam, code)]
     if matching:
         start, lam = matching[0]
         ast.increment_lineno(lam, first - 1 + text.count("\n", 0, start))

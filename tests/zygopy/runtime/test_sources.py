@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+import zygopy as zp
 from zygopy.runtime import sources
 
 
@@ -87,3 +88,18 @@ def test_lambdas_sharing_a_line_and_parameters_are_told_apart():
     np.testing.assert_array_equal(g1[1], [0.0, 0.0])
     np.testing.assert_array_equal(g2[0], [0.0, 0.0])
     np.testing.assert_array_equal(g2[1], [3.0, 3.0])
+
+
+CONTINUED = (lambda x: x ** 2
+             + 3 * x)  # the body goes on on the next line
+SPLIT = {"f": (lambda x:
+               x ** 3
+               - 2 * x)}
+
+
+def test_a_lambda_whose_body_spans_lines_is_compiled_whole():
+    """It was compiled from its first line alone: `x ** 2` for `x ** 2 + 3 * x`."""
+    assert zp.gradient(CONTINUED, 1.0) == (5.0,)
+    assert zp.gradient(SPLIT["f"], 1.0) == (1.0,)
+    assert zp.gradient(lambda x: x ** 2
+                       + 3 * x, 2.0) == (7.0,)

@@ -1,6 +1,8 @@
 """`grad` and `value_and_grad`: argnums (an int, a tuple, negative), the value,
 `has_aux`, and arguments nobody asked about (not differentiated at all)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,13 @@ def test_fused_argnums_differentiates_only_the_chosen(products):
     products.clear()
     g(W, X)
     assert products == [(False, True)]
+
+
+@functools.cache
+def cached_square(x):
+    return x ** 2
+
+
+def test_a_cached_function_is_differentiated_through_what_it_caches():
+    assert zp.gradient(lambda x: cached_square(x) * 3, 2.0) == (12.0,)
+    assert zp.gradient(lambda x: cached_square(x) * 3, 2.0) == (12.0,)  # cached now

@@ -6,6 +6,7 @@ tangent followed by one cotangent per argument (positional, then keyword).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import types
 import weakref
@@ -179,6 +180,9 @@ def _dispatch(f, args, kwargs, mask):
         rrule = lookup(f)
         if rrule is not None:
             return _rule_call(rrule, f, args, kwargs, mask)
+        if type(f) is _CACHED and isinstance(f.__wrapped__, types.FunctionType):
+            # functools.cache / lru_cache: the function it remembers results of
+            return _dispatch(f.__wrapped__, args, kwargs, mask)
         nondifferentiable = is_nondifferentiable(f)
     n = len(args) + len(kwargs)
     if nondifferentiable:
@@ -227,6 +231,8 @@ def _dispatch(f, args, kwargs, mask):
         return f(*args, **kwargs), ZeroPullback(n)
     raise NoRuleError(f)
 
+
+_CACHED = type(functools.cache(lambda: None))  # functools' caching wrapper
 
 _REBUILD = {  # how to get what an in-place method of a container would give
     list: "xs = xs + [v] (and return xs), xs = xs[::-1], xs = sorted(xs)",

@@ -75,9 +75,12 @@ def inserts(x, y):
     return xs[0] + xs[1]
 
 
-def pops(x, y):
-    xs = [x, y]
-    z = xs.pop()
+def pops_callers(x, y):
+    return pops_from([x, y])
+
+
+def pops_from(xs):
+    z = xs.pop()  # the caller's list: it would read the popped item's gradient
     return z * xs[0]
 
 
@@ -99,7 +102,7 @@ def closure_appends(x, y):
 
 
 @pytest.mark.parametrize("f, method", [
-    (reverses, "list.reverse"), (inserts, "list.insert"), (pops, "list.pop"),
+    (reverses, "list.reverse"), (inserts, "list.insert"), (pops_callers, "list.pop"),
     (updates, "dict.update"), (closure_appends, "list.append"),
 ])
 def test_changing_a_container_of_differentiable_values_is_refused(f, method):
@@ -392,3 +395,43 @@ def test_builtins_over_the_rows_of_an_array(f):
 ])
 def test_builtins_over_the_rows_of_a_matrix(f):
     check_grads(f, np.arange(6.0).reshape(3, 2) + 1)
+
+
+def pops(x, y):
+    xs = [x, y]
+    z = xs.pop()
+    return z * xs[0]
+
+
+def pops_a_stack(x, y):
+    stack = [x, y, x * y]
+    tot = 0.0
+    while stack:
+        v = stack.pop()
+        tot = tot * 0.5 + v
+    stack = [x, y]
+    stack.pop(0)
+    return tot + stack[0]
+
+
+def extends(x, y):
+    xs = [x]
+    xs.extend([y, x * y])
+    xs.extend((y * y,))
+    return xs[2] * xs[0] + xs[3]
+
+
+@pytest.mark.parametrize("f", [pops, pops_a_stack, extends])
+def test_pop_and_extend_on_a_local_list_differentiate(f):
+    """Like append, they have functional forms for a list of the function's own."""
+    check_grads(f, 0.7, -1.3)
+
+
+def dict_comprehension(x, y):
+    d = {k: v * v for k, v in zip(("a", "b"), (x, y))}
+    e = {k: d[k] + x for k in d if k != "b"}
+    return d["a"] * d["b"] + e["a"]
+
+
+def test_dict_comprehensions_differentiate():
+    check_grads(dict_comprehension, 0.7, -1.3)

@@ -50,11 +50,13 @@ def _root(expr):
 
 def _mutated(stmt):
     """The name an in-place statement changes: `a += y`, `a[i] = v`, `a[i] += v`,
-    `a.append(v)` (rewritten as a new list for `a` alone)."""
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
-            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "append" \
-            and isinstance(stmt.value.func.value, ast.Name):
-        return stmt.value.func.value.id
+    `a.append(v)`, `a.extend(vs)`, `a.pop()`, `v = a.pop()` (rewritten as a new
+    list for `a` alone)."""
+    call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+            and call.func.attr in ("append", "extend", "pop") \
+            and isinstance(call.func.value, ast.Name):
+        return call.func.value.id
     if isinstance(stmt, ast.AugAssign):
         target = stmt.target
     elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \

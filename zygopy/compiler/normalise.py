@@ -48,6 +48,12 @@ class Normaliser:
 
     def stmt_Assign(self, node):
         value = node.value
+        if len(node.targets) == 1 and _list_method(value, self.local - self.callers) == "pop":
+            # v = xs.pop(i) on a local list: xs, v = _zp.list_pop(xs, i)
+            lst = value.func.value.id
+            self.assign(ast.Tuple([_store(lst), node.targets[0]], STORE),
+                        _zp_list("list_pop", lst, value.args))
+            return
         for target in node.targets[1:]:
             # a = b = value: evaluate once, then copy
             self.stmt_Assign(ast.Assign([target], value))
@@ -102,14 +108,18 @@ class Normaliser:
         value = node.value
         if isinstance(value, ast.Constant):
             return  # docstrings and bare constants
-        if _is_append(value, self.local) and value.func.value.id not in self.callers:
+        method = _list_method(value, self.local - self.callers)
+        if method in ("append", "extend"):
             # xs.append(v) on a local list: functional form the reverse pass knows
             # (on a parameter's list, the caller's, it stays a method call: refused
             # when it holds differentiable values, as the caller would read them)
             lst = value.func.value.id
-            v = self.atom(value.args[0])
-            call = ast.Call(ast.Attribute(_load("_zp"), "list_append", LOAD), [_load(lst), v], [])
-            self.emit(_assign(lst, call))
+            args = [self.atom(a) for a in value.args]
+            self.emit(_assign(lst, _zp_list("list_" + method, lst, args)))
+            return
+        if method == "pop":  # xs.pop(i), its value unused
+            self.assign(ast.Tuple([_store(value.func.value.id), _store(self.fresh())], STORE),
+                        _zp_list("list_pop", value.func.value.id, value.args))
             return
         if isinstance(value, ast.Call) and self._touches_own_values(value):
             # a call for its effect on this function's values (or its
@@ -362,14 +372,26 @@ _CONSUMERS = {"sum", "min", "max", "tuple", "list", "sorted"}
 def generators_as_lists(tree):
     """Rewrite `sum(f(x) for x in xs)` as `sum([f(x) for x in xs])` when the
     generator expression is the only argument of a builtin that consumes it
-    all (see `_CONSUMERS`), before the fence refuses other generators."""
+    all (see `_CONSUMERS`), before the fence refuses other generators; and
+    dict comprehensions as `dict` of a list comprehension of pairs."""
     for node in walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in _CONSUMERS and len(node.args) == 1 \
                 and isinstance(node.args[0], ast.GeneratorExp):
             gen = node.args[0]
             node.args[0] = ast.copy_location(ast.ListComp(gen.elt, gen.generators), gen)
-    return tree
+    return _DictComps().visit(tree)
+
+
+class _DictComps(ast.NodeTransformer):
+    """`{k: v for ...}` as `dict([(k, v) for ...])`: a list comprehension of
+    pairs, which the compiler differentiates, and the rule of dict."""
+
+    def visit_DictComp(self, node):
+        self.generic_visit(node)
+        pairs = ast.ListComp(ast.Tuple([node.key, node.value], LOAD), node.generators)
+        call = ast.Call(ast.Name("dict", LOAD), [ast.copy_location(pairs, node)], [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
 
 
 def out_arguments_as_updates(tree, array_modules):
@@ -442,11 +464,28 @@ def _comp_targets(e):
             if isinstance(n, ast.Name)]
 
 
-def _is_append(value, local):
-    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
-            and value.func.attr == "append" and isinstance(value.func.value, ast.Name)
-            and value.func.value.id in local and len(value.args) == 1
-            and not value.keywords)
+# list methods on a local list that have a functional form (`_zp.list_<name>`),
+# with how many positional arguments
+_LIST_METHODS = {"append": (1,), "extend": (1,), "pop": (0, 1)}
+
+
+def _list_method(value, lists):
+    """"append", "extend" or "pop" for such a call on a name in `lists`, else None."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+            and value.func.attr in _LIST_METHODS and isinstance(value.func.value, ast.Name) \
+            and value.func.value.id in lists and not value.keywords \
+            and len(value.args) in _LIST_METHODS[value.func.attr] \
+            and not any(isinstance(a, ast.Starred) for a in value.args):
+        return value.func.attr
+    return None
+
+
+def _zp_list(name, lst, args):
+    return ast.Call(ast.Attribute(_load("_zp"), name, LOAD), [_load(lst)] + list(args), [])
+
+
+def _store(name):
+    return ast.Name(name, STORE)
 
 
 def _names_in(node):

@@ -43,7 +43,6 @@ REFUSED = {
     ast.Raise: ("raise", ["check inputs before calling the differentiated function",
                           "use assert for a condition that must hold"]),
     ast.SetComp: ("a set comprehension", ["use a list comprehension"]),
-    ast.DictComp: ("a dict comprehension", ["build the dict with a for loop"]),
     ast.GeneratorExp: ("a generator expression (other than the only argument of sum, "
                        "min, max, tuple, list or sorted)", [
                            "use a list comprehension: any([f(x) for x in xs])"]),

@@ -221,7 +221,7 @@ def _dispatch(f, args, kwargs, mask):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
     owner = getattr(f, "__self__", None) if isinstance(f, types.BuiltinMethodType) else None
-    if type(owner) in _REBUILD and carries_gradient(owner):
+    if type(owner) in _REBUILD and (carries_gradient(owner) or _any_carries(args, kwargs)):
         kind = type(owner).__name__
         raise NoRuleError(f, f" ({kind} of differentiable values: a method that changes the "
                              f"{kind} in place would leave the gradient pointing at its old "

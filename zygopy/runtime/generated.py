@@ -340,6 +340,46 @@ def getitem_rule(x, index):
     return array_rule(x, index)
 
 
+def list_extend(xs, vs):
+    """`xs.extend(vs)`, returning xs (see `list_append`)."""
+    xs.extend(vs)
+    return xs
+
+
+@rule(list_extend)
+def list_extend_rule(xs, vs):
+    n = len(xs)
+    xs.extend(vs)
+
+    def list_extend_pullback(dxs):
+        if dxs is ZERO or dxs is None:
+            return ZERO, ZERO
+        items = list(dxs[n:])
+        return list(dxs[:n]), tuple(items) if isinstance(vs, tuple) else items
+
+    return xs, list_extend_pullback
+
+
+def list_pop(xs, i=-1):
+    """`v = xs.pop(i)` as `xs, v = list_pop(xs, i)` (see `list_append`)."""
+    v = xs.pop(i)
+    return xs, v
+
+
+@rule(list_pop)
+def list_pop_rule(xs, i=-1):
+    n = len(xs)
+    at = i % n if n else 0
+    v = xs.pop(i)
+
+    def list_pop_pullback(d):
+        dxs, dv = (ZERO, ZERO) if d is ZERO or d is None else d
+        dxs = [ZERO] * (n - 1) if dxs is ZERO or dxs is None else list(dxs)
+        return dxs[:at] + [dv] + dxs[at:], None
+
+    return (xs, v), list_pop_pullback
+
+
 def indexable(xs):
     """What a loop over `xs` walks by index: `xs` itself when it can be indexed
     by position (lists, tuples, arrays), else a list of what it yields (the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tangents import ZERO
+from .tangents import ZERO, is_complex, refuse_complex
 
 
 def array_module(*xs):
@@ -35,7 +35,7 @@ def unbroadcast(g, x):
         return g  # the common case: nothing to sum, nothing to cast
     if g is ZERO or g is None:
         return g
-    if type(g) is complex or getattr(getattr(g, "dtype", None), "kind", "") == "c":
+    if is_complex(g):
         refuse_complex()
     xshape = getattr(x, "shape", None)
     gshape = getattr(g, "shape", ())
@@ -85,16 +85,3 @@ def _rows(items, x):
         if g is not ZERO and g is not None:
             out[i] += g
     return out
-
-
-def refuse_complex():
-    """Complex values inside differentiated code are refused, not given a
-    wrong gradient: zygopy's rules are written for real numbers (a complex
-    convention would conjugate in every product and matmul)."""
-    from ..errors import ZygopyError
-
-    raise ZygopyError(
-        "a complex number or array carries a gradient: zygopy differentiates real "
-        "code, and its rules do not conjugate as complex gradients need. Possible "
-        "fixes: write the computation on real and imaginary parts as real arrays "
-        "(|z| = np.hypot(re, im)), or give the complex step a rule with @zygopy.rule")

@@ -241,9 +241,7 @@ def materialize(t, x):
             (t.dtype is x.dtype or t.dtype == x.dtype) and t.shape == x.shape \
             and t.dtype.kind != "c":
         return t  # the common case, already concrete
-    if type(t) is complex or getattr(getattr(t, "dtype", None), "kind", "") == "c":
-        from .arrays import refuse_complex
-
+    if is_complex(t):
         refuse_complex()
     if t is ZERO or t is None:
         return zero_like(x)
@@ -274,3 +272,25 @@ def materialize(t, x):
     if dtype is not None and dtype.kind not in "fc":
         return None
     return t
+
+
+def is_complex(g):
+    """A complex number or array (structural cotangents are not looked into)."""
+    t = type(g)
+    if t is complex or t is np.ndarray:
+        return t is complex or g.dtype.kind == "c"
+    dtype = getattr(t, "dtype", None)  # on the type: no __getattr__ of tangents
+    return dtype is not None and getattr(g.dtype, "kind", "") == "c"
+
+
+def refuse_complex():
+    """Complex values inside differentiated code are refused, not given a
+    wrong gradient: zygopy's rules are written for real numbers (a complex
+    convention would conjugate in every product and matmul)."""
+    from ..errors import ZygopyError
+
+    raise ZygopyError(
+        "a complex number or array carries a gradient: zygopy differentiates real "
+        "code, and its rules do not conjugate as complex gradients need. Possible "
+        "fixes: write the computation on real and imaginary parts as real arrays "
+        "(|z| = np.hypot(re, im)), or give the complex step a rule with @zygopy.rule")

@@ -125,11 +125,26 @@ def rules_type(obj):
 
 
 def method_key(obj, name):
-    """The key under which a method or property `obj.name` would be registered."""
-    for cls in rules_type(obj).__mro__:
-        if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE:
-            return (cls, name)
-    return None
+    """The key under which a method or property `obj.name` is registered (a
+    rule or `nondifferentiable`), or None; remembered per type and name until
+    the next registration."""
+    t = type(obj)
+    t = getattr(t, "zygopy_rules_type", t)
+    version = len(RULES), len(NONDIFFERENTIABLE)
+    if _METHOD_KEYS_VERSION[0] != version:
+        _METHOD_KEYS.clear()
+        _METHOD_KEYS_VERSION[0] = version
+    found = _METHOD_KEYS.get((t, name), _UNKNOWN)
+    if found is _UNKNOWN:
+        found = _METHOD_KEYS[t, name] = next(
+            ((cls, name) for cls in t.__mro__
+             if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE), None)
+    return found
+
+
+_METHOD_KEYS: dict = {}  # (type, name) -> method_key's answer
+_METHOD_KEYS_VERSION = [None]  # the registries' sizes the answers hold for
+_UNKNOWN = object()
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on d
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
 from ..rules.reductions import mean_adjoint, mean_of, sum_adjoint, sum_of  # noqa: F401
-from ..rules.registry import RULES, lookup, rule, rules_type
+from ..rules.registry import RULES, lookup, method_key, rule
 from .arrays import array_module, unbroadcast
 from .dispatch import (  # noqa: F401
     IMPLICIT,
@@ -102,11 +102,11 @@ def attr_adjoint(d_obj, obj, name, dv):
     if dv is ZERO or dv is None:
         return d_obj
     t = type(obj)
-    for cls in rules_type(obj).__mro__:
-        rrule = RULES.get((cls, name))
-        if rrule is not None:  # a property with a rule, such as an array's .T
-            _, pb = rrule(obj)
-            return add(d_obj, unbroadcast(pb(dv)[0], obj))
+    key = method_key(obj, name)
+    rrule = RULES.get(key) if key is not None else None
+    if rrule is not None:  # a property with a rule, such as an array's .T
+        _, pb = rrule(obj)
+        return add(d_obj, unbroadcast(pb(dv)[0], obj))
     prop = class_attribute(t, name) if name not in getattr(obj, "__dict__", ()) else None
     if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
         # a user's property: its getter, differentiated (run again here: it reads

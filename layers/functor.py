@@ -131,24 +131,26 @@ def walk_arrays(model, *, trainable_only: bool = False) -> list:
     Arrays (and objects, lists) met a second time are skipped: tied arrays
     appear once, under their first path. Any dtype is listed.
     """
-    out, seen = [], set()
-
-    def go(x, path):
-        if is_array(x):
-            if id(x) not in seen:
-                seen.add(id(x))
-                out.append((path, x))
-            return
-        kids = children(x)
-        if not kids or id(x) in seen:
-            return
-        seen.add(id(x))
-        names = trainable(x) if trainable_only else kids
-        for k in names:
-            go(kids[k], _join(path, k))
-
-    go(model, "")
+    out = []
+    _walk(model, "", out, set(), trainable_only)
     return out
+
+
+def _walk(x, path, out, seen, trainable_only):
+    """walk_arrays' recursion (module level: a nested recursive function is a
+    reference cycle, which keeps what it holds alive until a GC pass)."""
+    if is_array(x):
+        if id(x) not in seen:
+            seen.add(id(x))
+            out.append((path, x))
+        return
+    kids = children(x)
+    if not kids or id(x) in seen:
+        return
+    seen.add(id(x))
+    names = trainable(x) if trainable_only else kids
+    for k in names:
+        _walk(kids[k], _join(path, k), out, seen, trainable_only)
 
 
 def parameters(model) -> list:
@@ -192,53 +194,58 @@ def gradient_pairs(model, grad) -> list:
     gradients at all of its paths and is listed once, under its first path.
     """
     found = {}  # id(param) -> [path, param, grad]
-
-    def field(g, name, path):
-        if isinstance(g, Tangent):
-            return g.get(name)
-        if isinstance(g, dict):
-            return g.get(name)
-        if isinstance(g, (list, tuple)):
-            raise TypeError(
-                f"gradient does not match the model at {path or 'the root'!r}: got a "
-                f"{type(g).__name__} where the model has an object. If you passed "
-                "the whole tuple returned by zygopy.gradient, pass its element [0]."
-            )
-        return getattr(g, name, None)
-
-    def go(x, g, path):
-        if is_zero(g):
-            return
-        if is_array(x):
-            if x.dtype.kind in "fc":
-                entry = found.get(id(x))
-                if entry is None:
-                    found[id(x)] = [path, x, g]
-                else:
-                    entry[2] = entry[2] + g
-            return
-        if isinstance(x, (list, tuple)):
-            if not isinstance(g, (list, tuple)) or len(g) != len(x):
-                raise TypeError(
-                    f"gradient does not match the model at {path or 'the root'!r}: "
-                    f"model has a {type(x).__name__} of length {len(x)}, gradient is "
-                    f"{type(g).__name__}{'' if not hasattr(g, '__len__') else len(g)}"
-                )
-            for i, (xi, gi) in enumerate(zip(x, g)):
-                go(xi, gi, _join(path, i))
-            return
-        if isinstance(x, dict):
-            for k, v in x.items():
-                go(v, g.get(k) if isinstance(g, dict) else field(g, k, path), _join(path, k))
-            return
-        fields = _object_fields(x)
-        if fields is None:
-            return
-        for name in _trainable_fields(x, fields):  # frozen subtrees hold no parameter
-            go(fields[name], field(g, name, path), _join(path, name))
-
-    go(model, grad, "")
+    _pair(model, grad, "", found)
     return [tuple(e) for e in found.values()]
+
+
+def _pair(x, g, path, found):
+    """gradient_pairs' recursion (module level, as `_walk`: the gradients it
+    finds are freed as soon as the caller is done with them)."""
+    if is_zero(g):
+        return
+    if is_array(x):
+        if x.dtype.kind in "fc":
+            entry = found.get(id(x))
+            if entry is None:
+                found[id(x)] = [path, x, g]
+            else:
+                entry[2] = entry[2] + g
+        return
+    if isinstance(x, (list, tuple)):
+        if not isinstance(g, (list, tuple)) or len(g) != len(x):
+            raise TypeError(
+                f"gradient does not match the model at {path or 'the root'!r}: "
+                f"model has a {type(x).__name__} of length {len(x)}, gradient is "
+                f"{type(g).__name__}{'' if not hasattr(g, '__len__') else len(g)}"
+            )
+        for i, (xi, gi) in enumerate(zip(x, g)):
+            _pair(xi, gi, _join(path, i), found)
+        return
+    if isinstance(x, dict):
+        for k, v in x.items():
+            gv = g.get(k) if isinstance(g, dict) else _field(g, k, path)
+            _pair(v, gv, _join(path, k), found)
+        return
+    fields = _object_fields(x)
+    if fields is None:
+        return
+    for name in _trainable_fields(x, fields):  # frozen subtrees hold no parameter
+        _pair(fields[name], _field(g, name, path), _join(path, name), found)
+
+
+def _field(g, name, path):
+    """The gradient of field `name` in the gradient `g` of an object."""
+    if isinstance(g, Tangent):
+        return g.get(name)
+    if isinstance(g, dict):
+        return g.get(name)
+    if isinstance(g, (list, tuple)):
+        raise TypeError(
+            f"gradient does not match the model at {path or 'the root'!r}: got a "
+            f"{type(g).__name__} where the model has an object. If you passed "
+            "the whole tuple returned by zygopy.gradient, pass its element [0]."
+        )
+    return getattr(g, name, None)
 
 
 def fmap(f, x, *, exclude=is_array):
@@ -255,24 +262,31 @@ def fmap(f, x, *, exclude=is_array):
     >>> fmap(lambda a: a * 2, {"w": np.ones(2), "n": 3})["w"]
     array([2., 2.])
     """
-    cache, active = {}, set()
+    return _Mapper(f, exclude)(x)
 
-    def go(v):
+
+class _Mapper:
+    """fmap's recursion: a callable object rather than a nested function, which
+    would be a reference cycle holding every old and new array until a GC pass."""
+
+    def __init__(self, f, exclude):
+        self.f, self.exclude = f, exclude
+        self.cache, self.active = {}, set()
+
+    def __call__(self, v):
         key = id(v)
-        if key in cache:
-            return cache[key][1]
-        if exclude(v):
-            out = f(v)
-        elif key in active:  # a reference cycle: keep the original link
+        if key in self.cache:
+            return self.cache[key][1]
+        if self.exclude(v):
+            out = self.f(v)
+        elif key in self.active:  # a reference cycle: keep the original link
             return v
         else:
-            active.add(key)
-            out = _rebuild(v, go)
-            active.discard(key)
-        cache[key] = (v, out)  # holding `v` keeps its id from being reused
+            self.active.add(key)
+            out = _rebuild(v, self)
+            self.active.discard(key)
+        self.cache[key] = (v, out)  # holding `v` keeps its id from being reused
         return out
-
-    return go(x)
 
 
 def _rebuild(x, go):

@@ -246,3 +246,32 @@ def test_silent(capsys):
         _gradient=lambda f, m: (f(m), None),
     )
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_training_step_leaves_no_cyclic_garbage():
+    """Gradients and intermediates are freed when the step ends (by reference
+    counting), not kept by reference cycles until a GC pass: a large model's
+    next step then reuses their memory."""
+    import gc
+
+    import zygopy as zp
+    from layers import Adam, Chain, Dense, relu, setup, update
+
+    model = Chain(Dense(4, 8, relu), Dense(8, 2))
+    state = setup(Adam(1e-3), model)
+    x = np.ones((3, 4), np.float32)
+    loss = zp.value_and_grad(lambda m, x: np.sum(m(x) ** 2))
+
+    def step():
+        _, g = loss(model, x)
+        update(state, model, g)
+
+    step()
+    step()
+    gc.collect()
+    gc.disable()
+    try:
+        step()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -344,6 +344,8 @@ class Differentiable:
     Calling it runs the original function; `zygopy.gradient` and friends use
     the generated code; `source()` prints it."""
 
+    zygopy_differentiable = True  # the dispatcher differentiates `fn` itself
+
     def __init__(self, fn):
         self.fn = fn
         functools.update_wrapper(self, fn)
@@ -352,6 +354,10 @@ class Differentiable:
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
+
+    def __get__(self, obj, objtype=None):
+        """As a method (a decorated `__call__` of a layer): bound to the object."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def source(self):
         return self._generic.text

@@ -196,9 +196,15 @@ def _dispatch(f, args, kwargs, mask):
         return call_function(f, args, kwargs, need_free=bool(f.__closure__), mask=mask)
     with_self = None if mask is None else (True,) + tuple(mask)
     if isinstance(f, types.MethodType):
-        y, pb = call_function(f.__func__, (f.__self__,) + args, kwargs, need_free=True,
+        func = _plain(f.__func__)
+        if not isinstance(func, types.FunctionType):  # a callable bound as a method
+            y, pb = _dispatch(func, (f.__self__,) + args, kwargs, with_self)
+            return y, MethodPullback(pb)
+        y, pb = call_function(func, (f.__self__,) + args, kwargs, need_free=True,
                               mask=with_self)
         return y, MethodPullback(pb)
+    if getattr(type(f), "zygopy_differentiable", False):  # @zp.differentiable
+        return _dispatch(f.fn, args, kwargs, mask)
     if isinstance(f, type):
         fields = record_fields(f)
         if fields is not None:
@@ -216,7 +222,7 @@ def _dispatch(f, args, kwargs, mask):
         y, pb = rrule(f, *args, **kwargs)
         return y, MethodRulePullback(pb, (f,) + args, tuple(kwargs),
                                      getattr(rrule, "keyword_cotangents", False))
-    method = getattr(type(f), "__call__", None)  # noqa: B004  (the function itself)
+    method = _plain(getattr(type(f), "__call__", None))  # noqa: B004  (the function itself)
     if isinstance(method, types.FunctionType):
         y, pb = call_function(method, (f,) + args, kwargs, need_free=True, mask=with_self)
         return y, MethodPullback(pb)
@@ -230,6 +236,11 @@ def _dispatch(f, args, kwargs, mask):
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(n)
     raise NoRuleError(f)
+
+
+def _plain(fn):
+    """The function a `@zp.differentiable` wraps, or `fn` itself."""
+    return fn.fn if getattr(type(fn), "zygopy_differentiable", False) else fn
 
 
 _CACHED = type(functools.cache(lambda: None))  # functools' caching wrapper
@@ -250,7 +261,8 @@ def call_method_masked(mask, obj, name, *args, **kwargs):
             return _apply_rule(rrule, obj, (obj,) + args, kwargs, _padded(mask, 1 + len(args)),
                                MethodRulePullback)
         return call_method(obj, name, *args, **kwargs)
-    attr = class_attribute(type(obj), name) if not isinstance(obj, types.ModuleType) else None
+    attr = _plain(class_attribute(type(obj), name)) \
+        if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
         y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True, mask=mask)
         return y, MethodPullback(pb)
@@ -390,7 +402,8 @@ def call_method(obj, name, *args, **kwargs):
             _refuse_drawn(key, args, kwargs)
             return getattr(obj, name)(*args, **kwargs), ZeroPullback(1 + len(args) + len(kwargs))
         return _apply_rule(rrule, obj, (obj,) + args, kwargs, None, MethodRulePullback)
-    attr = class_attribute(type(obj), name) if not isinstance(obj, types.ModuleType) else None
+    attr = _plain(class_attribute(type(obj), name)) \
+        if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
         y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
         return y, MethodPullback(pb)

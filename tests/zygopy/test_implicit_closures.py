@@ -47,3 +47,24 @@ def test_the_same_closure_code_with_a_model_after_a_plain_function():
     assert np.all(plain == 0)
     got = run(lambda x: np.sum(MODEL(x) ** 2))  # same lambda code, now a model
     np.testing.assert_allclose(got, 2 * np.outer(MODEL(X), X))
+
+
+W_GLOBAL = np.full((2, 3), 0.5)
+
+
+def reads_the_global(v):
+    return np.sum(W_GLOBAL * v)
+
+
+def reads_it_with_no_arguments():
+    return np.sum(np.tanh(W_GLOBAL))
+
+
+def test_a_call_with_constant_arguments_still_hands_back_implicit_gradients():
+    """`inner(2.0)` takes no differentiable argument, but reads a parameter:
+    its pullback must run for that (the backward dropped it as unused)."""
+    ps = zp.params(W_GLOBAL)
+    gs = zp.gradient(lambda: reads_the_global(2.0), ps)
+    np.testing.assert_allclose(gs[W_GLOBAL], np.full((2, 3), 2.0))
+    gs = zp.gradient(lambda: reads_it_with_no_arguments() * 3.0, ps)
+    np.testing.assert_allclose(gs[W_GLOBAL], 3 * (1 - np.tanh(W_GLOBAL) ** 2))

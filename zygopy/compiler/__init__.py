@@ -148,7 +148,7 @@ def _generate(fn, kinds, need_free, implicit):
     unseeded = [p for p in params if p not in seeds and p in act.active]
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
     fwd, bwd = rev.run(body)
-    optimise.dead_adjoints(bwd)
+    optimise.dead_adjoints(bwd, implicit)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     return fwd, bwd, rev.guards, (free, changed), filename, name, _title(fn, name, filename)

@@ -9,21 +9,21 @@ from . import facts as ann
 from .walk import walk
 
 
-def dead_adjoints(fdef: ast.FunctionDef, keep_prefix="d") -> ast.FunctionDef:
+def dead_adjoints(fdef: ast.FunctionDef, implicit=False) -> ast.FunctionDef:
     """Remove assignments in `fdef` whose target is never read afterwards.
 
-    Only pure assignments of names are removed (calls to pullbacks are kept:
-    they are pure too, but removing them is only safe when their result is
-    unused, which this pass checks the same way)."""
+    Only pure assignments of names are removed. With `implicit` parameters a
+    call's pullback is not pure: it hands the gradients of the globals the
+    callee read to the Params context, so an unused one stays, as a statement."""
     changed = True
     while changed:
         loads = {n.id for n in walk(fdef) if isinstance(n, ast.Name)
                  and isinstance(n.ctx, ast.Load)}
-        changed = _prune(fdef.body, loads)
+        changed = _prune(fdef.body, loads, implicit)
     return fdef
 
 
-def _prune(stmts, loads):
+def _prune(stmts, loads, implicit):
     changed = False
     i = 0
     while i < len(stmts):
@@ -31,13 +31,17 @@ def _prune(stmts, loads):
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and \
                 isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id not in loads \
                 and not _has_effect(stmt.value):
-            del stmts[i]
-            changed = True
-            continue
+            if implicit and ann.get(stmt, "pullback_call"):
+                stmts[i] = ast.copy_location(ast.Expr(stmt.value), stmt)
+                ann.copy(stmt, stmts[i])
+            else:
+                del stmts[i]
+                changed = True
+                continue
         for field in ("body", "orelse"):
             sub = getattr(stmt, field, None)
             if sub and not isinstance(stmt, ast.FunctionDef):
-                changed |= _prune(sub, loads)
+                changed |= _prune(sub, loads, implicit)
                 if not sub and field == "body":
                     sub.append(ast.Pass())
         i += 1

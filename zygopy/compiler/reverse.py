@@ -445,7 +445,7 @@ class Reverse(CallSites):
     def bwd_call(self, call, dv, pb):
         """`_grads = v_pb(dv)`, then each active argument takes its share."""
         grads = self.fresh("_grads")
-        out = [_assign(grads, ast.Call(_name(pb), [dv], []))]
+        out = [ann.set_(_assign(grads, ast.Call(_name(pb), [dv], [])), "pullback_call", True)]
         head = call.args[1:] if call.func.attr.endswith("_masked") else call.args
         if call.func.attr.startswith("call_method"):
             callee, args = head[0], head[2:]

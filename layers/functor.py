@@ -52,8 +52,9 @@ _OPAQUE = (
 
 def is_array(x) -> bool:
     """True for numpy arrays and device arrays (anything with a CUDA array interface)."""
-    return type(x) is np.ndarray or isinstance(x, np.ndarray) or \
-        hasattr(x, "__cuda_array_interface__")
+    t = type(x)  # the interface is looked up on the type: no __getattr__ of layers
+    return t is np.ndarray or isinstance(x, np.ndarray) or \
+        hasattr(t, "__cuda_array_interface__")
 
 
 def is_parameter_array(x) -> bool:

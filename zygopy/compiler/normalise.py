@@ -374,13 +374,15 @@ def generators_as_lists(tree):
     generator expression is the only argument of a builtin that consumes it
     all (see `_CONSUMERS`), before the fence refuses other generators; and
     dict comprehensions as `dict` of a list comprehension of pairs."""
+    dict_comps = False
     for node in walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in _CONSUMERS and len(node.args) == 1 \
                 and isinstance(node.args[0], ast.GeneratorExp):
             gen = node.args[0]
             node.args[0] = ast.copy_location(ast.ListComp(gen.elt, gen.generators), gen)
-    return _DictComps().visit(tree)
+        dict_comps = dict_comps or isinstance(node, ast.DictComp)
+    return _DictComps().visit(tree) if dict_comps else tree
 
 
 class _DictComps(ast.NodeTransformer):

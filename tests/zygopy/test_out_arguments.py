@@ -57,3 +57,34 @@ def test_out_on_a_shared_array_is_refused_at_the_line():
 def test_out_inside_an_expression_is_refused_saying_what_to_write():
     with pytest.raises(zp.NoRuleError, match="writes the result into an array in place"):
         zp.gradient(nested, X)
+
+
+M = np.random.default_rng(0).standard_normal((3, 4))
+
+
+def zeroes_the_diagonal(m):
+    a = m.copy()
+    np.fill_diagonal(a, 0.0)  # a[np.diag_indices(3, 2)] = 0.0
+    return np.sum(a * m)
+
+
+def fills_by_copyto(m):
+    a = np.zeros((3, 4))
+    np.copyto(a, m * 2)  # a[...] = m * 2
+    return np.sum(a * m)
+
+
+@pytest.mark.parametrize("f", [zeroes_the_diagonal, fills_by_copyto])
+def test_in_place_numpy_statements_are_updates(f):
+    check_grads(f, M)
+
+
+def puts(v):
+    a = v.copy()
+    np.put(a, [0], 5.0)
+    return np.sum(a * v)
+
+
+def test_other_in_place_numpy_functions_are_refused_saying_so():
+    with pytest.raises(zp.NoRuleError, match="changes its first argument in place"):
+        zp.gradient(puts, X)

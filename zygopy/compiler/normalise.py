@@ -399,9 +399,10 @@ class _DictComps(ast.NodeTransformer):
 def out_arguments_as_updates(tree, array_modules):
     """Rewrite a statement `np.f(..., out=a)` as `a[...] = np.f(...)` (and
     `b = np.f(..., out=a)` as that, then `b = a`): the in-place update the
-    reverse pass differentiates, with its alias checks. `array_modules`: the
-    global names bound to numpy or cupy. Other uses of `out=` stay as they are
-    (and are refused where they carry a gradient)."""
+    reverse pass differentiates, with its alias checks; likewise `np.copyto`
+    and `np.fill_diagonal` (see `_in_place_call`). `array_modules`: the global
+    names bound to numpy or cupy. Other uses of `out=` stay as they are (and
+    are refused where they carry a gradient)."""
     for node in walk(tree):
         for field in ("body", "orelse"):
             stmts = getattr(node, field, None)
@@ -411,7 +412,31 @@ def out_arguments_as_updates(tree, array_modules):
     return tree
 
 
+def _in_place_call(stmt, array_modules):
+    """A statement `np.copyto(a, v)` as `a[...] = v`, and `np.fill_diagonal(a, v)`
+    as `a[np.diag_indices(min(a.shape), a.ndim)] = v` (their defaults only):
+    updates in place the reverse pass differentiates. None for other statements."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr in ("copyto", "fill_diagonal") and not call.keywords
+            and len(call.args) == 2 and isinstance(call.args[0], ast.Name)
+            and isinstance(call.func.value, ast.Name) and call.func.value.id in array_modules):
+        return None
+    a, v = call.args
+    index = ast.Constant(Ellipsis)
+    if call.func.attr == "fill_diagonal":
+        xp = call.func.value.id
+        shape, ndim = (ast.Attribute(ast.Name(a.id, LOAD), n, LOAD) for n in ("shape", "ndim"))
+        n = ast.Call(ast.Name("min", LOAD), [shape], [])
+        index = ast.Call(ast.Attribute(ast.Name(xp, LOAD), "diag_indices", LOAD), [n, ndim], [])
+    update = ast.Assign([ast.Subscript(ast.Name(a.id, LOAD), index, STORE)], v)
+    return ast.fix_missing_locations(ast.copy_location(update, stmt))
+
+
 def _out_as_update(stmt, array_modules):
+    update = _in_place_call(stmt, array_modules)
+    if update is not None:
+        return [update]
     if isinstance(stmt, ast.Expr):
         call, target = stmt.value, None
     elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:

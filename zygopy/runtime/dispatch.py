@@ -235,7 +235,14 @@ def _dispatch(f, args, kwargs, mask):
                              f"{_REBUILD[type(owner)]})")
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(n)
+    if any(f is g for g in _IN_PLACE_FUNCTIONS):
+        raise NoRuleError(f, " (it changes its first argument in place: write the change "
+                             "as an update zygopy differentiates, a[index] = v, on an "
+                             "array of the function's own)")
     raise NoRuleError(f)
+
+
+_IN_PLACE_FUNCTIONS = (np.put, np.place, np.putmask, np.put_along_axis)  # a[...] = v
 
 
 def _plain(fn):

@@ -340,26 +340,6 @@ def getitem_rule(x, index):
     return array_rule(x, index)
 
 
-def list_extend(xs, vs):
-    """`xs.extend(vs)`, returning xs (see `list_append`)."""
-    xs.extend(vs)
-    return xs
-
-
-@rule(list_extend)
-def list_extend_rule(xs, vs):
-    n = len(xs)
-    xs.extend(vs)
-
-    def list_extend_pullback(dxs):
-        if dxs is ZERO or dxs is None:
-            return ZERO, ZERO
-        items = list(dxs[n:])
-        return list(dxs[:n]), tuple(items) if isinstance(vs, tuple) else items
-
-    return xs, list_extend_pullback
-
-
 def list_pop(xs, i=-1):
     """`v = xs.pop(i)` as `xs, v = list_pop(xs, i)` (see `list_append`)."""
     v = xs.pop(i)
@@ -429,14 +409,30 @@ def list_append(xs, v):
     return xs
 
 
-@rule(list_append)
-def list_append_rule(xs, v):
-    n = len(xs)
-    xs.append(v)
+def list_extend(xs, vs):
+    """`xs.extend(vs)`, returning xs (as `list_append`)."""
+    xs.extend(vs)
+    return xs
 
-    def list_append_pullback(dxs):
-        if dxs is ZERO or dxs is None:
-            return ZERO, ZERO
-        return list(dxs[:n]), dxs[n]
 
-    return xs, list_append_pullback
+def _growing_rule(grow, added):
+    """The rule of `grow(xs, v)` (append, extend): the first cotangents go back
+    to xs, the rest to v (`added(rest, v)` gives them v's form)."""
+
+    def growing_rule(xs, v):
+        n = len(xs)
+        grow(xs, v)
+
+        def growing_pullback(dxs):
+            if dxs is ZERO or dxs is None:
+                return ZERO, ZERO
+            return list(dxs[:n]), added(dxs[n:], v)
+
+        return xs, growing_pullback
+
+    return growing_rule
+
+
+rule(list_append)(_growing_rule(list_append, lambda rest, v: rest[0]))
+rule(list_extend)(_growing_rule(
+    list_extend, lambda rest, vs: tuple(rest) if isinstance(vs, tuple) else list(rest)))

@@ -240,6 +240,29 @@ def nanstd(a, axis=None, ddof=0, keepdims=False):
     return np.where(spread, np.sqrt(np.where(spread, v, 1.0)), 0.0)[()]  # (a scalar for 0-d)
 
 
+def _scalar_range(start, stop, num=50, endpoint=True, *rest, dtype=None, axis=0, **kw):
+    if np.ndim(start) or np.ndim(stop) or dtype is not None or axis != 0 or \
+            any(np.ndim(v) for v in rest + tuple(kw.values())):
+        return "scalar bounds (and base), without dtype or axis"
+    return None
+
+
+@composite(np.logspace, supports=_scalar_range)
+def logspace(start, stop, num=50, endpoint=True, base=10.0):
+    """`np.logspace`: base to the powers linspace(start, stop)."""
+    return base ** np.linspace(start, stop, num, endpoint)
+
+
+@composite(np.geomspace, supports=lambda start, stop, *rest, **kw:
+           _scalar_range(start, stop, *rest, **kw)
+           or (None if start * stop > 0 else "bounds of one sign"))
+def geomspace(start, stop, num=50, endpoint=True):
+    """`np.geomspace`: exp of linspace(log start, log stop), for bounds of one sign."""
+    sign = np.sign(start)
+    return sign * np.exp(np.linspace(np.log(start * sign), np.log(stop * sign), num,
+                                     endpoint))
+
+
 @composite(np.interp, supports=lambda x, xp, fp, left=None, right=None, period=None:
            None if left is None and right is None and period is None and np.ndim(xp) == 1
            else "increasing 1-D xp without left, right or period")

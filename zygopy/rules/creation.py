@@ -1,6 +1,7 @@
 """Arrays made from differentiable values: full, full_like, linspace, arange
-(with float bounds), and reading values out of arrays (item, tolist), diff
-and ptp. Creation from shapes alone (zeros, ones, eye, ...) is in `inert.py`.
+(with float bounds), bincount and histogram (linear in their weights), and
+reading values out of arrays (item, tolist), diff and ptp. Creation from
+shapes alone (zeros, ones, eye, ...) is in `inert.py`.
 """
 
 from __future__ import annotations
@@ -136,3 +137,84 @@ def ptp_rule(x, axis=None, keepdims=False):
 
 
 rule(np.float64)(scalar_cast_rule(np.float64))  # (float32 and float16 in python.py)
+
+
+@rule(np.bincount)
+def bincount_rule(x, *args, **kw):
+    """`np.bincount(x, weights)`: y[k] sums the weights of the x equal to k, so
+    each weight's cotangent is dy at its bin (the counts of `x` alone carry
+    none)."""
+    y = np.bincount(x, *args, **kw)
+    weights = args[0] if args else kw.get("weights")
+
+    def bincount_pullback(dy):
+        dw = None if weights is None else dy[x]
+        return _by_position_and_keyword(dw, args, kw)
+
+    return y, bincount_pullback
+
+
+@rule(np.histogram)
+def histogram_rule(a, *args, **kw):
+    """`np.histogram(a, bins, weights=w)`: the counts are linear in the
+    weights (each weight's cotangent is d hist at its bin, zero outside the
+    range); the positions `a` and the edges carry no gradient. A density
+    with weights divides by their sum: not covered."""
+    hist, edges = np.histogram(a, *args, **kw)
+    weights = args[3] if len(args) > 3 else kw.get("weights")
+    density = args[2] if len(args) > 2 else kw.get("density")
+    if weights is not None and density:
+        from ..errors import NoRuleError
+
+        raise NoRuleError(np.histogram, " (density=True with weights: the weights' sum "
+                                        "normalises it; normalise the counts yourself)")
+    flat = np.ravel(a)
+    last = len(edges) - 2
+    at = np.searchsorted(edges, flat, side="right") - 1
+    at[flat == edges[-1]] = last  # the last bin holds its right edge
+    inside = (at >= 0) & (at <= last)
+
+    bins = args[0] if args else kw.get("bins", 10)
+    given_range = args[1] if len(args) > 1 else kw.get("range")
+
+    def histogram_pullback(d):
+        dhist, dedges = d if isinstance(d, tuple) else (d, None)
+        dw = None
+        if weights is not None and dhist is not None and np.ndim(dhist):
+            dw = np.where(inside, dhist[np.clip(at, 0, last)], 0.0).reshape(np.shape(a))
+            dw = dw.astype(np.result_type(weights), copy=False)
+        grads = _by_position_and_keyword(dw, args, kw, at=3)
+        return (_edges_adjoint(a, dedges, bins, given_range),) + grads[1:]
+
+    return (hist, edges), histogram_pullback
+
+
+def _edges_adjoint(a, dedges, bins, given_range):
+    """The cotangent of the positions `a`: their bins are piecewise constant,
+    but `bins` edges spanning [min(a), max(a)] (no range given) move with the
+    extremes."""
+    da = np.zeros(np.shape(a))
+    if dedges is None or not np.ndim(dedges) or given_range is not None or \
+            np.ndim(bins) or np.size(a) == 0:
+        return da
+    flat = da.reshape(-1)
+    values = np.ravel(a)
+    t = np.linspace(0.0, 1.0, len(dedges))
+    lo, hi = np.argmin(values), np.argmax(values)
+    flat[lo] += np.sum(dedges * (1 - t))  # edges = lo + t (hi - lo); lo == hi: +-0.5
+    flat[hi] += np.sum(dedges * t)
+    return da
+
+
+def _by_position_and_keyword(dw, args, kw, at=0):
+    """The cotangents of a call whose `weights` (its argument `at` after the
+    first, or a keyword) gets `dw`: None for the first argument and the other
+    options, and by keyword when it was given by keyword."""
+    positional = [None] * (1 + len(args))
+    if len(args) > at:
+        positional[1 + at] = dw
+    return tuple(positional) + ({k: dw if k == "weights" else None for k in kw},)
+
+
+bincount_rule.keyword_cotangents = True  # weights= by keyword too
+histogram_rule.keyword_cotangents = True

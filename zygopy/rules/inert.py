@@ -12,10 +12,11 @@ import numpy as np
 from .registry import key_of, nondifferentiable
 
 # array creation
-# (full, full_like, linspace and arange take values: creation.py differentiates them)
+# (full, full_like, linspace, logspace, geomspace and arange take values: creation.py
+# and composite.py differentiate them)
 nondifferentiable(
     np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
-    np.eye, np.identity, np.logspace, np.geomspace, np.tri, np.indices,
+    np.eye, np.identity, np.tri, np.indices,
     np.diag_indices, np.tril_indices, np.triu_indices,
 )
 
@@ -61,7 +62,7 @@ nondifferentiable(
 nondifferentiable(
     np.shape, np.ndim, np.size, np.result_type, np.argmax, np.argmin, np.argsort,
     np.argwhere, np.nonzero, np.flatnonzero, np.searchsorted, np.digitize,
-    np.count_nonzero, np.bincount, np.histogram, np.unravel_index,
+    np.count_nonzero, np.unravel_index,
     np.ravel_multi_index, np.isscalar, np.iscomplexobj, np.isrealobj,
     np.ndarray.argmax, np.ndarray.argmin, np.ndarray.argsort, np.ndarray.nonzero,
     *[(np.ndarray, name) for name in (

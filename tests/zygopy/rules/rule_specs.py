@@ -415,6 +415,43 @@ def _average(d):
 
 
 spec(np.average, _average)
+
+
+def _space(positive):
+    def build(d):
+        lo, hi = (d.array((), "positive") for _ in range(2)) if positive else \
+            (d.array((), "any") for _ in range(2))
+        if positive and d.draw(st.booleans()):
+            lo, hi = -lo, -hi  # geomspace: bounds of one sign, either sign
+        kw = {"num": d.draw(st.integers(1, 6)), "endpoint": d.draw(st.booleans())}
+        if not positive and d.draw(st.booleans()):
+            kw["base"] = d.array((), "positive") + 1.0
+        return (float(lo), float(hi)), kw
+    return build
+
+
+spec(np.logspace, _space(False))
+spec(np.geomspace, _space(True))
+
+
+def _weighted_counts(fn):
+    def build(d):
+        n = d.draw(st.integers(1, 6))
+        w = d.array((n,), "any")
+        if fn is np.bincount:
+            x = d.rng.integers(0, 4, n)
+            return ((x, w), {}) if d.draw(st.booleans()) else ((x,), {"weights": w})
+        n = max(n, 2)  # one value would sit on the middle edge of its own range
+        w = w if w.size == n else d.array((n,), "any")
+        a = d.array((n,), "distinct")  # no value near an edge: piecewise constant
+        bins = d.draw(st.integers(1, 4))
+        return ((a, bins, None, None, w), {}) if d.draw(st.booleans()) else \
+            ((a, bins), {"weights": w})
+    return build
+
+
+spec(np.bincount, _weighted_counts(np.bincount), order2=False)
+spec(np.histogram, _weighted_counts(np.histogram), order2=False)
 spec(np.nansum, reduction())
 spec(np.nanmean, reduction())
 

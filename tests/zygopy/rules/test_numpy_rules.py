@@ -275,3 +275,17 @@ def test_complex_values_carrying_a_gradient_are_refused(f, x):
 ])
 def test_clip_bounds_given_by_keyword_get_their_gradient(f, args):
     check_grads(f, np.random.default_rng(3).standard_normal((3, 4)), *args)
+
+
+@pytest.mark.parametrize("f", [
+    lambda w: np.sum(np.bincount(np.array([0, 2, 2, 1, 0]), w) ** 2),
+    lambda w: np.sum(np.bincount(np.array([0, 2, 2, 1, 0]), weights=w, minlength=5) ** 2),
+    lambda w: np.sum(np.histogram(np.array([0.5, -1.0, 2.0, 0.3, 0.7]), bins=3,
+                                  weights=w)[0] ** 2),
+    lambda w: np.sum(np.logspace(w[0], w[1], 4)) + np.sum(np.geomspace(1.0, w[2] ** 2, 3)),
+])
+def test_counts_and_spaces_carry_the_gradient_of_their_values(f):
+    """bincount and histogram are linear in their weights, logspace and
+    geomspace smooth in their bounds: declared non-differentiable, they gave
+    a silent zero."""
+    check_grads(f, np.array([0.5, -1.0, 2.0, 0.3, 0.7]))

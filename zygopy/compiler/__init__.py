@@ -126,6 +126,7 @@ def _generate(fn, kinds, need_free, implicit):
     params = _params(fdef)
     changed = aliases.check_owned_updates(fdef, filename, set(params))
     local = _locals(fdef) | set(params)
+    _refuse_reserved(fdef, local, filename)
     names = _all_names(fdef)
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))
     conflicts = aliases.find(fdef)
@@ -158,6 +159,25 @@ def _array_modules(fn):
     """The global names of `fn` bound to numpy or cupy (or their submodules)."""
     return {k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType)
             and v.__name__.partition(".")[0] in ("numpy", "cupy")}
+
+
+# names the generated code itself uses for numpy, math, its runtime and the
+# objects its inlined formulas assume: a local variable of that name would hide them
+_RESERVED = ("np", "math", "_zp")
+
+
+def _refuse_reserved(fdef, local, filename):
+    clash = sorted(n for n in local if n in _RESERVED or n.startswith("_guard"))
+    if not clash:
+        return
+    name = clash[0]
+    where = next((n for n in walk(fdef) if isinstance(n, ast.Name) and n.id == name),
+                 next((a for a in walk(fdef) if isinstance(a, ast.arg) and a.arg == name),
+                      fdef))
+    what = "numpy" if name == "np" else "the math module" if name == "math" else \
+        "its runtime" if name == "_zp" else "the functions its formulas assume"
+    fence._refuse(where, filename, f"a local variable named `{name}` (zygopy's generated "
+                  f"code uses that name for {what})", [f"rename the variable `{name}`"])
 
 
 def _check_fresh(fn, fdef, filename):

@@ -265,3 +265,20 @@ def test_a_call_with_missing_arguments_names_the_function():
 
     with pytest.raises(TypeError, match=r"two\(\) missing a required argument: 'y'"):
         zp.gradient(two, 1.0)
+
+
+def shadows_math(x):
+    math = 3.0  # hides the module the generated scalar formulas call
+    return x * math
+
+
+def names_a_guard(x):
+    _guard0 = x * 2
+    return np.tanh(_guard0)
+
+
+@pytest.mark.parametrize("f, name", [(shadows_math, "math"), (names_a_guard, "_guard0")])
+def test_a_local_with_a_name_generated_code_uses_is_refused(f, name):
+    with pytest.raises(zp.UnsupportedSyntax, match=f"local variable named `{name}`") as e:
+        zp.gradient(f, 0.7)
+    assert __file__ in str(e.value) and f"rename the variable `{name}`" in str(e.value)

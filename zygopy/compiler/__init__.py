@@ -161,9 +161,10 @@ def _array_modules(fn):
             and v.__name__.partition(".")[0] in ("numpy", "cupy")}
 
 
-# names the generated code itself uses for numpy, math, its runtime and the
-# objects its inlined formulas assume: a local variable of that name would hide them
-_RESERVED = ("np", "math", "_zp")
+# names the generated code itself uses: numpy, math, its runtime, the
+# backward's arguments and its tapes (and `_guard0`, ... for the objects its
+# inlined formulas assume); a local variable of that name would hide them
+_RESERVED = ("np", "math", "_zp", "_saved", "_dout", "_tape", "_redo")
 
 
 def _refuse_reserved(fdef, local, filename):
@@ -174,8 +175,10 @@ def _refuse_reserved(fdef, local, filename):
     where = next((n for n in walk(fdef) if isinstance(n, ast.Name) and n.id == name),
                  next((a for a in walk(fdef) if isinstance(a, ast.arg) and a.arg == name),
                       fdef))
-    what = "numpy" if name == "np" else "the math module" if name == "math" else \
-        "its runtime" if name == "_zp" else "the functions its formulas assume"
+    what = {"np": "numpy", "math": "the math module", "_zp": "its runtime",
+            "_saved": "the values the backward pass gets", "_dout": "the cotangent of "
+            "the output", "_tape": "the values loops save", "_redo": "undone updates"}.get(
+                name, "the functions its formulas assume")
     fence._refuse(where, filename, f"a local variable named `{name}` (zygopy's generated "
                   f"code uses that name for {what})", [f"rename the variable `{name}`"])
 

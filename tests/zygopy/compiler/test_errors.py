@@ -277,7 +277,13 @@ def names_a_guard(x):
     return np.tanh(_guard0)
 
 
-@pytest.mark.parametrize("f, name", [(shadows_math, "math"), (names_a_guard, "_guard0")])
+def names_the_cotangent(x):
+    _dout = x * 2  # the backward's own argument: its gradient was silently wrong
+    return np.sin(_dout) * _dout
+
+
+@pytest.mark.parametrize("f, name", [(shadows_math, "math"), (names_a_guard, "_guard0"),
+                                     (names_the_cotangent, "_dout")])
 def test_a_local_with_a_name_generated_code_uses_is_refused(f, name):
     with pytest.raises(zp.UnsupportedSyntax, match=f"local variable named `{name}`") as e:
         zp.gradient(f, 0.7)

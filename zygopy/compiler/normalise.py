@@ -189,6 +189,11 @@ class Normaliser:
     def stmt_Pass(self, node):
         pass
 
+    def stmt_Raise(self, node):
+        """`raise E(...)`: kept as written (it leaves the forward pass; no
+        gradient flows through an exception)."""
+        self.emit(node)
+
     def stmt_Assert(self, node):
         test = self.atom(node.test)
         msg = self.atom(node.msg) if node.msg is not None else None

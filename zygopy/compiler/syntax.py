@@ -7,6 +7,7 @@ import ast
 STATEMENTS = (
     ast.FunctionDef, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.If,
     ast.For, ast.While, ast.Break, ast.Continue, ast.Pass, ast.Expr, ast.Assert,
+    ast.Raise,
 )
 EXPRESSIONS = (
     ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Attribute,
@@ -40,8 +41,6 @@ REFUSED = {
         "import at module level"]),
     ast.ImportFrom: ("an import inside a differentiated function", [
         "import at module level"]),
-    ast.Raise: ("raise", ["check inputs before calling the differentiated function",
-                          "use assert for a condition that must hold"]),
     ast.SetComp: ("a set comprehension", ["use a list comprehension"]),
     ast.GeneratorExp: ("a generator expression (other than the only argument of sum, "
                        "min, max, tuple, list or sorted)", [

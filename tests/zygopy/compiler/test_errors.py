@@ -288,3 +288,27 @@ def test_a_local_with_a_name_generated_code_uses_is_refused(f, name):
     with pytest.raises(zp.UnsupportedSyntax, match=f"local variable named `{name}`") as e:
         zp.gradient(f, 0.7)
     assert __file__ in str(e.value) and f"rename the variable `{name}`" in str(e.value)
+
+
+def validates(x, n=2):
+    if x.ndim != 1:
+        raise ValueError(f"expected a vector, got shape {x.shape}")
+    tot = 0.0
+    for i in range(n):
+        if i > 5:
+            raise RuntimeError("too many passes")
+        tot = tot + np.sum(np.sin(x) * i)
+    return tot
+
+
+def test_raise_is_kept_in_the_forward_pass():
+    """Input checks in differentiated code run as written: the gradient where
+    they pass, the user's exception (noting the user's line) where they fail."""
+    from zygopy.testing import check_grads
+
+    check_grads(validates, np.array([0.3, -0.2]))
+    with pytest.raises(ValueError, match="expected a vector") as info:
+        zp.gradient(validates, np.ones((2, 2)))
+    assert "raise ValueError" in "".join(getattr(info.value, "__notes__", []))
+    with pytest.raises(RuntimeError, match="too many passes"):
+        zp.gradient(validates, np.array([0.3, -0.2]), 7)

@@ -261,6 +261,11 @@ class Normaliser:
             self.emit(ast.If(cond, body, []))
         return _load(tmp)
 
+    def expr_NamedExpr(self, e):
+        """`(n := value)`: the assignment, then the name."""
+        self.assign(e.target, e.value)
+        return _load(e.target.id)
+
     def expr_IfExp(self, e):
         tmp = self.fresh()
         test = self.test(e.test)

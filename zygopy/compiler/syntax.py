@@ -13,7 +13,7 @@ EXPRESSIONS = (
     ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Attribute,
     ast.Subscript, ast.Name, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.IfExp,
     ast.Lambda, ast.ListComp, ast.Slice, ast.Starred, ast.keyword, ast.JoinedStr,
-    ast.FormattedValue, ast.comprehension, ast.arguments, ast.arg,
+    ast.FormattedValue, ast.comprehension, ast.arguments, ast.arg, ast.NamedExpr,
     ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop,
 )
 SUPPORTED = STATEMENTS + EXPRESSIONS
@@ -45,7 +45,6 @@ REFUSED = {
     ast.GeneratorExp: ("a generator expression (other than the only argument of sum, "
                        "min, max, tuple, list or sorted)", [
                            "use a list comprehension: any([f(x) for x in xs])"]),
-    ast.NamedExpr: ("an assignment expression (:=)", ["assign on its own line"]),
     ast.Match: ("a match statement", ["use if/elif/else"]),
     ast.Set: ("a set literal", ["use a list or tuple"]),
 }

@@ -312,3 +312,21 @@ def test_raise_is_kept_in_the_forward_pass():
     assert "raise ValueError" in "".join(getattr(info.value, "__notes__", []))
     with pytest.raises(RuntimeError, match="too many passes"):
         zp.gradient(validates, np.array([0.3, -0.2]), 7)
+
+
+def walrus(x):
+    if (n := len(x)) > 2:
+        s = np.sum(x[: n - 1] ** 2)
+    else:
+        s = 0.0
+    i = 0
+    while (i := i + 1) < 3:
+        s = s + x[i] * i
+    ys = [z for v in x if (z := v * 2) > 0]
+    return ((y := np.sin(x[0])) * y + s + sum(ys)) * n
+
+
+def test_assignment_expressions_differentiate():
+    from zygopy.testing import check_grads
+
+    check_grads(walrus, np.array([0.3, -0.2, 0.5]))

@@ -44,13 +44,6 @@ def _check_specific(node, filename):
         _check_target(node.target, filename)
         if node.orelse:
             _refuse(node, filename, "a for/else clause", ["use a flag variable"])
-    elif isinstance(node, ast.Delete):
-        for target in node.targets:
-            if not isinstance(target, ast.Name):
-                _refuse(target, filename, "del of an item or attribute (it changes a "
-                        "container in place, which the gradient cannot follow)",
-                        ["build a new container without it: d = {k: v for k, v in "
-                         "d.items() if k != key}"])
     elif isinstance(node, ast.While) and node.orelse:
         _refuse(node, filename, "a while/else clause", ["use a flag variable"])
     elif isinstance(node, ast.comprehension) and node.is_async:

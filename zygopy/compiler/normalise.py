@@ -189,10 +189,6 @@ class Normaliser:
     def stmt_Pass(self, node):
         pass
 
-    def stmt_Delete(self, node):
-        """`del name`: nothing to run (the generated code keeps what the
-        backward pass needs; the fence refuses `del` of items)."""
-
     def stmt_Raise(self, node):
         """`raise E(...)`: kept as written (it leaves the forward pass; no
         gradient flows through an exception)."""

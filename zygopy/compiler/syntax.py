@@ -7,7 +7,7 @@ import ast
 STATEMENTS = (
     ast.FunctionDef, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.If,
     ast.For, ast.While, ast.Break, ast.Continue, ast.Pass, ast.Expr, ast.Assert,
-    ast.Raise, ast.Delete,
+    ast.Raise,
 )
 EXPRESSIONS = (
     ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Attribute,
@@ -34,6 +34,7 @@ REFUSED = {
         "return the value instead of writing a global"]),
     ast.Nonlocal: ("a write to an enclosing variable (nonlocal)", [
         "return the value instead of writing an enclosing variable"]),
+    ast.Delete: ("del", ["let the name go out of scope instead"]),
     ast.ClassDef: ("a class definition inside a differentiated function", [
         "define the class at module level"]),
     ast.Import: ("an import inside a differentiated function", [

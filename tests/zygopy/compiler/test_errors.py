@@ -330,26 +330,3 @@ def test_assignment_expressions_differentiate():
     from zygopy.testing import check_grads
 
     check_grads(walrus, np.array([0.3, -0.2, 0.5]))
-
-
-def deletes_a_name(x):
-    tmp = np.sin(x)
-    y = tmp * 2
-    del tmp  # only unbinds the name
-    tmp = x**2
-    return np.sum(y * tmp)
-
-
-def deletes_an_item(x):
-    d = {"a": x, "b": x * 2}
-    del d["a"]
-    return np.sum(d["b"])
-
-
-def test_del_of_a_name_differentiates_and_del_of_an_item_is_refused():
-    from zygopy.testing import check_grads
-
-    check_grads(deletes_a_name, np.array([0.3, -0.2]))
-    with pytest.raises(zp.UnsupportedSyntax, match="del of an item or attribute") as e:
-        zp.gradient(deletes_an_item, np.array([0.3]))
-    assert __file__ in str(e.value)

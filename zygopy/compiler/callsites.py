@@ -96,35 +96,49 @@ class CallSites:
 
     def reduction_spelling(self, stmt):
         """`y = np.sum(x)` runs as `y = _zp.sum_of(x)` (the ndarray method, without
-        np.sum's dispatch); the backward reads the reduction from a fact."""
+        np.sum's dispatch), `np.max(x, axis=1, keepdims=True)` as
+        `_zp.max_of(x, 1, True)`; the backward reads the reduction from a fact."""
         reduction = self.inline_reduction(stmt.value)
-        if isinstance(stmt.value.func, ast.Attribute) and \
-                stmt.value.func.value is reduction[1]:
+        kind, operand, axis, keep = reduction
+        func = stmt.value.func
+        if axis is None and isinstance(func, ast.Attribute) and func.value is operand:
             return stmt  # x.sum() already
-        value = ann.set_(_zp_call(reduction[0] + "_of", reduction[1]), "reduction", reduction)
+        args = [operand] if axis is None else [operand, axis, keep]
+        value = ann.set_(_zp_call(kind + "_of", *args), "reduction", reduction)
         new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
         ann.copy(stmt, new)
         return new
 
     def inline_reduction(self, call):
-        """("sum" or "mean", operand) for `np.sum(x)`, `x.sum()`, `np.mean(x)`,
-        `x.mean()` over every axis of an array: adjoints inlined, no closure."""
+        """(kind, operand, axis, keepdims) for a reduction of an array whose
+        adjoint is inlined (no closure): `np.sum(x)`, `x.mean()` over every axis
+        (axis None), and sum, mean, max and min over constant `axis=` with
+        `keepdims=` (AST nodes)."""
         if ann.get(call, "reduction") is not None:  # respelled by reduction_spelling
             return ann.get(call, "reduction")
-        if call.keywords:
-            return None
         func = call.func
-        if isinstance(func, ast.Attribute) and func.attr in ("sum", "mean") and not call.args \
+        if isinstance(func, ast.Attribute) and func.attr in _REDUCTIONS and not call.args \
                 and isinstance(func.value, ast.Name) and self.act.kind(func.value) == ARRAY:
-            return func.attr, func.value
-        if len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
+            kind, operand = func.attr, func.value
+        elif len(call.args) == 1 and isinstance(call.args[0], ast.Name) \
                 and self.act.kind(call.args[0]) == ARRAY:
             import numpy as np
 
             fn = static_value(func, self.env)
-            if fn is np.sum or fn is np.mean:
-                return fn.__name__, call.args[0]
-        return None
+            kind = _REDUCTIONS.get(getattr(fn, "__name__", None))
+            if kind is None or fn is not getattr(np, kind, None) and \
+                    fn is not getattr(np, "a" + kind, None):
+                return None
+            operand = call.args[0]
+        else:
+            return None
+        options = {k.arg: k.value for k in call.keywords}
+        if not call.keywords:
+            return (kind, operand, None, None) if kind in ("sum", "mean") else None
+        if set(options) - {"axis", "keepdims"} or "axis" not in options \
+                or not all(_constant(v) for v in options.values()):
+            return None
+        return kind, operand, options["axis"], options.get("keepdims", ast.Constant(False))
 
     def inline_binop(self, rhs):
         from ..rules.formulas import OPERATORS, formula_of
@@ -174,3 +188,18 @@ class CallSites:
         return row
 
     # -- backward -----------------------------------------------------------
+
+
+# reductions whose adjoints are inlined: name -> the kind of `_zp.<kind>_of` and
+# `_zp.<kind>_adjoint` (np.amax is np.max)
+_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "min": "min",
+               "amax": "max", "amin": "min"}
+
+
+def _constant(node):
+    """An axis or keepdims written as a literal (an int, None, a bool, a tuple)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, bool)) or node.value is None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return isinstance(node.operand, ast.Constant) and type(node.operand.value) is int
+    return isinstance(node, ast.Tuple) and all(_constant(e) for e in node.elts)

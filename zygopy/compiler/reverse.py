@@ -362,8 +362,10 @@ class Reverse(CallSites):
                 return self.inline(row, rhs.args, dv, out)
             reduction = self.inline_reduction(rhs)
             if reduction is not None:
-                kind, operand = reduction
-                return self.acc(operand, _zp_call(kind + "_adjoint", dv, operand))
+                kind, operand, axis, _ = reduction  # keepdims: expand_to re-inserts axes
+                args = [dv, operand] if axis is None else \
+                    [dv, operand, axis] + ([out] if kind in ("max", "min") else [])
+                return self.acc(operand, _zp_call(kind + "_adjoint", *args))
             return []
         if isinstance(rhs, ast.Attribute):
             obj = rhs.value

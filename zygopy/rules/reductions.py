@@ -22,9 +22,12 @@ def _count(shape, axis):
     return math.prod(shape[i] for i in axes_of(axis, len(shape)))
 
 
-def sum_adjoint(g, x):
-    """dx for y = sum(x) over every axis: g spread over x's shape and dtype.
-    The generated code calls this directly for `np.sum(x)` and `x.sum()`."""
+def sum_adjoint(g, x, axis=...):
+    """dx for y = sum(x) (over every axis, or over `axis`, with or without
+    keepdims): g spread back over x's shape and dtype. The generated code calls
+    this directly for `np.sum(x)`, `x.sum()` and `np.sum(x, axis=1, ...)`."""
+    if axis is not ...:
+        return expand_to(g, np.shape(x), axis)
     if type(g) is not float and getattr(g, "ndim", 0):
         raise ValueError(f"the cotangent of a sum over all axes must be a scalar, "
                          f"got one of shape {np.shape(g)}")
@@ -37,24 +40,59 @@ def sum_adjoint(g, x):
     return array_module(g).broadcast_to(g, x.shape)  # a dual (second order)
 
 
-def sum_of(x):
-    """`np.sum(x)` over every axis; on an ndarray, the reduction `x.sum()`
-    runs, without np.sum's dispatch and the method's wrapper (a microsecond
-    on small arrays). The generated code calls this for `np.sum(x)`."""
-    return _add_reduce(x, None) if type(x) is np.ndarray else np.sum(x)
+def sum_of(x, axis=None, keepdims=False):
+    """`np.sum(x, axis, keepdims=...)`; on an ndarray, the reduction method
+    runs, without np.sum's dispatch and wrapper (microseconds on small arrays).
+    The generated code calls this for `np.sum(x)` and `np.sum(x, axis=...)`."""
+    if type(x) is np.ndarray:
+        return _add_reduce(x, axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
 
 
 _add_reduce = np.add.reduce
 
 
-def mean_of(x):
-    """`np.mean(x)` over every axis (the method on an ndarray, as `sum_of`)."""
-    return x.mean() if type(x) is np.ndarray else np.mean(x)
+def mean_of(x, axis=None, keepdims=False):
+    """`np.mean(x, axis, keepdims=...)` (the method on an ndarray, as `sum_of`)."""
+    if type(x) is np.ndarray:
+        return x.mean(axis, keepdims=keepdims)
+    return np.mean(x, axis=axis, keepdims=keepdims)
 
 
-def mean_adjoint(g, x):
-    """dx for y = mean(x) over every axis."""
+def mean_adjoint(g, x, axis=...):
+    """dx for y = mean(x) (over every axis, or over `axis`)."""
+    if axis is not ...:
+        return expand_to(g / max(_count(np.shape(x), axis), 1), np.shape(x), axis)
     return sum_adjoint(g / max(np.size(x), 1), x)
+
+
+def max_of(x, axis=None, keepdims=False):
+    """`np.max(x, axis, keepdims=...)` (the method on an ndarray, as `sum_of`)."""
+    if type(x) is np.ndarray:
+        return x.max(axis, keepdims=keepdims)
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def min_of(x, axis=None, keepdims=False):
+    """`np.min(x, axis, keepdims=...)` (the method on an ndarray, as `sum_of`)."""
+    if type(x) is np.ndarray:
+        return x.min(axis, keepdims=keepdims)
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def extremum_adjoint(g, x, axis, y):
+    """dx for y = max(x, axis) or min(x, axis): g goes to the extremal
+    elements, split evenly between ties (as the rule's pullback)."""
+    xp, shape = array_module(x), np.shape(x)
+    hit = xp.equal(x, keepdims(y, shape, axis))
+    count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
+    share = keepdims(g, shape, axis) / count
+    if xp is np and type(x) is np.ndarray and np.isfinite(share).all():
+        return hit * share  # a mask product: faster than where
+    return xp.where(hit, expand_to(g, shape, axis) / count, 0)
+
+
+max_adjoint = min_adjoint = extremum_adjoint
 
 
 @rule(np.sum, np.ndarray.sum)
@@ -109,17 +147,11 @@ def prod_rule(x, *args, **kw):
 
 def _extremum_rule(fn, name):
     def extremum_rule(x, *args, **kw):
-        xp = array_module(x)
         y = fn(x, *args, **kw)
-        axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+        axis = option(args, kw, 0, "axis")
 
         def extremum_pullback(dy):
-            hit = xp.equal(x, keepdims(y, shape, axis))
-            count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
-            share = keepdims(dy, shape, axis) / count
-            if xp is np and type(x) is np.ndarray and np.isfinite(share).all():
-                return (hit * share,) + nones(args)  # a mask product: faster than where
-            return (xp.where(hit, expand_to(dy, shape, axis) / count, 0),) + nones(args)
+            return (extremum_adjoint(dy, x, axis, y),) + nones(args)
 
         return y, named(extremum_pullback, f"{name}_pullback")
 

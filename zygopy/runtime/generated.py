@@ -13,7 +13,16 @@ from ..errors import NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
-from ..rules.reductions import mean_adjoint, mean_of, sum_adjoint, sum_of  # noqa: F401
+from ..rules.reductions import (  # noqa: F401  (inlined reductions)
+    max_adjoint,
+    max_of,
+    mean_adjoint,
+    mean_of,
+    min_adjoint,
+    min_of,
+    sum_adjoint,
+    sum_of,
+)
 from ..rules.registry import RULES, lookup, method_key, rule
 from .arrays import array_module, unbroadcast
 from .dispatch import (  # noqa: F401

@@ -34,13 +34,37 @@ def top_call(f, args, need_free):
 
 def _top_pullback(f, args):
     """(y, back) where back(dy) gives one materialised cotangent per argument."""
+    if not callable(f):
+        raise TypeError(f"the function to differentiate must be callable, got a "
+                        f"{type(f).__name__}: gradient(f, *args) takes f first")
     y, pb = top_call(f, args, need_free=bool(dispatch.IMPLICIT))
 
     def back(dy):
+        _check_cotangent(dy, y)
         grads = pb(_zero_nones(dy))
         return tuple(map(materialize, grads[1:], args))
 
     return y, back
+
+
+def _check_cotangent(dy, y, where="the output"):
+    """A cotangent handed to a pullback has the output's structure and each
+    array its array's shape (broadcasting one would give another function's
+    gradient)."""
+    if dy is None or dy is ZERO:
+        return
+    if isinstance(y, (tuple, list)):
+        if not isinstance(dy, (tuple, list)) or len(dy) != len(y):
+            raise ValueError(f"the cotangent of {where}, a {type(y).__name__} of "
+                             f"{len(y)}, must be one too, got {type(dy).__name__}"
+                             + (f" of {len(dy)}" if hasattr(dy, "__len__") else ""))
+        for i, (d, v) in enumerate(zip(dy, y)):
+            _check_cotangent(d, v, f"{where}[{i}]")
+        return
+    shape = getattr(y, "shape", None)
+    if shape is not None and np.shape(dy) != shape and np.ndim(dy):
+        raise ValueError(f"the cotangent of {where} has shape {np.shape(dy)}, but "
+                         f"{where} has shape {shape}: it must match")
 
 
 # -- the fast path of gradient/withgradient ----------------------------------
@@ -275,7 +299,10 @@ class GradFunction:
 
     def __call__(self, *args):
         chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
-        chosen = tuple(i % len(args) if -len(args) <= i < len(args) else i for i in chosen)
+        for i in chosen:
+            if not -len(args) <= i < len(args):
+                raise IndexError(f"argnums {i} is out of range for {len(args)} arguments")
+        chosen = tuple(i % len(args) for i in chosen)
         if self.has_aux:
             value, grads = _withgradient_of(self.f, args, chosen, True)
         elif any(i not in chosen and not isinstance(a, float)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
+
 from .runtime import dispatch
 from .runtime.structure import object_fields
 from .runtime.tangents import ZERO, Tangent, add, zero_like
@@ -44,6 +46,12 @@ def params(*xs):
     """`Params` of the given arrays (or of every array inside given objects)."""
     ps = Params()
     for x in xs:
+        if isinstance(x, (int, float, complex, np.generic)):
+            raise TypeError(
+                f"params takes arrays, or objects and containers holding them, not a "
+                f"{type(x).__name__}: a number cannot be told apart by identity "
+                "(gs[p] looks parameters up by the array itself). Use a 0-d array, "
+                "np.array(1.0), or differentiate the number as an argument")
         _collect(x, ps)
     return ps
 

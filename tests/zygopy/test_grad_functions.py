@@ -107,3 +107,18 @@ def cached_square(x):
 def test_a_cached_function_is_differentiated_through_what_it_caches():
     assert zp.gradient(lambda x: cached_square(x) * 3, 2.0) == (12.0,)
     assert zp.gradient(lambda x: cached_square(x) * 3, 2.0) == (12.0,)  # cached now
+
+
+def test_api_misuse_is_named():
+    with pytest.raises(TypeError, match="must be callable, got a float"):
+        zp.gradient(3.0, 1.0)
+    with pytest.raises(IndexError, match="argnums 3 is out of range for 1 arguments"):
+        zp.grad(lambda x: x * 2, argnums=3)(1.0)
+    with pytest.raises(TypeError, match="params takes arrays"):
+        zp.params(1.0)
+    _, back = zp.pullback(lambda x: x * 2, np.ones(3))
+    with pytest.raises(ValueError, match=r"shape \(4,\), but the output has shape \(3,\)"):
+        back(np.ones(4))
+    _, back = zp.pullback(lambda x: (x, x * 2), np.ones(3))
+    with pytest.raises(ValueError, match="a tuple of 2, must be one too"):
+        back(np.ones(3))

@@ -169,13 +169,35 @@ def test_numpy_shape_error_points_at_the_matmul():
     assert f"line {_line_of(projects, 'W @ x')}" in note and "z = W @ x" in note
 
 
-def test_backward_shape_error_through_pullback():
+def test_a_cotangent_of_the_wrong_shape_is_refused_before_the_backward_pass():
     _, back = zp.pullback(projects, np.ones((2, 3)), np.ones(3))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"has shape \(2,\), but the output has shape \(\)"):
         back(np.ones(2))  # a cotangent of the wrong shape for a scalar output
+
+
+def fragile(x):
+    return x * 2.0
+
+
+@zp.rule(fragile)
+def _fragile_rule(x):
+    def fragile_pullback(dy):
+        raise ValueError("this pullback always fails")
+
+    return x * 2.0, fragile_pullback
+
+
+def calls_fragile(x):
+    y = fragile(x)
+    return y * y
+
+
+def test_an_error_in_the_backward_pass_points_at_the_users_line():
+    with pytest.raises(ValueError, match="always fails") as info:
+        zp.gradient(calls_fragile, 1.5)
     note = _note(info)
     assert "backward pass" in note
-    assert "return np.sum(z**2)" in note
+    assert "y = fragile(x)" in note
 
 
 def test_error_in_a_called_user_function_names_the_callee_once():

@@ -19,7 +19,7 @@ from . import api
 from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
-from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize
+from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize, scale
 from .transforms import jacobian
 
 __all__ = ["hessian", "hvp", "jvp"]
@@ -139,20 +139,9 @@ def _second_order_pullback(f, args, positions, with_value):
         _, first, second = _gradient_with_tangents(f, args, directions)
         if is_zero(dvalue):
             return tuple(second)
-        return tuple(add(g2, _scale(g1, dvalue)) for g1, g2 in zip(first, second))
+        return tuple(add(g2, scale(g1, dvalue)) for g1, g2 in zip(first, second))
 
     return pullback
-
-
-def _scale(g, s):
-    """Cotangent structure `g` times the number `s`."""
-    if isinstance(g, (tuple, list)):
-        return type(g)(_scale(v, s) for v in g)
-    if isinstance(g, Tangent):
-        return Tangent(g._primal_type, **{k: _scale(v, s) for k, v in g._fields.items()})
-    if is_zero(g):
-        return g
-    return g * s
 
 
 def _refuse_third_order(args):

@@ -84,6 +84,7 @@ class Tangent:
     """
 
     __slots__ = ("_fields", "_primal_type")
+    __array_ufunc__ = None  # numpy defers to these operators (an array times a tangent: error)
 
     def __init__(self, primal_type=None, /, **fields):
         object.__setattr__(self, "_primal_type", primal_type)
@@ -119,6 +120,25 @@ class Tangent:
         return add(self, other)
 
     __radd__ = __add__
+
+    def __mul__(self, s):
+        """Every field scaled by the number `s` (a learning rate, a mean)."""
+        if not isinstance(s, (int, float, np.number)) or isinstance(s, bool):
+            return NotImplemented
+        return scale(self, s)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, s):
+        if not isinstance(s, (int, float, np.number)) or isinstance(s, bool):
+            return NotImplemented
+        return scale(self, 1 / s)
+
+    def __neg__(self):
+        return scale(self, -1)
+
+    def __sub__(self, other):
+        return add(self, scale(other, -1))
 
     def __eq__(self, other):
         return isinstance(other, Tangent) and self._fields.keys() == other._fields.keys() and all(
@@ -177,6 +197,21 @@ def add(a, b):
             fields[k] = add(fields.get(k, ZERO), v)
         return Tangent(a._primal_type or b._primal_type, **fields)
     return a + b
+
+
+def scale(t, s):
+    """Cotangent structure `t` times the number `s` (ZERO and None stay)."""
+    if t is ZERO or t is None:
+        return t
+    if isinstance(t, tuple):
+        return _like(t, [scale(v, s) for v in t])
+    if isinstance(t, list):
+        return [scale(v, s) for v in t]
+    if isinstance(t, dict):
+        return {k: scale(v, s) for k, v in t.items()}
+    if isinstance(t, Tangent):
+        return Tangent(t._primal_type, **{k: scale(v, s) for k, v in t._fields.items()})
+    return t * s
 
 
 def is_differentiable_value(x) -> bool:

@@ -35,6 +35,7 @@ from . import (
     normalise,
     optimise,
     reverse,
+    rewrites,
 )
 from .resolve import Env
 from .walk import walk
@@ -117,8 +118,8 @@ def _generate(fn, kinds, need_free, implicit):
         node, filename = sources.function_ast(fn)
     except OSError as exc:
         raise NoSourceError(fn, str(exc)) from exc
-    normalise.generators_as_lists(node)
-    normalise.out_arguments_as_updates(node, _array_modules(fn))
+    rewrites.generators_as_lists(node)
+    rewrites.out_arguments_as_updates(node, _array_modules(fn))
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
     _check_fresh(fn, fdef, filename)

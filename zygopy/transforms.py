@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
+import types
 
 import numpy as np
 
@@ -108,8 +110,29 @@ def stop_gradient(x):
     return x
 
 
-nograd = stop_gradient  # Zygote's name (`Zygote.dropgrad`, `@ignore`)
 nondifferentiable(stop_gradient)
+
+
+def nograd(x):
+    """Zygote's `@nograd` / `dropgrad`: on a function (as a decorator), a
+    function whose results carry no gradient, ever; on a value, `stop_gradient`.
+
+        @zp.nograd
+        def count_large(x):       # bookkeeping inside a loss: no gradient
+            return np.sum(x > 1) * 1.0
+    """
+    if not isinstance(x, types.FunctionType):
+        return stop_gradient(x)
+
+    @functools.wraps(x)
+    def without_gradient(*args, **kwargs):
+        return x(*args, **kwargs)
+
+    nondifferentiable(without_gradient)
+    return without_gradient
+
+
+nondifferentiable(nograd)  # inside differentiated code: what it returns carries none
 
 
 # -- checkpointed -------------------------------------------------------------------

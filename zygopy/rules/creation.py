@@ -158,8 +158,9 @@ def bincount_rule(x, *args, **kw):
 def histogram_rule(a, *args, **kw):
     """`np.histogram(a, bins, weights=w)`: the counts are linear in the
     weights (each weight's cotangent is d hist at its bin, zero outside the
-    range); the positions `a` and the edges carry no gradient. A density
-    with weights divides by their sum: not covered."""
+    range); the positions move no count, but edges spanning [min(a), max(a)]
+    move with those two (see `_edges_adjoint`). A density with weights divides
+    by their sum: not covered."""
     hist, edges = np.histogram(a, *args, **kw)
     weights = args[3] if len(args) > 3 else kw.get("weights")
     density = args[2] if len(args) > 2 else kw.get("density")

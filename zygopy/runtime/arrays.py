@@ -42,7 +42,7 @@ def unbroadcast(g, x):
     if xshape is None and not isinstance(x, (int, float, complex)):
         return g  # containers and objects: structural cotangents pass through
     if xshape is not None and isinstance(g, (list, tuple)) and not hasattr(g, "_fields"):
-        return _rows(g, x)  # one cotangent per item its iteration gave (zip, sorted...)
+        return rows_cotangent(g, x)  # one cotangent per item its iteration gave (zip, sorted...)
     if xshape is None:  # Python number primal
         if gshape:
             g = g.sum()
@@ -73,7 +73,7 @@ def sum_to_shape(g, shape):
     return g
 
 
-def _rows(items, x):
+def rows_cotangent(items, x):
     """The cotangent of array `x` from those of the rows iterating over it gave
     (`for a, b in zip(x, y)`, `sorted(x)`, `list(x)`): ZERO where none reached."""
     if all(g is ZERO or g is None for g in items):

@@ -24,7 +24,7 @@ from ..rules.reductions import (  # noqa: F401  (inlined reductions)
     sum_of,
 )
 from ..rules.registry import RULES, lookup, method_key, rule
-from .arrays import array_module, unbroadcast
+from .arrays import array_module, rows_cotangent, unbroadcast
 from .dispatch import (  # noqa: F401
     IMPLICIT,
     Stale,
@@ -398,18 +398,15 @@ class Items:
     def of(self, xs):
         if not self.by_index or isinstance(xs, dict):  # a dict's keys: no gradient
             return ZERO
-        if isinstance(xs, (list, tuple)):
-            d = [self.by_index.get(i, ZERO) for i in range(len(xs))]
-            return tuple(d) if isinstance(xs, tuple) else d
-        if getattr(xs, "shape", None) is None:
+        if not isinstance(xs, (list, tuple)) and getattr(xs, "shape", None) is None:
             raise ZygopyError(
                 f"a loop over a {type(xs).__name__} read differentiable values, but "
                 "zygopy sends gradients back only to lists, tuples, dicts and arrays "
                 "walked by a loop: loop over a list of the values instead")
-        out = array_module(xs).zeros_like(xs)
-        for i, g in self.by_index.items():
-            out[i] += g
-        return out
+        d = [self.by_index.get(i, ZERO) for i in range(len(xs))]
+        if isinstance(xs, (list, tuple)):
+            return tuple(d) if isinstance(xs, tuple) else d
+        return rows_cotangent(d, xs)
 
 
 def list_append(xs, v):

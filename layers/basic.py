@@ -383,7 +383,8 @@ def _is_float_array(x):
 
 def check_index(layer, x, n):
     """Raise an IndexError naming `layer` unless all of x lies in [0, n)."""
-    x = np.asarray(x)
+    if not hasattr(x, "min"):  # a list; arrays (numpy or CuPy) as they are
+        x = np.asarray(x)
     if x.size and (x.min() < 0 or x.max() >= n):
         raise IndexError(
             f"{layer}: indices must lie in [0, {n}), got values in "

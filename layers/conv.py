@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zygopy import nondifferentiable
+from zygopy import array_module, nondifferentiable
 
 from .activations import identity
 from .basic import _act_suffix, check_size, show
@@ -271,13 +271,15 @@ class GlobalMeanPool:
         return "GlobalMeanPool()"
 
 
-def adaptive_matrix(n_in, n_out, dtype):
-    """(n_out, n_in) averaging matrix: row i averages [i n / m, (i+1) n / m)."""
+def adaptive_matrix(n_in, n_out, dtype, like=None):
+    """(n_out, n_in) averaging matrix: row i averages [i n / m, (i+1) n / m);
+    on the device of `like`."""
     a = np.zeros((n_out, n_in), dtype=dtype)
     for i in range(n_out):
         lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
         a[i, lo:hi] = 1.0 / (hi - lo)
-    return a
+    xp = array_module(like)
+    return a if xp is np else xp.asarray(a)
 
 
 nondifferentiable(adaptive_matrix)
@@ -298,8 +300,8 @@ class AdaptiveMeanPool:
 
     def __call__(self, x):
         check_size("AdaptiveMeanPool", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
-        ah = adaptive_matrix(x.shape[2], self.out_size[0], x.dtype)
-        aw = adaptive_matrix(x.shape[3], self.out_size[1], x.dtype)
+        ah = adaptive_matrix(x.shape[2], self.out_size[0], x.dtype, x)
+        aw = adaptive_matrix(x.shape[3], self.out_size[1], x.dtype, x)
         return ah @ x @ aw.T
 
     def __repr__(self):

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from zygopy import is_differentiating, nondifferentiable
+from zygopy import array_module, is_differentiating, nondifferentiable
 
 from .activations import identity
 from .basic import _SKIP, _act_suffix, check_size, show
@@ -192,10 +192,14 @@ class GroupNorm:
         )
 
 
-def dropout_mask(rng, shape, p, dtype):
-    """A float mask of `shape`: 1 / (1 - p) with probability 1 - p, else 0."""
+def dropout_mask(rng, shape, p, dtype, like=None):
+    """A float mask of `shape`: 1 / (1 - p) with probability 1 - p, else 0;
+    on the device of `like` (drawn by the numpy Generator `rng` on the host and
+    copied, so a seed gives the same masks on a CPU and a GPU)."""
     keep = rng.random(shape) >= p
-    return (keep / (1 - p)).astype(dtype) if p < 1 else np.zeros(shape, dtype)
+    mask = (keep / (1 - p)).astype(dtype) if p < 1 else np.zeros(shape, dtype)
+    xp = array_module(like)
+    return mask if xp is np else xp.asarray(mask)
 
 
 def mask_shape(x, dims):
@@ -231,7 +235,7 @@ class Dropout:
         if not is_training(self) or self.p == 0:
             return x
         mask = dropout_mask(
-            self.rng or default_rng(), mask_shape(x, self.dims), self.p, x.dtype
+            self.rng or default_rng(), mask_shape(x, self.dims), self.p, x.dtype, x
         )
         return x * mask
 
@@ -260,7 +264,7 @@ class AlphaDropout:
     def __call__(self, x):
         if not is_training(self) or self.p == 0:
             return x
-        keep = dropout_mask(self.rng or default_rng(), x.shape, self.p, x.dtype) > 0
+        keep = dropout_mask(self.rng or default_rng(), x.shape, self.p, x.dtype, x) > 0
         a = 1 / math.sqrt((1 - self.p) * (1 + self.p * _SELU_ALPHA_PRIME**2))
         b = -a * _SELU_ALPHA_PRIME * self.p
         return a * np.where(keep, x, _SELU_ALPHA_PRIME) + b

@@ -19,8 +19,11 @@ from .basic import check_size, name_of, show
 from .init import glorot_uniform, zeros
 
 
-def _state_zeros(batch, n, dtype):
-    return np.zeros((n,) if batch is None else (batch, n), dtype=dtype)
+def _state_zeros(batch, n, dtype, like):
+    shape = (n,) if batch is None else (batch, n)
+    if like is None:
+        return np.zeros(shape, dtype)
+    return np.zeros_like(like, dtype=dtype, shape=shape)  # on like's device
 
 
 class _Cell:
@@ -50,9 +53,10 @@ class _Cell:
             gx = gx + self.bias
         return gx, h @ self.weight_hh.T
 
-    def initial_state(self, batch=None, dtype=np.float32):
-        """Zeros of shape (batch, out) (or (out,) for batch=None)."""
-        return _state_zeros(batch, self.hidden, dtype)
+    def initial_state(self, batch=None, dtype=np.float32, like=None):
+        """Zeros of shape (batch, out) (or (out,) for batch=None), on the
+        device of the array `like` when given."""
+        return _state_zeros(batch, self.hidden, dtype, like)
 
     def _head(self):
         return f"{type(self).__name__}({self.weight_ih.shape[1]} => {self.hidden}"
@@ -125,11 +129,11 @@ class LSTMCell(_Cell):
         h = o * tanh(c)
         return (h, c), h
 
-    def initial_state(self, batch=None, dtype=np.float32):
-        """`(h, c)`, both zeros of shape (batch, out)."""
+    def initial_state(self, batch=None, dtype=np.float32, like=None):
+        """`(h, c)`, both zeros of shape (batch, out) (on the device of `like`)."""
         return (
-            _state_zeros(batch, self.hidden, dtype),
-            _state_zeros(batch, self.hidden, dtype),
+            _state_zeros(batch, self.hidden, dtype, like),
+            _state_zeros(batch, self.hidden, dtype, like),
         )
 
 
@@ -167,7 +171,7 @@ class _Sequence:
             type(self).__name__, "input rank (batch, time, features)", 3, x.ndim, x.shape
         )
         if state is None:
-            state = self.cell.initial_state(x.shape[0], x.dtype)
+            state = self.cell.initial_state(x.shape[0], x.dtype, like=x)
         ys = []
         for t in range(x.shape[1]):
             state, y = self.cell(state, x[:, t])

@@ -3,6 +3,7 @@
 import os
 import sys
 
+import pytest
 from hypothesis import settings
 
 # The packages are not installed in the venv; make `import zygopy, layers` find
@@ -12,3 +13,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None)
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def cupy():
+    """The cupy module on a machine with CuPy and a CUDA device; skips otherwise."""
+    try:
+        import cupy
+    except ImportError:
+        pytest.skip("needs CuPy")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # noqa: BLE001 - no driver: CuPy raises its own error types
+        count = 0
+    if count < 1:
+        pytest.skip("needs a CUDA device")
+    return cupy

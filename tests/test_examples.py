@@ -20,7 +20,8 @@ EXAMPLES = ROOT / "examples"
 
 def run_example(name, *args):
     """Run examples/name as a script; returns (stdout, stderr)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg")
     env.pop("ZYGOPY_FAST", None)
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],

@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from .runtime import dispatch
+from .runtime.arrays import array_module
 from .runtime.generated import seed as _seed
 from .runtime.tangents import ZERO, materialize
 from .runtime.tracebacks import point_at_user_line
@@ -40,31 +41,34 @@ def _top_pullback(f, args):
     y, pb = top_call(f, args, need_free=bool(dispatch.IMPLICIT))
 
     def back(dy):
-        _check_cotangent(dy, y)
-        grads = pb(_zero_nones(dy))
+        grads = pb(_cotangent(dy, y))
         return tuple(map(materialize, grads[1:], args))
 
     return y, back
 
 
-def _check_cotangent(dy, y, where="the output"):
-    """A cotangent handed to a pullback has the output's structure and each
-    array its array's shape (broadcasting one would give another function's
-    gradient)."""
+def _cotangent(dy, y, where="the output"):
+    """A cotangent handed to a pullback, checked and made ready: it has the
+    output's structure and each array its array's shape (broadcasting one
+    would give another function's gradient); None becomes ZERO; a number or
+    numpy cotangent of a device (CuPy) output moves to the device."""
     if dy is None or dy is ZERO:
-        return
+        return ZERO
     if isinstance(y, (tuple, list)):
         if not isinstance(dy, (tuple, list)) or len(dy) != len(y):
             raise ValueError(f"the cotangent of {where}, a {type(y).__name__} of "
                              f"{len(y)}, must be one too, got {type(dy).__name__}"
                              + (f" of {len(dy)}" if hasattr(dy, "__len__") else ""))
-        for i, (d, v) in enumerate(zip(dy, y)):
-            _check_cotangent(d, v, f"{where}[{i}]")
-        return
+        ds = [_cotangent(d, v, f"{where}[{i}]") for i, (d, v) in enumerate(zip(dy, y))]
+        return type(dy)(*ds) if hasattr(dy, "_fields") else type(dy)(ds)
     shape = getattr(y, "shape", None)
     if shape is not None and np.shape(dy) != shape and np.ndim(dy):
         raise ValueError(f"the cotangent of {where} has shape {np.shape(dy)}, but "
                          f"{where} has shape {shape}: it must match")
+    xp = array_module(y)
+    if xp is not np and array_module(dy) is np:
+        return xp.asarray(dy, dtype=y.dtype)
+    return dy
 
 
 # -- the fast path of gradient/withgradient ----------------------------------
@@ -202,16 +206,6 @@ def is_differentiating() -> bool:
     they train under `gradient` and run in test mode otherwise (Flux's
     `istraining()`)."""
     return bool(_DIFFERENTIATING)
-
-
-def _zero_nones(dy):
-    if dy is None:
-        return ZERO
-    if isinstance(dy, tuple):
-        return tuple(_zero_nones(d) for d in dy)
-    if isinstance(dy, list):
-        return [_zero_nones(d) for d in dy]
-    return dy
 
 
 def pullback(f, *args):

@@ -171,3 +171,38 @@ def _check_fused(f, args, y, dy, got, rtol, atol):
             continue
         assert_close(np.multiply(g, dy), p, rtol, atol,
                      what=f"d/d(argument {i}) by the fused gradient")
+
+
+# -- device parity (the CuPy path against the numpy one) ---------------------------
+
+
+def to_device(x, xp):
+    """`x` with every numpy array (nested in tuples, lists and dicts) moved to
+    the array module `xp` (cupy); everything else is left as it is."""
+    if isinstance(x, np.ndarray):
+        return xp.asarray(x)
+    if isinstance(x, (tuple, list)):
+        return type(x)(to_device(v, xp) for v in x)
+    if isinstance(x, dict):
+        return {k: to_device(v, xp) for k, v in x.items()}
+    return x
+
+
+def to_host(x):
+    """`x` with every device array (nested in tuples, lists, dicts and
+    Tangents) copied back to numpy."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(to_host(v) for v in x)
+    if isinstance(x, dict):
+        return {k: to_host(v) for k, v in x.items()}
+    if hasattr(x, "get") and hasattr(x, "__cuda_array_interface__"):
+        return x.get()
+    return x
+
+
+def assert_on_device(x, xp, what="value"):
+    """Every array leaf of `x` lives in `xp` (no silent copy back to the host)."""
+    for i, leaf in enumerate(_flat_leaves(x)):
+        assert not isinstance(leaf, np.ndarray), (
+            f"{what} (leaf {i}): a numpy array {leaf.shape} where a {xp.__name__} "
+            "array was expected")

@@ -87,7 +87,8 @@ def windows(xp_, kernel, stride, dilation, out_hw):
         s[2] * dilation[0],
         s[3] * dilation[1],
     )
-    return xp.lib.stride_tricks.as_strided(xp_, shape, strides, writeable=False)
+    read_only = {"writeable": False} if xp is np else {}  # CuPy's view has no flag
+    return xp.lib.stride_tricks.as_strided(xp_, shape, strides, **read_only)
 
 
 def col2im(cols, padded_hw, stride, dilation, p, out_hw):

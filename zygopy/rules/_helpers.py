@@ -17,6 +17,7 @@ __all__ = [
     "like",
     "named",
     "nones",
+    "on_device_of",
     "option",
 ]
 
@@ -52,13 +53,16 @@ def keep_shape(shape, axis):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def expand_to(g, shape, axis):
+def expand_to(g, shape, axis, like=None):
     """Broadcast a reduction's cotangent `g` back over `shape` (the reduced
-    axes are re-inserted, whether or not the reduction kept them).
+    axes are re-inserted, whether or not the reduction kept them); a number
+    `g` becomes an array of the module of `like` (the primal: numpy or CuPy).
 
     A scalar cotangent of a full reduction (a loss) is filled into a new array
     when that is small: `np.full` costs about a microsecond, `np.broadcast_to`
     several."""
+    if like is not None and type(like) is not np.ndarray:
+        g = on_device_of(g, like)
     if axis is None and type(g) in _NUMPY_SCALARS and _size(shape) <= _SMALL:
         return np.full(shape, g)
     if type(g) is np.ndarray or isinstance(g, np.generic):
@@ -79,6 +83,16 @@ def _size(shape):
     for side in shape:
         n *= side
     return n
+
+
+def on_device_of(g, x):
+    """Cotangent `g` in the array module of primal `x`: a number or numpy
+    cotangent of a CuPy array (a seed, a user's cotangent) moves to the
+    device, in x's dtype; otherwise `g` itself."""
+    xp = array_module(x)
+    if xp is np or is_zero(g) or array_module(g) is not np:
+        return g
+    return xp.asarray(g, dtype=getattr(x, "dtype", None))
 
 
 def keepdims(y, shape, axis):

@@ -72,9 +72,11 @@ def item_rule(x, *args):
     y = x.item(*args)
 
     def item_pullback(dy):
-        dx = np.zeros(np.shape(x), np.result_type(x))
+        xp = array_module(x)
+        dx = xp.zeros(np.shape(x), x.dtype)
         if dx.ndim == 0:
-            return (np.asarray(dy, dx.dtype)[()],)
+            d = xp.asarray(dy, dx.dtype)
+            return (d[()] if xp is np else d,)
         index = np.unravel_index(args[0], dx.shape) if len(args) == 1 and \
             isinstance(args[0], int) else args if args else ()
         dx[index] = dy
@@ -89,7 +91,8 @@ def tolist_rule(x):
     y = x.tolist()
 
     def tolist_pullback(dy):
-        return (np.asarray(_zeros_for_none(dy), dtype=x.dtype).reshape(x.shape),)
+        xp = array_module(x)
+        return (xp.asarray(_zeros_for_none(dy), dtype=x.dtype).reshape(x.shape),)
 
     return y, tolist_pullback
 
@@ -182,7 +185,8 @@ def histogram_rule(a, *args, **kw):
         dhist, dedges = d if isinstance(d, tuple) else (d, None)
         dw = None
         if weights is not None and dhist is not None and np.ndim(dhist):
-            dw = np.where(inside, dhist[np.clip(at, 0, last)], 0.0).reshape(np.shape(a))
+            xp = array_module(dhist)
+            dw = xp.where(inside, dhist[xp.clip(at, 0, last)], 0.0).reshape(np.shape(a))
             dw = dw.astype(np.result_type(weights), copy=False)
         grads = _by_position_and_keyword(dw, args, kw, at=3)
         return (_edges_adjoint(a, dedges, bins, given_range),) + grads[1:]
@@ -194,16 +198,17 @@ def _edges_adjoint(a, dedges, bins, given_range):
     """The cotangent of the positions `a`: their bins are piecewise constant,
     but `bins` edges spanning [min(a), max(a)] (no range given) move with the
     extremes."""
-    da = np.zeros(np.shape(a))
+    xp = array_module(a)
+    da = xp.zeros(np.shape(a))
     if dedges is None or not np.ndim(dedges) or given_range is not None or \
             np.ndim(bins) or np.size(a) == 0:
         return da
     flat = da.reshape(-1)
-    values = np.ravel(a)
-    t = np.linspace(0.0, 1.0, len(dedges))
-    lo, hi = np.argmin(values), np.argmax(values)
-    flat[lo] += np.sum(dedges * (1 - t))  # edges = lo + t (hi - lo); lo == hi: +-0.5
-    flat[hi] += np.sum(dedges * t)
+    values = xp.ravel(a)
+    t = xp.linspace(0.0, 1.0, len(dedges))
+    lo, hi = int(xp.argmin(values)), int(xp.argmax(values))
+    flat[lo] += xp.sum(dedges * (1 - t))  # edges = lo + t (hi - lo); lo == hi: +-0.5
+    flat[hi] += xp.sum(dedges * t)
     return da
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..runtime.arrays import array_module
+
 
 # Functions the expression language knows; each maps to a numpy function, a
 # math function (None if math has none) and a CUDA C spelling ({f} is "f" for
@@ -32,8 +34,9 @@ def step(x, y):
     of float32 arrays)."""
     if type(x) in (float, int) and type(y) in (float, int):
         return 1.0 if x > y else 0.5 if x == y else 0.0
-    out = np.asarray(np.greater(x, y))
-    ties = np.equal(x, y)
+    xp = array_module(x, y)
+    out = xp.asarray(xp.greater(x, y))
+    ties = xp.equal(x, y)
     if not ties.any():
         return out
     dtype = getattr(x, "dtype", None)

@@ -142,11 +142,11 @@ def repeat_rule(x, repeats, *args, **kw):
 
     def repeat_pullback(dy):
         if np.ndim(repeats) == 0 or np.size(repeats) == 1:
-            r = int(np.reshape(repeats, -1)[0])
+            r = int(xp.reshape(xp.asarray(repeats), -1)[0])
             g = xp.reshape(dy, base[:ax] + (n, r) + base[ax + 1:])
             g = xp.sum(g, axis=ax + 1)
         else:
-            index = (slice(None),) * ax + (np.repeat(np.arange(n), repeats),)
+            index = (slice(None),) * ax + (xp.repeat(xp.arange(n), repeats),)
             g = scatter_add(base, index, dy)
         return (xp.reshape(g, shape), None) + nones(args)
 

@@ -73,6 +73,6 @@ def norm_rule(x, *args, **kw):
     def norm_pullback(dy):
         yk = keepdims(y, shape, axes)
         grad = (_matrix_grad if matrix else _vector_grad)(x, yk, ord, axes)
-        return (expand_to(dy, shape, axes) * grad,) + nones(args)
+        return (expand_to(dy, shape, axes, x) * grad,) + nones(args)
 
     return y, norm_pullback

@@ -13,7 +13,16 @@ import math
 
 import numpy as np
 
-from ._helpers import array_module, axes_of, expand_to, keepdims, named, nones, option
+from ._helpers import (
+    array_module,
+    axes_of,
+    expand_to,
+    keepdims,
+    named,
+    nones,
+    on_device_of,
+    option,
+)
 from .registry import rule
 
 
@@ -27,12 +36,12 @@ def sum_adjoint(g, x, axis=...):
     keepdims): g spread back over x's shape and dtype. The generated code calls
     this directly for `np.sum(x)`, `x.sum()` and `np.sum(x, axis=1, ...)`."""
     if axis is not ...:
-        return expand_to(g, np.shape(x), axis)
+        return expand_to(g, np.shape(x), axis, x)
     if type(g) is not float and getattr(g, "ndim", 0):
         raise ValueError(f"the cotangent of a sum over all axes must be a scalar, "
                          f"got one of shape {np.shape(g)}")
     if type(x) is not np.ndarray:
-        return expand_to(g, np.shape(x), None) if np.ndim(x) else g
+        return expand_to(g, np.shape(x), None, x) if np.ndim(x) else on_device_of(g, x)
     if type(g) is float or isinstance(g, (np.generic, np.ndarray)):
         out = np.empty(x.shape, x.dtype)  # twice as fast as np.full
         out.fill(g)
@@ -62,7 +71,7 @@ def mean_of(x, axis=None, keepdims=False):
 def mean_adjoint(g, x, axis=...):
     """dx for y = mean(x) (over every axis, or over `axis`)."""
     if axis is not ...:
-        return expand_to(g / max(_count(np.shape(x), axis), 1), np.shape(x), axis)
+        return expand_to(g / max(_count(np.shape(x), axis), 1), np.shape(x), axis, x)
     return sum_adjoint(g / max(np.size(x), 1), x)
 
 
@@ -84,6 +93,7 @@ def extremum_adjoint(g, x, axis, y):
     """dx for y = max(x, axis) or min(x, axis): g goes to the extremal
     elements, split evenly between ties (as the rule's pullback)."""
     xp, shape = array_module(x), np.shape(x)
+    g = on_device_of(g, x)
     hit = xp.equal(x, keepdims(y, shape, axis))
     count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
     share = keepdims(g, shape, axis) / count
@@ -105,7 +115,7 @@ def sum_rule(x, *args, **kw):
     axis = option(args, kw, 0, "axis")
 
     def sum_pullback(dy):
-        return (expand_to(dy, shape, axis),) + nones(args)
+        return (expand_to(dy, shape, axis, x),) + nones(args)
 
     return y, sum_pullback
 
@@ -119,7 +129,7 @@ def mean_rule(x, *args, **kw):
     n = _count(shape, axis)
 
     def mean_pullback(dy):
-        return (expand_to(dy / n, shape, axis),) + nones(args)
+        return (expand_to(dy / n, shape, axis, x),) + nones(args)
 
     return y, mean_pullback
 
@@ -140,7 +150,7 @@ def prod_rule(x, *args, **kw):
         nzero = xp.sum(zero, axis=axis, keepdims=True)
         lone = xp.logical_and(zero, xp.equal(nzero, 1))
         scale = xp.where(xp.equal(nzero, 0), others / safe, xp.where(lone, others, 0))
-        return (expand_to(dy, shape, axis) * scale,) + nones(args)
+        return (expand_to(dy, shape, axis, x) * scale,) + nones(args)
 
     return y, prod_pullback
 
@@ -176,7 +186,7 @@ def var_rule(x, *args, **kw):
 
     def var_pullback(dy):
         centred = x - xp.mean(x, axis=axis, keepdims=True)
-        return (expand_to(dy, shape, axis) * centred * (2 / (n - ddof)),) + nones(args)
+        return (expand_to(dy, shape, axis, x) * centred * (2 / (n - ddof)),) + nones(args)
 
     return y, var_pullback
 
@@ -197,7 +207,7 @@ def std_rule(x, *args, **kw):
         centred = x - xp.mean(x, axis=axis, keepdims=True)
         zero = xp.equal(s, 0)
         scale = xp.where(zero, 0, 1 / ((n - ddof) * xp.where(zero, 1, s)))
-        return (expand_to(dy, shape, axis) * centred * scale,) + nones(args)
+        return (expand_to(dy, shape, axis, x) * centred * scale,) + nones(args)
 
     return y, std_pullback
 
@@ -265,7 +275,7 @@ def logsumexp_rule(x, *args, **kw):
 
     def logsumexp_pullback(dy):
         softmax = xp.exp(x - keepdims(y, shape, axis))
-        return (expand_to(dy, shape, axis) * softmax,) + nones(args)
+        return (expand_to(dy, shape, axis, x) * softmax,) + nones(args)
 
     return y, logsumexp_pullback
 

@@ -136,10 +136,17 @@ def method_key(obj, name):
         _METHOD_KEYS_VERSION[0] = version
     found = _METHOD_KEYS.get((t, name), _UNKNOWN)
     if found is _UNKNOWN:
+        mro = (np.ndarray,) if _is_device_array_type(t) else t.__mro__
         found = _METHOD_KEYS[t, name] = next(
-            ((cls, name) for cls in t.__mro__
+            ((cls, name) for cls in mro
              if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE), None)
     return found
+
+
+def _is_device_array_type(t):
+    """CuPy's ndarray: its methods and properties share numpy's rules (written
+    against the array module of their inputs)."""
+    return t.__module__.startswith("cupy") and hasattr(t, "__cuda_array_interface__")
 
 
 _METHOD_KEYS: dict = {}  # (type, name) -> method_key's answer

@@ -244,14 +244,19 @@ def take_rule(x, indices, *args, **kw):
     """`np.take(x, indices, axis, out, mode)`: dx scatter-adds dy back
     (repeated indices accumulate)."""
     xp = array_module(x)
-    y = xp.take(x, indices, *args, **kw)
     axis, mode = option(args, kw, 0, "axis"), option(args, kw, 2, "mode", "raise")
     shape = np.shape(x)
     if axis is None:
-        index = _wrap(indices, x.size, mode)
+        wrapped = _wrap(indices, x.size, mode)
+        index = wrapped
     else:
         axis = axis % x.ndim
-        index = (slice(None),) * axis + (_wrap(indices, shape[axis], mode),)
+        wrapped = _wrap(indices, shape[axis], mode)
+        index = (slice(None),) * axis + (wrapped,)
+    if xp is np:
+        y = np.take(x, indices, *args, **kw)
+    else:  # CuPy's take has no `mode` (out-of-range indices wrap): apply it here
+        y = xp.take(x, wrapped, axis)
 
     def take_pullback(dy):
         if axis is None:

@@ -65,17 +65,22 @@ def seed(y):
             "  - use zygopy.pullback(f, *args) and call back(dy) with a cotangent "
             "shaped like the output\n"
             "  - use zygopy.jacobian(f, x) for the full Jacobian")
-    if isinstance(y, np.ndarray):
-        return np.ones_like(y)
     if isinstance(y, np.generic):
         return y.dtype.type(1)
+    if _is_array(y):  # a 0-d array, numpy's or a device's (CuPy)
+        return array_module(y).ones_like(y)
     return 1.0
 
 
 def _is_real_scalar(y):
     if isinstance(y, numbers.Real):
         return True
-    return isinstance(y, np.ndarray) and y.ndim == 0 and y.dtype.kind == "f"
+    return _is_array(y) and y.ndim == 0 and y.dtype.kind == "f"
+
+
+def _is_array(y):
+    """A numpy array, or a device array (CuPy's: it has the CUDA interface)."""
+    return isinstance(y, np.ndarray) or hasattr(type(y), "__cuda_array_interface__")
 
 
 def stale():

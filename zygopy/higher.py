@@ -19,6 +19,7 @@ from . import api
 from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
+from .runtime.arrays import array_module
 from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize, scale
 from .transforms import jacobian
 
@@ -31,8 +32,9 @@ def _as_dual(x, t):
         return x
     if isinstance(x, (tuple, list)):
         return type(x)(_as_dual(a, b) for a, b in zip(x, t))
-    if isinstance(x, np.ndarray):
-        t = np.broadcast_to(np.asarray(t, dtype=x.dtype), x.shape)
+    if hasattr(x, "shape") and not isinstance(x, np.generic):  # numpy's or CuPy's
+        xp = array_module(x)
+        t = xp.broadcast_to(xp.asarray(t, dtype=x.dtype), x.shape)
     elif isinstance(x, np.generic):
         t = x.dtype.type(t)
     else:
@@ -105,18 +107,19 @@ def hessian(f, x):
     array([[4., 2.],
            [2., 0.]])
     """
-    if not isinstance(x, np.ndarray):
+    if not hasattr(x, "shape") or isinstance(x, np.generic):
         (h,) = hvp(f, (x,), (1.0,))
         return h
+    xp = array_module(x)  # numpy or CuPy
     columns = []
     for i in range(x.size):
-        e = np.zeros(x.size, x.dtype)
+        e = xp.zeros(x.size, x.dtype)
         e[i] = 1
         (h,) = hvp(f, (x,), (e.reshape(x.shape),))
-        columns.append(np.asarray(h, dtype=x.dtype))
+        columns.append(xp.asarray(h, dtype=x.dtype))
     if not columns:
-        return np.zeros(x.shape + x.shape, x.dtype)
-    return np.stack(columns, axis=-1).reshape(x.shape + x.shape)
+        return xp.zeros(x.shape + x.shape, x.dtype)
+    return xp.stack(columns, axis=-1).reshape(x.shape + x.shape)
 
 
 # -- grad of grad ---------------------------------------------------------------

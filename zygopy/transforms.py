@@ -71,9 +71,11 @@ def _basis(y, shape, k):
     """The k-th unit cotangent, of y's type and dtype."""
     if isinstance(y, numbers.Real) and not hasattr(y, "dtype"):
         return 1.0
-    dy = np.zeros(shape, dtype=y.dtype)
-    dy.flat[k] = 1
-    return dy if isinstance(y, np.ndarray) else dy[()]
+    if isinstance(y, np.generic):
+        return y.dtype.type(1)
+    dy = array_module(y).zeros(shape, dtype=y.dtype)  # numpy's or CuPy's
+    dy.reshape(-1)[k] = 1
+    return dy
 
 
 def _as_row(g, a, i):

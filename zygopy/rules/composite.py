@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 
+from ..runtime.arrays import array_module
 from .registry import rule
 
 
@@ -164,7 +165,8 @@ def multi_dot(arrays):
 def matrix_power(a, n):
     """`np.linalg.matrix_power` by repeated products (an inverse first for n < 0)."""
     base = np.linalg.inv(a) if n < 0 else a
-    out = np.broadcast_to(np.eye(np.shape(a)[-1], dtype=np.result_type(a)), np.shape(a))
+    xp = array_module(a)  # the identity on a's device
+    out = xp.broadcast_to(xp.eye(np.shape(a)[-1], dtype=a.dtype), np.shape(a))
     if n == 0:
         return out + 0 * a  # the identity, whose gradient is zero (not absent)
     for _ in range(abs(n)):

@@ -73,9 +73,10 @@ def _tensordot_grads(a, b, ia, ib, dy):
     fa = [i for i in range(np.ndim(a)) if i not in ia]
     fb = [i for i in range(np.ndim(b)) if i not in ib]
     nfa = len(fa)
-    da = xp.tensordot(dy, b, (list(range(nfa, nfa + len(fb))), fb))
+    # axes as tuples: CuPy accepts ((), ()) for a 0-d operand, not ([], [])
+    da = xp.tensordot(dy, b, (tuple(range(nfa, nfa + len(fb))), tuple(fb)))
     da = xp.transpose(da, np.argsort(fa + [ia[ib.index(j)] for j in sorted(ib)]))
-    db = xp.tensordot(a, dy, (fa, list(range(nfa))))
+    db = xp.tensordot(a, dy, (tuple(fa), tuple(range(nfa))))
     db = xp.transpose(db, np.argsort([ib[ia.index(i)] for i in sorted(ia)] + fb))
     return da, db
 

@@ -51,6 +51,9 @@ def unbroadcast(g, x):
         return g  # a float, a complex, or a forward-mode Dual
     if gshape != xshape:
         g = sum_to_shape(g, xshape)
+    if type(x) is not np.ndarray and type(g) is not type(x) and array_module(x) is not np \
+            and array_module(g) is np:
+        g = array_module(x).asarray(g, dtype=x.dtype)  # a device primal's gradient
     dtype = getattr(x, "dtype", None)
     if dtype is not None and getattr(g, "dtype", dtype) != dtype and dtype.kind in "fc":
         g = g.astype(dtype)

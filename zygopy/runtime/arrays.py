@@ -8,14 +8,24 @@ from .tangents import ZERO, is_complex, refuse_complex
 
 
 def array_module(*xs):
-    """numpy, or cupy when any argument is a CuPy array (one rule serves both)."""
+    """numpy, or cupy when any argument is a CuPy array (one rule serves both).
+
+    numpy when any argument is a forward-mode Dual (higher order): numpy's
+    functions hand it to the Dual's own dispatch, which runs its primal and
+    tangent, CuPy arrays or not, through the module they belong to."""
+    xp = np
     for x in xs:
         mod = type(x).__module__
         if mod.startswith("cupy"):
             import cupy
 
-            return cupy
-    return np
+            xp = cupy
+        elif mod == _DUAL_MODULE:
+            return np
+    return xp
+
+
+_DUAL_MODULE = "zygopy.forward.dual"
 
 
 def shape_of(x):

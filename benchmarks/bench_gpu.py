@@ -52,7 +52,23 @@ def _cupy():
         return None
 
 
-def bench(cupy, batch, steps, blocks):
+def _profile(fns, sync, calls=200):
+    """cProfile of each fn over `calls` calls: where the host time goes."""
+    import cProfile
+    import pstats
+
+    for name, f in fns.items():
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(calls):
+            f()
+        sync()
+        prof.disable()
+        print(f"\n--- profile of {calls} calls: {name}")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+
+
+def bench(cupy, batch, steps, blocks, profile=False):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
     labels = rng.integers(0, SIZES[-1], batch)
@@ -73,12 +89,24 @@ def bench(cupy, batch, steps, blocks):
             sync()
         return run
 
+    def gradient():
+        return zp.withgradient(lambda m: layers.logitcrossentropy(m(xd), yd), model)
+
+    _, (g,) = gradient()
+    _, hand_grads = hand.loss_and_grads(xd, yd)
+    part_model = layers.gpu(mlp(SIZES))
+    part_state = layers.setup(layers.Adam(1e-3), part_model)
     fns = {
         "hand-written CuPy": timed(lambda: hand.step(xd, yd)),
         "layers step": timed(lambda: layers_step(model, state, xd, yd)),
-        "  zygopy gradient": timed(
-            lambda: zp.withgradient(lambda m: layers.logitcrossentropy(m(xd), yd), model)),
+        "  hand fwd+bwd": timed(lambda: hand.loss_and_grads(xd, yd)),
+        "  zygopy gradient": timed(gradient),
+        "  hand Adam": timed(lambda: hand.adam(hand_grads)),
+        "  layers update": timed(lambda: layers.update(part_state, part_model, g)),
     }
+    if profile:
+        _profile({"gradient": gradient,
+                  "update": lambda: layers.update(part_state, part_model, g)}, sync)
     if importlib.util.find_spec("torch") is not None:
         import torch
 
@@ -123,6 +151,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--big", type=int, default=8192, help="the large batch")
+    p.add_argument("--profile", action="store_true", help="cProfile the batch-128 step")
     args = p.parse_args()
     cupy = _cupy()
     if cupy is None:
@@ -132,7 +161,7 @@ def main():
     print(f"{name}; CuPy {cupy.__version__}; numpy {np.__version__}; "
           f"zygopy {zp.__version__}")
     steps, blocks = (10, 5) if args.quick else (30, 11)
-    bench(cupy, 128, steps, blocks)
+    bench(cupy, 128, steps, blocks, args.profile)
     bench(cupy, args.big, steps, blocks)
 
 

@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 
 from .runtime import dispatch
-from .runtime.arrays import array_module
+from .runtime.arrays import on_device_of
 from .runtime.generated import seed as _seed
 from .runtime.tangents import ZERO, materialize
 from .runtime.tracebacks import point_at_user_line
@@ -65,10 +65,7 @@ def _cotangent(dy, y, where="the output"):
     if shape is not None and np.shape(dy) != shape and np.ndim(dy):
         raise ValueError(f"the cotangent of {where} has shape {np.shape(dy)}, but "
                          f"{where} has shape {shape}: it must match")
-    xp = array_module(y)
-    if xp is not np and array_module(dy) is np:
-        return xp.asarray(dy, dtype=y.dtype)
-    return dy
+    return on_device_of(dy, y)
 
 
 # -- the fast path of gradient/withgradient ----------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.arrays import array_module
+from ..runtime.arrays import array_module, on_device_of
 from ..runtime.tangents import ZERO
 
 __all__ = [
@@ -83,16 +83,6 @@ def _size(shape):
     for side in shape:
         n *= side
     return n
-
-
-def on_device_of(g, x):
-    """Cotangent `g` in the array module of primal `x`: a number or numpy
-    cotangent of a CuPy array (a seed, a user's cotangent) moves to the
-    device, in x's dtype; otherwise `g` itself."""
-    xp = array_module(x)
-    if xp is np or is_zero(g) or array_module(g) is not np:
-        return g
-    return xp.asarray(g, dtype=getattr(x, "dtype", None))
 
 
 def keepdims(y, shape, axis):

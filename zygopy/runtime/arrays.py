@@ -28,6 +28,18 @@ def array_module(*xs):
 _DUAL_MODULE = "zygopy.forward.dual"
 
 
+def on_device_of(g, x):
+    """Cotangent `g` in the array module of primal `x`: a number or numpy
+    cotangent of a CuPy array (a seed, a user's cotangent, a rule's scalar)
+    moves to the device, in x's dtype; anything else is `g` itself."""
+    if type(x) is np.ndarray or not isinstance(g, _HOST_VALUES) or array_module(x) is np:
+        return g
+    return array_module(x).asarray(g, dtype=getattr(x, "dtype", None))
+
+
+_HOST_VALUES = (np.ndarray, np.generic, float, int)
+
+
 def shape_of(x):
     """The shape of an array or scalar (a Python number has shape ())."""
     return getattr(x, "shape", ())
@@ -61,9 +73,8 @@ def unbroadcast(g, x):
         return g  # a float, a complex, or a forward-mode Dual
     if gshape != xshape:
         g = sum_to_shape(g, xshape)
-    if type(x) is not np.ndarray and type(g) is not type(x) and array_module(x) is not np \
-            and array_module(g) is np:
-        g = array_module(x).asarray(g, dtype=x.dtype)  # a device primal's gradient
+    if type(x) is not np.ndarray and type(g) is not type(x):
+        g = on_device_of(g, x)  # a device primal's gradient, on the device
     dtype = getattr(x, "dtype", None)
     if dtype is not None and getattr(g, "dtype", dtype) != dtype and dtype.kind in "fc":
         g = g.astype(dtype)

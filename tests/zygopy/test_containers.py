@@ -5,6 +5,8 @@ leave the gradient pointing at the old contents)."""
 
 import collections
 import functools
+import itertools
+import math
 import re
 
 import numpy as np
@@ -435,3 +437,44 @@ def dict_comprehension(x, y):
 
 def test_dict_comprehensions_differentiate():
     check_grads(dict_comprehension, 0.7, -1.3)
+
+
+# -- a list read while it grows: the pullback of `xs[-1]` is the item read then -------
+def running_sums(x, y):
+    out = [x]
+    for v in (y, x * y, y):
+        out.append(out[-1] + v)
+    return out[0] + 2.0 * out[1] + 3.0 * out[2] + out[3]
+
+
+def running_products_with_a_name(x, y):
+    out = [x]
+    for v in (y, x):
+        last = out[-1]  # an item: the list's growing does not change it
+        out.append(last * v + 1.0)
+    return sum(out)
+
+
+def zips_then_grows(x, y):
+    xs = [x, y]
+    pairs = list(zip(xs, (y, x)))
+    xs.append(x * y)
+    return pairs[1][0] * pairs[1][1] + xs[2]
+
+
+def folds(x, y):
+    return math.prod([x, y, 2.0]) + math.prod((y,), start=x) + math.fsum([x, y * y]) + \
+        sum(itertools.accumulate([x, y, x * y])) + \
+        sum(itertools.accumulate((x, y), lambda a, b: a * b + 1.0, initial=y))
+
+
+@pytest.mark.parametrize("f", [running_sums, running_products_with_a_name,
+                               zips_then_grows, folds])
+def test_lists_read_while_they_grow_and_folds_differentiate(f):
+    check_grads(f, 0.7, -1.3)
+
+
+def test_running_sums_gradient_by_hand():
+    # out = [x, x+y, 2x+y+xy... ]: d/dx and d/dy of the weighted sum, written out
+    assert zp.gradient(running_sums, 0.7, -1.3) == pytest.approx(
+        (1 + 2 + 3 + 1 + (3 + 1) * -1.3, 2 + 3 + 1 + 1 + (3 + 1) * 0.7))

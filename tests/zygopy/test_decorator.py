@@ -58,3 +58,21 @@ def test_decorated_methods_bind_like_functions():
     (g,) = zp.gradient(lambda m: np.sum(m(x)), layer)
     w = layer.w  # d/dw of sum(w * x^2) * sum(w)
     np.testing.assert_allclose(g.w, x**2 * np.sum(w) + np.sum(w * x**2))
+
+
+def _tagged(*tags):
+    def wrap(f):
+        f.tags = tags
+        return f
+
+    return wrap
+
+
+@_tagged(*(t.upper() for t in "ab"))  # ran once, at definition: not differentiated
+def tagged_square(x):
+    return x * x
+
+
+def test_a_decorators_arguments_are_not_differentiated_code():
+    assert tagged_square.tags == ("A", "B")
+    assert zp.gradient(tagged_square, 3.0) == (6.0,)

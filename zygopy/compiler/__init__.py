@@ -118,6 +118,8 @@ def _generate(fn, kinds, need_free, implicit):
         node, filename = sources.function_ast(fn)
     except OSError as exc:
         raise NoSourceError(fn, str(exc)) from exc
+    if isinstance(node, ast.FunctionDef):
+        node.decorator_list = []  # ran when it was defined: not differentiated code
     rewrites.generators_as_lists(node)
     rewrites.out_arguments_as_updates(node, _array_modules(fn))
     fence.check(node, filename)
@@ -215,7 +217,6 @@ def _as_function_def(node, fn):
         fdef = ast.FunctionDef("lambda", node.args, [ast.Return(node.body)], [], None)
         ast.copy_location(fdef, node)
         return ast.fix_missing_locations(fdef)
-    node.decorator_list = []
     return node
 
 

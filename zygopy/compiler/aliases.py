@@ -69,19 +69,29 @@ def _mutated(stmt):
     return target.id if isinstance(target, ast.Name) else None
 
 
+def _grows_list(stmt):
+    """`xs.append(v)`, `xs.extend(vs)`, `xs.pop()`: list methods (arrays have
+    none of them) that change which items a list holds, not the items."""
+    call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+        and call.func.attr in ("append", "extend", "pop")
+
+
 def find(fdef):
     """Candidate conflicts, before any pass changes the tree: (statement,
     mutated name, other name, line the other is read on, pair)."""
     nodes = walk(fdef)
     stmts = [s for s in nodes if isinstance(s, ast.stmt) and s is not fdef]
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
-    pairs = []  # ((line, column), name, other): `name` may share memory with `other`
+    pairs = []  # ((line, column), name, other, whole): `name` may share memory with
+    # `other` (whole: the very object, `name = other`)
     for s in stmts:
         if isinstance(s, ast.Assign) and len(s.targets) == 1 \
                 and isinstance(s.targets[0], ast.Name):
             other = _root(s.value)
             if other is not None and other != s.targets[0].id:
-                pairs.append(((s.lineno, s.col_offset), s.targets[0].id, other))
+                whole = isinstance(s.value, ast.Name)  # `b = a`, not `b = a[i]`
+                pairs.append(((s.lineno, s.col_offset), s.targets[0].id, other, whole))
     if not pairs:
         return []
     loads = {}
@@ -94,10 +104,13 @@ def find(fdef):
         name = _mutated(s)
         if name is None:
             continue
-        for (line, col), a, b in pairs:
+        for (line, col), a, b, whole in pairs:
             if name not in (a, b) or (line, col) > (s.lineno, s.col_offset) \
                     and not _same_loop(loops, line, s):
                 continue
+            if name == b and not whole and _grows_list(s):
+                continue  # `v = xs[i]; xs.append(w)`: an item or a slice of a list
+                # (a copy) is not changed by the list's growing or shrinking
             other = b if name == a else a
             later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
             if later:

@@ -277,3 +277,33 @@ def interp(x, xp, fp):
     y0, y1 = np.take(fp, i), np.take(fp, i + 1)
     t = np.clip((x - x0) / (x1 - x0), 0.0, 1.0)
     return y0 + t * (y1 - y0)
+
+
+@composite(np.meshgrid, supports=lambda *xi, indexing="xy", sparse=False, copy=True:
+           None if not sparse and all(np.ndim(x) == 1 for x in xi) else
+           "1-D arrays and sparse=False")
+def meshgrid(*xi, indexing="xy", sparse=False, copy=True):
+    """`np.meshgrid` of 1-D arrays: each one reshaped along its axis and
+    broadcast (with "xy" indexing the first two axes swap)."""
+    n = len(xi)
+    axes = list(range(n))
+    if indexing == "xy" and n > 1:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * n
+    for i in range(n):
+        shape[axes[i]] = np.size(xi[i])
+    grids = []
+    for i in range(n):
+        along = [1] * n
+        along[axes[i]] = -1
+        grids.append(np.broadcast_to(np.reshape(xi[i], along), shape) * 1)
+    return tuple(grids)
+
+
+@composite(np.polyval)
+def polyval(p, x):
+    """`np.polyval`: Horner's scheme, highest power first."""
+    y = np.zeros_like(x, dtype=np.result_type(x, 1.0)) if np.ndim(x) else 0.0 * x
+    for c in p:
+        y = y * x + c
+    return y

@@ -186,9 +186,10 @@ def sum_rule(values, *start):
 @rule(builtins.zip)
 def zip_rule(*seqs, strict=False):
     y = list(builtins.zip(*seqs, strict=strict))
+    sizes = [len(s) for s in seqs]  # now: a list may grow before the pullback runs
 
     def zip_pullback(dy):
-        grads = [[ZERO] * len(s) for s in seqs]
+        grads = [[ZERO] * n for n in sizes]
         if dy is not ZERO:
             for i, row in enumerate(dy):
                 for j, g in enumerate(row if row is not ZERO else [ZERO] * len(seqs)):
@@ -412,6 +413,8 @@ def dict_rule(*args, **kwargs):
     y = builtins.dict(*args, **kwargs)
     source = args[0] if args else None
     pairs = isinstance(source, (list, tuple))
+    if isinstance(source, list):
+        source = list(source)  # as it is now: the list may change before the pullback
 
     def dict_pullback(dy):
         by_keyword = {k: dy.get(k, ZERO) for k in kwargs}

@@ -6,6 +6,8 @@ the transposed operation: reshape back, permute back, roll back, scatter back.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._helpers import array_module, named, nones, option
@@ -247,10 +249,10 @@ def take_rule(x, indices, *args, **kw):
     axis, mode = option(args, kw, 0, "axis"), option(args, kw, 2, "mode", "raise")
     shape = np.shape(x)
     if axis is None:
-        wrapped = _wrap(indices, x.size, mode)
+        wrapped = _wrap(indices, math.prod(shape), mode)
         index = wrapped
     else:
-        axis = axis % x.ndim
+        axis = axis % len(shape)
         wrapped = _wrap(indices, shape[axis], mode)
         index = (slice(None),) * axis + (wrapped,)
     if xp is np:
@@ -260,7 +262,7 @@ def take_rule(x, indices, *args, **kw):
 
     def take_pullback(dy):
         if axis is None:
-            return (xp.reshape(scatter_add((x.size,), index, dy), shape), None) \
+            return (xp.reshape(scatter_add((math.prod(shape),), index, dy), shape), None) \
                 + nones(args)
         return (scatter_add(shape, index, dy), None) + nones(args)
 
@@ -285,7 +287,7 @@ def take_along_axis_rule(x, indices, *args, **kw):
 
     def take_along_axis_pullback(dy):
         if axis is None:
-            return (xp.reshape(scatter_add((x.size,), index, dy), shape), None) \
+            return (xp.reshape(scatter_add((math.prod(shape),), index, dy), shape), None) \
                 + nones(args)
         return (scatter_add(shape, index, dy), None) + nones(args)
 

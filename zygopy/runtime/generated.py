@@ -332,11 +332,12 @@ def getitem(x, index):
 def getitem_rule(x, index):
     if isinstance(x, (list, tuple)):
         y = x[index]
+        n = len(x)  # now: a list may grow before the pullback runs
 
         def sequence_getitem_pullback(dy):
-            dx = [ZERO] * len(x)
+            dx = [ZERO] * n
             if isinstance(index, slice):
-                for i, g in zip(range(*index.indices(len(x))), dy):
+                for i, g in zip(range(*index.indices(n)), dy):
                     dx[i] = g
             else:
                 dx[index] = dy

@@ -547,3 +547,13 @@ def _interp(d):
 
 spec(np.interp, _interp)
 spec(np.float64, lambda d: ((d.array(d.shape(0, 2)),), {}), order2=False)
+
+
+def _meshgrid(d):
+    xi = tuple(d.array((d.draw(st.integers(1, 3)),)) for _ in range(d.draw(st.integers(1, 3))))
+    return xi, {"indexing": d.draw(st.sampled_from(["xy", "ij"]))}
+
+
+spec(np.meshgrid, _meshgrid)
+spec(np.polyval, lambda d: ((d.array((d.draw(st.integers(1, 4)),)), d.array(d.shape(0, 2))),
+                            {}))

@@ -478,3 +478,15 @@ def test_running_sums_gradient_by_hand():
     # out = [x, x+y, 2x+y+xy... ]: d/dx and d/dy of the weighted sum, written out
     assert zp.gradient(running_sums, 0.7, -1.3) == pytest.approx(
         (1 + 2 + 3 + 1 + (3 + 1) * -1.3, 2 + 3 + 1 + 1 + (3 + 1) * 0.7))
+
+
+def arrays_of_a_list_then_grown(x, y):
+    xs = [x, y]
+    a, b = np.array(xs), np.stack(xs)
+    c = np.concatenate([np.atleast_1d(v) for v in xs] + [np.atleast_1d(x)])
+    xs.append(x * y)
+    return np.sum(a ** 2) + np.sum(b * 3.0) + np.sum(c ** 3) + xs[-1]
+
+
+def test_arrays_made_of_a_list_that_grows_afterwards():
+    check_grads(arrays_of_a_list_then_grown, 0.7, -1.3)

@@ -105,8 +105,8 @@ def like(g, x):
         return None
     if is_zero(g):
         return array_module(x).zeros_like(x) if dtype is not None else 0.0
-    if dtype is None:  # a Python number
-        return g
+    if dtype is None:  # a Python number: a scalar cotangent (np.stack's piece is (1,))
+        return array_module(g).reshape(g, ()) if np.ndim(g) else g
     xp = array_module(g)
     if np.shape(g) != np.shape(x):
         g = xp.reshape(g, np.shape(x))

@@ -16,11 +16,22 @@ from .indexing import scatter_add
 from .registry import rule
 
 
+def _as_now(seq):
+    """Nested lists (and the tuples holding them) copied as they are now: the
+    caller may append to a list before the pullback reads its structure."""
+    if isinstance(seq, list):
+        return [_as_now(v) for v in seq]
+    if type(seq) is tuple:
+        return tuple(_as_now(v) for v in seq)
+    return seq
+
+
 def _joining(fn, name, prepare, axis_of):
     """An rrule for a function that joins arrays along one axis: the pullback
     splits dy at the arrays' sizes along that axis."""
 
     def joining_rule(arrays, *args, **kw):
+        arrays = _as_now(arrays)
         xp = array_module(*arrays)
         y = fn(arrays, *args, **kw)
         parts = [prepare(xp, a) for a in arrays]
@@ -60,6 +71,7 @@ for _fn, _name, _prepare, _axis in [
 @rule(np.stack)
 def stack_rule(arrays, *args, **kw):
     """`np.stack(arrays, axis)`: dy is split along the new axis."""
+    arrays = _as_now(arrays)
     xp = array_module(*arrays)
     y = xp.stack(arrays, *args, **kw)
     axis = option(args, kw, 0, "axis", 0)
@@ -204,6 +216,7 @@ def _from_sequence(fn, name):
     scalars and arrays is a nested list of the same structure."""
 
     def from_sequence_rule(obj, *args, **kw):
+        obj = _as_now(obj)
         y = _from_nested(fn, obj, args, kw)
 
         def from_sequence_pullback(dy):

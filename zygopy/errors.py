@@ -128,6 +128,8 @@ class StaleSourceError(NoSourceError):
 
 def describe_callable(fn) -> str:
     """A short dotted name for `fn`, as a user would write it (`np.tanh`)."""
+    if isinstance(fn, str):  # already a name (`float.real`)
+        return fn
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None:

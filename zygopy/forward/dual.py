@@ -116,6 +116,14 @@ class Dual:
     def mT(self):
         return np.matrix_transpose(self)
 
+    @property
+    def real(self):
+        return np.real(self)
+
+    @property
+    def imag(self):
+        return np.imag(self)
+
     def __len__(self):
         return len(self.primal)
 
@@ -256,6 +264,8 @@ class Dual:
 
     def conj(self):
         return self
+
+    conjugate = conj
 
 
 def _delegate(fn, on_primal):

@@ -69,6 +69,8 @@ def _ufunc(ufunc, method, inputs, kwargs):
         out = ufunc(*primals, **kwargs)
         if ufunc is np.matmul:
             return dual(out, _multilinear_tangent(np.matmul, inputs, {}))
+        if ufunc is np.conjugate:  # linear (the tangent of a real value is real)
+            return dual(out, None if tangents[0] is None else np.conjugate(tangents[0]))
         if not _is_float(out):
             return out  # comparisons, logical ops, integer results: no tangent
         partials = _partials(ufunc)

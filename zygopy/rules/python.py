@@ -519,3 +519,30 @@ def partial_call_rule(p, *args, **kwargs):
 
 partial_call_rule.keyword_cotangents = True
 RULES[(functools.partial, "__call__")] = partial_call_rule
+
+
+# -- a real number's parts: `x.real` and `x.conjugate()` are x, `x.imag` is 0
+@rule((float, "real"), (int, "real"), (float, "conjugate"), (int, "conjugate"))
+def real_number_rule(x):
+    """`x.real` or `x.conjugate()` of a real number: x itself."""
+
+    def real_number_pullback(dy):
+        return (dy,)
+
+    return x.real, real_number_pullback
+
+
+@rule((float, "imag"), (int, "imag"))
+def imaginary_number_rule(x):
+    """`x.imag` of a real number: 0, with no gradient."""
+
+    def imaginary_number_pullback(dy):
+        return (ZERO,)
+
+    return x.imag, imaginary_number_pullback
+
+
+# what numbers answer about themselves carries no gradient
+nondifferentiable(*[(float, name) for name in ("is_integer", "hex", "as_integer_ratio")],
+                  *[(int, name) for name in ("bit_length", "bit_count", "to_bytes",
+                                             "as_integer_ratio")])

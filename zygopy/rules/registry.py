@@ -136,7 +136,9 @@ def method_key(obj, name):
         _METHOD_KEYS_VERSION[0] = version
     found = _METHOD_KEYS.get((t, name), _UNKNOWN)
     if found is _UNKNOWN:
-        mro = (np.ndarray,) if _is_device_array_type(t) else t.__mro__
+        mro = (np.ndarray,) if _is_device_array_type(t) else \
+            t.__mro__ + (np.ndarray,) if issubclass(t, np.generic) else t.__mro__
+        # numpy scalars have the methods of 0-d arrays: the array rules serve them
         found = _METHOD_KEYS[t, name] = next(
             ((cls, name) for cls in mro
              if (cls, name) in RULES or (cls, name) in NONDIFFERENTIABLE), None)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.arrays import unbroadcast
-from ._helpers import array_module, nones
+from ..runtime.tangents import refuse_complex
+from ._helpers import array_module, named, nones
 from .formulas import elementwise
 from .registry import nondifferentiable, rule
 
@@ -212,3 +213,48 @@ def item_rule(x, *args):
 
     return y, item_pullback
 
+
+
+# -- a real number seen as complex: its real part and conjugate are itself, its
+# imaginary part zero (complex values carrying a gradient are refused: the
+# rules would have to conjugate)
+def _real_view(get, name):
+    def real_view_rule(x, *args, **kw):
+        if np.iscomplexobj(x):
+            refuse_complex()
+
+        def real_view_pullback(dy):
+            return (dy,) + nones(args)
+
+        return get(x, *args, **kw), named(real_view_pullback, f"{name}_pullback")
+
+    real_view_rule.__doc__ = f"`{name}` of a real value: the value itself."
+    return named(real_view_rule, f"{name}_rule")
+
+
+def _imaginary_part(get, name):
+    def imaginary_part_rule(x):
+        if np.iscomplexobj(x):
+            refuse_complex()
+
+        def imaginary_part_pullback(dy):
+            return (array_module(x).zeros_like(x, dtype=np.result_type(x, 1.0)),)
+
+        return get(x), named(imaginary_part_pullback, f"{name}_pullback")
+
+    imaginary_part_rule.__doc__ = f"`{name}` of a real value: zero, with no gradient."
+    return named(imaginary_part_rule, f"{name}_rule")
+
+
+for _key, _get, _name in [
+    (np.real, np.real, "real"), (np.conjugate, np.conjugate, "conjugate"),
+    ((np.ndarray, "real"), lambda x: x.real, "ndarray.real"),
+    (np.ndarray.conj, lambda x: x.conj(), "ndarray.conj"),
+    (np.ndarray.conjugate, lambda x: x.conjugate(), "ndarray.conjugate"),
+]:
+    rule(_key)(_real_view(_get, _name))
+
+for _key, _get, _name in [
+    (np.imag, np.imag, "imag"), ((np.ndarray, "imag"), lambda x: x.imag, "ndarray.imag"),
+]:
+    rule(_key)(_imaginary_part(_get, _name))

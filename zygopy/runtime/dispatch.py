@@ -233,6 +233,9 @@ def _dispatch(f, args, kwargs, mask):
                              f"{kind} in place would leave the gradient pointing at its old "
                              f"contents; build a new {kind} instead, e.g. "
                              f"{_REBUILD[type(owner)]})")
+    if owner is not None and is_differentiable_value(owner):
+        raise NoRuleError(f, f" (a method of a differentiable {type(owner).__name__}, "
+                             "with no rule: its result would carry no gradient)")
     if not _any_carries(args, kwargs):
         return f(*args, **kwargs), ZeroPullback(n)
     if any(f is g for g in _IN_PLACE_FUNCTIONS):
@@ -407,7 +410,8 @@ def call_method(obj, name, *args, **kwargs):
         rrule = RULES.get(key)
         if rrule is None:  # declared non-differentiable
             _refuse_drawn(key, args, kwargs)
-            return getattr(obj, name)(*args, **kwargs), ZeroPullback(1 + len(args) + len(kwargs))
+            return getattr(obj, name)(*args, **kwargs), \
+                ZeroMethodPullback(len(args) + len(kwargs))
         return _apply_rule(rrule, obj, (obj,) + args, kwargs, None, MethodRulePullback)
     attr = _plain(class_attribute(type(obj), name)) \
         if not isinstance(obj, types.ModuleType) else None
@@ -723,6 +727,16 @@ class ZeroPullback:
 
     def __call__(self, dy):
         return (None,) + (ZERO,) * self.n
+
+
+class ZeroMethodPullback(ZeroPullback):
+    """Pullback of a method call that carries no gradient: zero for `self` too
+    (an inlined formula may scale it)."""
+
+    __slots__ = ()
+
+    def __call__(self, dy):
+        return (ZERO,) * (1 + self.n)
 
 
 class _FieldCallPullback:

@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from ..errors import NotScalarError, ZygopyError
+from ..errors import NoRuleError, NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
@@ -36,7 +36,7 @@ from .dispatch import (  # noqa: F401
     carries_gradient,
     class_attribute,
 )
-from .tangents import ZERO, Tangent, add
+from .tangents import ZERO, Tangent, add, is_differentiable_value
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
 op_pow, op_floordiv, op_mod, op_matmul = operator.pow, operator.floordiv, operator.mod, \
@@ -128,6 +128,9 @@ def attr_adjoint(d_obj, obj, name, dv):
         _, pb = call_function(prop.fget, (obj,), {}, need_free=True)
         d_fields = pb(dv)[1]
         return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
+    if is_differentiable_value(obj):  # a number's or an array's: no field of an object
+        raise NoRuleError(f"{t.__name__}.{name}", " (an attribute of a differentiable "
+                          f"{t.__name__}, with no rule: its gradient would be lost)")
     field = Tangent(t, **{name: dv})  # an object's field
     return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
 

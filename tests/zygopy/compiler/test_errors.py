@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import zygopy as zp
+from zygopy.testing import check_grads
 
 
 def uses_try(x):
@@ -352,3 +353,31 @@ def test_assignment_expressions_differentiate():
     from zygopy.testing import check_grads
 
     check_grads(walrus, np.array([0.3, -0.2, 0.5]))
+
+
+# -- attributes and methods of numbers and arrays: a rule, or a clear refusal --------
+def reads_real_parts(x, a):
+    return x.real * 2.0 + x.imag + x.conjugate() * a.sum() + np.sum(a.real * a.conj()) \
+        + np.sum(np.real(a) + np.imag(a)) + (x * 2.0).is_integer()
+
+
+def test_real_parts_of_real_values_differentiate():
+    check_grads(reads_real_parts, 0.7, np.array([0.5, -1.5]))
+    gx, _ = zp.gradient(reads_real_parts, 0.7, np.array([0.5, -1.5]))
+    assert gx == pytest.approx(2.0 - 1.0)  # x.real * 2 + x.conjugate() * sum(a)
+
+
+def reads_flat(a):
+    return a.flat[3] * a.flat[1]
+
+
+def test_an_arrays_attribute_without_a_rule_is_refused():
+    """`a.flat` is neither an object's field nor has it a rule: refused (its
+    gradient was an empty structure, silently zero)."""
+    with pytest.raises(zp.NoRuleError, match="ndarray.flat"):
+        zp.gradient(reads_flat, np.arange(6.0))
+
+
+def test_a_numbers_method_without_a_rule_is_refused():
+    with pytest.raises(zp.NoRuleError, match="method of a differentiable"):
+        zp.gradient(lambda x: x.__round__(2) * 3.0, 0.75)

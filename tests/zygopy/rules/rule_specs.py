@@ -557,3 +557,10 @@ def _meshgrid(d):
 spec(np.meshgrid, _meshgrid)
 spec(np.polyval, lambda d: ((d.array((d.draw(st.integers(1, 4)),)), d.array(d.shape(0, 2))),
                             {}))
+
+for _fn, _name in [(np.real, ""), (np.conjugate, ""), (np.imag, ""),
+                   ((np.ndarray, "real"), "ndarray.real"),
+                   ((np.ndarray, "imag"), "ndarray.imag"),
+                   (np.ndarray.conj, "ndarray.conj"),
+                   (np.ndarray.conjugate, "ndarray.conjugate")]:
+    spec(_fn, with_shape(lambda d, x: ((x,), {})), name=_name)

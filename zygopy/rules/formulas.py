@@ -82,6 +82,10 @@ FUNCTIONS = {
     "log10": (np.log10, math.log10, "log10{f}"),
     "fmax": (np.fmax, None, "fmax{f}"),  # NaN-ignoring, as CUDA's fmax
     "fmin": (np.fmin, None, "fmin{f}"),
+    "nextafter": (np.nextafter, math.nextafter, "nextafter{f}"),
+    "copysign": (np.copysign, math.copysign, "copysign{f}"),
+    "fmod": (np.fmod, math.fmod, "fmod{f}"),
+    "trunc": (np.trunc, math.trunc, "trunc{f}"),
     "step": (step, step, None),  # the derivative of maximum: zygopy's own
 }
 

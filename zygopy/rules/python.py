@@ -115,6 +115,11 @@ elementwise(math.atanh, "math_atanh", "x", "arctanh(x)", "1 / (1 - x * x)", name
 elementwise(math.atan2, "math_atan2", "x y", "arctan2(x, y)",
             "y / (x * x + y * y)", "-x / (x * x + y * y)", namespace=M)
 elementwise(math.hypot, "math_hypot", "x y", "hypot(x, y)", "x / out", "y / out", namespace=M)
+elementwise(math.fmod, "math_fmod", "x y", "fmod(x, y)", "1", "-trunc(x / y)", namespace=M)
+elementwise(math.copysign, "math_copysign", "x y", "copysign(x, y)",
+            "copysign(1.0, x) * copysign(1.0, y)", "0", namespace=M)
+elementwise(math.nextafter, "math_nextafter", "x y", "nextafter(x, y)", "1", "0",
+            namespace=M)  # as np.nextafter (ufuncs.py)
 elementwise(math.erf, "math_erf", "x", "erf(x)",
             "1.1283791670955126 * exp(-x * x)", namespace=M)
 elementwise(math.pow, "math_pow", "x y", "x ** y",

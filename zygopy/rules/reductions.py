@@ -112,12 +112,26 @@ def sum_rule(x, *args, **kw):
         y, shape = x.sum(*args, **kw), x.shape
     else:
         y, shape = array_module(x).sum(x, *args, **kw), np.shape(x)
-    axis = option(args, kw, 0, "axis")
+    axis, where = option(args, kw, 0, "axis"), kw.get("where", True)
 
     def sum_pullback(dy):
-        return (expand_to(dy, shape, axis, x),) + nones(args)
+        g = expand_to(dy, shape, axis, x)
+        return (_masked(g, where),) + nones(args)
 
     return y, sum_pullback
+
+
+def _masked(g, where):
+    """Cotangent `g` of a reduction with `where=`: zero where it is False."""
+    if where is True:
+        return g
+    return array_module(g).where(where, g, 0)
+
+
+def _refuse_where(name, kw):
+    if kw.get("where", True) is not True:
+        raise NotImplementedError(f"the rule of np.{name} covers where=True only: reduce "
+                                  f"the selected values, e.g. np.{name}(x[mask])")
 
 
 @rule(np.mean, np.ndarray.mean)
@@ -126,10 +140,14 @@ def mean_rule(x, *args, **kw):
     xp = array_module(x)
     y = xp.mean(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
-    n = _count(shape, axis)
+    where = kw.get("where", True)
+    n = _count(shape, axis) if where is True else \
+        xp.sum(xp.broadcast_to(where, shape), axis=axis, keepdims=True)
 
     def mean_pullback(dy):
-        return (expand_to(dy / n, shape, axis, x),) + nones(args)
+        if where is True:
+            return (expand_to(dy / n, shape, axis, x),) + nones(args)
+        return (_masked(expand_to(dy, shape, axis, x) / n, where),) + nones(args)
 
     return y, mean_pullback
 
@@ -139,6 +157,7 @@ def prod_rule(x, *args, **kw):
     """`np.prod(x, axis, dtype, out, keepdims)`, exact at zeros: with one zero
     in a slice only that element gets a gradient (the product of the others);
     with two or more zeros the slice's gradient is zero."""
+    _refuse_where("prod", kw)
     xp = array_module(x)
     y = xp.prod(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
@@ -157,6 +176,7 @@ def prod_rule(x, *args, **kw):
 
 def _extremum_rule(fn, name):
     def extremum_rule(x, *args, **kw):
+        _refuse_where(name, kw)
         y = fn(x, *args, **kw)
         axis = option(args, kw, 0, "axis")
 
@@ -178,6 +198,7 @@ min_rule = rule(np.min, np.amin, np.ndarray.min)(_extremum_rule(np.min, "min"))
 def var_rule(x, *args, **kw):
     """`np.var(x, axis, dtype, out, ddof, keepdims)`:
     dx = 2 (x - mean) dy / (n - ddof)."""
+    _refuse_where("var", kw)
     xp = array_module(x)
     y = xp.var(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
@@ -196,6 +217,7 @@ def std_rule(x, *args, **kw):
     """`np.std(x, axis, dtype, out, ddof, keepdims)`: dx = (x - mean) dy /
     ((n - ddof) std). Where the std is zero (a constant slice) the gradient is
     taken as zero (a subgradient) rather than NaN."""
+    _refuse_where("std", kw)
     xp = array_module(x)
     y = xp.std(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)

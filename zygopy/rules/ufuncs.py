@@ -44,6 +44,15 @@ elementwise(np.fabs, "np_fabs", "x", "abs(x)", "sign(x)")
 elementwise(np.square, "np_square", "x", "x * x", "2 * x")
 elementwise(np.reciprocal, "np_reciprocal", "x", "1 / x", "-out * out")
 elementwise(np.remainder, "np_remainder", "x y", "x % y", "1", "-(x // y)")  # = np.mod
+# C's fmod truncates the quotient (remainder floors it)
+elementwise(np.fmod, "np_fmod", "x y", "fmod(x, y)", "1", "-trunc(x / y)")
+# |x| with y's sign: x's own sign times y's
+elementwise(np.copysign, "np_copysign", "x y", "copysign(x, y)",
+            "copysign(1.0, x) * copysign(1.0, y)", "0")
+# the next float after x towards y: x moved by one unit in the last place, so
+# a nudge of x moves it alike (as the difference quotient sees it); y only
+# picks the direction
+elementwise(np.nextafter, "np_nextafter", "x y", "nextafter(x, y)", "1", "0")
 
 # maxima and minima (ties split evenly; fmax/fmin ignore NaN): step(x, y) is
 # 1, 0.5 or 0 in the operands' dtype
@@ -108,7 +117,7 @@ nondifferentiable(
     np.logical_xor, np.any, np.all, np.ndarray.any, np.ndarray.all,
     np.ndarray.round, np.around, np.isneginf, np.isposinf, np.iscomplex, np.isreal,
     np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift,
-    np.right_shift, np.gcd, np.lcm, np.nextafter, np.spacing, np.array_equiv,
+    np.right_shift, np.gcd, np.lcm, np.spacing, np.array_equiv,
     *[(np.ndarray, name) for name in ("__lt__", "__le__", "__eq__", "__ne__",
                                       "__ge__", "__gt__", "__and__", "__or__",
                                       "__xor__", "__invert__")],

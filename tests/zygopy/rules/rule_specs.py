@@ -564,3 +564,23 @@ for _fn, _name in [(np.real, ""), (np.conjugate, ""), (np.imag, ""),
                    (np.ndarray.conj, "ndarray.conj"),
                    (np.ndarray.conjugate, "ndarray.conjugate")]:
     spec(_fn, with_shape(lambda d, x: ((x,), {})), name=_name)
+
+for _fn, _dx, _dy in [(np.fmod, "positive", "gt1"), (np.copysign, "nonzero", "nonzero"),
+                      (np.nextafter, "any", "any")]:
+    spec(_fn, binary(_dx, _dy))
+
+
+def _where_reduction(full_only):
+    def build(d):
+        x = d.array(d.shape(1))
+        where = np.array(d.rng.random(d.bshape(x.shape)) > 0.4)
+        where.flat[0] = True  # a full reduction selects something
+        if full_only:
+            return (x,), {"where": where}
+        return (x,), {"axis": d.axis(x.ndim), "keepdims": d.draw(st.booleans()),
+                      "where": where}
+    return build
+
+
+spec(np.sum, _where_reduction(False), name="sum where")
+spec(np.mean, _where_reduction(True), name="mean where")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import zygopy as zp
-from zygopy.testing import assert_close, numerical_vjp
+from zygopy.testing import assert_close, check_grads, numerical_vjp
 
 # Black boxes: made by np.frompyfunc / np.vectorize, so they have no source
 # zygopy could read and no rule until one is registered below.
@@ -153,6 +153,48 @@ def test_a_keyword_the_rule_cannot_return_is_a_clear_error():
     with pytest.raises(zp.NoRuleError, match="keyword argument `constant_values` carries "
                                              "a gradient, but the rule of pad gives it none"):
         zp.gradient(pads_with, np.array([0.3, -0.8]), 0.5)
+
+
+def pads_with_constants(x, c):
+    return np.sum(np.pad(x, 1, constant_values=2.5) ** 2) + \
+        np.sum(np.pad(x, 1, constant_values=zp.stop_gradient(c)) * np.arange(4.0)) + \
+        np.max(x, initial=-5.0) + np.sum(np.diff(x, prepend=0.0, append=c * 0.0 + 1.0))
+
+
+def test_keywords_a_rule_cannot_return_are_fine_as_constants():
+    """Refused only when the backward pass needs their gradient: a literal or
+    a stop_gradient value differentiates (they were refused up front)."""
+    x = np.array([0.3, -0.8])
+    check_grads(lambda x: pads_with_constants(x, 0.5), x)
+
+
+def shortened_rule_arguments(x, c):
+    return np.sum(np.diff(x, prepend=c * 2.0) ** 2)
+
+
+def test_a_moved_keyword_without_a_cotangent_is_refused_not_zero():
+    """A pullback shorter than the rule's positional arguments gives the
+    missing differentiable ones no silent zero: refused when used."""
+    with pytest.raises(zp.NoRuleError, match="`prepend` carries a gradient"):
+        zp.gradient(shortened_rule_arguments, np.array([0.3, -0.8]), 0.5)
+
+
+def scaled(x, s):
+    return x * s
+
+
+@zp.rule(scaled)
+def scaled_rule(x, s):
+    def scaled_pullback(dy):
+        return (dy * s,)  # none for s
+
+    return x * s, scaled_pullback
+
+
+def test_a_pullback_without_a_cotangent_for_a_differentiable_argument():
+    assert zp.gradient(lambda x: scaled(x, 3.0), 2.0) == (3.0,)  # a constant s: fine
+    with pytest.raises(zp.NoRuleError, match="scaled.*argument 1 carries a gradient"):
+        zp.gradient(lambda x, s: scaled(x, s * 2.0), 2.0, 0.5)
 
 
 def test_integer_keywords_are_settings_not_gradients():

@@ -108,11 +108,16 @@ def _zeros_for_none(d):
 
 
 @rule(np.diff)
-def diff_rule(x, n=1, axis=-1):
-    """`np.diff(x, n, axis)`: each difference is a linear map; its transpose
-    takes differences backwards (with a sign) n times."""
+def diff_rule(x, n=1, axis=-1, *, prepend=None, append=None):
+    """`np.diff(x, n, axis, prepend, append)`: each difference is a linear map;
+    its transpose takes differences backwards (with a sign) n times. Values
+    prepended or appended get no cotangent (constants: a differentiable one is
+    refused when its gradient is needed)."""
     xp = array_module(x)
-    y = xp.diff(x, n=n, axis=axis)
+    ends = {k: v for k, v in (("prepend", prepend), ("append", append)) if v is not None}
+    y = xp.diff(x, n=n, axis=axis, **ends)
+    ax = axis % max(np.ndim(x), 1)
+    before = 0 if prepend is None else _length_along(prepend, x, ax)
 
     def diff_pullback(dy):
         g = dy
@@ -120,9 +125,19 @@ def diff_rule(x, n=1, axis=-1):
             pad = [(0, 0)] * g.ndim
             pad[axis] = (1, 1)
             g = -xp.diff(xp.pad(g, pad), axis=axis)
+        if ends:  # the part of the joined array that is x
+            index = [slice(None)] * g.ndim
+            index[ax] = slice(before, before + np.shape(x)[ax])
+            g = g[tuple(index)]
         return (g,)
 
     return y, diff_pullback
+
+
+def _length_along(v, x, axis):
+    """How many entries `np.diff`'s prepend/append value `v` adds along `axis`
+    (a scalar is broadcast to one)."""
+    return 1 if np.ndim(v) == 0 else np.shape(v)[axis]
 
 
 @rule(np.ptp)

@@ -96,6 +96,7 @@ def extremum_adjoint(g, x, axis, y):
     g = on_device_of(g, x)
     hit = xp.equal(x, keepdims(y, shape, axis))
     count = xp.sum(hit, axis=axis, keepdims=True, dtype=x.dtype)
+    count = xp.maximum(count, 1)  # none hit: y came from `initial`, dx is 0
     share = keepdims(g, shape, axis) / count
     if xp is np and type(x) is np.ndarray and np.isfinite(share).all():
         return hit * share  # a mask product: faster than where

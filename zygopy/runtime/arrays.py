@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tangents import ZERO, is_complex, refuse_complex
+from .tangents import ZERO, Refused, is_complex, refuse_complex
 
 
 def array_module(*xs):
@@ -57,6 +57,8 @@ def unbroadcast(g, x):
         return g  # the common case: nothing to sum, nothing to cast
     if g is ZERO or g is None:
         return g
+    if type(g) is Refused:
+        g.fail()
     if is_complex(g):
         refuse_complex()
     xshape = getattr(x, "shape", None)

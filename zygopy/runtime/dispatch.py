@@ -24,7 +24,7 @@ from ..rules.registry import (
 )
 from .arrays import unbroadcast
 from .structure import holds_differentiable
-from .tangents import ZERO, Tangent, is_differentiable_value
+from .tangents import ZERO, Refused, Tangent, is_differentiable_value
 from .tracebacks import point_at_user_line
 
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
@@ -293,21 +293,52 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
     """Run `rrule(*args, **kwargs)` (passing `_needed` where it takes it) and
     wrap its pullback (`RulePullback`, or `MethodRulePullback` when `args[0]`
     is the object of a method call)."""
-    moved = None
+    moved = refused = None
     keyword_cotangents = getattr(rrule, "keyword_cotangents", False)
+    names = tuple(kwargs)
     if kwargs and not keyword_cotangents and any(map(_real_values, kwargs.values())):
-        args, kwargs, moved, mask = _keywords_by_position(rrule, f, args, kwargs, mask)
+        args, kwargs, moved, mask, refused = \
+            _keywords_by_position(rrule, f, args, kwargs, mask)
     if mask is not None and getattr(rrule, "takes_needed", False):
         y, pb = rrule(*args, _needed=_padded(mask, len(args)), **kwargs)
     else:
         y, pb = rrule(*args, **kwargs)
     pb = wrap(pb, args, tuple(kwargs), keyword_cotangents)
-    if moved is None:
-        return y, pb
-    shift = 1 if wrap is MethodRulePullback else 0  # its object's cotangent leads
-    n, n_all, order = moved
-    order = [(where, i - shift if where == "pos" else i) for where, i in order]
-    return y, _KeywordsMoved(pb, n - shift, n_all - shift, order)
+    if moved is not None:
+        shift = 1 if wrap is MethodRulePullback else 0  # its object's cotangent leads
+        n, n_all, order = moved
+        order = [(where, i - shift if where == "pos" else i) for where, i in order]
+        pb = _KeywordsMoved(pb, n - shift, n_all - shift, order)
+    if refused:  # the keywords close the cotangents, in the caller's order
+        slots = tuple(names.index(k) - len(names) for k in refused)
+        pb = _RefusedKeywords(pb, slots, _keyword_error(f, refused[0]))
+    return y, pb
+
+
+def _keyword_error(f, name):
+    name_of = getattr(f, "__name__", None) or type(f).__name__
+    return NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but the "
+                          f"rule of {name_of} gives it none: wrap it in "
+                          "zygopy.stop_gradient(...) if it is a constant)")
+
+
+class _RefusedKeywords:
+    """A rule's pullback whose keyword arguments at `slots` (counted from the
+    end) have no cotangent: `Refused` there, an error only if it is used."""
+
+    __slots__ = ("error", "pb", "slots")
+
+    def __init__(self, pb, slots, error):
+        self.pb, self.slots, self.error = pb, slots, error
+
+    def __call__(self, dy):
+        grads = self.pb(dy)
+        if dy is ZERO or dy is None:
+            return grads
+        grads = list(grads)
+        for i in self.slots:
+            grads[i] = Refused(self.error)
+        return tuple(grads)
 
 
 def _keywords_by_position(rrule, f, args, kwargs, mask):
@@ -319,18 +350,22 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     wanted = [k for k, v in kwargs.items() if _real_values(v)]
     index = {p.name: i for i, p in enumerate(params)
              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    for name in wanted:
-        if name == "out":
-            raise NoRuleError(f, " (`out=` writes the result into an array in place: "
-                                 "differentiated as a statement of its own, "
-                                 "`np.f(..., out=a)` with `a` a local array, or write "
-                                 "`a = np.f(...)`)")
-        if name not in index or index[name] < len(args):
-            name_of = getattr(f, "__name__", None) or type(f).__name__
-            fix = f"pass `{name}` by position" if name in index else \
-                "wrap it in zygopy.stop_gradient(...) if it is a constant"
-            raise NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but "
-                                 f"the rule of {name_of} gives it none: {fix})")
+    if "out" in wanted:
+        raise NoRuleError(f, " (`out=` writes the result into an array in place: "
+                             "differentiated as a statement of its own, "
+                             "`np.f(..., out=a)` with `a` a local array, or write "
+                             "`a = np.f(...)`)")
+    takes = {p.name for p in params if p.kind != p.VAR_POSITIONAL}
+    if not any(p.kind == p.VAR_KEYWORD for p in params):
+        for k in wanted:
+            if k not in takes:  # the rule does not cover this option at all
+                name_of = getattr(f, "__name__", None) or type(f).__name__
+                raise NoRuleError(f, f" (option `{k}`: the rule of {name_of} does not "
+                                     "cover it)")
+    refused = [k for k in wanted if k not in index or index[k] < len(args)]
+    wanted = [k for k in wanted if k not in refused]
+    if not wanted:
+        return args, kwargs, None, mask, refused
     last = max(index[name] for name in wanted)
     rest = dict(kwargs)
     extra = []
@@ -347,7 +382,7 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
              for k in kwargs]
     if mask is not None:
         mask = _padded(mask, n) + (True,) * len(extra)
-    return args + tuple(extra), rest, (n, len(args) + len(extra), order), mask
+    return args + tuple(extra), rest, (n, len(args) + len(extra), order), mask, refused
 
 
 def _refuse_drawn(f, args, kwargs):
@@ -647,12 +682,24 @@ class RulePullback:
         out = [None]
         for g, a in zip(grads, self.args):
             out.append(ZERO if g is None else unbroadcast(g, a))
-        out.extend([ZERO] * (len(self.args) - len(grads)))
+        for i in range(len(grads), len(self.args)):  # the rule gives these none
+            out.append(Refused(_missing_cotangent(self.pb, i))
+                       if _real_values(self.args[i]) else ZERO)
         if self.keywords is not None:
             out.extend(by_keyword.get(k, ZERO) for k in self.keywords)
         else:
             out.extend([ZERO] * self.n_kw)
         return tuple(out)
+
+
+def _missing_cotangent(pb, i):
+    """The error for a differentiable argument `i` a rule's pullback gives no
+    cotangent (raised only if the backward pass uses it)."""
+    name = getattr(pb, "__name__", None) or type(pb).__name__
+    name = name.removesuffix("_pullback")
+    return NoRuleError(name, f" (its argument {i} carries a gradient, but the rule's "
+                             "pullback returns none for it: wrap it in "
+                             "zygopy.stop_gradient(...) if it is a constant)")
 
 
 def _bad_pullback(pb, grads, n_args):

@@ -169,6 +169,29 @@ def is_zero(t) -> bool:
     return t is ZERO or t is None
 
 
+class Refused:
+    """The cotangent a rule cannot give (a keyword argument it has no
+    derivative for). Harmless while the backward pass does not use it (the
+    argument was a constant); the rule's error as soon as it is added,
+    scaled or returned as a gradient."""
+
+    __slots__ = ("error",)
+    __array_ufunc__ = None  # numpy defers to the reflected operators below
+
+    def __init__(self, error):
+        self.error = error
+
+    def fail(self, *args, **kwargs):
+        raise self.error
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = fail
+    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pos__ = fail
+    __pow__ = __rpow__ = __getitem__ = __iter__ = __len__ = __float__ = fail
+
+    def __repr__(self):
+        return "Refused()"
+
+
 def add(a, b):
     """Accumulate two cotangents of the same primal, structure by structure."""
     if a is ZERO or a is None:
@@ -278,6 +301,8 @@ def materialize(t, x):
         return t  # the common case, already concrete
     if is_complex(t):
         refuse_complex()
+    if type(t) is Refused:
+        t.fail()
     if t is ZERO or t is None:
         return zero_like(x)
     if type(t) is float and type(x) is float:

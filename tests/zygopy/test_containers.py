@@ -490,3 +490,16 @@ def arrays_of_a_list_then_grown(x, y):
 
 def test_arrays_made_of_a_list_that_grows_afterwards():
     check_grads(arrays_of_a_list_then_grown, 0.7, -1.3)
+
+
+def dict_displays(x, y):
+    d = {"a": x, "a": y, "b": x * y}  # the later "a" replaces x: x gets none of it
+    e = {"b": 3.0, **d, "c": y}
+    f = {**e, "a": 2.0 * x}
+    for k, v in d.items():
+        d = {**d, k: v * v}
+    return d["a"] * 5 + e["b"] * 7 + e["c"] + f["a"] * f["b"] + d["b"]
+
+
+def test_dict_displays_with_repeated_keys_and_unpacking():
+    check_grads(dict_displays, 0.7, -1.3)

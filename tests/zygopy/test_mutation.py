@@ -462,3 +462,17 @@ def test_assigning_an_arrays_shape_is_refused_at_the_line():
     with pytest.raises(zp.UnsupportedSyntax, match=r"assignment to `a\.shape`") as e:
         zp.gradient(reshapes_in_place, np.arange(6.0))
     assert __file__ in str(e.value) and "a = a.reshape(...)" in str(e.value)
+
+
+def assigns_itself_reversed(x):
+    v = np.array([x, 2.0 * x, 3.0])
+    v[::-1] = v  # numpy copies the overlapping right side first
+    w = v * 1.0
+    w[1:] = w[:-1]
+    return v[0] * 10 + v[2] + np.sum(w * np.arange(3.0))
+
+
+def test_an_array_assigned_into_itself():
+    """`v[idx] = v`: the value's share of the cotangent is read before the
+    overwritten slots are zeroed (it was zeroed with them: a zero gradient)."""
+    check_grads(assigns_itself_reversed, 0.7)

@@ -326,7 +326,8 @@ class Normaliser:
         return self.atom(x)
 
     def expr_Dict(self, e):
-        return ast.Dict([self.atom(k) for k in e.keys], [self.atom(v) for v in e.values])
+        return ast.Dict([None if k is None else self.atom(k) for k in e.keys],  # None: **m
+                        [self.atom(v) for v in e.values])
 
     def expr_Lambda(self, e):
         name = self.fresh("_lambda")

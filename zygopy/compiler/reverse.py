@@ -380,10 +380,7 @@ class Reverse(CallSites):
         if isinstance(rhs, (ast.Tuple, ast.List)):
             return self.bwd_sequence(rhs, dv)
         if isinstance(rhs, ast.Dict):
-            out_ = []
-            for k, v in zip(rhs.keys, rhs.values):
-                out_ += self.acc(v, _zp_call("item", dv, k))
-            return out_
+            return self.bwd_dict(rhs, dv)
         return []
 
     def bwd_matmul(self, left, right, dv):
@@ -395,6 +392,25 @@ class Reverse(CallSites):
         for i, (operand, needed) in enumerate(zip((left, right), need)):
             if needed:
                 out += self.acc(operand, _item(grads, i))
+        return out
+
+    def bwd_dict(self, rhs, dv):
+        """A dict display: each value gets its key's cotangent, unless a later
+        entry (`{"a": x, "a": y}`, `{k: v, **m}`) replaced it; `**m` gets a
+        dict of the cotangents of its keys that survive."""
+        constants = [k.value for k in rhs.keys if isinstance(k, ast.Constant)]
+        plain = len(constants) == len(rhs.keys) and len(set(constants)) == len(constants)
+        out = []
+        for i, (k, v) in enumerate(zip(rhs.keys, rhs.values)):
+            if plain:
+                out += self.acc(v, _zp_call("item", dv, k))
+                continue
+            later = list(zip(rhs.keys[i + 1:], rhs.values[i + 1:]))
+            keys = ast.Tuple([kk for kk, _ in later if kk is not None], LOAD)
+            maps = ast.Tuple([vv for kk, vv in later if kk is None], LOAD)
+            share = _zp_call("unpacked_adjoint", dv, v, keys, maps) if k is None else \
+                _zp_call("entry_adjoint", dv, k, keys, maps)
+            out += self.acc(v, share)
         return out
 
     def bwd_sequence(self, rhs, dv):
@@ -496,9 +512,17 @@ class Reverse(CallSites):
         out = []
         if obj in self.defined:
             d = _name(self.adjoint(obj))
-            out += self.acc(stmt.value, _zp_call("unbroadcast", _zp_call("read_item", d, index),
-                                                 stmt.value))
-            out.append(_assign(self.adjoint(obj), _zp_call("zero_item", d, index)))
+            read = _zp_call("unbroadcast", _zp_call("read_item", d, index), stmt.value)
+            if isinstance(stmt.value, ast.Name) and stmt.value.id == obj:
+                # `v[::-1] = v`: the value's share is read before the slots are
+                # zeroed, and only then goes to v's adjoint
+                share = self.fresh("_share")
+                out.append(_assign(share, read))
+                out.append(_assign(self.adjoint(obj), _zp_call("zero_item", d, index)))
+                out += self.acc(stmt.value, _name(share))
+            else:
+                out += self.acc(stmt.value, read)
+                out.append(_assign(self.adjoint(obj), _zp_call("zero_item", d, index)))
         out.append(ast.Expr(_zp_call("restore_item", _name(old), _name("_redo"))))
         return out
 

@@ -98,6 +98,24 @@ def item(d, key):
     return ZERO if v is None else v
 
 
+def entry_adjoint(d, key, later_keys, later_maps):
+    """Cotangent of the value at `key` in a dict display whose later entries
+    are `later_keys` and the mappings `later_maps` (`**m`): ZERO if one of
+    them replaced it."""
+    if key in later_keys or any(key in m for m in later_maps):
+        return ZERO
+    return item(d, key)
+
+
+def unpacked_adjoint(d, mapping, later_keys, later_maps):
+    """Cotangent of a mapping unpacked into a dict display (`{**m, ...}`): the
+    cotangents of its keys that no later entry replaced."""
+    if d is ZERO or d is None:
+        return ZERO
+    return {k: d.get(k, ZERO) for k in mapping
+            if k not in later_keys and not any(k in m for m in later_maps)}
+
+
 def field(d, name):
     """Field `name` of a structural cotangent (ZERO when absent)."""
     if d is ZERO or d is None:

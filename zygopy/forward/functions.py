@@ -223,4 +223,5 @@ INERT.update({
     np.isrealobj, np.searchsorted, np.round, np.around, np.sign, np.floor, np.ceil,
     np.digitize, np.unravel_index, np.broadcast_shapes, np.min_scalar_type, np.can_cast,
     np.fix, np.histogram, np.bincount, np.unique, np.array_equiv, np.imag,
+    np.linalg.matrix_rank,
 })

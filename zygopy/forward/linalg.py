@@ -22,6 +22,20 @@ def _inv(func, args, kwargs):
     return Dual(y, -(y @ a.tangent @ y))
 
 
+def _pinv(func, args, kwargs):
+    """dA+ = -A+ dA A+ + A+ A+ᵀ dAᵀ (I - A A+) + (I - A+ A) dAᵀ A+ᵀ A+ (constant rank)."""
+    a = args[0]
+    pa = primal(a)
+    y = func(pa, *args[1:], **kwargs)
+    if tangent(a) is None:
+        return y
+    t, tT, yT = a.tangent, _mT(a.tangent), _mT(y)
+    m, n = pa.shape[-2], pa.shape[-1]
+    left = np.eye(n) - y @ pa  # I - A+ A
+    right = np.eye(m) - pa @ y  # I - A A+
+    return Dual(y, -(y @ t @ y) + y @ yT @ tT @ right + left @ tT @ yT @ y)
+
+
 def _solve(func, args, kwargs):
     a, b = args[0], args[1]
     pa, pb = primal(a), primal(b)
@@ -207,6 +221,7 @@ def _matrix_norm(x, ord_, axes):
 
 
 _register(_inv, np.linalg.inv)
+_register(_pinv, np.linalg.pinv)
 _register(_solve, np.linalg.solve)
 _register(_det, np.linalg.det)
 _register(_slogdet, np.linalg.slogdet)

@@ -63,7 +63,7 @@ nondifferentiable(
 nondifferentiable(
     np.shape, np.ndim, np.size, np.result_type, np.argmax, np.argmin, np.argsort,
     np.argwhere, np.nonzero, np.flatnonzero, np.searchsorted, np.digitize,
-    np.count_nonzero, np.unravel_index, array_module,
+    np.count_nonzero, np.unravel_index, array_module, np.linalg.matrix_rank,
     np.ravel_multi_index, np.isscalar, np.iscomplexobj, np.isrealobj,
     np.ndarray.argmax, np.ndarray.argmin, np.ndarray.argsort, np.ndarray.nonzero,
     *[(np.ndarray, name) for name in (

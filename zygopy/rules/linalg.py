@@ -12,7 +12,7 @@ import operator
 import numpy as np
 
 from ..runtime.arrays import unbroadcast
-from ._helpers import array_module, named, nones, option
+from ._helpers import ZERO, array_module, named, nones, option
 from .registry import rule
 
 
@@ -44,13 +44,15 @@ def matmul_adjoint(dy, a, b, need_a=True, need_b=True):
     transposed view (`x @ W.T`, F-ordered), db is computed as (dy^T a)^T, which
     costs the same and makes the gradient of W (its transpose) C-ordered, the
     layout elementwise optimiser updates are fast on."""
-    if type(a) is np.ndarray is type(b) and a.ndim == 2 == b.ndim:
+    if type(a) is np.ndarray is type(b) and a.ndim == 2 == b.ndim and type(dy) is np.ndarray:
         da = dy @ b.T if need_a else None
         if not need_b:
             return da, None
         if b.strides[0] < b.strides[1]:  # a transposed view (cheaper than .flags)
             return da, (dy.T @ a).T
         return da, a.T @ dy
+    if dy is ZERO:  # an output the caller does not use
+        return (ZERO if need_a else None), (ZERO if need_b else None)
     xp = array_module(a, b)
     va, vb = np.ndim(a) == 1, np.ndim(b) == 1
     A = xp.expand_dims(a, 0) if va else a

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ._helpers import (
+    ZERO,
     array_module,
     axes_of,
     expand_to,
@@ -35,6 +36,8 @@ def sum_adjoint(g, x, axis=...):
     """dx for y = sum(x) (over every axis, or over `axis`, with or without
     keepdims): g spread back over x's shape and dtype. The generated code calls
     this directly for `np.sum(x)`, `x.sum()` and `np.sum(x, axis=1, ...)`."""
+    if g is ZERO:  # an output the caller does not use
+        return ZERO
     if axis is not ...:
         return expand_to(g, np.shape(x), axis, x)
     if type(g) is not float and getattr(g, "ndim", 0):
@@ -70,6 +73,8 @@ def mean_of(x, axis=None, keepdims=False):
 
 def mean_adjoint(g, x, axis=...):
     """dx for y = mean(x) (over every axis, or over `axis`)."""
+    if g is ZERO:
+        return ZERO
     if axis is not ...:
         return expand_to(g / max(_count(np.shape(x), axis), 1), np.shape(x), axis, x)
     return sum_adjoint(g / max(np.size(x), 1), x)
@@ -92,6 +97,8 @@ def min_of(x, axis=None, keepdims=False):
 def extremum_adjoint(g, x, axis, y):
     """dx for y = max(x, axis) or min(x, axis): g goes to the extremal
     elements, split evenly between ties (as the rule's pullback)."""
+    if g is ZERO:
+        return ZERO
     xp, shape = array_module(x), np.shape(x)
     g = on_device_of(g, x)
     hit = xp.equal(x, keepdims(y, shape, axis))
@@ -306,7 +313,8 @@ def logsumexp_rule(x, *args, **kw):
 # -- ufunc methods: np.add.reduce(x), np.multiply.accumulate(x), ... -----------
 # Each is the reduction or scan rule of the function it is (np.add.reduce is
 # np.sum over axis 0 by default); other ufuncs and options have no rule.
-_REDUCES = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
+_REDUCES = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
+            np.logaddexp: logsumexp}
 _ACCUMULATES = {np.add: np.cumsum, np.multiply: np.cumprod}
 
 
@@ -338,3 +346,29 @@ def _ufunc_method(table, method):
 
 rule(np.ufunc.reduce)(_ufunc_method(_REDUCES, "reduce"))
 rule(np.ufunc.accumulate)(_ufunc_method(_ACCUMULATES, "accumulate"))
+
+
+@rule(np.ufunc.outer)
+def ufunc_outer_rule(ufunc, a, b, **kw):
+    """`np.<ufunc>.outer(a, b)`: the ufunc of `a` with an axis per dimension
+    of `b` appended and `b` (broadcasting), through the ufunc's own rule."""
+    from .registry import lookup
+
+    rrule = lookup(ufunc)
+    if rrule is None or kw:
+        from ..errors import NoRuleError
+
+        raise NoRuleError(np.ufunc.outer, f" (np.{ufunc.__name__}.outer"
+                                          f"{' with options' if kw else ''})")
+    xp = array_module(a, b)
+    column = xp.reshape(a, np.shape(a) + (1,) * np.ndim(b))
+    y, pb = rrule(column, b)
+
+    def ufunc_outer_pullback(dy):
+        from ..runtime.arrays import unbroadcast
+
+        da, db = pb(dy)[:2]
+        da = None if da is None else xp.reshape(unbroadcast(da, column), np.shape(a))
+        return None, da, db
+
+    return y, ufunc_outer_pullback

@@ -235,7 +235,7 @@ def ufunc_method(ufunc, domain, scan=False):
 
 
 for u, domain in [(np.add, "any"), (np.multiply, "near1"), (np.maximum, "distinct"),
-                  (np.minimum, "distinct")]:
+                  (np.minimum, "distinct"), (np.logaddexp, "any")]:
     spec(np.ufunc.reduce, ufunc_method(u, domain), name=f"{u.__name__}.reduce")
 for u, domain in [(np.add, "any"), (np.multiply, "near1")]:
     spec(np.ufunc.accumulate, ufunc_method(u, domain, scan=True),
@@ -584,3 +584,58 @@ def _where_reduction(full_only):
 
 spec(np.sum, _where_reduction(False), name="sum where")
 spec(np.mean, _where_reduction(True), name="mean where")
+
+
+def _outer(ufunc, dx="any", dy="any"):
+    return lambda d: ((ufunc, d.array(d.shape(0, 2), dx), d.array(d.shape(0, 2), dy)), {})
+
+
+for _u, _dx, _dy in [(np.add, "any", "any"), (np.subtract, "any", "any"),
+                     (np.multiply, "any", "any"), (np.divide, "any", "nonzero"),
+                     (np.maximum, "distinct", "distinct")]:
+    spec(np.ufunc.outer, _outer(_u, _dx, _dy), name=f"{_u.__name__}.outer")
+
+def _vecdot(d):
+    s = d.shape(1)
+    return (d.array(s), d.array(d.bshape(s)[:-1] + s[-1:])), {}
+
+
+spec(np.vecdot, _vecdot)
+if hasattr(np, "matvec"):
+    spec(np.matvec, lambda d: ((d.array((2, 3)), d.array(d.shape(1, 2, max_side=1) + (3,))),
+                               {}))
+    spec(np.vecmat, lambda d: ((d.array((3,)), d.array(d.shape(0, 1, max_side=2) + (3, 2))),
+                               {}))
+
+
+def _nan_to_num(d):
+    x = d.array(d.shape(1))
+    x.flat[0] = d.draw(st.sampled_from([np.nan, np.inf, -np.inf, 0.5]))
+    # finite replacements: the difference quotient cannot see past float max
+    return (x,), {"nan": d.draw(st.sampled_from([0.0, -1.0])), "posinf": 9.0,
+                  "neginf": d.draw(st.sampled_from([-9.0, -2.0]))}
+
+
+spec(np.nan_to_num, _nan_to_num)
+spec(np.gradient, lambda d: ((d.array((d.draw(st.integers(2, 5)),)),)
+                             + ((d.draw(st.sampled_from([0.5, 2.0])),)
+                                if d.draw(st.booleans()) else ()), {}))
+
+
+def _select(d):
+    s = d.shape(1)
+    x = d.array(s)
+    return ([x < -0.5, x > 0.5], [x * 2.0, d.array(d.bshape(s))]), \
+        {"default": d.draw(st.sampled_from([0.0, -3.0]))}
+
+
+spec(np.select, _select)
+
+
+def _cov(d):
+    m = d.array((d.draw(st.integers(2, 3)), d.draw(st.integers(3, 5))))  # 2+ observations
+    return (m,), {"rowvar": d.draw(st.booleans()), "ddof": d.draw(st.sampled_from([None, 0]))}
+
+
+spec(np.cov, _cov)
+spec(np.corrcoef, lambda d: ((d.array((d.draw(st.integers(2, 3)), 4)),), {}), rtol=1e-4)

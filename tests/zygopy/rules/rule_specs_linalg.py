@@ -241,3 +241,27 @@ def _norm(d):
 
 
 spec(np.linalg.norm, _norm, rtol=1e-4)
+
+
+def _vector_norm(d):
+    x = d.array(d.shape(1), "nonzero")
+    return (x,), {"axis": d.axis(x.ndim), "keepdims": d.draw(st.booleans()),
+                  "ord": d.draw(st.sampled_from([2, 1, 3]))}
+
+
+spec(np.linalg.vector_norm, _vector_norm)
+spec(np.linalg.matrix_norm, lambda d: ((d.array(d.shape(0, 1, max_side=2) + (2, 3),
+                                                "nonzero"),),
+                                       {"keepdims": d.draw(st.booleans())}))
+spec(np.linalg.eigvalsh, lambda d: ((matrices("spd", 3)(d)[0][0],), {}), rtol=1e-4)
+spec(np.linalg.cond, lambda d: ((_tall(d),), {}), rtol=1e-4)
+spec(np.linalg.pinv, lambda d: ((_tall(d, wide=d.draw(st.booleans())),), {}), rtol=1e-4)
+
+
+def _lstsq(d):
+    a = d.array((d.draw(st.integers(3, 5)), d.draw(st.integers(1, 3))))
+    b = d.array((a.shape[0],) + d.shape(0, 1, max_side=2))
+    return (a, b), {"rcond": None}
+
+
+spec(np.linalg.lstsq, _lstsq, rtol=1e-4)

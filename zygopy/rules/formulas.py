@@ -86,6 +86,8 @@ FUNCTIONS = {
     "copysign": (np.copysign, math.copysign, "copysign{f}"),
     "fmod": (np.fmod, math.fmod, "fmod{f}"),
     "trunc": (np.trunc, math.trunc, "trunc{f}"),
+    "erfc": (None, math.erfc, "erfc{f}"),
+    "ldexp": (np.ldexp, math.ldexp, "ldexp{f}"),
     "step": (step, step, None),  # the derivative of maximum: zygopy's own
 }
 

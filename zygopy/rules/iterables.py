@@ -1,7 +1,8 @@
-"""Functions of the standard library that fold an iterable of numbers:
-`math.prod`, `math.fsum`, `itertools.accumulate`. Each rule differentiates a
-reference implementation (see composite.py), so its pullback is exact by
-construction and works on numbers and arrays alike."""
+"""Functions of the standard library built from operations zygopy differentiates:
+`divmod`, `math.dist`, and the folds of an iterable `math.prod`, `math.fsum`,
+`itertools.accumulate`. Each rule differentiates a reference implementation
+(see composite.py), so its pullback is exact by construction and works on
+numbers and arrays alike."""
 
 from __future__ import annotations
 
@@ -43,3 +44,18 @@ def accumulate(iterable, func=None, *, initial=None):
         else:
             out.append(func(out[-1], x))
     return out
+
+
+@composite(math.dist)
+def dist(p, q):
+    """`math.dist`: the Euclidean distance between two points."""
+    total = 0.0
+    for a, b in zip(p, q, strict=True):
+        total = total + (a - b) * (a - b)
+    return math.sqrt(total)
+
+
+@composite(divmod)
+def divmod_(a, b):
+    """`divmod(a, b)`: `(a // b, a % b)`."""
+    return a // b, a % b

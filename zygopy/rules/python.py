@@ -149,6 +149,62 @@ elementwise(math.log10, "math_log10", "x", "log(x) / log(10)",
             "1 / (x * 2.302585092994046)", namespace=M)
 elementwise(builtins.pow, "builtin_pow", "x y", "x ** y",
             "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
+elementwise(math.erfc, "math_erfc", "x", "erfc(x)",
+            "-1.1283791670955126 * exp(-x * x)", namespace=M)
+elementwise(math.degrees, "math_degrees", "x", "x * 57.29577951308232",
+            "57.29577951308232", namespace=M)
+elementwise(math.radians, "math_radians", "x", "x * 0.017453292519943295",
+            "0.017453292519943295", namespace=M)
+elementwise(math.ldexp, "math_ldexp", "x i", "ldexp(x, i)", "ldexp(1.0, i)", "0",
+            namespace=M)
+nondifferentiable(math.isclose)
+
+
+# math.log(x, base) and math.hypot(*coordinates): more arguments than their
+# formula rows take
+def _beyond_row(fn, arity, general):
+    row = RULES[fn]
+    takes = getattr(row, "takes_needed", False)
+
+    def rrule(*args, _needed=None):
+        if len(args) != arity:
+            return general(*args)
+        return row(*args, _needed=_needed) if takes else row(*args)
+
+    rrule.__name__ = rrule.__qualname__ = f"{row.__name__}_or_more"
+    rrule.takes_needed = True
+    RULES[fn] = rrule
+
+
+def _numbers(*xs):
+    """Plain numbers (not forward-mode duals, which take numpy's functions)."""
+    return all(type(x) in (float, int) for x in xs)
+
+
+def _log_base(x, base):
+    if _numbers(x, base):
+        y, log_base = math.log(x, base), math.log(base)
+    else:
+        log_base = np.log(base)
+        y = np.log(x) / log_base
+
+    def log_base_pullback(dy):
+        return dy / (x * log_base), -dy * y / (base * log_base)
+
+    return y, log_base_pullback
+
+
+def _hypot_of(*xs):
+    y = math.hypot(*xs) if _numbers(*xs) else np.sqrt(builtins.sum(x * x for x in xs))
+
+    def hypot_of_pullback(dy):
+        return tuple(dy * x / y for x in xs)
+
+    return y, hypot_of_pullback
+
+
+_beyond_row(math.log, 1, _log_base)
+_beyond_row(math.hypot, 2, _hypot_of)
 
 
 # -- builtins over sequences ---------------------------------------------------

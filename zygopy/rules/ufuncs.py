@@ -53,6 +53,8 @@ elementwise(np.copysign, "np_copysign", "x y", "copysign(x, y)",
 # a nudge of x moves it alike (as the difference quotient sees it); y only
 # picks the direction
 elementwise(np.nextafter, "np_nextafter", "x y", "nextafter(x, y)", "1", "0")
+# x 2**i: linear in x; the integer exponent i carries no gradient
+elementwise(np.ldexp, "np_ldexp", "x i", "ldexp(x, i)", "ldexp(1.0, i)", "0")
 
 # maxima and minima (ties split evenly; fmax/fmin ignore NaN): step(x, y) is
 # 1, 0.5 or 0 in the operands' dtype

@@ -668,3 +668,21 @@ def forwards_star_args_and_keywords(x, y):
     # as a decorator's wrapper does: the keyword count is known only at run time
     return _forwarding(x, y) + _forwarding(x, b=y) + _forwarding(y, x, c=x * y) + \
         _forwarding(*[x, y], **{"c": y})
+
+
+# -- the math module beyond one-argument formulas ------------------------------
+@case(2, "pos")
+def math_two_argument_forms(x, y):
+    return math.log(x, y + 1.0) + math.hypot(x, y, 1.0) + math.dist([x, y], [0.5, 2.0]) \
+        + math.fmod(x * 3.0, y) + math.copysign(x, -y) + math.ldexp(x, 3)
+
+
+@case(1, "unit")
+def math_special_and_angles(x):
+    return math.erfc(x) + math.degrees(x) * math.radians(x) + math.nextafter(x, 5.0)
+
+
+@case(2, "pos")
+def divmods(x, y):
+    q, r = divmod(x * 5.0, y)
+    return q * x + r * r

@@ -639,3 +639,5 @@ def _cov(d):
 
 spec(np.cov, _cov)
 spec(np.corrcoef, lambda d: ((d.array((d.draw(st.integers(2, 3)), 4)),), {}), rtol=1e-4)
+spec(np.ldexp, lambda d: (lambda s: ((d.array(s), d.rng.integers(-2, 3, d.bshape(s))), {}))(
+    d.shape()))

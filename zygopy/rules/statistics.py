@@ -74,7 +74,9 @@ def pinv_rule(a, rcond=None, hermitian=False, **kw):
     the rank does not change (Golub and Pereyra)."""
     xp = array_module(a)
     options = {} if rcond is None else {"rcond": rcond}
-    p = xp.linalg.pinv(a, hermitian=hermitian, **options, **kw)
+    if hermitian:  # (CuPy's pinv has no such option)
+        options["hermitian"] = True
+    p = xp.linalg.pinv(a, **options, **kw)
     pT = xp.swapaxes(p, -1, -2)
 
     def pinv_pullback(g):
@@ -167,8 +169,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
 @composite(np.select)
 def select(condlist, choicelist, default=0):
     """`np.select`: the choice of the first true condition, else `default`."""
-    out = np.broadcast_to(default, np.broadcast_shapes(
-        *[np.shape(c) for c in condlist], *[np.shape(c) for c in choicelist])) * 1.0
-    for i in range(len(condlist) - 1, -1, -1):
+    n = len(condlist)
+    out = np.where(condlist[n - 1], choicelist[n - 1], default)  # on their device
+    for i in range(n - 2, -1, -1):
         out = np.where(condlist[i], choicelist[i], out)
     return out

@@ -78,7 +78,8 @@ def nanmean(a, axis=None, keepdims=False):
     """`np.nanmean`: the mean of the values that are not NaN."""
     kept = np.logical_not(np.isnan(a))
     total = np.sum(np.where(kept, a, 0), axis=axis, keepdims=keepdims)
-    return total / np.sum(kept, axis=axis, keepdims=keepdims)
+    count = np.sum(kept, axis=axis, keepdims=keepdims, dtype=np.result_type(a, 1.0))
+    return total / count  # (counts in a's float type: float32 stays float32)
 
 
 def _sorted_along(a, axis):
@@ -226,11 +227,12 @@ def nanprod(a, axis=None, keepdims=False):
 def nanvar(a, axis=None, ddof=0, keepdims=False):
     """`np.nanvar`: the variance of the values that are not NaN."""
     kept = np.logical_not(np.isnan(a))
-    n = np.sum(kept, axis=axis, keepdims=True)
+    real = np.result_type(a, 1.0)  # counts in a's float type: float32 stays float32
+    n = np.sum(kept, axis=axis, keepdims=True, dtype=real)
     mean = np.sum(np.where(kept, a, 0), axis=axis, keepdims=True) / n
     squares = np.where(kept, (a - mean) ** 2, 0)
     return np.sum(squares, axis=axis, keepdims=keepdims) / \
-        (np.sum(kept, axis=axis, keepdims=keepdims) - ddof)
+        (np.sum(kept, axis=axis, keepdims=keepdims, dtype=real) - ddof)
 
 
 @composite(np.nanstd)
@@ -276,7 +278,7 @@ def interp(x, xp, fp):
     x0, x1 = np.take(xp, i), np.take(xp, i + 1)
     y0, y1 = np.take(fp, i), np.take(fp, i + 1)
     t = np.clip((x - x0) / (x1 - x0), 0.0, 1.0)
-    return y0 + t * (y1 - y0)
+    return (y0 + t * (y1 - y0)).astype(np.float64)  # numpy's interp gives float64
 
 
 @composite(np.meshgrid, supports=lambda *xi, indexing="xy", sparse=False, copy=True:

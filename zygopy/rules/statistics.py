@@ -96,7 +96,7 @@ def lstsq(a, b, rcond=None):
     a has full column rank and more rows than columns), rank and singular
     values, as numpy gives them."""
     s = np.linalg.svd(a, compute_uv=False)
-    rank = np.linalg.matrix_rank(a)
+    rank = np.int32(np.linalg.matrix_rank(a))  # numpy's lstsq gives an int32
     x = np.linalg.pinv(a) @ b
     m, n = np.shape(a)
     if rank == n and m > n:
@@ -117,7 +117,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         *, dtype=None):
     """`np.cov` of the rows (variables) of `m`: centred products over the
     observations, divided by n - ddof."""
-    x = np.atleast_2d(m)
+    x = np.atleast_2d(m).astype(np.result_type(m, np.float64))  # as numpy: float64
     if not rowvar and np.ndim(m) != 1:
         x = x.T
     n = np.shape(x)[1]
@@ -149,7 +149,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     high = big if posinf is None else posinf
     low = -big if neginf is None else neginf
     filled = np.where(np.isnan(x), nan, np.where(x > 0, high, low))
-    return np.where(np.isfinite(x), x, filled)
+    return np.where(np.isfinite(x), x, filled.astype(np.result_type(x, 1.0)))
 
 
 @composite(np.gradient, supports=lambda f, *varargs, axis=None, edge_order=1:

@@ -78,8 +78,11 @@ def unbroadcast(g, x):
     if type(x) is not np.ndarray and type(g) is not type(x):
         g = on_device_of(g, x)  # a device primal's gradient, on the device
     dtype = getattr(x, "dtype", None)
-    if dtype is not None and getattr(g, "dtype", dtype) != dtype and dtype.kind in "fc":
-        g = g.astype(dtype)
+    if dtype is not None and dtype.kind in "fc":
+        if type(g) is float:  # a 0-d array's number cotangent: in its dtype
+            return dtype.type(g)
+        if getattr(g, "dtype", dtype) != dtype:
+            g = g.astype(dtype)
     return g
 
 

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import rule_specs_linalg  # noqa: F401  (adds the joins/products/linalg rows)
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rule_specs import SPECS, Draw
 
@@ -22,6 +22,7 @@ from zygopy.rules.formulas import formula_of
 from zygopy.rules.reductions import logsumexp
 from zygopy.rules.registry import RULES, key_of, lookup
 from zygopy.runtime.arrays import unbroadcast
+from zygopy.runtime.tangents import ZERO
 from zygopy.testing import (
     assert_close,
     check_grads,
@@ -121,6 +122,44 @@ def test_spec_rows_name_registered_rules():
     assert not stale, f"spec rows for unregistered callables: {stale}"
 
 
+def _float32(x):
+    """`x` with its float64 arrays (in lists, tuples and dicts) as float32."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+        return x.astype(np.float32)
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(_float32(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _float32(v) for k, v in x.items()}
+    return x
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
+@settings(max_examples=4)
+@given(data=st.data())
+def test_rule_keeps_numpys_dtypes_for_float32(spec, data):
+    """On float32 arguments every rule's output has numpy's dtypes, leaf by
+    leaf, and each float32 argument's cotangent (after the dispatcher's
+    unbroadcast) is float32: float32 stays float32 where numpy keeps it."""
+    args, kwargs = spec.build(Draw(data))
+    args, kwargs = _float32(args), _float32(kwargs)
+    with np.errstate(all="ignore"):
+        if isinstance(spec.fn, tuple):
+            rrule, plain = RULES[spec.fn], getattr(args[0], spec.fn[1])
+        else:
+            rrule, plain = lookup(spec.fn), spec.fn(*args, **kwargs)
+        y, pullback = rrule(*args, **kwargs)
+        for i, (p, q) in enumerate(zip(_leaves(plain), _leaves(y))):
+            assert np.result_type(q) == np.result_type(p), f"output {i}"
+        got = pullback(_float32(random_cotangent(y, np.random.default_rng(0))))
+    for i, (g, a) in enumerate(zip(got, args)):
+        if g is None or g is ZERO:
+            continue
+        pairs = zip(_leaves(g), _leaves(a)) if spec.sequence else [(unbroadcast(g, a), a)]
+        for gl, al in pairs:
+            if isinstance(al, np.ndarray) and al.dtype == np.float32:
+                assert np.result_type(gl) == np.float32, f"d/d(argument {i})"
+
+
 F32_CASES = [
     (np.tanh, lambda r: (r.standard_normal((3, 4)),), {}),
     (np.maximum, lambda r: (r.standard_normal((3, 4)), r.standard_normal(4)), {}),
@@ -192,7 +231,6 @@ def test_logsumexp_is_stable():
 
 def test_split_cotangent_may_have_absent_pieces():
     x = np.arange(6.0)
-    from zygopy.runtime.tangents import ZERO
 
     _, pullback = lookup(np.split)(x, 3)
     (dx, _) = pullback([np.ones(2), ZERO, None])

@@ -65,5 +65,5 @@ def test_records_made_inside_differentiate(f, args):
 
 
 def test_other_classes_are_refused_naming_what_works():
-    with pytest.raises(zp.NoRuleError, match="no __post_init__"):
+    with pytest.raises(zp.NoRuleError, match="dataclass with __post_init__"):
         zp.gradient(lambda w: np.sum(Doubled(w).w), X)

@@ -209,13 +209,20 @@ def _dispatch(f, args, kwargs, mask):
         fields = record_fields(f)
         if fields is not None:
             return f(*args, **kwargs), RecordPullback(fields, len(args), tuple(kwargs))
-        if _any_carries(args, kwargs):
-            raise NoRuleError(f, " (constructing objects from differentiable values "
-                                 "inside differentiated code: zygopy builds namedtuples "
-                                 "and dataclasses whose generated __init__ fills each "
-                                 "field from one argument, with no __post_init__; make "
-                                 "other objects outside and pass them in)")
-        return f(*args, **kwargs), ZeroPullback(n)
+        if not _any_carries(args, kwargs):
+            return f(*args, **kwargs), ZeroPullback(n)
+        from .construct import ConstructorPullback, build, field_function
+
+        fields_of, names = field_function(f)
+        if fields_of is None:
+            raise NoRuleError(f, " (constructing an object from differentiable values "
+                                 "inside differentiated code: zygopy builds namedtuples, "
+                                 "dataclasses and classes whose __init__ only computes "
+                                 f"and sets fields of self; not {f.__name__}: {names}; "
+                                 "make the object outside and pass it in)")
+        values, pb = call_function(fields_of, (f.__new__(f),) + args, kwargs,
+                                   need_free=False)
+        return build(f, values, names), ConstructorPullback(pb, names)
     key = method_key(f, "__call__")  # a rule for calling instances of a type
     if key is not None and key in RULES:
         rrule = RULES[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import linecache
 import textwrap
@@ -37,6 +38,9 @@ def function_source(fn):
 
 def function_ast(fn):
     """The `ast.FunctionDef` (or Lambda) of `fn`, line numbers set to the file's."""
+    made = _ASTS.get(fn.__code__)
+    if made is not None:
+        return copy.deepcopy(made[0]), made[1]
     lines, filename, lnum = _lines(fn)
     block = _block(lines, lnum) if fn.__name__ != "<lambda>" else None
     if block is not None:  # the fast way, checked: it parses, to one def
@@ -137,3 +141,12 @@ def _same_code(lam, code):
 def source_line(filename: str, lineno: int) -> str:
     """One line of a (possibly generated) file, or ''."""
     return linecache.getline(filename, lineno)
+
+
+_ASTS: dict = {}  # code object -> (FunctionDef, filename) of a function made from an AST
+
+
+def register_ast(fn, node, filename):
+    """Record the AST `fn` was compiled from (a function zygopy made, such as a
+    class's field function): `function_ast` returns a copy of it."""
+    _ASTS[fn.__code__] = (copy.deepcopy(node), filename)

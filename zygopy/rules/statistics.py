@@ -96,7 +96,7 @@ def lstsq(a, b, rcond=None):
     a has full column rank and more rows than columns), rank and singular
     values, as numpy gives them."""
     s = np.linalg.svd(a, compute_uv=False)
-    rank = np.int32(np.linalg.matrix_rank(a))  # numpy's lstsq gives an int32
+    rank = np.linalg.matrix_rank(a).astype(np.int32)  # as lstsq's (on a's device)
     x = np.linalg.pinv(a) @ b
     m, n = np.shape(a)
     if rank == n and m > n:

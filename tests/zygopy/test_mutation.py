@@ -476,3 +476,25 @@ def test_an_array_assigned_into_itself():
     """`v[idx] = v`: the value's share of the cotangent is read before the
     overwritten slots are zeroed (it was zeroed with them: a zero gradient)."""
     check_grads(assigns_itself_reversed, 0.7)
+
+
+def rebinds_the_second_name(x):
+    s = np.zeros(2)
+    t = s
+    t = t + x  # a new array: t no longer shares s
+    s[0] = 5.0
+    return np.sum(t * s)
+
+
+def rebinds_to_a_view(x):
+    s = np.zeros(2) + x
+    t = s
+    s = s.T  # a view: still the same memory
+    s[0] = 5.0
+    return np.sum(t * x)
+
+
+def test_a_name_rebound_before_the_update_no_longer_shares():
+    check_grads(rebinds_the_second_name, np.array([0.3, -0.7]))
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array"):
+        zp.gradient(rebinds_to_a_view, np.array([0.3, -0.7]))

@@ -99,6 +99,9 @@ def find(fdef):
         if n.__class__ is ast.Name and isinstance(n.ctx, ast.Load):
             loads.setdefault(n.id, []).append(n.lineno)
     loops = [s for s in stmts if isinstance(s, (ast.For, ast.While))]
+    stores = [((s.lineno, s.col_offset), t.id) for s in stmts if isinstance(s, ast.Assign)
+              and _root(s.value) is None  # a new value (not `s = s`, `s = s.T`)
+              for t in s.targets if isinstance(t, ast.Name)]
     found = []
     for s in stmts:
         name = _mutated(s)
@@ -111,6 +114,8 @@ def find(fdef):
             if name == b and not whole and _grows_list(s):
                 continue  # `v = xs[i]; xs.append(w)`: an item or a slice of a list
                 # (a copy) is not changed by the list's growing or shrinking
+            if _rebound_between(stores, loops, (a, b), (line, col), s):
+                continue  # `t = s; t = t + x; s[0] = v`: t no longer shares s
             other = b if name == a else a
             later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
             if later:
@@ -134,6 +139,17 @@ def refuse(found, filename, kind):
                 [(f"make a new array instead: `{name} = {name} + ...` "
                   f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"),
                  f"or copy when the second name is made: `{a} = {b}.copy()`"])
+
+
+def _rebound_between(stores, loops, names, start, stmt):
+    """Whether one of `names` is assigned anew after `start` and before the
+    update `stmt`, all outside loops (where a later pass could reorder them):
+    from then on the two names hold different objects."""
+    end = (stmt.lineno, stmt.col_offset)
+    if any(loop.lineno <= line <= getattr(loop, "end_lineno", loop.lineno)
+           for loop in loops for line in (start[0], stmt.lineno)):
+        return False
+    return any(start < at < end and name in names for at, name in stores)
 
 
 def _same_loop(loops, line, stmt):

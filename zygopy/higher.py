@@ -13,6 +13,8 @@ variables `f` closes over alike.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import api
@@ -32,6 +34,11 @@ def _as_dual(x, t):
         return x
     if isinstance(x, (tuple, list)):
         return type(x)(_as_dual(a, b) for a, b in zip(x, t))
+    if isinstance(x, dict):  # a dict of arguments (JAX's pytrees): by key
+        return {k: _as_dual(v, t.get(k)) for k, v in x.items()}
+    if not isinstance(x, numbers.Real) and not hasattr(x, "shape"):
+        raise TypeError(f"jvp/hvp: a tangent for a {type(x).__name__} (numbers, arrays, "
+                        "and tuples, lists and dicts of them take tangents)")
     if hasattr(x, "shape") and not isinstance(x, np.generic):  # numpy's or CuPy's
         xp = array_module(x)
         t = xp.broadcast_to(xp.asarray(t, dtype=x.dtype), x.shape)

@@ -225,3 +225,18 @@ def test_those_transforms_run_when_nothing_they_get_is_differentiated():
     c = np.array([1.0, 2.0])
     (g,) = zp.gradient(lambda x: np.sum(x * zp.jacobian(lambda v: v**2, c)[0].sum(0)), c)
     np.testing.assert_allclose(g, 2 * c)
+
+
+def test_jvp_over_dicts_of_arguments():
+    y, t = zp.jvp(lambda d: d["a"] * d["b"] ** 2, ({"a": 2.0, "b": 3.0},),
+                  ({"a": 1.0, "b": 0.5},))
+    assert y == 18.0 and t == pytest.approx(9.0 + 2.0 * 2 * 3.0 * 0.5)
+
+
+def test_jvp_of_an_object_is_a_clear_error():
+    class Box:
+        def __init__(self):
+            self.v = 1.0
+
+    with pytest.raises(TypeError, match="tangent for a Box"):
+        zp.jvp(lambda b: b.v * 2.0, (Box(),), (Box(),))

@@ -309,3 +309,39 @@ def polyval(p, x):
     for c in p:
         y = y * x + c
     return y
+
+
+@composite(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """`np.apply_along_axis`: `func1d` on each 1-D slice along `axis` (each
+    call differentiated), its results stacked where the axis was."""
+    nd = np.ndim(arr)
+    axis = axis % nd
+    moved = np.moveaxis(arr, axis, -1)
+    lead = np.shape(moved)[:-1]
+    rows = np.reshape(moved, (-1, np.shape(moved)[-1]))
+    results = np.stack([np.asarray(func1d(row, *args, **kwargs)) for row in rows])
+    out = np.reshape(results, lead + np.shape(results)[1:])
+    k = np.ndim(results) - 1  # the dimensions each call returns
+    return np.moveaxis(out, tuple(range(len(lead), len(lead) + k)),
+                       tuple(range(axis, axis + k)))
+
+
+@composite(np.piecewise)
+def piecewise(x, condlist, funclist, *args, **kw):
+    """`np.piecewise`: each function (or constant) on the elements its
+    condition selects, only those (as numpy: no gradient through the values
+    a branch would give elsewhere); an extra function covers the rest."""
+    if isinstance(condlist, np.ndarray) and condlist.dtype == bool and \
+            np.ndim(condlist) == np.ndim(x):
+        condlist = [condlist]
+    conds = [np.broadcast_to(c, np.shape(x)) for c in condlist]
+    if len(funclist) == len(conds) + 1:  # the otherwise-function
+        conds.append(np.logical_not(np.any(np.stack(conds), axis=0)))
+    out = np.zeros_like(x, dtype=np.result_type(x, 1.0))
+    for cond, fn in zip(conds, funclist):
+        if callable(fn):
+            out[cond] = fn(x[cond], *args, **kw)
+        else:
+            out[cond] = fn
+    return out

@@ -641,3 +641,29 @@ spec(np.cov, _cov)
 spec(np.corrcoef, lambda d: ((d.array((d.draw(st.integers(2, 3)), 4)),), {}), rtol=1e-4)
 spec(np.ldexp, lambda d: (lambda s: ((d.array(s), d.rng.integers(-2, 3, d.bshape(s))), {}))(
     d.shape()))
+
+
+def _row_norm(row, p=2.0):
+    return np.sum(np.abs(row) ** p) ** (1 / p)
+
+
+def _row_moments(row):
+    return np.stack([np.mean(row), np.mean(row * row)])
+
+
+def _apply_along_axis(d):
+    x = d.array(d.shape(1), "nonzero")
+    fn = d.draw(st.sampled_from([_row_norm, _row_moments]))
+    return (fn, d.draw(st.integers(-x.ndim, x.ndim - 1)), x), {}
+
+
+def _piecewise(d):
+    x = d.array(d.shape(1), "distinct")
+    conds = [x < -0.5, x > 0.5]
+    funcs = [lambda v: v * v, lambda v: np.sqrt(v)] + \
+        ([lambda v: -v] if d.draw(st.booleans()) else [])
+    return (x, conds, funcs), {}
+
+
+spec(np.apply_along_axis, _apply_along_axis)
+spec(np.piecewise, _piecewise)

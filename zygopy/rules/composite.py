@@ -345,3 +345,30 @@ def piecewise(x, condlist, funclist, *args, **kw):
         else:
             out[cond] = fn
     return out
+
+
+def _vectorized(fn, *args):
+    """`np.vectorize(fn)(*args)` spelled out: `fn` on each element of the
+    broadcast arguments, the results gathered in their shape."""
+    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    flat = [np.ravel(np.broadcast_to(a, shape)) for a in args]
+    return np.reshape(np.array([fn(*items) for items in zip(*flat)]), shape)
+
+
+@rule((np.vectorize, "__call__"))
+def vectorize_call_rule(vec, *args, **kwargs):
+    """Calling `np.vectorize(fn)`: `fn` differentiated element by element
+    (plain arguments; `excluded`, `signature` and keywords are not covered)."""
+    if vec.excluded or vec.signature is not None or kwargs:
+        raise NotImplementedError("the rule of np.vectorize covers positional array "
+                                  "arguments, without excluded= or signature=")
+    from ..runtime.dispatch import call_function
+
+    y, pb = call_function(_vectorized, (vec.pyfunc,) + args, {}, need_free=False)
+    if vec.otypes:
+        y = y.astype(vec.otypes[0])
+
+    def vectorize_call_pullback(dy):
+        return (None,) + tuple(pb(dy)[2:])
+
+    return y, vectorize_call_pullback

@@ -101,6 +101,16 @@ class Spec:
 SPECS: list = []
 
 
+def plain(fn, args, kwargs):
+    """What a spec row's callable gives without zygopy: a property's value for
+    `(type, name)`, calling the object for `(type, "__call__")`, else a call."""
+    if isinstance(fn, tuple):
+        if fn[1] == "__call__":
+            return args[0](*args[1:], **kwargs)
+        return getattr(args[0], fn[1])
+    return fn(*args, **kwargs)
+
+
 def spec(fn, build, **kw):
     SPECS.append(Spec(fn, build, **kw))
 
@@ -667,3 +677,21 @@ def _piecewise(d):
 
 spec(np.apply_along_axis, _apply_along_axis)
 spec(np.piecewise, _piecewise)
+
+
+def _vectorized_args(d):
+    s = d.shape(0, 3)
+    if d.draw(st.booleans()):
+        return (np.vectorize(_piece), d.array(s)), {}
+    return (np.vectorize(_mix), d.array(s), d.array(d.bshape(s))), {}
+
+
+def _piece(t):
+    return t * t if t > 0 else np.sin(t)
+
+
+def _mix(a, b):
+    return a * b + np.exp(a)
+
+
+spec((np.vectorize, "__call__"), _vectorized_args, name="vectorize.__call__")

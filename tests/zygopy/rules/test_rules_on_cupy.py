@@ -9,7 +9,7 @@ import pytest
 import rule_specs_linalg  # noqa: F401  (adds the joins/products/linalg rows)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rule_specs import SPECS, Draw
+from rule_specs import SPECS, Draw, plain
 
 import zygopy.rules  # noqa: F401  (registers everything)
 from zygopy.rules.registry import RULES, lookup
@@ -56,12 +56,6 @@ def _like(dy, yd, cupy):
 GAUGED = {"svd": 1, "eigh": 0}
 
 
-def _call(fn, args, kwargs):
-    if isinstance(fn, tuple):  # a property such as (ndarray, "T")
-        return getattr(args[0], fn[1])
-    return fn(*args, **kwargs)
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
 @settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -70,7 +64,7 @@ def test_rule_on_cupy_matches_numpy(spec, data, cupy):
     rrule = RULES[spec.fn] if isinstance(spec.fn, tuple) else lookup(spec.fn)
     dargs, dkwargs = to_device(args, cupy), to_device(kwargs, cupy)
     try:
-        plain = _call(spec.fn, dargs, dkwargs)
+        plain = plain(spec.fn, dargs, dkwargs)
     except Exception:  # noqa: BLE001 - CuPy lacks this function or option
         plain = None
     if plain is None:

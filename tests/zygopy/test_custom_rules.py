@@ -88,8 +88,8 @@ def test_rule_on_math_style_scalar_function():
 
 
 def test_a_black_box_without_a_rule_is_a_clear_error():
-    box = np.vectorize(lambda v: v * 2.0, otypes=[float])
-    with pytest.raises(zp.NoRuleError, match="vectorize"):
+    box = np.frompyfunc(lambda v: v * 2.0, 1, 1)  # (np.vectorize is differentiated)
+    with pytest.raises(zp.NoRuleError, match=r"\(vectorized\)"):
         zp.gradient(lambda x: np.sum(box(x)), np.ones(2))
 
 

@@ -25,10 +25,10 @@ from zygopy.testing import (
 pytestmark = pytest.mark.gpu
 
 
-def _compare(device, host, plain, cupy, what):
+def _compare(device, host, reference, cupy, what):
     """`device` agrees with the numpy rule's `host` value, and is an array of
-    the device wherever plain CuPy gives one (`plain`: the function itself)."""
-    for i, (d, p) in enumerate(zip(_leaves(device), _leaves(plain))):
+    the device wherever plain CuPy gives one (`reference`: what it gives)."""
+    for i, (d, p) in enumerate(zip(_leaves(device), _leaves(reference))):
         if isinstance(p, cupy.ndarray):
             assert isinstance(d, cupy.ndarray), (
                 f"{what} (leaf {i}): {type(d).__name__} where CuPy gives an array")
@@ -64,10 +64,10 @@ def test_rule_on_cupy_matches_numpy(spec, data, cupy):
     rrule = RULES[spec.fn] if isinstance(spec.fn, tuple) else lookup(spec.fn)
     dargs, dkwargs = to_device(args, cupy), to_device(kwargs, cupy)
     try:
-        plain = plain(spec.fn, dargs, dkwargs)
+        value = plain(spec.fn, dargs, dkwargs)
     except Exception:  # noqa: BLE001 - CuPy lacks this function or option
-        plain = None
-    if plain is None:
+        value = None
+    if value is None:
         try:
             rrule(*dargs, **dkwargs)
         except Exception:  # noqa: BLE001 - refused as CuPy refuses it: fine
@@ -80,8 +80,8 @@ def test_rule_on_cupy_matches_numpy(spec, data, cupy):
         dy = tuple(d if i == keep else np.zeros_like(d) for i, d in enumerate(dy))
     dy_d = _like(dy, yd, cupy)
     if keep is not None:
-        y, yd, plain = y[keep], yd[keep], None if plain is None else plain[keep]
-    _compare(yd, y, yd if plain is None else plain, cupy, "primal")
+        y, yd, value = y[keep], yd[keep], None if value is None else value[keep]
+    _compare(yd, y, yd if value is None else value, cupy, "primal")
     got, got_d = pullback(dy), pullback_d(dy_d)
     assert len(got_d) == len(got)
     for i, (g, gd, a, ad) in enumerate(zip(got, got_d, args, dargs)):

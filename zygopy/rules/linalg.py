@@ -183,14 +183,14 @@ def _einsum_letters(spec, operands):
 def einsum_rule(spec, *operands, **kw):
     """`np.einsum(spec, *operands)`: operand i's cotangent is the einsum of dy
     with the other operands into i's subscripts; letters i does not share are
-    broadcast. Not supported: a letter repeated within one operand (a
-    diagonal; use np.diagonal/np.trace) and the interleaved-operand form."""
+    broadcast. A letter repeated within one operand (`"ii->"`, `"bii->bi"`)
+    takes that operand's diagonal first. Not supported: the
+    interleaved-operand form."""
     xp = array_module(*operands)
-    y = xp.einsum(spec, *operands, **kw)
     ins, out = _einsum_letters(spec, operands)
     if any(len(set(s)) != len(s) for s in ins):
-        raise NotImplementedError(f"no gradient for einsum {spec!r}: a subscript "
-                                  "repeats within one operand")
+        return _einsum_of_diagonals(ins, out, operands, kw)
+    y = xp.einsum(spec, *operands, **kw)
 
     def einsum_pullback(dy):
         grads = []
@@ -207,6 +207,36 @@ def einsum_rule(spec, *operands, **kw):
         return (None, *grads)
 
     return y, einsum_pullback
+
+
+def _einsum_of_diagonals(ins, out, operands, kw):
+    """einsum where a letter repeats within an operand: the operand's diagonal
+    over those two axes (np.diagonal, which puts it last) is taken until no
+    letter repeats, then the einsum of the diagonals; the cotangents go back
+    through both rules."""
+    steps, reduced, subs = [], [], []
+    for s, x in zip(ins, operands):
+        chain = []
+        while len(set(s)) != len(s):
+            c = next(c for c in s if s.count(c) > 1)
+            i = s.index(c)
+            j = s.index(c, i + 1)
+            x, pb = diagonal_rule(x, 0, i, j)
+            chain.append(pb)
+            s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+        steps.append(chain)
+        reduced.append(x)
+        subs.append(s)
+    y, pb = einsum_rule(",".join(subs) + "->" + out, *reduced, **kw)
+
+    def einsum_of_diagonals_pullback(dy):
+        grads = list(pb(dy)[1:])
+        for i, chain in enumerate(steps):
+            for diagonal_pullback in reversed(chain):
+                grads[i] = diagonal_pullback(grads[i])[0]
+        return (None, *grads)
+
+    return y, einsum_of_diagonals_pullback
 
 
 @rule(np.kron)

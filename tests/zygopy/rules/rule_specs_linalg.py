@@ -265,3 +265,17 @@ def _lstsq(d):
 
 
 spec(np.linalg.lstsq, _lstsq, rtol=1e-4)
+
+
+def _einsum_diagonal(d):
+    """einsum with a letter repeated within an operand (a diagonal or trace)."""
+    n = d.draw(st.integers(1, 3))
+    spec_, shapes = d.draw(st.sampled_from([
+        ("ii->", [(n, n)]), ("ii->i", [(n, n)]), ("bii->b", [(2, n, n)]),
+        ("bii,i->bi", [(2, n, n), (n,)]), ("...ii->...", [(2, n, n)]),
+        ("iij,j->i", [(n, n, 2), (2,)]),
+    ]))
+    return (spec_, *[d.array(s) for s in shapes]), {}
+
+
+spec(np.einsum, _einsum_diagonal, name="einsum diagonal")

@@ -6,5 +6,6 @@ from . import ufuncs, reductions, indexing, shape, joins  # noqa: F401  (numpy)
 from . import linalg, decompositions, norms, inert, creation, composite  # noqa: F401
 from . import iterables  # noqa: F401  (math.prod, math.fsum, itertools.accumulate)
 from . import statistics  # noqa: F401  (pinv, lstsq, cov, norms of numpy 2, ...)
+from . import special  # noqa: F401  (math.gamma, math.lgamma: digamma)
 from .registry import linear, rule, nondifferentiable, lookup  # noqa: F401
 from .formulas import elementwise, formula_of  # noqa: F401

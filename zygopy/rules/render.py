@@ -13,9 +13,11 @@ def _spelled(fname, namespace):
     """The callee `fname` of a formula spelled in `namespace` ("np" or "math")."""
     if fname not in FUNCTIONS:
         raise ValueError(f"unknown function {fname!r} in a formula")
-    if namespace == "math" and FUNCTIONS[fname][1] is not None \
-            and FUNCTIONS[fname][1] is not FUNCTIONS[fname][0]:
-        mod_fn = FUNCTIONS[fname][1]
+    mod_fn = FUNCTIONS[fname][1]
+    if FUNCTIONS[fname][0] is None and getattr(mod_fn, "__module__", "") == __package__ \
+            + ".special":  # zygopy's own (digamma): _zp.digamma in either namespace
+        return ast.Attribute(ast.Name("_zp", ast.Load()), fname, ast.Load())
+    if namespace == "math" and mod_fn is not None and mod_fn is not FUNCTIONS[fname][0]:
         if mod_fn in (abs, max, min):
             return ast.Name(mod_fn.__name__, ast.Load())
         attr = fname if fname[:3] != "arc" else "a" + fname[3:]

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import NoRuleError, NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
+from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
 from ..rules.indexing import scatter_add  # noqa: F401  (np.add.at, rewritten)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
 from ..rules.reductions import (  # noqa: F401  (inlined reductions)

@@ -169,6 +169,7 @@ def prod_rule(x, *args, **kw):
     xp = array_module(x)
     y = xp.prod(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
+    initial = option(args, kw, 4, "initial")
 
     def prod_pullback(dy):
         zero = xp.equal(x, 0)
@@ -177,6 +178,8 @@ def prod_rule(x, *args, **kw):
         nzero = xp.sum(zero, axis=axis, keepdims=True)
         lone = xp.logical_and(zero, xp.equal(nzero, 1))
         scale = xp.where(xp.equal(nzero, 0), others / safe, xp.where(lone, others, 0))
+        if initial is not None:  # y = initial * the product
+            scale = scale * initial
         return (expand_to(dy, shape, axis, x) * scale,) + nones(args)
 
     return y, prod_pullback

@@ -695,3 +695,20 @@ def _mix(a, b):
 
 
 spec((np.vectorize, "__call__"), _vectorized_args, name="vectorize.__call__")
+
+
+def _with_initial(domain, values):
+    """A reduction with a constant `initial` (the product's factor, or a bound
+    the extremum may or may not reach)."""
+    base = reduction(domain)
+
+    def build(d):
+        (x,), kw = base(d)
+        return (x,), {**kw, "initial": d.draw(st.sampled_from(values))}
+    return build
+
+
+spec(np.prod, _with_initial("near1", [2.0, -0.5]), name="prod initial")
+spec(np.sum, _with_initial("any", [3.0]), name="sum initial")
+spec(np.max, _with_initial("distinct", [-9.0, 9.0]), name="max initial")
+spec(np.min, _with_initial("distinct", [-9.0, 9.0]), name="min initial")

@@ -10,6 +10,7 @@ construction. `composite(fn)` registers one.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -21,23 +22,26 @@ def composite(*fns, supports=None):
     """Decorator: `impl` computes `fns[0]`; register a rule for each of `fns`
     whose pullback is zygopy's pullback of `impl` (keywords included).
     `supports(*args, **kwargs)` names what `impl` does not cover (a string),
-    or returns None."""
+    or returns None. A call is matched to numpy's own signature first, so a
+    positional argument reaches the parameter numpy gives it, and an option
+    `impl` does not take is refused unless left at numpy's default."""
 
     def register(impl):
+        binding = _Binding.of(fns[0], impl)
+
         def composite_rule(*args, **kwargs):
             from ..runtime.dispatch import call_function
 
             missing = supports and supports(*args, **kwargs)
             if missing:
                 raise NotImplementedError(f"the rule of {fns[0].__name__} covers {missing}")
-            y, pb = call_function(impl, args, kwargs, need_free=False)
-
-            def composite_pullback(dy):
-                grads = pb(dy)
-                rest = grads[1 + len(args):]
-                return tuple(grads[1:1 + len(args)]) + (dict(zip(kwargs, rest)),)
-
-            return y, composite_pullback
+            if binding is None:
+                y, pb = call_function(impl, args, kwargs, need_free=False)
+                return y, _CompositePullback(pb, len(args), tuple(kwargs))
+            call_args, call_kwargs, names = binding.rebind(args, kwargs)
+            y, pb = call_function(impl, call_args, call_kwargs, need_free=False)
+            return y, _RenamedPullback(pb, binding.positional[:len(call_args)],
+                                       tuple(call_kwargs), names, tuple(kwargs))
 
         composite_rule.keyword_cotangents = True
         composite_rule.__name__ = composite_rule.__qualname__ = f"{impl.__name__}_rule"
@@ -46,6 +50,89 @@ def composite(*fns, supports=None):
         return impl
 
     return register
+
+
+class _CompositePullback:
+    """Cotangents of the caller's positional arguments, then a dict by keyword."""
+
+    __slots__ = ("keywords", "n", "pb")
+
+    def __init__(self, pb, n, keywords):
+        self.pb, self.n, self.keywords = pb, n, keywords
+
+    def __call__(self, dy):
+        grads = self.pb(dy)
+        rest = grads[1 + self.n:]
+        return tuple(grads[1:1 + self.n]) + (dict(zip(self.keywords, rest)),)
+
+
+class _RenamedPullback:
+    """`impl`'s cotangents, by parameter name, handed back in the caller's
+    order: its positional arguments (`names`: the parameter each one bound
+    to), then a dict for its keywords."""
+
+    __slots__ = ("caller_keywords", "impl_keywords", "impl_positional", "names", "pb")
+
+    def __init__(self, pb, impl_positional, impl_keywords, names, caller_keywords):
+        self.pb, self.names, self.caller_keywords = pb, names, caller_keywords
+        self.impl_positional, self.impl_keywords = impl_positional, impl_keywords
+
+    def __call__(self, dy):
+        grads = self.pb(dy)[1:]
+        by_name = dict(zip(self.impl_positional + self.impl_keywords, grads))
+        positional = tuple(by_name.get(name) for name in self.names)
+        return positional + ({k: by_name.get(k) for k in self.caller_keywords},)
+
+
+class _Binding:
+    """numpy's signature of a function and the parameters of its reference
+    implementation."""
+
+    def __init__(self, name, signature, impl_signature):
+        self.name, self.signature = name, signature
+        params = impl_signature.parameters.values()
+        self.positional = tuple(p.name for p in params
+                                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+        self.keyword_only = {p.name for p in params if p.kind == p.KEYWORD_ONLY}
+        self.impl_defaults = {p.name: p.default for p in params}
+        # numpy's positional-only parameters bind by position, whatever their names
+        self.renamed = {p.name: self.positional[i]
+                        for i, p in enumerate(signature.parameters.values())
+                        if p.kind == p.POSITIONAL_ONLY and i < len(self.positional)}
+
+    @classmethod
+    def of(cls, fn, impl):
+        """The binding, or None where either signature has *args or **kwargs
+        or numpy's cannot be read (the call then goes to `impl` as it is)."""
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        impl_signature = inspect.signature(impl)
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        if any(p.kind in variadic for sig in (signature, impl_signature)
+               for p in sig.parameters.values()):
+            return None
+        return cls(getattr(fn, "__name__", "it"), signature, impl_signature)
+
+    def rebind(self, args, kwargs):
+        """(positional arguments for impl, its keywords, the parameter each of
+        the caller's positional arguments bound to)."""
+        bound = self.signature.bind(*args, **kwargs)
+        given = {self.renamed.get(k, k): v for k, v in bound.arguments.items()}
+        names = tuple(list(given)[:len(args)])
+        for name, value in given.items():
+            if name not in self.positional and name not in self.keyword_only:
+                default = self.signature.parameters[name].default  # (not renamed)
+                if value is not default:
+                    raise NotImplementedError(f"the rule of {self.name} covers `{name}` "
+                                              "at its default only")
+        last = max((self.positional.index(n) for n in given if n in self.positional),
+                   default=-1)
+        call_args = tuple(given[n] if n in given else self.impl_defaults[n]
+                          for n in self.positional[:last + 1])
+        call_kwargs = {n: given[n] for n in self.keyword_only if n in given}
+        return call_args, call_kwargs, names
 
 
 def _along_last(x, axis):
@@ -224,8 +311,11 @@ def nanprod(a, axis=None, keepdims=False):
 
 
 @composite(np.nanvar)
-def nanvar(a, axis=None, ddof=0, keepdims=False):
-    """`np.nanvar`: the variance of the values that are not NaN."""
+def nanvar(a, axis=None, ddof=0, keepdims=False, *, correction=None):
+    """`np.nanvar`: the variance of the values that are not NaN (`correction`:
+    numpy 2's name for ddof)."""
+    if correction is not None:
+        ddof = correction
     kept = np.logical_not(np.isnan(a))
     real = np.result_type(a, 1.0)  # counts in a's float type: float32 stays float32
     n = np.sum(kept, axis=axis, keepdims=True, dtype=real)
@@ -236,10 +326,10 @@ def nanvar(a, axis=None, ddof=0, keepdims=False):
 
 
 @composite(np.nanstd)
-def nanstd(a, axis=None, ddof=0, keepdims=False):
+def nanstd(a, axis=None, ddof=0, keepdims=False, *, correction=None):
     """`np.nanstd`: the square root of `np.nanvar` (gradient 0 where it is 0,
     as for np.std: a single value has no spread whatever its value)."""
-    v = nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    v = nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims, correction=correction)
     spread = v > 0
     return np.where(spread, np.sqrt(np.where(spread, v, 1.0)), 0.0)[()]  # (a scalar for 0-d)
 

@@ -69,6 +69,7 @@ def register_formula_rule(row):
 
         rrule.__name__ = rrule.__qualname__ = f"{row.name}_rule"
     rrule.takes_needed = len(row.params) > 1  # dispatch passes which cotangents are used
+    rrule.ufunc_options = isinstance(row.fn, np.ufunc)  # dispatch handles dtype=, ...
     RULES[key_of(row.fn)] = rrule
     return rrule
 

@@ -180,7 +180,10 @@ def pad_rule(x, pad_width, *args, **kw):
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
         index = tuple(slice(int(b), int(b) + n) for (b, _), n in zip(widths, shape))
     elif mode in _LINEAR_PADS:
-        extra = {k: v for k, v in kw.items() if k == "reflect_type"}
+        if kw.get("reflect_type", "even") != "even":
+            raise NotImplementedError(f"no gradient for np.pad(mode={mode!r}, "
+                                      "reflect_type='odd') (2 * edge - the reflection)")
+        extra = {}
         source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), pad_width,
                         mode=mode, **extra)
         index = xp.asarray(np.ravel(source))

@@ -136,6 +136,15 @@ def _masked(g, where):
     return array_module(g).where(where, g, 0)
 
 
+def _ddof(args, kw):
+    """var/std's `ddof`, also given as numpy 2's `correction`; their `mean=`
+    (a precomputed mean) is refused: its gradient would be the caller's."""
+    if "mean" in kw:
+        raise NotImplementedError("the rule of np.var/np.std computes the mean itself: "
+                                  "leave out mean=")
+    return kw["correction"] if "correction" in kw else option(args, kw, 3, "ddof", 0)
+
+
 def _refuse_where(name, kw):
     if kw.get("where", True) is not True:
         raise NotImplementedError(f"the rule of np.{name} covers where=True only: reduce "
@@ -213,7 +222,7 @@ def var_rule(x, *args, **kw):
     xp = array_module(x)
     y = xp.var(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
-    ddof = option(args, kw, 3, "ddof", 0)
+    ddof = _ddof(args, kw)
     n = _count(shape, axis)
 
     def var_pullback(dy):
@@ -232,7 +241,7 @@ def std_rule(x, *args, **kw):
     xp = array_module(x)
     y = xp.std(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
-    ddof = option(args, kw, 3, "ddof", 0)
+    ddof = _ddof(args, kw)
     n = _count(shape, axis)
 
     def std_pullback(dy):

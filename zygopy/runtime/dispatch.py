@@ -301,6 +301,8 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
     wrap its pullback (`RulePullback`, or `MethodRulePullback` when `args[0]`
     is the object of a method call)."""
     moved = refused = None
+    if kwargs and getattr(rrule, "ufunc_options", False):
+        args, kwargs = _ufunc_options(f, args, kwargs)
     keyword_cotangents = getattr(rrule, "keyword_cotangents", False)
     names = tuple(kwargs)
     if kwargs and not keyword_cotangents and any(map(_real_values, kwargs.values())):
@@ -320,6 +322,25 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
         slots = tuple(names.index(k) - len(names) for k in refused)
         pb = _RefusedKeywords(pb, slots, _keyword_error(f, refused[0]))
     return y, pb
+
+
+_IGNORED_UFUNC_OPTIONS = ("casting", "order", "subok")  # no effect on the values
+
+
+def _ufunc_options(f, args, kwargs):
+    """A ufunc's keyword options for its formula rule: `dtype=` casts the
+    inputs first (what numpy computes in); `where=` and others are refused
+    (`out=` is an update, see compiler/rewrites.py)."""
+    kwargs = {k: v for k, v in kwargs.items() if k not in _IGNORED_UFUNC_OPTIONS}
+    dtype = kwargs.pop("dtype", None)
+    if kwargs.keys() - {"out"}:
+        name = getattr(f, "__name__", None) or type(f).__name__
+        raise NotImplementedError(f"the rule of np.{name} covers dtype= (not "
+                                  f"{', '.join(sorted(kwargs.keys() - {'out'}))}=)")
+    if dtype is not None:
+        args = tuple(a.astype(dtype) if hasattr(a, "astype") else np.dtype(dtype).type(a)
+                     for a in args)
+    return args, kwargs
 
 
 def _keyword_error(f, name):

@@ -370,3 +370,28 @@ def test_inlined_reductions_are_what_the_generated_code_calls():
     text = zp.source(lse)
     assert "_zp.max_of(z, 1, True)" in text and "_zp.max_adjoint(" in text
     assert "_zp.call" not in text
+
+
+V4 = np.array([0.4, -1.3, 2.2, 0.9])
+
+
+@pytest.mark.parametrize("f", [
+    lambda v: np.nanvar(v, 0, None, None, 1),  # numpy's positions: axis, dtype, out, ddof
+    lambda v: np.nanstd(v, correction=1) + np.std(v, correction=1) + np.var(v, correction=1),
+    lambda v: np.sum(np.exp(v, dtype=np.float64)) + np.sum(np.add(v, 1.0, casting="same_kind")),
+    lambda v: np.sum(np.percentile(v.reshape(2, 2), 30.0, 0)),
+])
+def test_options_reach_the_parameters_numpy_gives_them(f):
+    check_grads(f, V4)
+
+
+@pytest.mark.parametrize("f, message", [
+    (lambda v: np.nansum(v, initial=1.0), "nansum covers `initial` at its default only"),
+    (lambda v: np.median(v, out=np.zeros(())), "median covers `out` at its default only"),
+    (lambda v: np.sum(np.exp(v, out=np.zeros(4), where=v > 0)), "covers dtype= .not where="),
+    (lambda v: np.sum(np.pad(v, 1, mode="reflect", reflect_type="odd")), "reflect_type='odd'"),
+    (lambda v: np.var(v, mean=np.mean(v)), "leave out mean="),
+])
+def test_options_a_rule_does_not_cover_are_named(f, message):
+    with pytest.raises((NotImplementedError, zp.NoRuleError), match=message):
+        zp.gradient(f, V4)

@@ -34,6 +34,7 @@ from bench_layers import (
     interleaved,
     layers_step,
     mlp,
+    torch_stepper,
     weights_of,
 )
 
@@ -127,24 +128,14 @@ def bench(cupy, batch, steps, blocks, profile=False):
 
 
 def _torch_cuda(torch, ws, bs, tx, ty):
-    """A torch eager Adam step of the same MLP on the GPU, synchronised."""
-    wt = [torch.tensor(w, device="cuda", requires_grad=True) for w in ws]
-    bt = [torch.tensor(b, device="cuda", requires_grad=True) for b in bs]
-    opt = torch.optim.Adam([p for wb in zip(wt, bt) for p in wb], lr=1e-3, eps=1e-8)
+    """bench_layers' torch eager Adam step of the same MLP, on the GPU, synchronised."""
+    step, _ = torch_stepper(ws, bs, device="cuda")
 
-    def step():
-        h = tx
-        for i, (w, b) in enumerate(zip(wt, bt)):
-            h = torch.nn.functional.linear(h, w, b)
-            if i < len(wt) - 1:
-                h = torch.relu(h)
-        loss = torch.nn.functional.cross_entropy(h, ty)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def synchronised():
+        step(tx, ty)
         torch.cuda.synchronize()
 
-    return step
+    return synchronised
 
 
 def main():

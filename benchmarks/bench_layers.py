@@ -145,11 +145,11 @@ def layers_step(model, state, x, y):
 # ------------------------------------------------------------------ torch
 
 
-def torch_stepper(weights, biases, lr=1e-3):
+def torch_stepper(weights, biases, lr=1e-3, device="cpu"):
     import torch
 
-    ws = [torch.tensor(w, requires_grad=True) for w in weights]
-    bs = [torch.tensor(b, requires_grad=True) for b in biases]
+    ws = [torch.tensor(w, device=device, requires_grad=True) for w in weights]
+    bs = [torch.tensor(b, device=device, requires_grad=True) for b in biases]
     opt = torch.optim.Adam([p for wb in zip(ws, bs) for p in wb], lr=lr, eps=EPS)
 
     def step(x, y):

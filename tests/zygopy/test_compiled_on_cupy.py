@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_end_to_end import (
+    fit_loss,
     least_squares,
     make_batches,
     make_mlp,
     mlp_loss,
+    polynomial_features,
     softmax_cross_entropy,
 )
 
@@ -25,19 +27,6 @@ RNG = np.random.default_rng(7)
 
 def tanh_sum(W, x):
     return np.sum(np.tanh(W @ x))
-
-
-def polynomial_features(x, degree):
-    """test_end_to_end's, with the array made on x's device (np.zeros_like)."""
-    out = np.zeros_like(x, shape=(x.shape[0], degree + 1))
-    out[:, 0] = 1.0
-    for k in range(1, degree + 1):
-        out[:, k] = out[:, k - 1] * x
-    return out
-
-
-def fit_loss(coef, x, y):
-    return np.mean((polynomial_features(x, 3) @ coef - y) ** 2)
 
 
 def scattered(x, idx):

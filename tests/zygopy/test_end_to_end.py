@@ -151,8 +151,8 @@ def test_float32_preserved_through_the_gradient():
 
 # -- an array built by mutation in a loop -------------------------------------------
 def polynomial_features(x, degree):
-    """Columns x**0 .. x**degree, built one by one."""
-    out = np.zeros((x.shape[0], degree + 1))
+    """Columns x**0 .. x**degree, built one by one (on x's device: CuPy too)."""
+    out = np.zeros_like(x, shape=(x.shape[0], degree + 1))
     out[:, 0] = 1.0
     for k in range(1, degree + 1):
         out[:, k] = out[:, k - 1] * x

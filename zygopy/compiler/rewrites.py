@@ -57,12 +57,17 @@ def out_arguments_as_updates(tree, array_modules):
     and `np.fill_diagonal` (see `_in_place_call`). `array_modules`: the global
     names bound to numpy or cupy. Other uses of `out=` stay as they are (and
     are refused where they carry a gradient)."""
+    return _each_statement(tree, lambda stmt: _out_as_update(stmt, array_modules))
+
+
+def _each_statement(tree, rewrite):
+    """Replace every statement of every block of `tree` by `rewrite(stmt)` (a
+    list of statements)."""
     for node in walk(tree):
         for field in ("body", "orelse"):
             stmts = getattr(node, field, None)
             if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
-                setattr(node, field, [new for stmt in stmts
-                                      for new in _out_as_update(stmt, array_modules)])
+                setattr(node, field, [new for stmt in stmts for new in rewrite(stmt)])
     return tree
 
 
@@ -156,13 +161,7 @@ def loop_else_as_flags(tree):
     """`for ...: ... break ... else: E` (and `while`) as a flag set before
     each break of that loop and `if not flag: E` after it: what the clause
     means, in statements the compiler differentiates."""
-    for node in walk(tree):
-        for field in ("body", "orelse"):
-            stmts = getattr(node, field, None)
-            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
-                setattr(node, field, [new for stmt in stmts
-                                      for new in _loop_else(stmt, tree)])
-    return tree
+    return _each_statement(tree, lambda stmt: _loop_else(stmt, tree))
 
 
 def _loop_else(stmt, tree):
@@ -198,13 +197,7 @@ def starred_assignments(tree):
     """`a, *rest, z = xs` (names only) as `_items = list(xs)`, a check of its
     length, and `a = _items[0]`, `rest = _items[1:len(_items) - 1]`,
     `z = _items[-1]`: Python's own unpacking, spelled with indexing."""
-    for node in walk(tree):
-        for field in ("body", "orelse"):
-            stmts = getattr(node, field, None)
-            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
-                setattr(node, field, [new for stmt in stmts
-                                      for new in _starred(stmt, tree)])
-    return tree
+    return _each_statement(tree, lambda stmt: _starred(stmt, tree))
 
 
 def _starred(stmt, tree):

@@ -128,3 +128,16 @@ def test_an_error_in_init_points_at_the_users_line():
         zp.gradient(lambda x: Checked(x).x, -1.0)
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "test_construct.py" in notes and "raise ValueError" in notes
+
+
+class Counted:
+    count = 0  # a class attribute the instance's field starts from
+
+    def __init__(self, x):
+        self.count = self.count + 1
+        self.x = x * self.count
+
+
+def test_a_field_read_before_it_is_set_is_the_class_attribute():
+    assert Counted(2.0).x == 2.0
+    assert zp.gradient(lambda x: Counted(x).x * 3.0, 2.0) == (3.0,)

@@ -76,8 +76,11 @@ def _make(cls):
     _check_no_self(node, self_name)
     fields = ast.Tuple([ast.Name(_local(n), ast.Load()) for n in names], ast.Load())
     first, last = node.body[0], node.body[-1]
-    start = [ast.copy_location(ast.Assign([ast.Name(_local(n), ast.Store())],
-                                          ast.Constant(_ABSENT)), first) for n in names]
+    # a field starts as the class attribute of its name, if any, else absent
+    start = [ast.copy_location(ast.Assign(
+        [ast.Name(_local(n), ast.Store())],
+        ast.Attribute(ast.Name(self_name, ast.Load()), n, ast.Load()) if hasattr(cls, n)
+        else ast.Constant(_ABSENT)), first) for n in names]
     done = ast.Return(fields)
     ast.copy_location(done, last)
     done.lineno = done.end_lineno = last.end_lineno or last.lineno
@@ -121,7 +124,6 @@ class _Localise(ast.NodeTransformer):
                 and node.attr in self.names:
             return ast.copy_location(ast.Name(_local(node.attr), node.ctx), node)
         return node
-
 
 
 def _check_no_self(node, self_name):

@@ -410,7 +410,7 @@ def apply_along_axis(func1d, axis, arr, *args, **kwargs):
     moved = np.moveaxis(arr, axis, -1)
     lead = np.shape(moved)[:-1]
     rows = np.reshape(moved, (-1, np.shape(moved)[-1]))
-    results = np.stack([np.asarray(func1d(row, *args, **kwargs)) for row in rows])
+    results = np.stack([func1d(row, *args, **kwargs) for row in rows])
     out = np.reshape(results, lead + np.shape(results)[1:])
     k = np.ndim(results) - 1  # the dimensions each call returns
     return np.moveaxis(out, tuple(range(len(lead), len(lead) + k)),

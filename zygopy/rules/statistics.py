@@ -105,7 +105,7 @@ def lstsq(a, b, rcond=None):
         if np.ndim(b) == 1:
             residuals = np.reshape(residuals, (1,))
     else:
-        residuals = np.zeros((0,), dtype=np.result_type(a, b))
+        residuals = np.zeros_like(b, shape=(0,), dtype=np.result_type(a, b))  # b's device
     return x, residuals, rank, s
 
 

@@ -91,6 +91,19 @@ def _ufunc(ufunc, method, inputs, kwargs):
         out = getattr(ufunc, method)(*primals, **kwargs)
         t = tangents[0]
         return dual(out, None if t is None else getattr(ufunc, method)(t, *primals[1:], **kwargs))
+    if method == "accumulate" and ufunc in (np.maximum, np.minimum):
+        # the tangent of the element holding the running extremum (the latest
+        # of equal ones)
+        x = primals[0]
+        axis = kwargs.get("axis", primals[1] if len(primals) > 1 else 0)
+        out = ufunc.accumulate(x, axis)
+        t = tangents[0]
+        if t is None:
+            return out
+        steps = np.arange(np.shape(x)[axis]).reshape(
+            [-1 if i == axis % np.ndim(x) else 1 for i in range(np.ndim(x))])
+        at = np.maximum.accumulate(np.where(x == out, steps, 0), axis)
+        return Dual(out, np.take_along_axis(np.broadcast_to(t, np.shape(x)), at, axis))
     if method == "reduce" and ufunc in (np.maximum, np.minimum):
         fn = np.max if ufunc is np.maximum else np.min
         axis = kwargs.get("axis", primals[1] if len(primals) > 1 else 0)

@@ -327,7 +327,44 @@ def logsumexp_rule(x, *args, **kw):
 # np.sum over axis 0 by default); other ufuncs and options have no rule.
 _REDUCES = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
             np.logaddexp: logsumexp}
-_ACCUMULATES = {np.add: np.cumsum, np.multiply: np.cumprod}
+def running_max(x, axis=0):
+    """`np.maximum.accumulate(x, axis)`: the largest value so far along axis."""
+    return np.maximum.accumulate(x, axis)
+
+
+def running_min(x, axis=0):
+    """`np.minimum.accumulate(x, axis)`: the smallest value so far along axis."""
+    return np.minimum.accumulate(x, axis)
+
+
+def _running_extremum_rule(fn):
+    def running_extremum_rule(x, axis=0):
+        """y_j = the extremum of x_i for i <= j along `axis`: dy_j goes to the
+        x_i (i <= j) equal to y_j, split evenly between ties (as np.max's)."""
+        xp = array_module(x)
+        y = fn(x, axis)
+
+        def running_extremum_pullback(dy):
+            xs, ys, g = (xp.moveaxis(a, axis, -1) for a in (x, y, dy))
+            n = np.shape(xs)[-1]
+            earlier = xp.tril(xp.ones((n, n), dtype=bool)).T  # [i, j]: i <= j
+            hit = xp.logical_and(xs[..., :, None] == ys[..., None, :], earlier)
+            count = xp.sum(hit, axis=-2, keepdims=True)
+            dx = xp.sum(hit * (g[..., None, :] / count), axis=-1)
+            return (xp.moveaxis(dx, -1, axis),)
+
+        return y, running_extremum_pullback
+
+    running_extremum_rule.__name__ = running_extremum_rule.__qualname__ = \
+        f"{fn.__name__}_rule"
+    return running_extremum_rule
+
+
+rule(running_max)(_running_extremum_rule(running_max))
+rule(running_min)(_running_extremum_rule(running_min))
+
+_ACCUMULATES = {np.add: np.cumsum, np.multiply: np.cumprod, np.maximum: running_max,
+                np.minimum: running_min}
 
 
 def _ufunc_method(table, method):

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from zygopy.rules.indexing import scatter_add
-from zygopy.rules.reductions import logsumexp
+from zygopy.rules.reductions import logsumexp, running_max, running_min
 
 
 class Draw:
@@ -247,9 +247,17 @@ def ufunc_method(ufunc, domain, scan=False):
 for u, domain in [(np.add, "any"), (np.multiply, "near1"), (np.maximum, "distinct"),
                   (np.minimum, "distinct"), (np.logaddexp, "any")]:
     spec(np.ufunc.reduce, ufunc_method(u, domain), name=f"{u.__name__}.reduce")
-for u, domain in [(np.add, "any"), (np.multiply, "near1")]:
+for u, domain in [(np.add, "any"), (np.multiply, "near1"), (np.maximum, "distinct"),
+                  (np.minimum, "distinct")]:
     spec(np.ufunc.accumulate, ufunc_method(u, domain, scan=True),
          name=f"{u.__name__}.accumulate")
+def _running(d):
+    x = d.array(d.shape(1), "distinct")
+    return (x, d.draw(st.integers(-x.ndim, x.ndim - 1))), {}
+
+
+for fn in (running_max, running_min):
+    spec(fn, _running)
 
 # indexing --------------------------------------------------------------------
 

@@ -257,7 +257,7 @@ def test_python_rules_left_to_python_module():
 @pytest.mark.parametrize("call, named", [
     (lambda x: np.subtract.reduce(x), "np.subtract.reduce"),
     (lambda x: np.add.reduce(x, dtype=np.float32), "np.add.reduce with these options"),
-    (lambda x: np.maximum.accumulate(x), "np.maximum.accumulate"),
+    (lambda x: np.subtract.accumulate(x), "np.subtract.accumulate"),
 ])
 def test_ufunc_methods_without_a_rule_are_named(call, named):
     with pytest.raises(zp.NoRuleError, match=re.escape(named)):

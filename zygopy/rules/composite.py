@@ -462,3 +462,25 @@ def vectorize_call_rule(vec, *args, **kwargs):
         return (None,) + tuple(pb(dy)[2:])
 
     return y, vectorize_call_pullback
+
+
+def _cumulative(scan, start, name):
+    def cumulative(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        if axis is None:
+            axis = 0  # (numpy asks for it above one dimension)
+        y = scan(x, axis=axis, dtype=dtype)
+        if not include_initial:
+            return y
+        first = list(np.shape(y))
+        first[axis] = 1
+        return np.concatenate([np.zeros_like(y, shape=tuple(first)) + start, y], axis=axis)
+
+    cumulative.__name__ = cumulative.__qualname__ = name
+    cumulative.__doc__ = (f"`np.{name}`: np.{scan.__name__}, with {start:g} first when "
+                          "include_initial")
+    return cumulative
+
+
+cumulative_sum = composite(np.cumulative_sum)(_cumulative(np.cumsum, 0.0, "cumulative_sum"))
+cumulative_prod = composite(np.cumulative_prod)(
+    _cumulative(np.cumprod, 1.0, "cumulative_prod"))

@@ -720,3 +720,17 @@ spec(np.prod, _with_initial("near1", [2.0, -0.5]), name="prod initial")
 spec(np.sum, _with_initial("any", [3.0]), name="sum initial")
 spec(np.max, _with_initial("distinct", [-9.0, 9.0]), name="max initial")
 spec(np.min, _with_initial("distinct", [-9.0, 9.0]), name="min initial")
+
+
+def _cumulative_args(domain):
+    def build(d):
+        x = d.array(d.shape(1, 3), domain)
+        kw = {"include_initial": d.draw(st.booleans())}
+        if x.ndim > 1 or d.draw(st.booleans()):
+            kw["axis"] = d.draw(st.integers(-x.ndim, x.ndim - 1))
+        return (x,), kw
+    return build
+
+
+spec(np.cumulative_sum, _cumulative_args("any"))
+spec(np.cumulative_prod, _cumulative_args("near1"))

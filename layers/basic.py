@@ -23,16 +23,23 @@ from .init import glorot_uniform, zeros
 
 
 def check_size(layer, what, expected, got, input_shape=None, weight_shape=None):
-    """Raise a ValueError naming `layer` unless `got == expected`, with the
-    shapes of the input and of the weight the size must match, when given:
+    """Raise a ValueError naming `layer` (a layer, shown by its summary line, or
+    a name) unless `got == expected`, with the shapes of the input and of the
+    weight the size must match, when given:
 
-    ``Dense: expected input features (last axis) 5, got 3 (input of shape
-    (2, 3), weight of shape (2, 5))``"""
+    ``Dense(5 => 2): expected input features (last axis) 5, got 3 (input of
+    shape (2, 3), weight of shape (2, 5))``"""
     if expected != got:
         shapes = [f"{name} of shape {tuple(shape)}" for name, shape in
                   (("input", input_shape), ("weight", weight_shape)) if shape is not None]
         where = f" ({', '.join(shapes)})" if shapes else ""
-        raise ValueError(f"{layer}: expected {what} {expected}, got {got}{where}")
+        name = layer if isinstance(layer, str) else _short_repr(layer)
+        raise ValueError(f"{name}: expected {what} {expected}, got {got}{where}")
+
+
+def _short_repr(layer):
+    """`Dense(5 => 3, relu)`: a layer's summary line, without its parameter count."""
+    return repr(layer).splitlines()[0].split("  #")[0].strip()
 
 
 nondifferentiable(check_size)
@@ -178,7 +185,7 @@ class Dense:
 
     def __call__(self, x):
         check_size(
-            "Dense",
+            self,
             "input features (last axis)",
             self.weight.shape[1],
             x.shape[-1],
@@ -278,7 +285,7 @@ class Parallel:
             x = xs[0]
             ys = [layer(x) for layer in self.layers]
         else:
-            check_size("Parallel", "number of inputs", len(self.layers), len(xs))
+            check_size(self, "number of inputs", len(self.layers), len(xs))
             ys = [layer(x) for layer, x in zip(self.layers, xs)]
         return self.connection(*ys)
 
@@ -361,7 +368,7 @@ class Embedding:
     def __call__(self, x):
         if _is_float_array(x):
             check_size(
-                "Embedding",
+                self,
                 "one-hot width (last axis)",
                 self.weight.shape[0],
                 x.shape[-1],

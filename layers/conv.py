@@ -88,9 +88,9 @@ class Conv:
         pads(pad, (kh, kw), pair(dilation))  # validate now, not at the first call
 
     def __call__(self, x):
-        check_size("Conv", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         check_size(
-            "Conv",
+            self,
             "input channels (axis 1)",
             self.weight.shape[1] * self.groups,
             x.shape[1],
@@ -174,9 +174,9 @@ class ConvTranspose:
         self.groups, self.output_pad = groups, output_pad
 
     def __call__(self, x):
-        check_size("ConvTranspose", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         check_size(
-            "ConvTranspose",
+            self,
             "input channels (axis 1)",
             self.weight.shape[0],
             x.shape[1],
@@ -231,7 +231,7 @@ class MaxPool:
         self.pad = pad
 
     def __call__(self, x):
-        check_size(type(self).__name__, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return maxpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
     def __repr__(self):
@@ -247,7 +247,7 @@ class MeanPool(MaxPool):
     """
 
     def __call__(self, x):
-        check_size("MeanPool", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return meanpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
 
@@ -299,7 +299,7 @@ class AdaptiveMeanPool:
         self.out_size = pair(out_size, "out_size")
 
     def __call__(self, x):
-        check_size("AdaptiveMeanPool", "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         ah = adaptive_matrix(x.shape[2], self.out_size[0], x.dtype, x)
         aw = adaptive_matrix(x.shape[3], self.out_size[1], x.dtype, x)
         return ah @ x @ aw.T

@@ -85,7 +85,7 @@ class BatchNorm:
         self.channels, self.active = channels, active
 
     def __call__(self, x):
-        check_size("BatchNorm", "channels (axis 1)", self.channels, x.shape[1], x.shape)
+        check_size(self, "channels (axis 1)", self.channels, x.shape[1], x.shape)
         axes, shape = stats_axes(x)
         if is_training(self) or self.running_mean is None:
             mean = np.mean(x, axis=axes, keepdims=True)
@@ -140,7 +140,7 @@ class LayerNorm:
     def __call__(self, x):
         k = len(self.size)
         check_size(
-            "LayerNorm", "trailing shape", self.size, tuple(x.shape[x.ndim - k :]), x.shape
+            self, "trailing shape", self.size, tuple(x.shape[x.ndim - k :]), x.shape
         )
         axes = tuple(range(x.ndim - k, x.ndim))
         mean = np.mean(x, axis=axes, keepdims=True)
@@ -175,7 +175,7 @@ class GroupNorm:
         self.activation, self.eps = activation, eps
 
     def __call__(self, x):
-        check_size("GroupNorm", "channels (axis 1)", self.channels, x.shape[1], x.shape)
+        check_size(self, "channels (axis 1)", self.channels, x.shape[1], x.shape)
         g = x.reshape((x.shape[0], self.groups, -1))
         mean = np.mean(g, axis=2, keepdims=True)
         var = np.mean((g - mean) ** 2, axis=2, keepdims=True)

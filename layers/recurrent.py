@@ -41,7 +41,7 @@ class _Cell:
     def _gates(self, h, x):
         """`x @ W_ih.T + b` and `h @ W_hh.T` after checking x's feature size."""
         check_size(
-            type(self).__name__,
+            self,
             "input features (last axis)",
             self.weight_ih.shape[1],
             x.shape[-1],
@@ -168,7 +168,7 @@ class _Sequence:
     def run(self, x, state=None):
         """`(y, final_state)`: y (batch, time, out); state defaults to zeros."""
         check_size(
-            type(self).__name__, "input rank (batch, time, features)", 3, x.ndim, x.shape
+            self, "input rank (batch, time, features)", 3, x.ndim, x.shape
         )
         if state is None:
             state = self.cell.initial_state(x.shape[0], x.dtype, like=x)

@@ -79,7 +79,7 @@ def test_dense_constructor_forms_and_repr():
 def test_dense_shape_error_names_layer_and_shapes():
     with pytest.raises(
         ValueError,
-        match=r"Dense: expected input features .* 10, got 7 \(input of shape \(3, 7\), "
+        match=r"Dense\(10 => \d+(, \w+)?\): expected input features .* 10, got 7 \(input of shape \(3, 7\), "
         r"weight of shape \(5, 10\)\)",
     ):
         Dense(10, 5)(np.ones((3, 7), np.float32))

@@ -76,10 +76,10 @@ def test_conv_reprs():
 
 
 def test_conv_errors_name_layer_and_shapes():
-    with pytest.raises(ValueError, match=r"Conv: expected input channels .* 3, got 4 "
+    with pytest.raises(ValueError, match=r"Conv\(.*\): expected input channels .* 3, got 4 "
                        r"\(input of shape \(1, 4, 8, 8\), weight of shape \(2, 3, 3, 3\)\)"):
         Conv(3, 3, 2)(np.zeros((1, 4, 8, 8), np.float32))
-    with pytest.raises(ValueError, match=r"Conv: expected input rank"):
+    with pytest.raises(ValueError, match=r"Conv\(.*\): expected input rank"):
         Conv(3, 3, 2)(np.zeros((3, 8, 8), np.float32))
     with pytest.raises(ValueError, match="groups"):
         Conv(3, 3, 4, groups=2)

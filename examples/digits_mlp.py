@@ -7,7 +7,7 @@ at least 95% test accuracy, saves the model as safetensors, reloads it into
 a fresh model and checks that the predictions are identical, and plots the
 loss and the accuracy.
 
-Run: ``python examples/digits_mlp.py [--epochs N] [--fast] [--out DIR]``;
+Run: ``python examples/digits_mlp.py [--epochs N] [--fast] [--out DIR] [--gpu]``;
 needs scikit-learn (``pip install -e .[examples]``); the plot needs
 matplotlib, the progress bar tqdm (a plain text line without it).
 ``--fast`` (or ``ZYGOPY_FAST=1``) trains 3 epochs and writes into a
@@ -52,7 +52,7 @@ def loss(model, x, y):
 
 
 def accuracy(model, x, labels):
-    return float(np.mean(layers.onecold(model(x)) == labels))
+    return float(np.mean(layers.onecold(layers.cpu(model(x))) == labels))
 
 
 class EpochEnd:
@@ -106,6 +106,9 @@ def parse_args():
     p.add_argument("--epochs", type=int, help="passes over the data (default 20)")
     p.add_argument("--out", help="folder for the model file and the plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--gpu", action="store_true",
+                   help="train on a CUDA device through CuPy (stays on the CPU, "
+                   "with a warning, without one)")
     args = p.parse_args()
     if args.epochs is None:
         args.epochs = 3 if args.fast else 20
@@ -128,13 +131,16 @@ def main():
         f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels"
     )
 
+    to_device = layers.gpu if args.gpu else (lambda a: a)
     layers.set_seed(0)
-    model = make_model()
+    model = to_device(make_model())
     print(model)
+    x_train, x_test_on = to_device(x_train), to_device(x_test)
     loader = DataLoader(
-        (x_train, onehotbatch(y_train, classes)), batchsize=32, shuffle=True, rng=0
+        (x_train, to_device(onehotbatch(y_train, classes))), batchsize=32, shuffle=True,
+        rng=0,
     )
-    epoch_end = EpochEnd(len(loader), model, x_test, y_test)
+    epoch_end = EpochEnd(len(loader), model, x_test_on, y_test)
     start = time.perf_counter()
     history = layers.train(
         loss,
@@ -159,15 +165,15 @@ def main():
                 f"{100 * acc:.2f}%"
             )
     train_acc = accuracy(model, x_train, y_train)
-    test_acc = accuracy(model, x_test, y_test)
+    test_acc = accuracy(model, x_test_on, y_test)
     print(f"train accuracy: {100 * train_acc:.2f}%")
     print(f"test accuracy: {100 * test_acc:.2f}%")
 
     path = os.path.join(args.out, "digits_mlp.safetensors")
     layers.save(path, model)
     layers.set_seed(1)  # a fresh model with different weights...
-    fresh = layers.load(path, make_model())  # ...gets the saved ones
-    same = np.array_equal(model(x_test), fresh(x_test))
+    fresh = to_device(layers.load(path, make_model()))  # ...gets the saved ones
+    same = np.array_equal(layers.cpu(model(x_test_on)), layers.cpu(fresh(x_test_on)))
     print(f"saved to {path}; reloaded model predictions identical: {same}")
 
     save_plot(

@@ -102,3 +102,13 @@ def test_digits_mlp_reaches_95_percent(tmp_path):
     assert "trained 20 epochs (900 steps" in out
     assert number(r"test accuracy: ([\d.]+)%", out) >= 95
     assert "reloaded model predictions identical: True" in out
+
+
+@pytest.mark.gpu
+def test_digits_mlp_on_a_gpu(tmp_path, cupy):
+    pytest.importorskip("sklearn")
+    out, err = run_example("digits_mlp.py", "--fast", "--gpu", "--no-progress",
+                           "--out", str(tmp_path))
+    assert "not available" not in err  # it ran on the device
+    assert number(r"test accuracy: ([\d.]+)%", out) > 85
+    assert "reloaded model predictions identical: True" in out

@@ -40,17 +40,7 @@ from bench_layers import (
 
 import layers
 import zygopy as zp
-
-
-def _cupy():
-    try:
-        import cupy
-    except ImportError:
-        return None
-    try:
-        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # noqa: BLE001 - no driver: CuPy raises its own error types
-        return None
+from layers.devices import _cupy  # CuPy with a device, or None
 
 
 def _profile(fns, sync, calls=200):

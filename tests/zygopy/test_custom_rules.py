@@ -151,7 +151,7 @@ def pads_with(x, c):
 
 def test_a_keyword_the_rule_cannot_return_is_a_clear_error():
     with pytest.raises(zp.NoRuleError, match="keyword argument `constant_values` carries "
-                                             "a gradient, but the rule of pad gives it none"):
+                                             "a gradient, but the rule of np.pad gives it none"):
         zp.gradient(pads_with, np.array([0.3, -0.8]), 0.5)
 
 

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..errors import ZygopyError
-from ..runtime.arrays import array_module
+from ..runtime.arrays import array_module, is_device_array
 from ..runtime.tangents import ZeroTangent
 
 
@@ -39,7 +39,7 @@ def _zeros(p):
         return np.zeros(p.shape, p.dtype if p.dtype.kind in "fc" else np.float64)
     if isinstance(p, np.generic):
         return p.dtype.type(0) if p.dtype.kind in "fc" else 0.0
-    if hasattr(type(p), "__cuda_array_interface__"):  # a CuPy array
+    if is_device_array(p):  # a CuPy array
         return array_module(p).zeros(p.shape, p.dtype if p.dtype.kind in "fc" else "f8")
     return 0.0
 

@@ -35,13 +35,15 @@ def composite(*fns, supports=None):
             missing = supports and supports(*args, **kwargs)
             if missing:
                 raise NotImplementedError(f"the rule of {fns[0].__name__} covers {missing}")
-            if binding is None:
-                y, pb = call_function(impl, args, kwargs, need_free=False)
-                return y, _CompositePullback(pb, len(args), tuple(kwargs))
-            call_args, call_kwargs, names = binding.rebind(args, kwargs)
+            if binding is None:  # as called; positions stand for their names
+                call_args, call_kwargs = args, kwargs
+                names = positional = tuple(range(len(args)))
+            else:
+                call_args, call_kwargs, names = binding.rebind(args, kwargs)
+                positional = binding.positional[:len(call_args)]
             y, pb = call_function(impl, call_args, call_kwargs, need_free=False)
-            return y, _RenamedPullback(pb, binding.positional[:len(call_args)],
-                                       tuple(call_kwargs), names, tuple(kwargs))
+            return y, _RenamedPullback(pb, positional, tuple(call_kwargs), names,
+                                       tuple(kwargs))
 
         composite_rule.keyword_cotangents = True
         composite_rule.__name__ = composite_rule.__qualname__ = f"{impl.__name__}_rule"
@@ -50,20 +52,6 @@ def composite(*fns, supports=None):
         return impl
 
     return register
-
-
-class _CompositePullback:
-    """Cotangents of the caller's positional arguments, then a dict by keyword."""
-
-    __slots__ = ("keywords", "n", "pb")
-
-    def __init__(self, pb, n, keywords):
-        self.pb, self.n, self.keywords = pb, n, keywords
-
-    def __call__(self, dy):
-        grads = self.pb(dy)
-        rest = grads[1 + self.n:]
-        return tuple(grads[1:1 + self.n]) + (dict(zip(self.keywords, rest)),)
 
 
 class _RenamedPullback:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ..runtime.arrays import is_dual
 from .formulas import FUNCTIONS, HELPERS, elementwise
 
 _SHIFT = 10.0  # below this, the recurrences move x up to where the series converge
@@ -16,7 +17,7 @@ def digamma(x):
     the recurrence ψ(x) = ψ(x + 1) - 1/x up to x >= 10, then the asymptotic
     series (error below 1e-13); the reflection ψ(1 - x) - π cot(πx) for x < 0.
     A forward-mode dual gets ψ' (trigamma) times its tangent."""
-    if type(x).__module__ == "zygopy.forward.dual":
+    if is_dual(x):
         return type(x)(digamma(x.primal), trigamma(x.primal) * x.tangent)
     x = float(x)
     if x <= 0 and x == math.floor(x):

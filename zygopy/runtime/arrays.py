@@ -28,6 +28,16 @@ def array_module(*xs):
 _DUAL_MODULE = "zygopy.forward.dual"
 
 
+def is_dual(x):
+    """A forward-mode Dual (checked by module: no import of zygopy.forward here)."""
+    return type(x).__module__ == _DUAL_MODULE
+
+
+def is_device_array(x):
+    """A CuPy (or other CUDA) array: its type has the CUDA array interface."""
+    return hasattr(type(x), "__cuda_array_interface__")
+
+
 def on_device_of(g, x):
     """Cotangent `g` in the array module of primal `x`: a number or numpy
     cotangent of a CuPy array (a seed, a user's cotangent, a rule's scalar)

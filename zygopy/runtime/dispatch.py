@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import NoRuleError, ZygopyError
+from ..errors import NoRuleError, ZygopyError, describe_callable
 from ..rules.registry import (
     NONDIFFERENTIABLE,
     RULES,
@@ -334,8 +334,7 @@ def _ufunc_options(f, args, kwargs):
     kwargs = {k: v for k, v in kwargs.items() if k not in _IGNORED_UFUNC_OPTIONS}
     dtype = kwargs.pop("dtype", None)
     if kwargs.keys() - {"out"}:
-        name = getattr(f, "__name__", None) or type(f).__name__
-        raise NotImplementedError(f"the rule of np.{name} covers dtype= (not "
+        raise NotImplementedError(f"the rule of {describe_callable(f)} covers dtype= (not "
                                   f"{', '.join(sorted(kwargs.keys() - {'out'}))}=)")
     if dtype is not None:
         args = tuple(a.astype(dtype) if hasattr(a, "astype") else np.dtype(dtype).type(a)
@@ -344,9 +343,8 @@ def _ufunc_options(f, args, kwargs):
 
 
 def _keyword_error(f, name):
-    name_of = getattr(f, "__name__", None) or type(f).__name__
     return NoRuleError(f, f" (its keyword argument `{name}` carries a gradient, but the "
-                          f"rule of {name_of} gives it none: wrap it in "
+                          f"rule of {describe_callable(f)} gives it none: wrap it in "
                           "zygopy.stop_gradient(...) if it is a constant)")
 
 
@@ -387,9 +385,8 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     if not any(p.kind == p.VAR_KEYWORD for p in params):
         for k in wanted:
             if k not in takes:  # the rule does not cover this option at all
-                name_of = getattr(f, "__name__", None) or type(f).__name__
-                raise NoRuleError(f, f" (option `{k}`: the rule of {name_of} does not "
-                                     "cover it)")
+                raise NoRuleError(f, f" (option `{k}`: the rule of {describe_callable(f)} "
+                                     "does not cover it)")
     refused = [k for k in wanted if k not in index or index[k] < len(args)]
     wanted = [k for k in wanted if k not in refused]
     if not wanted:
@@ -732,7 +729,8 @@ def _missing_cotangent(pb, i):
 
 def _bad_pullback(pb, grads, n_args):
     """A rule's pullback must return a tuple of at most one cotangent per
-    positional argument (fewer: the rest are zero)."""
+    positional argument (fewer: the rest get none, `Refused` where they are
+    differentiable)."""
     what = f"a {type(grads).__name__}" if type(grads) is not tuple else \
         f"{len(grads)} cotangents for {n_args} positional arguments"
     name = getattr(pb, "__qualname__", None) or repr(pb)

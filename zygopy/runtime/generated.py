@@ -26,7 +26,7 @@ from ..rules.reductions import (  # noqa: F401  (inlined reductions)
     sum_of,
 )
 from ..rules.registry import RULES, lookup, method_key, rule
-from .arrays import array_module, rows_cotangent, unbroadcast
+from .arrays import array_module, is_device_array, rows_cotangent, unbroadcast
 from .dispatch import (  # noqa: F401
     IMPLICIT,
     Stale,
@@ -82,7 +82,7 @@ def _is_real_scalar(y):
 
 def _is_array(y):
     """A numpy array, or a device array (CuPy's: it has the CUDA interface)."""
-    return isinstance(y, np.ndarray) or hasattr(type(y), "__cuda_array_interface__")
+    return isinstance(y, np.ndarray) or is_device_array(y)
 
 
 def stale():

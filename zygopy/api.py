@@ -118,6 +118,7 @@ def _fast(f, args, value, mask=None):
         out = run(*args)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
         _FAST.pop(_ref(f) if mask is None else (_ref(f), mask), None)
+        _forget_last()
         return None
     except Exception as exc:
         point_at_user_line(exc)
@@ -152,10 +153,29 @@ def _fuse(entry, f, args, value):
     kinds = tuple(map(dispatch.kind_of, args))
     if entry[6] is not None:
         kinds = dispatch._masked_kinds(kinds, entry[6], None)
-    run, calls_user_code = dispatch.gradient_function(fn, kinds, value, entry[0])
+    run, calls_user_code, returns_floats = dispatch.gradient_function(
+        fn, kinds, value, entry[0])
     entry[2] = calls_user_code
     entry[4][value] = run
+    if returns_floats and not value and not calls_user_code and entry[6] is None:
+        global _last_ref, _last_run, _last_n
+        _last_ref, _last_run, _last_n = _ref(f), run, len(args)
     return run, calls_user_code
+
+
+# The last function whose fused `f_gradient` takes floats and surely returns a
+# tuple of floats, without calling user code: `gradient` runs it after a
+# weak-reference check and a type check of each argument, and nothing more
+# (what repeated scalar gradients of one function, as in a loop, need). Module
+# globals rather than a tuple: each unpacking would cost a tenth of the call.
+_last_ref = _ref(_fuse)  # weakref(f)
+_last_run = None  # its f_gradient
+_last_n = -1  # its number of arguments (a call with another number raises TypeError)
+
+
+def _forget_last():
+    global _last_ref, _last_run, _last_n
+    _last_ref, _last_run, _last_n = _ref(_fuse), None, -1
 
 
 def _remember_fast(f, args, mask=None):
@@ -229,6 +249,23 @@ def gradient(f, *args):
     With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
+    if _last_ref() is f and not _IMPLICIT:
+        for a in args:
+            if type(a) is not float:
+                break
+        else:
+            try:
+                return _last_run(*args)
+            except dispatch.Stale:  # a guarded callee was rebound: recompile
+                _FAST.pop(_last_ref, None)
+                _forget_last()
+            except TypeError as exc:
+                if len(args) == _last_n:  # raised by f: else the general path says
+                    point_at_user_line(exc)  # what Python says of f's arguments
+                    raise
+            except Exception as exc:
+                point_at_user_line(exc)
+                raise
     out = _fast(f, args, False)
     return out if out is not None else _withgradient(f, args)[1]
 

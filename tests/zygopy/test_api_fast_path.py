@@ -245,3 +245,102 @@ def test_gradient_alone_checks_outputs_it_cannot_prove_float():
         zp.gradient(f, -2.0, 0.5)
     _, text = _fused_text(f, False)
     assert "_zp.seed" in text
+
+
+# -- the last function proven to return floats (api._last_*) ------------------------
+
+
+def _last_is(f):
+    return api._last_ref() is f
+
+
+def test_gradient_of_floats_remembers_the_last_proven_function():
+    api._FAST.clear()
+    api._forget_last()
+    assert zp.gradient(poly, 2.0, 2.0) == (14.0, 1.0)  # general
+    assert zp.gradient(poly, 2.0, 2.0) == (14.0, 1.0)  # fused, remembered
+    assert _last_is(poly)
+    g = zp.gradient(poly, 1.0, 3.0)  # the remembered function
+    assert g == (8.0, 1.0) and all(type(v) is float for v in g)
+    assert zp.gradient(poly, 1, 3.0) == (8.0, 1.0)  # an int: the general path
+    assert zp.gradient(poly, np.float64(1.0), 3.0) == (8.0, 1.0)
+    (gx,) = zp.gradient(ignores_y, 3.0, 1.0)[:1]
+    assert gx == 6.0
+
+
+def test_remembered_function_called_with_another_number_of_arguments():
+    zp.gradient(poly, 2.0, 2.0)
+    zp.gradient(poly, 2.0, 2.0)
+    assert _last_is(poly)
+    with pytest.raises(TypeError, match=r"poly\(\) too many positional arguments"):
+        zp.gradient(poly, 2.0, 2.0, 1.0)
+
+
+def test_remembered_function_raising_names_the_user_line():
+    def inv(x):
+        return 1.0 / x
+
+    zp.gradient(inv, 2.0)
+    zp.gradient(inv, 2.0)
+    assert _last_is(inv)
+    with pytest.raises(ZeroDivisionError) as info:
+        zp.gradient(inv, 0.0)
+    assert "return 1.0 / x" in info.value.__notes__[0]
+
+
+def test_remembered_function_dies():
+    def f(x):
+        return x * x
+
+    zp.gradient(f, 1.0)
+    zp.gradient(f, 1.0)
+    assert _last_is(f)
+    del f
+    gc.collect()
+    assert api._last_ref() is None
+
+
+def test_outputs_not_proven_float_are_not_remembered():
+    def f(x, p):
+        return x ** p
+
+    zp.gradient(f, 2.0, 2.0)
+    zp.gradient(f, 2.0, 2.0)
+    assert not _last_is(f)
+
+
+def test_remembered_function_with_a_guarded_callee_rebound(monkeypatch):
+    def f(x):
+        return math.tanh(x) * 2.0
+
+    zp.gradient(f, 0.5)
+    zp.gradient(f, 0.5)
+    assert _last_is(f)
+    monkeypatch.setattr(math, "tanh", math.sin)
+    (g,) = zp.gradient(f, 0.5)
+    assert g == pytest.approx(2.0 * math.cos(0.5))
+
+
+def test_remembered_function_inside_implicit_parameters():
+    zp.gradient(poly, 2.0, 2.0)
+    zp.gradient(poly, 2.0, 2.0)
+    W = np.ones(2)
+
+    def loss():
+        slope = zp.gradient(poly, 1.0, 1.0)[0]  # 8.0, a constant here
+        return np.sum(W * W) * slope
+
+    gs = zp.gradient(loss, zp.params(W))
+    np.testing.assert_allclose(gs[W], 16 * W)
+
+
+def test_fused_after_a_callee_was_rebound_uses_its_own_guards(monkeypatch):
+    def f(x):
+        return mm.tanh(x) * 2.0
+
+    api._FAST.clear()
+    monkeypatch.setattr(sys.modules[__name__], "mm", type("M", (), {"tanh": math.sin}))
+    assert zp.gradient(f, 0.5) == pytest.approx((2.0 * math.cos(0.5),))  # compiled
+    monkeypatch.undo()  # mm is math again when the second call fuses the code
+    (g,) = zp.gradient(f, 0.5)
+    assert g == pytest.approx(2.0 * (1 - math.tanh(0.5) ** 2))

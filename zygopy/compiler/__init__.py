@@ -56,10 +56,13 @@ class Compiled:
     _fused_code: dict = field(default_factory=dict, repr=False)  # (value, floats) ->
 
     def gradient_code(self, fn, value=True, floats=False):
-        """(code, calls user code) of `f_withgradient(*args) -> (value, grads)`,
-        or with `value=False` of `f_gradient(*args) -> grads`: the forward and
-        backward of `fn` fused for a top-level `gradient` call (see `fuse`;
-        `floats`: it only ever gets floats). Made on first request, since most
+        """(code, guards, calls user code, returns floats) of
+        `f_withgradient(*args) -> (value, grads)`, or with `value=False` of
+        `f_gradient(*args) -> grads`: the forward and backward of `fn` fused
+        for a top-level `gradient` call (see `fuse`; `floats`: it only ever
+        gets floats; returns floats: its result is surely a tuple of floats
+        then). The guards are its own: the callees it inlines are looked up
+        again, and may have been rebound since `forward` was made. Made on first request, since most
         compiled functions are only ever called from other generated code;
         the trees are generated again then, rather than kept alive (and
         scanned by every garbage collection) for every compiled function."""
@@ -73,10 +76,11 @@ class Compiled:
         fwd, bwd, guards, _, filename, name, title = _generate(fn, *self.key)
         fname = (naming.withgradient_name if value else naming.gradient_name)(fn.__name__)
         fused = fuse.gradient_def(fname, fwd, bwd, value, floats)
+        returns_floats = floats and fuse.returns_floats(fused)  # (before emit edits it)
         text, lines = emit.render_with_lines([fused], filename, title)
         line_map = tracebacks.LineMap(name, filename, lines)
         code, = _code_objects(text, fn, [fused.name], guards, line_map)
-        return code, fuse.calls_user_code(fwd)
+        return code, guards, fuse.calls_user_code(fwd), returns_floats
 
 
 def compile_function(fn, kinds: tuple, need_free: bool, implicit: bool) -> Compiled:

@@ -56,8 +56,23 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef,
     body += _seeded(backward, dout, body, {n for n, t in typed.items() if t is float})
     if proven:
         body = _live(body)
-    fused = ast.FunctionDef(name, fwd.args, body, [], None)
+    fused = ast.FunctionDef(name, fwd.args, _without_needless_inits(body), [], None)
     return ast.fix_missing_locations(fused)
+
+
+def returns_floats(fused: ast.FunctionDef) -> bool:
+    """Whether a fused def (made with `floats`) surely returns only floats when
+    called with floats: straight-line code whose returned tuple holds float
+    names or float constants (`gradient` then hands the tuple back unchecked)."""
+    *body, ret = fused.body
+    if not isinstance(ret, ast.Return) or not isinstance(ret.value, ast.Tuple):
+        return False
+    types = _typed(body, [a.arg for a in fused.args.args])
+    if not types and body:
+        return False
+    return all(type(e.value) is float if isinstance(e, ast.Constant)
+               else isinstance(e, ast.Name) and types.get(e.id) is float
+               for e in ret.value.elts)
 
 
 # -- a float output, proven; dead statements that cannot raise -------------------
@@ -138,6 +153,31 @@ def _cannot_raise(e):
     return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp,
                               ast.expr_context) + _RING + (ast.USub, ast.UAdd))
                for n in ast.walk(e))
+
+
+def _without_needless_inits(stmts):
+    """`stmts` without the forward's `n = None` (which binds every name its
+    saved tuple packs, for paths that skip one) where a statement of the top
+    level binds `n` before anything reads it."""
+    out = list(stmts)
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name) \
+                and isinstance(stmt.value, ast.Constant) and stmt.value.value is None \
+                and _bound_before_read(stmt.targets[0].id, stmts[i + 1:]):
+            out.remove(stmt)
+    return out
+
+
+def _bound_before_read(name, stmts):
+    for stmt in stmts:
+        touched = [n.ctx for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
+        if any(isinstance(ctx, ast.Load) for ctx in touched):
+            return False
+        if touched:  # stored: at the top level only, for every path
+            return isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
+    return False
 
 
 # -- the seed 1.0, folded into the backward ---------------------------------------

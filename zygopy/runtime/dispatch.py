@@ -121,32 +121,34 @@ def forget(fn):
 
 
 def _build(fn, compiled):
-    cells = _cells(fn, compiled)
+    cells = _cells(fn, compiled.guards)
     return _function(fn, cells, compiled.forward), _function(fn, cells, compiled.backward), \
         compiled
 
 
 def gradient_function(fn, kinds, value=True, floats=False):
-    """(the fused function, whether it calls user code) for a top-level call
+    """(the fused function, whether it calls user code, whether it surely
+    returns a tuple of floats) for a top-level call
     of `fn` on arguments of `kinds` (see compiler.fuse): the forward and
     backward in one function returning `(value, gradients)`, or with
     `value=False` the gradients alone; `floats`: it is only ever called with
     floats."""
     compiled = adjoint_functions(fn, kinds, False, False)[2]
-    code, calls_user_code = compiled.gradient_code(fn, value, floats)
-    return _function(fn, _cells(fn, compiled), code), calls_user_code
+    code, guards, calls_user_code, returns_floats = compiled.gradient_code(fn, value, floats)
+    return _function(fn, _cells(fn, guards), code), calls_user_code, returns_floats
 
 
-def _cells(fn, compiled):
+def _cells(fn, guards):
     """The cells generated code of `fn` closes over: the user's own (late
-    binding kept), `_zp`, numpy and math, and one per guard."""
+    binding kept), `_zp`, numpy and math, and one per guard (`guards`: the
+    generated code's, {"np.tanh": the object its inlined adjoint assumes})."""
     from . import generated
 
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     cells["_zp"] = types.CellType(generated)
     cells.setdefault("np", types.CellType(generated.np))
     cells.setdefault("math", types.CellType(generated.math))
-    for i, obj in enumerate(compiled.guards.values()):
+    for i, obj in enumerate(guards.values()):
         cells[f"_guard{i}"] = types.CellType(obj)
     return cells
 

@@ -67,7 +67,7 @@ def expand_to(g, shape, axis, like=None):
         return np.full(shape, g)
     if type(g) is np.ndarray or isinstance(g, np.generic):
         out = np.empty(shape, g.dtype)  # a fresh array: faster than broadcast_to
-        out[...] = g.reshape(keep_shape(shape, axis))
+        out[...] = g if g.ndim == len(shape) else g.reshape(keep_shape(shape, axis))
         return out
     xp = array_module(g)
     g = xp.reshape(g, keep_shape(shape, axis))
@@ -87,6 +87,10 @@ def _size(shape):
 
 def keepdims(y, shape, axis):
     """A reduction's output `y` reshaped as if computed with keepdims=True."""
+    if type(y) is np.ndarray:
+        if y.ndim == len(shape):
+            return y  # kept already (a reduction keeps or drops every axis it reduces)
+        return y.reshape(keep_shape(shape, axis))
     return array_module(y).reshape(y, keep_shape(shape, axis))
 
 

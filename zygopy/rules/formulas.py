@@ -34,11 +34,17 @@ def step(x, y):
     of float32 arrays)."""
     if type(x) in (float, int) and type(y) in (float, int):
         return 1.0 if x > y else 0.5 if x == y else 0.0
-    xp = array_module(x, y)
-    out = xp.asarray(xp.greater(x, y))
+    if type(x) is np.ndarray and x.ndim and type(y) in (float, int, np.ndarray):
+        out = x > y  # (the operators: a microsecond less than the ufunc calls)
+        if not (x == y).any():
+            return out
+        xp = np
+    else:
+        xp = array_module(x, y)
+        out = xp.asarray(xp.greater(x, y))
+        if not xp.equal(x, y).any():
+            return out
     ties = xp.equal(x, y)
-    if not ties.any():
-        return out
     dtype = getattr(x, "dtype", None)
     if dtype is None or dtype.kind != "f":
         dtype = getattr(y, "dtype", None)

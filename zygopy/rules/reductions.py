@@ -94,11 +94,19 @@ def min_of(x, axis=None, keepdims=False):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
-def extremum_adjoint(g, x, axis, y):
+def extremum_adjoint(g, x, axis, y, initial=False):
     """dx for y = max(x, axis) or min(x, axis): g goes to the extremal
-    elements, split evenly between ties (as the rule's pullback)."""
+    elements, split evenly between ties (as the rule's pullback); `initial`:
+    an `initial=` value took part (an output may then hit no element)."""
     if g is ZERO:
         return ZERO
+    if type(x) is np.ndarray and type(y) is np.ndarray and type(g) is np.ndarray:
+        shape = x.shape
+        hit = x == keepdims(y, shape, axis)
+        if not initial and y.ndim and np.count_nonzero(hit) == y.size \
+                and not np.isnan(y).any() and np.isfinite(g).all():
+            # one hit per output (each extremum but NaN hits at least once): no ties
+            return hit * keepdims(g, shape, axis)
     xp, shape = array_module(x), np.shape(x)
     g = on_device_of(g, x)
     hit = xp.equal(x, keepdims(y, shape, axis))
@@ -199,9 +207,10 @@ def _extremum_rule(fn, name):
         _refuse_where(name, kw)
         y = fn(x, *args, **kw)
         axis = option(args, kw, 0, "axis")
+        initial = option(args, kw, 3, "initial") is not None  # (axis, out, keepdims, initial)
 
         def extremum_pullback(dy):
-            return (extremum_adjoint(dy, x, axis, y),) + nones(args)
+            return (extremum_adjoint(dy, x, axis, y, initial),) + nones(args)
 
         return y, named(extremum_pullback, f"{name}_pullback")
 

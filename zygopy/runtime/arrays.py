@@ -61,10 +61,12 @@ def unbroadcast(g, x):
     Also casts to the primal's floating dtype, so float32 stays float32, and
     returns a Python float for a Python-number primal.
     """
-    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape \
-            and (g.dtype is x.dtype and g.dtype.kind == "f" or x.dtype.kind not in "fc"
-                 and g.dtype.kind != "c"):
-        return g  # the common case: nothing to sum, nothing to cast
+    if type(g) is np.ndarray and type(x) is np.ndarray:
+        if g.shape == x.shape and (g.dtype is x.dtype and g.dtype.kind == "f"
+                                   or x.dtype.kind not in "fc" and g.dtype.kind != "c"):
+            return g  # the common case: nothing to sum, nothing to cast
+        if g.dtype is x.dtype and g.dtype.kind == "f":
+            return sum_to_shape(g, x.shape)  # a broadcast operand: a sum keeps the dtype
     if g is ZERO or g is None:
         return g
     if type(g) is Refused:
@@ -100,16 +102,25 @@ def sum_to_shape(g, shape):
     """Sum `g` over the leading and size-1 axes that broadcasting added."""
     gshape = getattr(g, "shape", ())
     lead = len(gshape) - len(shape)
+    if lead == 1 and gshape[1:] == shape and type(g) is np.ndarray:
+        return _add_reduce(g, 0)  # a bias's cotangent: the method's wrapper skipped
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
     )
     if axes:
+        if not lead:  # only size-1 axes: kept, no reshape
+            if type(g) is np.ndarray:
+                return _add_reduce(g, axes, keepdims=True)
+            return g.sum(axis=axes, keepdims=True)
         g = g.sum(axis=axes, keepdims=False)
         if len(shape) != g.ndim or g.shape != tuple(shape):
             g = g.reshape(shape)
     elif g.shape != tuple(shape):
         g = g.reshape(shape)
     return g
+
+
+_add_reduce = np.add.reduce
 
 
 def rows_cotangent(items, x):

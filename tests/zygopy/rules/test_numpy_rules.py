@@ -229,6 +229,33 @@ def test_ties_split_evenly(fn):
         np.testing.assert_allclose(pullback(np.ones(3))[0], [0, 0.5, 0.5])
 
 
+def test_extremum_along_an_axis_ties_no_hits_and_nans():
+    """The cotangent of max/min along an axis: one hit per row takes the
+    mask-product shortcut; ties, rows `initial` decided and NaN rows do not."""
+    from zygopy.rules.reductions import extremum_adjoint
+
+    x = np.array([[1.0, 3.0, 2.0], [4.0, 4.0, 0.0], [0.0, 1.0, 0.5]])
+    g = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(extremum_adjoint(g, x, 1, x.max(1)),
+                               [[0, 1, 0], [1, 1, 0], [0, 3, 0]])
+    # with initial=1.5 the last row hits nothing: three hits for three rows,
+    # but one row has a tie
+    y = np.max(x, axis=1, initial=1.5)
+    _, pullback = lookup(np.max)(x, 1, initial=1.5)
+    np.testing.assert_allclose(pullback(g)[0], [[0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    np.testing.assert_allclose(extremum_adjoint(g, x, 1, y, initial=True),
+                               [[0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    # a NaN row hits nothing either
+    xn = np.array([[np.nan, 1.0], [2.0, 2.0], [0.0, 1.0]])
+    np.testing.assert_allclose(extremum_adjoint(g, xn, 1, xn.max(1)),
+                               [[0, 0], [1, 1], [0, 3]])
+    # one hit per row, but an infinite cotangent: inf where it goes, not NaN
+    gi = np.array([np.inf, 1.0, 1.0])
+    np.testing.assert_array_equal(extremum_adjoint(gi, x[[0, 2]][[0, 1, 0]], 1,
+                                                   x[[0, 2]][[0, 1, 0]].max(1)),
+                                  [[0, np.inf, 0], [0, 1, 0], [0, 1, 0]])
+
+
 def test_prod_handles_zeros():
     _, pullback = lookup(np.prod)(np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 1.0]]), axis=1)
     np.testing.assert_allclose(pullback(np.ones(2))[0], [[0, 6, 0], [0, 0, 0]])

@@ -179,6 +179,11 @@ def _dispatch(f, args, kwargs, mask):
             return _rule_call(rrule, f, args, kwargs, mask)
         nondifferentiable = f in NONDIFFERENTIABLE
     else:
+        method = _instance_call(f)
+        if method is not None:  # a layer, a callable object: its class's __call__
+            y, pb = call_function(method, (f,) + args, kwargs, need_free=True,
+                                  mask=None if mask is None else (True,) + tuple(mask))
+            return y, MethodPullback(pb)
         rrule = lookup(f)
         if rrule is not None:
             return _rule_call(rrule, f, args, kwargs, mask)
@@ -252,6 +257,38 @@ def _dispatch(f, args, kwargs, mask):
                              "as an update zygopy differentiates, a[index] = v, on an "
                              "array of the function's own)")
     raise NoRuleError(f)
+
+
+def _instance_call(f):
+    """The plain function `type(f).__call__` when calling `f` means running it
+    (compiled): `f` is an instance of a Python class whose `__call__` is a
+    plain function, with no rule for the instance, its type's `__call__` or
+    any instance of the type. Else None (the general path decides). Found
+    once per type, until the class's `__call__` or the registries change."""
+    t = type(f)
+    route = _ROUTES.get(t)
+    if route is not None and route[0] is getattr(t, "__call__", None) \
+            and route[1] == (len(RULES), len(NONDIFFERENTIABLE)):
+        return route[2]
+    raw = getattr(t, "__call__", None)
+    method = _plain(class_attribute(t, "__call__"))
+    if not isinstance(method, types.FunctionType) or isinstance(f, _NOT_ROUTED) \
+            or (t.__module__ or "").partition(".")[0] in LIBRARIES \
+            or getattr(t, "zygopy_differentiable", False) \
+            or getattr(t, "zygopy_rules_type", None) is not None \
+            or method_key(f, "__call__") is not None \
+            or any(isinstance(k, t) for k in RULES) \
+            or any(isinstance(k, t) for k in NONDIFFERENTIABLE):
+        method = None
+    if len(_ROUTES) > 1024:
+        _ROUTES.clear()
+    _ROUTES[t] = (raw, (len(RULES), len(NONDIFFERENTIABLE)), method)
+    return method
+
+
+_ROUTES: dict = {}  # type -> (its __call__ then, the registries' sizes, the function)
+_NOT_ROUTED = (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+               types.BuiltinMethodType, type, functools.partial)
 
 
 _IN_PLACE_FUNCTIONS = (np.put, np.place, np.putmask, np.put_along_axis)  # a[...] = v

@@ -137,6 +137,10 @@ def attr_adjoint(d_obj, obj, name, dv):
         return d_obj
     t = type(obj)
     key = method_key(obj, name)
+    if key is None and name in getattr(obj, "__dict__", ()) \
+            and not is_differentiable_value(obj):
+        field = Tangent(t, **{name: dv})  # an instance's own field: the common case
+        return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
     rrule = RULES.get(key) if key is not None else None
     if rrule is not None:  # a property with a rule, such as an array's .T
         _, pb = rrule(obj)

@@ -267,10 +267,10 @@ def _instance_call(f):
     once per type, until the class's `__call__` or the registries change."""
     t = type(f)
     route = _ROUTES.get(t)
-    if route is not None and route[0] is getattr(t, "__call__", None) \
-            and route[1] == (len(RULES), len(NONDIFFERENTIABLE)):
+    if route is not None and route[1] == (len(RULES), len(NONDIFFERENTIABLE)) \
+            and route[0] is getattr(t, "__call__", None):  # noqa: B004
         return route[2]
-    raw = getattr(t, "__call__", None)
+    raw = getattr(t, "__call__", None)  # noqa: B004  (the attribute itself)
     method = _plain(class_attribute(t, "__call__"))
     if not isinstance(method, types.FunctionType) or isinstance(f, _NOT_ROUTED) \
             or (t.__module__ or "").partition(".")[0] in LIBRARIES \

@@ -124,10 +124,7 @@ def _generate(fn, kinds, need_free, implicit):
         raise NoSourceError(fn, str(exc)) from exc
     if isinstance(node, ast.FunctionDef):
         node.decorator_list = []  # ran when it was defined: not differentiated code
-    rewrites.generators_as_lists(node)
-    rewrites.out_arguments_as_updates(node, _array_modules(fn))
-    rewrites.loop_else_as_flags(node)
-    rewrites.starred_assignments(node)
+    rewrites.apply(node, _array_modules(fn))  # (in place)
     fence.check(node, filename)
     fdef = _as_function_def(node, fn)
     _check_fresh(fn, fdef, filename)

@@ -23,6 +23,40 @@ from .walk import walk
 _CONSUMERS = {"sum", "min", "max", "tuple", "list", "sorted"}
 
 
+def apply(tree, array_modules):
+    """Every rewrite of this module that `tree` has a construct for, in order
+    (one pass finds which: most functions need none, and each rewrite walks
+    the whole tree)."""
+    wanted = set()
+    for node in walk(tree):
+        kind = _TRIGGERS.get(node.__class__)
+        if kind == "loop" and not node.orelse or kind == "call" and not _calls_in_place(node):
+            continue
+        if kind is not None:
+            wanted.add(kind)
+    if "comprehension" in wanted:
+        tree = generators_as_lists(tree)
+    if "call" in wanted:
+        tree = out_arguments_as_updates(tree, array_modules)
+    if "loop" in wanted:
+        tree = loop_else_as_flags(tree)
+    if "starred" in wanted:
+        tree = starred_assignments(tree)
+    return tree
+
+
+_TRIGGERS = {ast.GeneratorExp: "comprehension", ast.DictComp: "comprehension",
+             ast.For: "loop", ast.While: "loop", ast.Starred: "starred", ast.Call: "call"}
+
+
+def _calls_in_place(call):
+    """A call `out_arguments_as_updates` may rewrite: with `out=`, or of a
+    function named copyto, fill_diagonal or at."""
+    return any(k.arg == "out" for k in call.keywords) or \
+        isinstance(call.func, ast.Attribute) and call.func.attr in ("copyto", "fill_diagonal",
+                                                                    "at")
+
+
 def generators_as_lists(tree):
     """Rewrite `sum(f(x) for x in xs)` as `sum([f(x) for x in xs])` when the
     generator expression is the only argument of a builtin that consumes it

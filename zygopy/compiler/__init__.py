@@ -131,15 +131,15 @@ def _generate(fn, kinds, need_free, implicit):
     closures.check(fdef, filename)
     params = _params(fdef)
     changed = aliases.check_owned_updates(fdef, filename, set(params))
-    local = _locals(fdef) | set(params)
+    own, names = _names(fdef)
+    local = own | set(params)
     _refuse_reserved(fdef, local, filename)
-    names = _all_names(fdef)
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))
     conflicts = aliases.find(fdef)
     exits.lower(fdef, fresh)
     closure = frozenset(fn.__code__.co_freevars)
     modules = frozenset(k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType))
-    callers = frozenset(params) - _locals(fdef)  # parameters never rebound
+    callers = frozenset(params) - own  # parameters never rebound (lower binds fresh names)
     body = normalise.Normaliser(fresh, local, closure, modules, callers).block(fdef.body)
     env = Env(fn, local)
     seeds = {p: (activity.ANY if k == "dual" or type(k) is tuple else k)
@@ -234,19 +234,20 @@ def _params(fdef):
     return names
 
 
-def _locals(fdef):
-    out = set()
+def _names(fdef):
+    """(the names `fdef` binds itself, including nested defs; every name and
+    parameter in it)."""
+    own, every = set(), set()
     for n in walk(fdef):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            out.add(n.id)
+        if isinstance(n, ast.Name):
+            every.add(n.id)
+            if isinstance(n.ctx, ast.Store):
+                own.add(n.id)
+        elif isinstance(n, ast.arg):
+            every.add(n.arg)
         elif isinstance(n, ast.FunctionDef) and n is not fdef:
-            out.add(n.name)
-    return out
-
-
-def _all_names(fdef):
-    return {n.id if isinstance(n, ast.Name) else n.arg for n in walk(fdef)
-            if isinstance(n, (ast.Name, ast.arg))}
+            own.add(n.name)
+    return own, every
 
 
 def _loaded_free(fdef, env):

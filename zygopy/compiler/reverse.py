@@ -77,8 +77,9 @@ class Reverse(CallSites):
         needed = self.needed(bwd)
         while True:  # restores nobody reads go, then branches left empty, ...
             taped = self.taped(needed)
-            bwd = _prune(bwd, taped)
-            again = self.needed(bwd)
+            dropped = []
+            bwd = _prune(bwd, taped, dropped)
+            again = self.needed(bwd) if dropped else needed
             if again == needed:
                 break
             needed = again
@@ -615,23 +616,26 @@ class _Markers:
         return out
 
 
-def _prune(stmts, taped):
+def _prune(stmts, taped, dropped):
     """The backward without restore markers of names that are not taped, and
     without branches and loops that are then empty (their tests and counts
-    are then no longer needed either)."""
+    are then no longer needed either); each statement dropped is appended to
+    `dropped`."""
     out = []
     for stmt in stmts:
         name = _restored(stmt)
         if name is not None and name not in taped:
+            dropped.append(stmt)
             continue
         if isinstance(stmt, (ast.If, ast.For)):
-            stmt.body = _prune(stmt.body, taped)
-            stmt.orelse = _prune(stmt.orelse, taped)
+            stmt.body = _prune(stmt.body, taped, dropped)
+            stmt.orelse = _prune(stmt.orelse, taped, dropped)
             own = stmt.test.id if isinstance(stmt, ast.If) and \
                 isinstance(stmt.test, ast.Name) else None
             rest = [s for s in stmt.body + stmt.orelse if not isinstance(s, ast.Pass)
                     and (own is None or _restored(s) != own)]
             if not rest and (isinstance(stmt, ast.For) or own is not None):
+                dropped.append(stmt)
                 continue  # empty, or only restoring its own test: not needed
         out.append(stmt)
     return out

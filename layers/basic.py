@@ -38,8 +38,13 @@ def check_size(layer, what, expected, got, input_shape=None, weight_shape=None):
 
 
 def _short_repr(layer):
-    """`Dense(5 => 3, relu)`: a layer's summary line, without its parameter count."""
-    return repr(layer).splitlines()[0].split("  #")[0].strip()
+    """`Dense(5 => 3, relu)`: a layer's summary line, without its parameter
+    count; a container's lines joined: `Parallel(add, Dense(2 => 2), ...)`."""
+    lines = [line.split("  #")[0].strip() for line in repr(layer).splitlines()]
+    if len(lines) == 1:
+        return lines[0]
+    return "".join(part + (" " if part.endswith(",") else "") for part in lines) \
+        .replace(", )", ")")
 
 
 nondifferentiable(check_size)

@@ -14,7 +14,7 @@ from zygopy import array_module, nondifferentiable
 from .activations import identity
 from .basic import _act_suffix, check_size, show
 from .init import glorot_uniform, zeros
-from .ops.conv import conv2d, conv2d_data_grad, pads, pair
+from .ops.conv import conv2d, conv2d_data_grad, pads, pair, positive
 from .ops.pool import maxpool2d, meanpool2d
 
 
@@ -79,7 +79,9 @@ class Conv:
         init=glorot_uniform,
     ):
         in_ch, out_ch, activation = _channels("Conv", in_ch, out_ch, activation, groups)
-        kh, kw = pair(kernel, "kernel")
+        kh, kw = positive(kernel, "kernel", "Conv")
+        positive(stride, "stride", "Conv")
+        positive(dilation, "dilation", "Conv")
         self.weight = init(out_ch, in_ch // groups, kh, kw)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)
         self.activation = activation
@@ -166,7 +168,15 @@ class ConvTranspose:
     ):
         in_ch, out_ch, activation = _channels("ConvTranspose", in_ch, out_ch, activation,
                                               groups)
-        self.kernel = pair(kernel, "kernel")
+        self.kernel = positive(kernel, "kernel", "ConvTranspose")
+        s = positive(stride, "stride", "ConvTranspose")
+        d = positive(dilation, "dilation", "ConvTranspose")
+        op = pair(output_pad, "output_pad")
+        if min(op) < 0 or any(o >= max(a, b) for o, a, b in zip(op, s, d)):
+            raise ValueError(f"ConvTranspose: output_pad must be at least 0 and smaller "
+                             f"than the stride or the dilation, got output_pad="
+                             f"{output_pad!r} with stride={stride!r}, dilation={dilation!r}")
+        pads(pad, self.kernel, d)  # validate now, not at the first call
         self.weight = init(in_ch, out_ch // groups, *self.kernel)
         self.bias = zeros(out_ch) if bias is True else (None if bias is False else bias)
         self.activation = activation
@@ -226,8 +236,9 @@ class MaxPool:
     """
 
     def __init__(self, window, *, stride=None, pad=0):
-        self.window = pair(window, "window")
-        self.stride = self.window if stride is None else pair(stride, "stride")
+        name = type(self).__name__
+        self.window = positive(window, "window", name)
+        self.stride = self.window if stride is None else positive(stride, "stride", name)
         self.pad = pad
 
     def __call__(self, x):

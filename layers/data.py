@@ -70,6 +70,12 @@ class DataLoader:
             type(data) if isinstance(data, (dict, tuple)) else None,
         )
         self.n = arrays[0][1].shape[0]
+        if not partial and self.n < self.batchsize:
+            raise ValueError(
+                f"DataLoader: batchsize {self.batchsize} is larger than the {self.n} "
+                "samples and partial=False drops the only, smaller batch: no batch "
+                "at all; use a smaller batchsize or partial=True"
+            )
         self.rng = _as_rng(rng)
 
     def __len__(self):

@@ -66,7 +66,8 @@ def mae(yhat, y, agg=np.mean):
 def msle(yhat, y, agg=np.mean, eps=None):
     """Mean squared log error: `agg(log((ŷ + eps) / (y + eps))^2)`."""
     check_sizes("msle", yhat, y)
-    err = np.log((yhat + (eps or eps_of(yhat))) / (y + (eps or eps_of(yhat)))) ** 2
+    e = eps_of(yhat) if eps is None else eps
+    err = np.log((yhat + e) / (y + e)) ** 2
     return agg(err)
 
 
@@ -83,7 +84,8 @@ def crossentropy(yhat, y, agg=np.mean, axis=-1, eps=None):
     ŷ, y: (batch, classes) or any shape with the classes on `axis`.
     Prefer `logitcrossentropy` on logits: it is more stable."""
     check_sizes("crossentropy", yhat, y)
-    losses = -np.sum(_xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis)
+    e = eps_of(yhat) if eps is None else eps
+    losses = -np.sum(_xlogy(y, yhat + e), axis=axis)
     return agg(losses)
 
 
@@ -97,7 +99,7 @@ def logitcrossentropy(yhat, y, agg=np.mean, axis=-1):
 def binarycrossentropy(yhat, y, agg=np.mean, eps=None):
     """`agg(-y log(ŷ + eps) - (1 - y) log(1 - ŷ + eps))`; ŷ are probabilities."""
     check_sizes("binarycrossentropy", yhat, y)
-    e = eps or eps_of(yhat)
+    e = eps_of(yhat) if eps is None else eps
     return agg(-_xlogy(y, yhat + e) - _xlogy(1 - y, 1 - yhat + e))
 
 
@@ -111,9 +113,8 @@ def logitbinarycrossentropy(yhat, y, agg=np.mean):
 def kldivergence(yhat, y, agg=np.mean, axis=-1, eps=None):
     """KL divergence of ŷ from y: `sum(y log y, axis) + crossentropy(ŷ, y)`."""
     check_sizes("kldivergence", yhat, y)
-    losses = np.sum(_xlogy(y, y), axis=axis) - np.sum(
-        _xlogy(y, yhat + (eps or eps_of(yhat))), axis=axis
-    )
+    e = eps_of(yhat) if eps is None else eps
+    losses = np.sum(_xlogy(y, y), axis=axis) - np.sum(_xlogy(y, yhat + e), axis=axis)
     return agg(losses)
 
 
@@ -143,7 +144,7 @@ def focal_loss(yhat, y, agg=np.mean, axis=-1, gamma=2.0, eps=None):
 
     Down-weights easy, well-classified examples; gamma = 0 is crossentropy."""
     check_sizes("focal_loss", yhat, y)
-    p = yhat + (eps or eps_of(yhat))
+    p = yhat + (eps_of(yhat) if eps is None else eps)
     return agg(np.sum(-y * (1 - p) ** gamma * np.log(p), axis=axis))
 
 

@@ -12,13 +12,46 @@ written in terms of the other two, so gradients of gradients work:
     conv2d            -> (conv2d_data_grad, conv2d_filter_grad)
     conv2d_data_grad  -> (conv2d,           conv2d_filter_grad)
     conv2d_filter_grad-> (conv2d_data_grad, conv2d)
+
+Each kernel is linear in each of its two array arguments, which is also its
+forward mode (`multilinear`): second derivatives (`grad` of `grad`, `hessian`,
+a gradient penalty) push forward-mode Duals through them.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from zygopy import array_module, rule
+from zygopy.forward import Dual, dual, primal, tangent
+
+
+def multilinear(n):
+    """Decorator for a kernel linear in each of its first `n` positional
+    arguments: called with forward-mode Duals there, it runs on their
+    primals, and its tangent is the sum over the Dual arguments of the kernel
+    with that argument's tangent in its place (the product rule)."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def kernel(*args, **kwargs):
+            if not any(type(a) is Dual for a in args[:n]):
+                return fn(*args, **kwargs)
+            primals = [primal(a) for a in args[:n]]
+            rest = args[n:]
+            out = None
+            for i, a in enumerate(args[:n]):
+                t = tangent(a)
+                if t is not None:
+                    term = fn(*primals[:i], t, *primals[i + 1:], *rest, **kwargs)
+                    out = term if out is None else out + term
+            return dual(fn(*primals, *rest, **kwargs), out)
+
+        return kernel
+
+    return decorate
 
 
 def pair(v, name="value"):
@@ -29,6 +62,16 @@ def pair(v, name="value"):
     if len(v) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
     return v
+
+
+def positive(v, name="value", where=None):
+    """`pair(v)` with both entries at least 1 (a kernel, a stride, a dilation);
+    `where` names the layer in the error."""
+    p = pair(v, name)
+    if min(p) < 1:
+        raise ValueError(f"{where + ': ' if where else ''}{name} must be at least 1, "
+                         f"got {v!r}")
+    return p
 
 
 def pads(pad, kernel=None, dilation=(1, 1)):
@@ -118,7 +161,7 @@ def _setup(x_shape, w_shape, stride, pad, dilation, groups):
             f"(O, C/groups, kh, kw) = {tuple(w_shape)} do not match for "
             f"groups={groups}: need C == {cg}*{groups} and O divisible by groups"
         )
-    s, d = pair(stride, "stride"), pair(dilation, "dilation")
+    s, d = positive(stride, "stride", "conv2d"), positive(dilation, "dilation", "conv2d")
     p = pads(pad, (kh, kw), d)
     out = (
         conv_output_size(h, kh, s[0], p[0:2], d[0]),
@@ -136,6 +179,7 @@ def _flip(w, flipped):
     return w[:, :, ::-1, ::-1] if flipped else w
 
 
+@multilinear(2)
 def conv2d(x, w, *, stride=1, pad=0, dilation=1, groups=1, flipped=False):
     """Cross-correlate x (N, C, H, W) with w (O, C/groups, kh, kw) -> (N, O, Ho, Wo)."""
     xp = array_module(x, w)
@@ -155,6 +199,7 @@ def conv2d(x, w, *, stride=1, pad=0, dilation=1, groups=1, flipped=False):
     return xp.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
+@multilinear(2)
 def conv2d_data_grad(
     dy, w, *, x_shape, stride=1, pad=0, dilation=1, groups=1, flipped=False
 ):
@@ -177,6 +222,7 @@ def conv2d_data_grad(
     return xp.ascontiguousarray(col2im(dcols, hw, s, d, p, out))
 
 
+@multilinear(2)
 def conv2d_filter_grad(
     x, dy, *, w_shape, stride=1, pad=0, dilation=1, groups=1, flipped=False
 ):

@@ -13,12 +13,14 @@ import numpy as np
 
 from zygopy import array_module, nondifferentiable, rule
 
-from .conv import col2im, conv_output_size, pad_nchw, pads, pair, windows
+from zygopy.forward import primal
+
+from .conv import col2im, conv_output_size, multilinear, pad_nchw, pads, positive, windows
 
 
 def _setup(shape, kernel, stride, pad):
-    k = pair(kernel, "kernel")
-    s = k if stride is None else pair(stride, "stride")
+    k = positive(kernel, "kernel", "pooling")
+    s = k if stride is None else positive(stride, "stride", "pooling")
     p = pads(pad, k)
     out = (
         conv_output_size(shape[2], k[0], s[0], p[0:2]),
@@ -34,6 +36,7 @@ def _setup(shape, kernel, stride, pad):
 
 def maxpool_indices(x, *, kernel, stride=None, pad=0):
     """Flat indices into H*W of each window's maximum: ints of shape (N, C, Ho, Wo)."""
+    x = primal(x)  # (of a forward-mode Dual: where its maxima are)
     xp = array_module(x)
     k, s, p, out = _setup(x.shape, kernel, stride, pad)
     cols = windows(pad_nchw(x, p, -np.inf), k, s, (1, 1), out)
@@ -46,6 +49,7 @@ def maxpool_indices(x, *, kernel, stride=None, pad=0):
 nondifferentiable(maxpool_indices)
 
 
+@multilinear(1)
 def gather_windows(x, idx):
     """`y[n, c, i, j] = x[n, c].ravel()[idx[n, c, i, j]]`; x (N, C, H, W)."""
     xp = array_module(x)
@@ -54,6 +58,7 @@ def gather_windows(x, idx):
     return flat.reshape(idx.shape)
 
 
+@multilinear(1)
 def scatter_windows(dy, idx, *, shape):
     """Adjoint of `gather_windows`: add dy into zeros of `shape` at `idx`."""
     xp = array_module(dy)
@@ -94,6 +99,7 @@ def maxpool2d_rule(x, *, kernel, stride=None, pad=0):
     return gather_windows(x, idx), maxpool2d_pullback
 
 
+@multilinear(1)
 def meanpool2d(x, *, kernel, stride=None, pad=0):
     """Mean over windows (zero padding counted): x (N, C, H, W) -> (N, C, Ho, Wo)."""
     k, s, p, out = _setup(x.shape, kernel, stride, pad)
@@ -101,6 +107,7 @@ def meanpool2d(x, *, kernel, stride=None, pad=0):
     return cols.sum(axis=(4, 5)) / (k[0] * k[1])
 
 
+@multilinear(1)
 def meanpool2d_adjoint(dy, *, shape, kernel, stride=None, pad=0):
     """Adjoint of `meanpool2d`: spread dy / (kh*kw) over each window -> `shape`."""
     xp = array_module(dy)

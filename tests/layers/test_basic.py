@@ -131,7 +131,8 @@ def test_parallel_and_skip():
     cat = Parallel(lambda *ys: np.concatenate(ys, axis=-1), a, b)
     assert cat(X).shape == (4, 6)
     np.testing.assert_allclose(Parallel(np.add, a, b)(X, 2 * X), a(X) + b(2 * X))
-    with pytest.raises(ValueError, match="Parallel"):
+    with pytest.raises(ValueError, match=r"^Parallel\(add, Dense\(10 => 3\), Dense\(10 => 3\)\): "
+                       r"expected number of inputs 2, got 3"):
         Parallel(np.add, a, b)(X, X, X)
     s = SkipConnection(Dense(10, 10), np.add)
     np.testing.assert_allclose(s(X), s.layer(X) + X)

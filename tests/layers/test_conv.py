@@ -142,3 +142,89 @@ def test_adaptive_mean_pool():
 def test_groups_must_divide_channels(layer):
     with pytest.raises(ValueError, match=f"{layer.__name__}: channels 3 => 4 .*groups=2"):
         layer((3, 3), 3, 4, groups=2)
+
+
+def _penalty_of(x):
+    """A gradient penalty (as WGAN-GP's): |d sum(m(x)) / dx|^2, a function of m."""
+    import zygopy as zp
+
+    def penalty(m):
+        gx = zp.gradient(lambda v: np.sum(m(v)), x)[0]
+        return np.sum(gx**2)
+
+    return penalty
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Conv((2, 2), 2, 2, np.tanh, pad=1),
+        lambda: Conv((3, 3), 2, 2, np.tanh, stride=2, dilation=1, groups=2),
+        lambda: Chain(Conv((1, 1), 2, 2, np.tanh), MaxPool((2, 2))),
+        lambda: Chain(Conv((1, 1), 2, 2, np.tanh), MeanPool((2, 2), pad=1)),
+        lambda: ConvTranspose((2, 2), 2, 1, np.tanh, stride=2),
+    ],
+    ids=["conv", "strided-grouped", "maxpool", "meanpool", "transpose"],
+)
+def test_gradients_of_gradients_through_kernels(make):
+    """Second order pushes forward-mode Duals through the kernels (multilinear):
+    the gradient of a gradient penalty matches central differences."""
+    import layers
+    import zygopy as zp
+
+    m = layers.f64(make())
+    x = np.random.default_rng(2).standard_normal((1, 2, 5, 5))
+    penalty = _penalty_of(x)
+    _, (g,) = zp.withgradient(penalty, m)
+    conv = m.layers[0] if isinstance(m, Chain) else m
+    d_conv = g.layers[0] if isinstance(m, Chain) else g
+    w, h = conv.weight, 1e-6
+    numeric = np.zeros_like(w)
+    for i in np.ndindex(w.shape):
+        old = w[i]
+        w[i] = old + h
+        up = penalty(m)
+        w[i] = old - h
+        down = penalty(m)
+        w[i] = old
+        numeric[i] = (up - down) / (2 * h)
+    np.testing.assert_allclose(d_conv.weight, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_hessian_through_a_conv():
+    import layers
+    import zygopy as zp
+
+    c = layers.f64(Conv((2, 2), 1, 1, np.tanh))
+    x = np.random.default_rng(3).standard_normal((1, 1, 3, 3))
+    H = zp.hessian(lambda v: np.sum(c(v) ** 2), x)
+    gradient = lambda v: zp.gradient(lambda u: np.sum(c(u) ** 2), v)[0]  # noqa: E731
+    h = 1e-6
+    for i in [(0, 0, 1, 1), (0, 0, 2, 0)]:
+        e = np.zeros_like(x)
+        e[i] = h
+        np.testing.assert_allclose(H[(0, 0, slice(None), slice(None)) + i],
+                                   ((gradient(x + e) - gradient(x - e)) / (2 * h))[0, 0],
+                                   rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Conv(3, 1, 1, stride=0), r"Conv: stride must be at least 1, got 0"),
+    (lambda: Conv(3, 1, 1, dilation=0), r"Conv: dilation must be at least 1"),
+    (lambda: Conv((3, 0), 1, 1), r"Conv: kernel must be at least 1"),
+    (lambda: MaxPool(2, stride=0), r"MaxPool: stride must be at least 1"),
+    (lambda: MeanPool(0), r"MeanPool: window must be at least 1"),
+    (lambda: ConvTranspose(3, 1, 1, stride=1, output_pad=1),
+     r"ConvTranspose: output_pad must be .* smaller than the stride or the dilation"),
+])
+def test_hyperparameters_are_checked_when_made(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_kernels_check_strides_too():
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="conv2d: stride must be at least 1"):
+        conv2d(x, np.ones((1, 1, 2, 2)), stride=0)
+    with pytest.raises(ValueError, match="pooling: stride must be at least 1"):
+        maxpool2d(x, kernel=2, stride=(1, 0))

@@ -55,6 +55,8 @@ def test_shuffle_keeps_pairs_aligned():
 
 @given(st.integers(1, 30), st.integers(1, 8), st.booleans(), st.booleans())
 def test_every_observation_once(n, bs, shuffle, partial):
+    if not partial and n < bs:  # no batch at all: refused (test below)
+        return
     loader = DataLoader(
         np.arange(n), batchsize=bs, shuffle=shuffle, partial=partial, rng=3
     )
@@ -62,6 +64,12 @@ def test_every_observation_once(n, bs, shuffle, partial):
     assert len(list(loader)) == len(loader)
     expected = n if partial else (n // bs) * bs
     assert len(seen) == expected and len(set(seen.tolist())) == expected
+
+
+def test_no_batch_at_all_is_refused():
+    with pytest.raises(ValueError, match=r"batchsize 32 is larger than the 20 samples"):
+        DataLoader(np.arange(20), batchsize=32, partial=False)
+    assert len(DataLoader(np.arange(20), batchsize=32)) == 1  # partial: one batch
 
 
 def test_onehot():

@@ -108,3 +108,13 @@ def test_label_smoothing():
     )
     with pytest.raises(ValueError, match="alpha"):
         L.label_smoothing(Y, 1.5)
+
+
+@pytest.mark.parametrize("loss", [L.crossentropy, L.binarycrossentropy, L.kldivergence,
+                                  L.msle, L.focal_loss])
+def test_eps_zero_means_no_offset(loss):
+    yhat, y = np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zero = loss(yhat, y, eps=0)
+    default = loss(yhat, y)
+    assert np.isfinite(default) and not np.isfinite(zero)  # log(0) is not offset

@@ -37,6 +37,27 @@ def check_size(layer, what, expected, got, input_shape=None, weight_shape=None):
         raise ValueError(f"{name}: expected {what} {expected}, got {got}{where}")
 
 
+def check_rank(layer, what, least, input_shape):
+    """Raise a ValueError naming `layer` unless the input has at least `least`
+    axes (`what` spells them out: "(N, C, ...)")."""
+    if len(input_shape) < least:
+        name = layer if isinstance(layer, str) else _short_repr(layer)
+        raise ValueError(f"{name}: expected an input of at least {least} axes {what}, "
+                         f"got one of shape {tuple(input_shape)}")
+
+
+def check_broadcast(layer, input_shape, weight_shape):
+    """Raise a ValueError naming `layer` unless its weight broadcasts against
+    the input (an elementwise layer: Scale)."""
+    try:
+        np.broadcast_shapes(tuple(input_shape), tuple(weight_shape))
+    except ValueError:
+        name = layer if isinstance(layer, str) else _short_repr(layer)
+        raise ValueError(f"{name}: the weight of shape {tuple(weight_shape)} does not "
+                         f"broadcast against the input of shape {tuple(input_shape)}: "
+                         "its trailing axes must match") from None
+
+
 def _short_repr(layer):
     """`Dense(5 => 3, relu)`: a layer's summary line, without its parameter
     count; a container's lines joined: `Parallel(add, Dense(2 => 2), ...)`."""
@@ -47,7 +68,7 @@ def _short_repr(layer):
         .replace(", )", ")")
 
 
-nondifferentiable(check_size)
+nondifferentiable(check_size, check_rank, check_broadcast)
 
 
 def _is_param_array(x):
@@ -193,7 +214,7 @@ class Dense:
             self,
             "input features (last axis)",
             self.weight.shape[1],
-            x.shape[-1],
+            x.shape[-1] if x.ndim else "a scalar",
             x.shape,
             self.weight.shape,
         )
@@ -337,6 +358,7 @@ class Scale:
         self.activation = activation
 
     def __call__(self, x):
+        check_broadcast(self, x.shape, self.scale.shape)
         y = x * self.scale
         if self.bias is not None:
             y = y + self.bias
@@ -397,6 +419,10 @@ def check_index(layer, x, n):
     """Raise an IndexError naming `layer` unless all of x lies in [0, n)."""
     if not hasattr(x, "min"):  # a list; arrays (numpy or CuPy) as they are
         x = np.asarray(x)
+    if getattr(getattr(x, "dtype", None), "kind", "i") not in "iu":
+        raise IndexError(f"{layer}: indices must be integers, got an array of "
+                         f"{x.dtype} (a boolean mask selects rows: index the weight "
+                         "with it instead)")
     if x.size and (x.min() < 0 or x.max() >= n):
         raise IndexError(
             f"{layer}: indices must lie in [0, {n}), got values in "

@@ -266,6 +266,7 @@ class GlobalMaxPool:
     """`y[n, c, 0, 0] = max_{h,w} x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def __call__(self, x):
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return np.max(x, axis=(2, 3), keepdims=True)
 
     def __repr__(self):
@@ -276,6 +277,7 @@ class GlobalMeanPool:
     """`y[n, c, 0, 0] = mean_{h,w} x[n, c, h, w]`: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def __call__(self, x):
+        check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
         return np.mean(x, axis=(2, 3), keepdims=True)
 
     def __repr__(self):

@@ -22,7 +22,7 @@ import numpy as np
 from zygopy import array_module, is_differentiating, nondifferentiable
 
 from .activations import identity
-from .basic import _SKIP, _act_suffix, check_size, show
+from .basic import _SKIP, _act_suffix, check_rank, check_size, show
 from .init import default_rng, ones, zeros
 
 
@@ -85,6 +85,7 @@ class BatchNorm:
         self.channels, self.active = channels, active
 
     def __call__(self, x):
+        check_rank(self, "(N, C, ...)", 2, x.shape)
         check_size(self, "channels (axis 1)", self.channels, x.shape[1], x.shape)
         axes, shape = stats_axes(x)
         if is_training(self) or self.running_mean is None:
@@ -175,6 +176,7 @@ class GroupNorm:
         self.activation, self.eps = activation, eps
 
     def __call__(self, x):
+        check_rank(self, "(N, C, ...)", 2, x.shape)
         check_size(self, "channels (axis 1)", self.channels, x.shape[1], x.shape)
         g = x.reshape((x.shape[0], self.groups, -1))
         mean = np.mean(g, axis=2, keepdims=True)

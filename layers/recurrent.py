@@ -48,6 +48,9 @@ class _Cell:
             x.shape,
             self.weight_ih.shape,
         )
+        check_size(self, "state width (last axis)", self.weight_hh.shape[1], h.shape[-1])
+        if h.ndim > 1 and x.ndim > 1:
+            check_size(self, "state batch (axis 0), the input's", x.shape[0], h.shape[0])
         gx = x @ self.weight_ih.T
         if self.bias is not None:
             gx = gx + self.bias
@@ -119,6 +122,7 @@ class LSTMCell(_Cell):
     def __call__(self, state, x):
         h, c = state
         gx, gh = self._gates(h, x)
+        check_size(self, "cell state shape, the hidden state's", h.shape, c.shape)
         a = gx + gh
         n = self.hidden
         i = sigmoid(a[..., 0:n])

@@ -181,3 +181,34 @@ def test_initialisers(init):
 def test_zeros_ones():
     assert zeros(2, 3).dtype == ones(4).dtype == np.float32
     assert zeros((2, 3)).shape == (2, 3) and ones(4).sum() == 4
+
+
+def _z(*shape):
+    return np.zeros(shape, np.float32)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: Dense(3, 2)(np.float32(1)), ValueError,
+     r"Dense\(3 => 2\): expected input features \(last axis\) 3, got a scalar"),
+    (lambda: layers.BatchNorm(3)(_z(3)), ValueError,
+     r"BatchNorm\(3\): expected an input of at least 2 axes \(N, C, ...\), got one of "
+     r"shape \(3,\)"),
+    (lambda: layers.GroupNorm(4, 2)(_z(4)), ValueError, r"GroupNorm\(4, 2\): expected"),
+    (lambda: layers.GlobalMaxPool()(_z(2, 4)), ValueError,
+     r"GlobalMaxPool\(\): expected input rank \(N, C, H, W\) 4, got 2"),
+    (lambda: layers.GlobalMeanPool()(_z(2, 4)), ValueError, r"GlobalMeanPool\(\)"),
+    (lambda: layers.Scale(3)(_z(2, 4)), ValueError,
+     r"Scale\(3\): the weight of shape \(3,\) does not broadcast against the input of "
+     r"shape \(2, 4\)"),
+    (lambda: layers.LSTMCell(3, 2)((_z(4, 3), _z(4, 3)), _z(4, 3)), ValueError,
+     r"LSTMCell\(3 => 2\): expected state width \(last axis\) 2, got 3"),
+    (lambda: layers.LSTMCell(3, 2)((_z(4, 2), _z(4, 3)), _z(4, 3)), ValueError,
+     r"LSTMCell\(3 => 2\): expected cell state shape"),
+    (lambda: layers.RNNCell(3, 2)(_z(5, 2), _z(4, 3)), ValueError,
+     r"RNNCell\(3 => 2\): expected state batch \(axis 0\), the input's 4, got 5"),
+    (lambda: layers.Embedding(5, 2)(np.array([True, False])), IndexError,
+     r"Embedding: indices must be integers, got an array of bool"),
+])
+def test_bad_inputs_name_the_layer(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

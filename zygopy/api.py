@@ -112,6 +112,8 @@ def _fast(f, args, value, mask=None):
     run = fused[value]
     if run is None:  # made on the second call: most functions get just one
         run, observed = _fuse(entry, f, args, value)
+        if run is None:
+            return None
     if observed:  # code it calls may ask is_differentiating()
         _DIFFERENTIATING.append(f.fn if unwrap else f)
     try:
@@ -155,6 +157,9 @@ def _fuse(entry, f, args, value):
         kinds = dispatch._masked_kinds(kinds, entry[6], None)
     run, calls_user_code, returns_floats = dispatch.gradient_function(
         fn, kinds, value, entry[0])
+    if run is None:  # not fused: it changes an argument in place
+        _FAST.pop(_ref(f) if entry[6] is None else (_ref(f), entry[6]), None)
+        return None, False
     entry[2] = calls_user_code
     entry[4][value] = run
     if returns_floats and not value and not calls_user_code and entry[6] is None:

@@ -28,24 +28,121 @@ VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
          "asanyarray", "flip", "fliplr", "flipud", "rot90"}
 
 
+# numpy functions whose result may be (or hold views of) an argument; every
+# other function of numpy or math makes a new value
+SHARING = VIEWS | {"split", "array_split", "hsplit", "vsplit", "dsplit", "unstack",
+                   "broadcast_arrays", "ascontiguousarray", "asfortranarray", "require",
+                   "squeeze", "lib", "stride_tricks", "as_strided", "sliding_window_view",
+                   "nditer", "ndenumerate", "iter"}
+# attributes of an array that are never its memory
+_PLAIN_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
+# methods that make a new value (of an array; `copy` of a list is shallow, but
+# copying is what the refusal asks for)
+_FRESH_METHODS = {"copy", "sum", "mean", "prod", "std", "var", "max", "min", "cumsum",
+                  "cumprod", "flatten", "tolist", "item", "dot", "round", "clip", "all",
+                  "any", "argmax", "argmin", "argsort", "nonzero", "trace", "conj",
+                  "conjugate", "count", "index", "keys"}
+# builtins whose result holds nothing of their arguments
+_FRESH_BUILTINS = {"len", "int", "float", "bool", "str", "repr", "range", "abs", "round",
+                   "isinstance", "type", "print", "hash", "id", "callable", "divmod",
+                   "pow", "sum", "any", "all", "format"}
+_MODULES = ("np", "numpy", "xp", "cp", "cupy", "math")
+
+
 def _root(expr):
     """The name an expression may alias: `a`, `a[i]`, `a.T`, `a.reshape(...)`,
-    `np.transpose(a)`; None for anything that makes a new value."""
-    while True:
-        if isinstance(expr, ast.Name):
-            return expr.id
-        if isinstance(expr, ast.Subscript) or isinstance(expr, ast.Attribute) and expr.attr in VIEWS:
-            expr = expr.value
-        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
-                and expr.func.attr in VIEWS:
-            target = expr.func.value
-            if isinstance(target, ast.Name) and target.id in ("np", "numpy", "xp") \
-                    and expr.args:
-                expr = expr.args[0]  # np.reshape(a, ...)
-            else:
-                expr = target  # a.reshape(...)
-        else:
-            return None
+    `np.transpose(a)`; None for anything that makes a new value (or more than
+    one name: see `_roots`)."""
+    roots = _roots(expr)
+    return next(iter(roots)) if len(roots) == 1 else None
+
+
+def _roots(expr):
+    """The names whose objects the value of `expr` may be, hold or share memory
+    with (conservative: a call of user code may return its arguments; modules
+    are not values that change)."""
+    if isinstance(expr, ast.Name):
+        return set() if expr.id in _MODULES else {expr.id}
+    if isinstance(expr, ast.Subscript):
+        if isinstance(expr.slice, (ast.List, ast.ListComp)):
+            return set()  # fancy indexing with a list: a copy
+        return _roots(expr.value)
+    if isinstance(expr, ast.Attribute):
+        return set() if expr.attr in _PLAIN_ATTRS else _roots(expr.value)
+    if isinstance(expr, ast.Call):
+        return _call_roots(expr)
+    if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+        return set().union(*map(_roots, expr.elts))
+    if isinstance(expr, ast.Dict):
+        return set().union(*map(_roots, expr.values))
+    if isinstance(expr, ast.IfExp):
+        return _roots(expr.body) | _roots(expr.orelse)
+    if isinstance(expr, ast.BoolOp):
+        return set().union(*map(_roots, expr.values))
+    if isinstance(expr, (ast.Starred, ast.NamedExpr)):
+        return _roots(expr.value)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Mult)):
+        # `xs + [a]`, `[a] * 3`: a list holding a (arithmetic on arrays makes a
+        # new value; so does `[0] * n`, whose items are those of the display)
+        return set().union(*(_roots(e) for e in (expr.left, expr.right)
+                             if isinstance(e, _DISPLAYS) or isinstance(expr.op, ast.Add)
+                             and any(isinstance(o, _DISPLAYS)
+                                     for o in (expr.left, expr.right))))
+    if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        return _comprehension_roots(expr)
+    if isinstance(expr, ast.Lambda):
+        return _free_loads(expr, {a.arg for a in expr.args.args})
+    return set()  # constants, arithmetic, comparisons: new values
+
+
+def _comprehension_roots(comp):
+    """What a comprehension's items may share: its element's roots, a loop
+    variable standing for what its iterable may share."""
+    bound = {}
+    for gen in comp.generators:
+        roots = set().union(*(bound.get(r, {r}) for r in _roots(gen.iter)))
+        for n in walk(gen.target):
+            if isinstance(n, ast.Name):
+                bound[n.id] = roots
+    elts = [comp.key, comp.value] if isinstance(comp, ast.DictComp) else [comp.elt]
+    return set().union(*(bound.get(r, {r}) for e in elts for r in _roots(e)))
+
+
+def _free_loads(scope, bound):
+    """The names a lambda or nested def reads that it does not bind itself."""
+    stored = {n.id for n in walk(scope) if isinstance(n, ast.Name)
+              and not isinstance(n.ctx, ast.Load)}
+    return {n.id for n in walk(scope) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+            and n.id not in bound and n.id not in stored and n.id not in _MODULES}
+
+
+_DISPLAYS = (ast.List, ast.Tuple, ast.ListComp)
+
+
+def _call_roots(call):
+    func = call.func
+    args = call.args + [k.value for k in call.keywords]
+    shared = set().union(*map(_roots, args)) if args else set()
+    copy_false = any(k.arg == "copy" and isinstance(k.value, ast.Constant)
+                     and k.value.value is False for k in call.keywords)
+    if isinstance(func, ast.Name):
+        return set() if func.id in _FRESH_BUILTINS else shared | {func.id}
+    if not isinstance(func, ast.Attribute):
+        return shared | _roots(func)
+    chain, root = [], func
+    while isinstance(root, ast.Attribute):
+        chain.append(root.attr)
+        root = root.value
+    if isinstance(root, ast.Name) and root.id in _MODULES:  # np.f(...), np.linalg.f(...)
+        if copy_false or any(k.arg == "out" for k in call.keywords) \
+                or SHARING.intersection(chain):
+            return shared
+        return set()
+    if func.attr in VIEWS or copy_false:  # a.reshape(...), a.astype(t, copy=False)
+        return _roots(func.value) | shared
+    if func.attr in _FRESH_METHODS or func.attr == "astype":
+        return set()
+    return _roots(func.value) | shared  # a method of anything else: d.get(k), obj.f()
 
 
 def _mutated(stmt):
@@ -77,21 +174,89 @@ def _grows_list(stmt):
         and call.func.attr in ("append", "extend", "pop")
 
 
+def _bindings(stmt, containers):
+    """(name, the names its new value may share, how) for each name `stmt`
+    binds or fills: how is "whole" (`b = a`), "part" (a view, an item, a
+    result of a call), or "holds" (a list, tuple or dict made of or filled
+    with the values: `xs = [a]`, `xs.append(a)`, `d[k] = a`, for the names
+    `containers` holds, made as such)."""
+    out = []
+    if isinstance(stmt, ast.Assign):
+        value = stmt.value
+        roots = _roots(value)
+        how = "whole" if isinstance(value, ast.Name) else \
+            "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set)) \
+            else "part"
+        names = []
+        for target in stmt.targets:
+            if isinstance(target, ast.Subscript):  # c[i] = v: an array copies v in
+                container = _subscript_root(target)
+                if container in containers:
+                    out.append((container, roots, "holds"))
+                continue
+            names += [n.id for n in walk(target) if isinstance(n, ast.Name)
+                      and isinstance(n.ctx, ast.Store)]
+        out += [(n, roots, how if len(names) == 1 else "part") for n in names]
+        if len(stmt.targets) > 1:  # `a = b = value`: one object, two names
+            out += [(n, {m}, "whole") for n in names for m in names if m != n]
+    elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) \
+            and stmt.target.id in containers:
+        out.append((stmt.target.id, _roots(stmt.value), "holds"))  # xs += [a]
+    elif isinstance(stmt, ast.For):
+        roots = _roots(stmt.iter)  # `for r in a`: rows of a
+        out += [(n.id, roots, "part") for n in walk(stmt.target)
+                if isinstance(n, ast.Name)]
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute) \
+            and isinstance(stmt.value.func.value, ast.Name) \
+            and stmt.value.func.attr in ("append", "extend", "insert", "add", "update",
+                                         "setdefault", "appendleft"):
+        call = stmt.value
+        roots = set().union(*map(_roots, call.args)) if call.args else set()
+        out.append((call.func.value.id, roots, "holds"))
+    elif isinstance(stmt, ast.FunctionDef):  # a closure holds what it reads
+        params = {a.arg for a in stmt.args.args + stmt.args.kwonlyargs}
+        out.append((stmt.name, _free_loads(stmt, params), "holds"))
+    return out
+
+
+def _containers(stmts):
+    """Names bound to a list, tuple, dict or set made here (a display, a
+    comprehension, list(...) and the like): setting an item of one shares
+    the value, as setting an item of an array does not."""
+    made = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+    out = set()
+    for s in stmts:
+        if isinstance(s, ast.Assign) and (
+                isinstance(s.value, made) or isinstance(s.value, ast.Call)
+                and isinstance(s.value.func, ast.Name)
+                and s.value.func.id in ("list", "dict", "set", "tuple", "deque",
+                                        "defaultdict", "OrderedDict")):
+            out |= {t.id for t in s.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def _subscript_root(target):
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
 def find(fdef):
     """Candidate conflicts, before any pass changes the tree: (statement,
-    mutated name, other name, line the other is read on, pair)."""
+    mutated name, other name, line the other is read on, pair, how the two
+    may share: see `_bindings`). Sharing is followed through chains of names
+    (`h = Holder(a); b = h.arr`)."""
     nodes = walk(fdef)
-    stmts = [s for s in nodes if isinstance(s, ast.stmt) and s is not fdef]
+    stmts = [s for s in _own_nodes(fdef) if isinstance(s, ast.stmt)]  # (nested
+    # functions are compiled, and checked, on their own)
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
-    pairs = []  # ((line, column), name, other, whole): `name` may share memory with
-    # `other` (whole: the very object, `name = other`)
+    pairs = []  # ((line, column), name, other, how): `name` may share memory with `other`
+    containers = _containers(stmts)
     for s in stmts:
-        if isinstance(s, ast.Assign) and len(s.targets) == 1 \
-                and isinstance(s.targets[0], ast.Name):
-            other = _root(s.value)
-            if other is not None and other != s.targets[0].id:
-                whole = isinstance(s.value, ast.Name)  # `b = a`, not `b = a[i]`
-                pairs.append(((s.lineno, s.col_offset), s.targets[0].id, other, whole))
+        for name, roots, how in _bindings(s, containers):
+            pairs += [((s.lineno, s.col_offset), name, other, how) for other in roots
+                      if other != name]
     if not pairs:
         return []
     loads = {}
@@ -99,29 +264,59 @@ def find(fdef):
         if n.__class__ is ast.Name and isinstance(n.ctx, ast.Load):
             loads.setdefault(n.id, []).append(n.lineno)
     loops = [s for s in stmts if isinstance(s, (ast.For, ast.While))]
-    stores = [((s.lineno, s.col_offset), t.id) for s in stmts if isinstance(s, ast.Assign)
-              and _root(s.value) is None  # a new value (not `s = s`, `s = s.T`)
+    top = set(map(id, fdef.body)) if isinstance(fdef.body, list) else set()
+    stores = [((s.lineno, s.col_offset), t.id) for s in stmts
+              if isinstance(s, ast.Assign) and id(s) in top  # every path rebinds it
+              and not _roots(s.value)  # a new value (not `s = s`, `s = s.T`)
               for t in s.targets if isinstance(t, ast.Name)]
     found = []
     for s in stmts:
         name = _mutated(s)
         if name is None:
             continue
-        for (line, col), a, b, whole in pairs:
-            if name not in (a, b) or (line, col) > (s.lineno, s.col_offset) \
-                    and not _same_loop(loops, line, s):
-                continue
-            if name == b and not whole and _grows_list(s):
-                continue  # `v = xs[i]; xs.append(w)`: an item or a slice of a list
-                # (a copy) is not changed by the list's growing or shrinking
-            if _rebound_between(stores, loops, (a, b), (line, col), s):
-                continue  # `t = s; t = t + x; s[0] = v`: t no longer shares s
-            other = b if name == a else a
+        for other, first, how in _sharing(name, s, pairs, loops, stores):
             later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
             if later:
                 where = ast.copy_location(ast.Pass(), s)
-                found.append((where, name, other, later[0], (a, b)))
+                found.append((where, name, other, later[0], first, how))
     return found
+
+
+def _sharing(name, stmt, pairs, loops, stores):
+    """(other name, the pair that links it, how) for every name that may share
+    `name`'s object when `stmt` updates it in place."""
+    reached, out, todo = {name}, [], [name]
+    while todo:
+        current = todo.pop()
+        for (line, col), a, b, how in pairs:
+            if current not in (a, b) or (line, col) > (stmt.lineno, stmt.col_offset) \
+                    and not _same_loop(loops, line, stmt):
+                continue
+            other = b if current == a else a
+            if other in reached or _unaffected(current == b, how, stmt, name == current):
+                continue
+            if _rebound_between(stores, loops, (a, b), (line, col), stmt):
+                continue  # `t = s; t = t + x; s[0] = v`: t no longer shares s
+            reached.add(other)
+            todo.append(other)
+            out.append((other, (a, b), how))
+    return out
+
+
+def _unaffected(current_is_shared, how, stmt, direct):
+    """Whether the update `stmt` leaves the other side of a pair as it was:
+    a list growing or shrinking does not change a copy of one of its items or
+    slices (`v = xs[i]`), and neither that nor setting an item of a container
+    (`xs[i] = v`) changes the values it holds."""
+    if not direct:
+        return False
+    if current_is_shared and how == "part":
+        return _grows_list(stmt)
+    if not current_is_shared and how == "holds":  # only a change of an item
+        return not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript)
+                    or isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Subscript)
+                    and isinstance(stmt.targets[0].value, ast.Subscript))
+    return False
 
 
 def refuse(found, filename, kind):
@@ -129,7 +324,7 @@ def refuse(found, filename, kind):
     hold numbers (`kind(name)` from activity analysis)."""
     from .activity import SCALAR
 
-    for where, name, other, later, (a, b) in found:
+    for where, name, other, later, (a, b), how in found:
         if SCALAR in (kind(name), kind(other)):
             continue
         _refuse(where, filename,

@@ -134,6 +134,8 @@ def gradient_function(fn, kinds, value=True, floats=False):
     `value=False` the gradients alone; `floats`: it is only ever called with
     floats."""
     compiled = adjoint_functions(fn, kinds, False, False)[2]
+    if compiled.changed:  # the general path checks its arguments each call
+        return None, True, False
     code, guards, calls_user_code, returns_floats = compiled.gradient_code(fn, value, floats)
     return _function(fn, _cells(fn, guards), code), calls_user_code, returns_floats
 
@@ -557,8 +559,10 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
         need_free = free_signature(f)
     for attempt in (0, 1):
         forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
-        if compiled.changed and not top:
-            _refuse_changed_arguments(f, compiled.changed)
+        if compiled.changed:
+            if not top:
+                _refuse_changed_arguments(f, compiled.changed)
+            _refuse_shared_arguments(f, compiled, args)
         try:
             y, saved = forward(*args)
             break
@@ -579,6 +583,24 @@ def _refuse_changed_arguments(f, names):
         f"  - work on a copy and return it: {names[0]} = {names[0]}.copy(); "
         f"{names[0]}[...] = ...; return {names[0]}\n"
         "  - or make the change in the function that made the array")
+
+
+def _refuse_shared_arguments(f, compiled, args):
+    """A function changing its argument in place, called with that array and
+    another sharing its memory (the same array twice, a view of it): the
+    other's reads would miss the change's gradient."""
+    params = compiled.params
+    for name in compiled.changed:
+        i = params.index(name)
+        for j, other in enumerate(args):
+            if j != i and j < len(params) and isinstance(other, np.ndarray) \
+                    and isinstance(args[i], np.ndarray) and np.may_share_memory(args[i], other):
+                qualname = getattr(f, "__qualname__", repr(f))
+                raise ZygopyError(
+                    f"{qualname} changes its argument `{name}` in place, and `{name}` and "
+                    f"`{params[j]}` share memory (one array passed twice, or a view of "
+                    f"it): the reads of `{params[j]}` would miss the gradient of the change."
+                    f"\nPossible fix: pass a copy, e.g. {qualname}(x, x.copy())")
 
 
 def _masked_kinds(kinds, mask, layout):

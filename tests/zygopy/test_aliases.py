@@ -1,0 +1,315 @@
+"""In-place updates of an array another name, container, closure or object
+shares: refused at the user's line (the gradient, kept per name, would miss
+the other); updates of arrays nothing else shares still differentiate."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+
+X = np.array([0.5, -1.0, 2.0, 0.3])
+W = 0.7
+
+
+def ident(a):
+    return a
+
+
+def first_row(a):
+    return a[0]
+
+
+@dataclasses.dataclass
+class Holder:
+    arr: np.ndarray
+
+    def total(self):
+        return np.sum(self.arr**2)
+
+
+def rows_of_a_loop(x, w):
+    a = np.zeros((2, 2))
+    for r in a:
+        r[:] = x[:2] * w
+    return np.sum(a**2)
+
+
+def rows_of_enumerate(x, w):
+    a = np.zeros((2, 2))
+    for i, r in enumerate(a):
+        r += x[:2] * w
+    return np.sum(a**2)
+
+
+def rows_of_zip(x, w):
+    a = np.zeros((2, 2))
+    for r, xi in zip(a, x.reshape(2, 2)):
+        r[0] = xi[0] * w
+    return np.sum(a**2)
+
+
+def in_a_list(x, w):
+    a = x * 1.0
+    lst = [a]
+    a[0] = w
+    return np.sum(lst[0] ** 2)
+
+
+def in_a_dict(x, w):
+    a = x * 1.0
+    d = {"k": a}
+    a[0] = w
+    return np.sum(d["k"] ** 2)
+
+
+def in_a_tuple(x, w):
+    a = x * 1.0
+    t = (a, 1)
+    a[0] = w
+    return np.sum(t[0] ** 2)
+
+
+def appended(x, w):
+    a = x * 1.0
+    xs = []
+    xs.append(a)
+    a[0] = w
+    return np.sum(xs[0] ** 2)
+
+
+def set_as_an_item(x, w):
+    a = x * 1.0
+    d = {}
+    d["k"] = a
+    a[0] = w
+    return np.sum(d["k"] ** 2)
+
+
+def through_a_user_function(x, w):
+    a = x * 1.0
+    b = ident(a)
+    b[0] = w
+    return np.sum(a**2)
+
+
+def through_a_lambda(x, w):
+    a = x * 1.0
+    b = (lambda t: t)(a)
+    b[0] = w
+    return np.sum(a**2)
+
+
+def unpacked(x, w):
+    a = x * 1.0
+    b, c = a, a * 2
+    b[0] = w
+    return np.sum(a**2)
+
+
+def from_a_list_display(x, w):
+    a = x * 1.0
+    b = [a][0]
+    b[0] = w
+    return np.sum(a**2)
+
+
+def split_views(x, w):
+    a = x * 1.0
+    b, c = np.split(a, 2)
+    b[0] = w
+    return np.sum(a**2)
+
+
+def rows_in_a_comprehension(x, w):
+    a = (x * 1.0).reshape(2, 2)
+    rows = [r for r in a]
+    a[0, 0] = w
+    return np.sum(rows[0] ** 2)
+
+
+def a_row_from_a_function(x, w):
+    a = (x * 1.0).reshape(2, 2)
+    b = first_row(a)
+    b[0] = w
+    return np.sum(a**2)
+
+
+def astype_without_copy(x, w):
+    a = x * 1.0
+    b = a.astype(np.float64, copy=False)
+    b[0] = w
+    return np.sum(a**2)
+
+
+def conditional_alias(x, w):
+    a = x * 1.0
+    b = a if w > 0 else a.copy()
+    b[0] = w
+    return np.sum(a**2)
+
+
+def chained(x, w):
+    a = b = x * 1.0
+    a[0] = w
+    return np.sum(b**2)
+
+
+def alias_in_a_branch(x, w):
+    a = x * 1.0
+    if w > 0:
+        b = a
+    else:
+        b = a.copy()
+    b[0] = w
+    return np.sum(a**2)
+
+
+def list_item_scaled(x, w):
+    a = x * 1.0
+    xs = [a]
+    xs[0] *= w
+    return np.sum(a**2)
+
+
+def dict_item_increased(x, w):
+    a = x * 1.0
+    d = {"k": a}
+    d["k"] += w
+    return np.sum(a**2)
+
+
+def captured_by_a_lambda(x, w):
+    a = x * 1.0
+    g = lambda: np.sum(a**2)  # noqa: E731
+    a[0] = w
+    return g()
+
+
+def captured_by_a_def(x, w):
+    a = x * 1.0
+
+    def g():
+        return np.sum(a**2)
+
+    a[0] = w
+    return g()
+
+
+def held_by_an_object(x, w):
+    a = x * 1.0
+    h = Holder(a)
+    a[0] = w
+    return h.total()
+
+
+def a_field_read_back(x, w):
+    a = x * 1.0
+    h = Holder(a)
+    b = h.arr
+    b[0] = w
+    return np.sum(a**2)
+
+
+SHARED = [rows_of_a_loop, rows_of_enumerate, rows_of_zip, in_a_list, in_a_dict,
+          in_a_tuple, appended, set_as_an_item, through_a_user_function,
+          through_a_lambda, unpacked, from_a_list_display, split_views,
+          rows_in_a_comprehension, a_row_from_a_function, astype_without_copy,
+          conditional_alias, chained, alias_in_a_branch, list_item_scaled,
+          dict_item_increased, captured_by_a_lambda, captured_by_a_def,
+          held_by_an_object, a_field_read_back]
+
+
+@pytest.mark.parametrize("f", SHARED, ids=lambda f: f.__name__)
+def test_an_update_of_a_shared_array_is_refused_at_its_line(f):
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with") as info:
+        zp.gradient(f, X.copy(), W)
+    assert __file__ in str(info.value)
+
+
+# -- updates of arrays nothing else shares: differentiated --------------------------
+
+
+def copied_first(x, w):
+    a = x * 1.0
+    b = a.copy()
+    a[0] = w
+    return np.sum(b**2) + np.sum(a**3)
+
+
+def filled_in_a_loop(x, w):
+    a = np.zeros(4)
+    for i in range(4):
+        a[i] = x[i] * w
+    a += x
+    return np.sum(a**2) + np.sum(x)
+
+
+def a_new_array_from_arithmetic(x, w):
+    a = x * 1.0
+    c = a + x
+    a[0] = w
+    return np.sum(c**2) + np.sum(a**2)
+
+
+def fancy_index_copy(x, w):
+    a = x * 1.0
+    b = a[[1, 2]]
+    a[2] = w
+    return np.sum(b**2) + np.sum(a)
+
+
+def a_list_of_new_values(x, w):
+    a = x * 1.0
+    xs = [a * 2.0, a + 1.0]
+    a[0] = w
+    xs.append(a * 3.0)
+    return np.sum(xs[0]) + np.sum(xs[2]) + np.sum(a**2)
+
+
+def a_list_refilled(x, w):
+    a = x * 1.0
+    xs = [a]
+    xs[0] = a * w  # a new item: a itself is unchanged
+    return np.sum(xs[0] ** 2) + np.sum(a)
+
+
+def numbers_in_a_list(x, w):
+    s = w * 2.0
+    xs = [s, 1.0]
+    xs[0] = xs[0] * 3.0
+    return xs[0] + xs[1] + s
+
+
+def rows_read_only(x, w):
+    a = (x * w).reshape(2, 2)
+    total = 0.0
+    for r in a:
+        total = total + np.sum(r**2)
+    return total
+
+
+@pytest.mark.parametrize("f", [copied_first, filled_in_a_loop, a_new_array_from_arithmetic,
+                               fancy_index_copy, a_list_of_new_values, a_list_refilled,
+                               numbers_in_a_list, rows_read_only],
+                         ids=lambda f: f.__name__)
+def test_updates_of_unshared_arrays_differentiate(f):
+    gx, gw = zp.gradient(f, X.copy(), W)
+    h = 1e-6
+    num_x = np.array([(f(X + h * e, W) - f(X - h * e, W)) / (2 * h) for e in np.eye(4)])
+    num_w = (f(X.copy(), W + h) - f(X.copy(), W - h)) / (2 * h)
+    np.testing.assert_allclose(gx, num_x, rtol=1e-6, atol=1e-8)
+    assert gw == pytest.approx(num_w, rel=1e-6, abs=1e-8)
+
+
+def test_one_array_passed_as_two_arguments_one_changed_in_place():
+    def f(a, b, w):
+        a[0] = w
+        return np.sum(b**2)
+
+    x = X.copy()
+    with pytest.raises(zp.ZygopyError, match=r"`a` and `b` share memory"):
+        zp.gradient(f, x, x, W)
+    (ga, gb, gw) = zp.gradient(f, X.copy(), X.copy(), W)  # separate arrays: fine
+    assert gw == 0.0 and gb[0] == 2 * X[0]

@@ -96,14 +96,14 @@ def through_a_user_function(x, w):
 
 def through_a_lambda(x, w):
     a = x * 1.0
-    b = (lambda t: t)(a)
+    b = (lambda t: t)(a)  # noqa: PLC3002  (the call is the point)
     b[0] = w
     return np.sum(a**2)
 
 
 def unpacked(x, w):
     a = x * 1.0
-    b, c = a, a * 2
+    b, _c = a, a * 2
     b[0] = w
     return np.sum(a**2)
 
@@ -117,7 +117,7 @@ def from_a_list_display(x, w):
 
 def split_views(x, w):
     a = x * 1.0
-    b, c = np.split(a, 2)
+    b, _c = np.split(a, 2)
     b[0] = w
     return np.sum(a**2)
 
@@ -182,7 +182,7 @@ def dict_item_increased(x, w):
 
 def captured_by_a_lambda(x, w):
     a = x * 1.0
-    g = lambda: np.sum(a**2)  # noqa: E731
+    g = lambda: np.sum(a**2)
     a[0] = w
     return g()
 
@@ -311,5 +311,5 @@ def test_one_array_passed_as_two_arguments_one_changed_in_place():
     x = X.copy()
     with pytest.raises(zp.ZygopyError, match=r"`a` and `b` share memory"):
         zp.gradient(f, x, x, W)
-    (ga, gb, gw) = zp.gradient(f, X.copy(), X.copy(), W)  # separate arrays: fine
+    (_, gb, gw) = zp.gradient(f, X.copy(), X.copy(), W)  # separate arrays: fine
     assert gw == 0.0 and gb[0] == 2 * X[0]

@@ -177,7 +177,7 @@ def _grows_list(stmt):
 def _bindings(stmt, containers):
     """(name, the names its new value may share, how) for each name `stmt`
     binds or fills: how is "whole" (`b = a`), "part" (a view, an item, a
-    result of a call), or "holds" (a list, tuple or dict made of or filled
+    result of a call), "rows" (a loop variable over a's rows), or "holds" (a list, tuple or dict made of or filled
     with the values: `xs = [a]`, `xs.append(a)`, `d[k] = a`, for the names
     `containers` holds, made as such)."""
     out = []
@@ -185,7 +185,7 @@ def _bindings(stmt, containers):
         value = stmt.value
         roots = _roots(value)
         how = "whole" if isinstance(value, ast.Name) else \
-            "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set)) \
+            "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda)) \
             else "part"
         names = []
         for target in stmt.targets:
@@ -204,7 +204,7 @@ def _bindings(stmt, containers):
         out.append((stmt.target.id, _roots(stmt.value), "holds"))  # xs += [a]
     elif isinstance(stmt, ast.For):
         roots = _roots(stmt.iter)  # `for r in a`: rows of a
-        out += [(n.id, roots, "part") for n in walk(stmt.target)
+        out += [(n.id, roots, "rows") for n in walk(stmt.target)
                 if isinstance(n, ast.Name)]
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
             and isinstance(stmt.value.func, ast.Attribute) \
@@ -310,7 +310,7 @@ def _unaffected(current_is_shared, how, stmt, direct):
     (`xs[i] = v`) changes the values it holds."""
     if not direct:
         return False
-    if current_is_shared and how == "part":
+    if current_is_shared and how in ("part", "rows"):
         return _grows_list(stmt)
     if not current_is_shared and how == "holds":  # only a change of an item
         return not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript)
@@ -327,13 +327,16 @@ def refuse(found, filename, kind):
     for where, name, other, later, (a, b), how in found:
         if SCALAR in (kind(name), kind(other)):
             continue
+        second = {
+            "holds": f"or give `{a}` a copy: `{b}.copy()` where `{a}` takes `{b}`",
+            "rows": f"or write into `{b}` itself: `for i in range(len({b})): {b}[i] = ...`",
+        }.get(how, f"or copy when the second name is made: `{a} = {b}.copy()`")
         _refuse(where, filename,
                 f"an in-place update of `{name}`, which shares its array or list with "
                 f"`{other}` (read again on line {later}): Python would change "
                 f"`{other}` too",
                 [(f"make a new array instead: `{name} = {name} + ...` "
-                  f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"),
-                 f"or copy when the second name is made: `{a} = {b}.copy()`"])
+                  f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"), second])
 
 
 def _rebound_between(stores, loops, names, start, stmt):

@@ -141,7 +141,14 @@ def _cumprod(func, args, kwargs):
     p = primal(x) if axis is not None else np.ravel(primal(x))
     t = x.tangent if axis is not None else np.ravel(x.tangent)
     ax = 0 if axis is None else axis
-    return Dual(out, out * np.cumsum(t / p, axis=ax))  # needs nonzero entries
+    if not np.any(p == 0):
+        return Dual(out, out * np.cumsum(t / p, axis=ax))
+    # with zeros, without dividing: y_j = y_{j-1} x_j, so dy_j = dy_{j-1} x_j + y_{j-1} t_j
+    ps, ts, ys = (np.moveaxis(a, ax, 0) for a in (p, t, out))
+    dys = [ts[0]]
+    for j in range(1, ps.shape[0]):
+        dys.append(dys[-1] * ps[j] + ys[j - 1] * ts[j])
+    return Dual(out, np.moveaxis(np.stack(dys), 0, ax))
 
 
 def _moments(func, args, kwargs):

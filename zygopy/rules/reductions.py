@@ -285,19 +285,36 @@ def cumsum_rule(x, *args, **kw):
 
 @rule(np.cumprod, np.ndarray.cumprod)
 def cumprod_rule(x, *args, **kw):
-    """`np.cumprod(x, axis, dtype, out)`: dx_i = sum_{j >= i} dy_j y_j / x_i.
-
-    Assumes x has no zeros (a zero gives a NaN gradient)."""
+    """`np.cumprod(x, axis, dtype, out)`: dx_i = sum_{j >= i} dy_j y_j / x_i,
+    or where x holds a zero, without dividing (see `_cumprod_grad`)."""
     xp = array_module(x)
     y = xp.cumprod(x, *args, **kw)
     axis, shape = option(args, kw, 0, "axis"), np.shape(x)
 
     def cumprod_pullback(dy):
         flat = xp.reshape(x, y.shape)
-        dx = _reverse_cumsum(dy * y, 0 if axis is None else axis) / flat
+        ax = 0 if axis is None else axis
+        if xp.any(flat == 0):
+            dx = _cumprod_grad(flat, dy, ax)
+        else:
+            dx = _reverse_cumsum(dy * y, ax) / flat
         return (xp.reshape(dx, shape),) + nones(args)
 
     return y, cumprod_pullback
+
+
+def _cumprod_grad(x, dy, axis):
+    """The cotangent of `cumprod(x, axis)` without dividing by x (zeros):
+    dx_i = (x_0 ... x_{i-1}) s_i, where s_i = dy_i + x_{i+1} s_{i+1} sums the
+    later outputs' cotangents times the factors after i."""
+    xp = array_module(x, dy)
+    xs, g = xp.moveaxis(x, axis, 0), xp.moveaxis(dy, axis, 0)
+    n = xs.shape[0]
+    before = xp.concatenate([xp.ones_like(xs[:1]), xp.cumprod(xs[:-1], axis=0)], axis=0)
+    s = [g[n - 1]]
+    for i in range(n - 2, -1, -1):
+        s.append(g[i] + xs[i + 1] * s[-1])
+    return xp.moveaxis(before * xp.stack(s[::-1]), 0, axis)
 
 
 def logsumexp(x, axis=None, keepdims=False):

@@ -422,3 +422,29 @@ def test_options_reach_the_parameters_numpy_gives_them(f):
 def test_options_a_rule_does_not_cover_are_named(f, message):
     with pytest.raises((NotImplementedError, zp.NoRuleError), match=message):
         zp.gradient(f, V4)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_cumprod_with_zeros_matches_central_differences(axis):
+    import zygopy as zp
+
+    x = np.array([[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, -1.5, 2.0], [1.5, 0.7, -0.3, 0.0]])
+    w = np.random.default_rng(0).standard_normal(x.size)
+
+    def f(v):
+        return np.sum(np.cumprod(v, axis=axis).ravel() * w)
+
+    (g,) = zp.gradient(f, x)
+    h = 1e-6
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        num[i] = (f(x + e) - f(x - e)) / (2 * h)
+    np.testing.assert_allclose(g, num, rtol=1e-7, atol=1e-9)
+    H = zp.hessian(f, x)  # second order: zero-safe push-forward and pullback
+    for i in [(0, 1), (1, 0), (2, 2)]:
+        e = np.zeros_like(x)
+        e[i] = h
+        column = (zp.gradient(f, x + e)[0] - zp.gradient(f, x - e)[0]) / (2 * h)
+        np.testing.assert_allclose(H[(Ellipsis,) + i], column, rtol=1e-6, atol=1e-8)

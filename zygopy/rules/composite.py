@@ -308,8 +308,8 @@ def nanvar(a, axis=None, ddof=0, keepdims=False, *, correction=None):
     real = np.result_type(a, 1.0)  # counts in a's float type: float32 stays float32
     n = np.sum(kept, axis=axis, keepdims=True, dtype=real)
     mean = np.sum(np.where(kept, a, 0), axis=axis, keepdims=True) / n
-    squares = np.where(kept, (a - mean) ** 2, 0)
-    return np.sum(squares, axis=axis, keepdims=keepdims) / \
+    deviation = np.where(kept, a - mean, 0)  # (squared after: 0 * 2 (NaN - mean) is NaN)
+    return np.sum(deviation**2, axis=axis, keepdims=keepdims) / \
         (np.sum(kept, axis=axis, keepdims=keepdims, dtype=real) - ddof)
 
 

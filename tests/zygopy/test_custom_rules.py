@@ -200,3 +200,15 @@ def test_a_pullback_without_a_cotangent_for_a_differentiable_argument():
 def test_integer_keywords_are_settings_not_gradients():
     (g,) = zp.gradient(lambda x: np.sum(np.mean(x, axis=1, keepdims=True) ** 2), np.ones((2, 3)))
     assert g.shape == (2, 3)
+
+
+@pytest.mark.parametrize("f, keyword", [
+    (lambda x: np.sum(np.diff(x, append=x[:1]) ** 2), "append"),
+    (lambda x: np.sum(x, initial=x[0]), "initial"),
+    (lambda x: np.sum(np.pad(x, 1, constant_values=x[0]) ** 2), "constant_values"),
+])
+def test_a_refused_keyword_read_from_an_argument_names_the_keyword(f, keyword):
+    """The refused cotangent reaches the indexing rule's pullback: its error,
+    not numpy's "setting an array element with a sequence"."""
+    with pytest.raises(zp.NoRuleError, match=f"keyword argument `{keyword}` carries a gradient"):
+        zp.gradient(f, np.array([0.3, -1.2, 0.8, 2.0]))

@@ -757,6 +757,8 @@ class RulePullback:
     def __call__(self, dy):
         if dy is ZERO or dy is None:
             return (None,) + (ZERO,) * (len(self.args) + self.n_kw)
+        if type(dy) is Refused:  # (numpy would bury the error in one of its own)
+            dy.fail()
         grads = self.pb(dy)
         by_keyword = {}
         if self.keywords is not None and type(grads) is tuple and grads \

@@ -56,7 +56,12 @@ def _det(func, args, kwargs):
     y = func(primal(a))
     if tangent(a) is None:
         return y
-    inv_t = np.linalg.solve(primal(a), a.tangent)
+    try:
+        inv_t = np.linalg.solve(primal(a), a.tangent)
+    except np.linalg.LinAlgError:  # singular: through the cofactors
+        from ..rules.decompositions import det_cofactors
+
+        return Dual(y, np.sum(det_cofactors(primal(a)) * a.tangent, axis=(-2, -1)))
     return Dual(y, y * np.trace(inv_t, axis1=-2, axis2=-1))
 
 

@@ -58,16 +58,32 @@ def inv_rule(a):
     return y, inv_pullback
 
 
+def det_cofactors(a):
+    """d det(a) / da, the cofactor matrix (the adjugate transposed), without
+    inverting a (a singular one too): with a = U diag(s) V^T, it is
+    det(U) det(V) U diag(prod of the other singular values) V^T."""
+    xp = array_module(a)
+    u, s, vt = xp.linalg.svd(a)
+    ones = xp.ones_like(s[..., :1])
+    before = xp.cumprod(xp.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(s, -1)[..., :-1]], axis=-1),
+                               axis=-1), -1)
+    sign = xp.linalg.det(u) * xp.linalg.det(vt)
+    return _expand2(sign) * ((u * (before * after)[..., None, :]) @ vt)
+
+
 @rule(np.linalg.det)
 def det_rule(a):
-    """`np.linalg.det(a)`: da = dy det(a) a^{-T}. Needs an invertible a: a
-    singular input raises LinAlgError in the pullback (the adjugate is not
-    computed)."""
+    """`np.linalg.det(a)`: da = dy det(a) a^{-T}; for a singular a, dy times
+    the cofactor matrix (`det_cofactors`), which that formula is otherwise."""
     xp = array_module(a)
     y = xp.linalg.det(a)
 
     def det_pullback(dy):
-        return (_expand2(dy * y) * _mT(xp.linalg.inv(a)),)
+        try:
+            return (_expand2(dy * y) * _mT(xp.linalg.inv(a)),)
+        except np.linalg.LinAlgError:
+            return (_expand2(dy) * det_cofactors(a),)
 
     return y, det_pullback
 

@@ -473,3 +473,19 @@ def test_nan_reductions_with_nans_match_central_differences(fn, axis):
         e = np.zeros_like(x)
         e[i] = h
         assert g[i] == pytest.approx((f(x + e) - f(x - e)) / (2 * h), rel=1e-6, abs=1e-8)
+
+
+def test_det_at_a_singular_matrix_is_the_cofactor_matrix():
+    import zygopy as zp
+
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])  # inv raises LinAlgError
+    (g,) = zp.gradient(np.linalg.det, a)
+    np.testing.assert_allclose(g, [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
+    _, t = zp.jvp(np.linalg.det, (a,), (np.array([[1.0, 0.0], [0.0, 0.0]]),))
+    assert t == pytest.approx(4.0)
+    b = np.zeros((3, 3))  # rank 0: every cofactor is 0
+    np.testing.assert_allclose(zp.gradient(np.linalg.det, b)[0], 0.0, atol=1e-12)
+    c = np.array([[[2.0, 1.0], [1.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]])  # batched, one singular
+    (gc,) = zp.gradient(lambda m: np.sum(np.linalg.det(m)), c)
+    np.testing.assert_allclose(gc, [[[3.0, -1.0], [-1.0, 2.0]], [[1.0, -1.0], [-1.0, 1.0]]],
+                               atol=1e-12)

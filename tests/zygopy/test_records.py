@@ -67,3 +67,29 @@ def test_records_made_inside_differentiate(f, args):
 def test_other_classes_are_refused_naming_what_works():
     with pytest.raises(zp.NoRuleError, match="dataclass with __post_init__"):
         zp.gradient(lambda w: np.sum(Doubled(w).w), X)
+
+
+def test_a_dataclass_gradient_has_its_other_attributes_too():
+    """Attributes set in __post_init__ or later are fields of the gradient, as
+    they are of a plain class's (they were dropped: a silent zero)."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class P:
+        a: float
+        b: float = 1.0
+
+        def __post_init__(self):
+            self.c = self.a * self.b
+
+    (g,) = zp.gradient(lambda p: p.c * p.a, P(2.0, 3.0))
+    assert (g.a, g.b, g.c) == (6.0, 0.0, 2.0)
+
+    @dataclasses.dataclass
+    class R:
+        a: float
+
+    r = R(2.0)
+    r.extra = 4.0
+    (g,) = zp.gradient(lambda o: o.extra * o.a, r)
+    assert (g.a, g.extra) == (4.0, 2.0)

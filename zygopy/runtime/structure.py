@@ -12,17 +12,20 @@ _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type
 def object_fields(obj):
     """The fields of a user object as a dict, or None for opaque objects.
 
-    Dataclasses give their declared fields; other objects their `__dict__`
-    (and `__slots__`). Functions, modules, classes and builtins are opaque.
+    Dataclasses give their declared fields, then the other attributes of their
+    `__dict__`; other objects their `__dict__` (and `__slots__`). Functions, modules, classes and builtins are opaque.
     """
     if isinstance(obj, _OPAQUE):
         return None
     if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
         return dict(zip(obj._fields, obj))
     t = type(obj)
-    if hasattr(t, "__dataclass_fields__"):  # dataclasses.is_dataclass, faster
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     d = getattr(obj, "__dict__", None)
+    if hasattr(t, "__dataclass_fields__"):  # dataclasses.is_dataclass, faster
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        for name, value in (d or {}).items():  # set in __post_init__ or later
+            fields.setdefault(name, value)
+        return fields
     fields = {} if d is None else dict(d)
     slots = _SLOTS.get(t)
     if slots is None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..errors import NoRuleError
 from ..rules.formulas import HELPERS
 from .dual import Dual, NoForwardRule, _primals, dual, primal, tangent
 
@@ -157,6 +158,22 @@ _ZERO_DERIVATIVE = {np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divi
                     np.heaviside, np.spacing, np.nextafter}
 
 
+def _refuse_objects(fn, a):
+    """A user object reaching an inlined formula (`float(v)`, `abs(v)`,
+    `math.sqrt(v)`): it would run the object's `__float__`/`__abs__`, whose
+    derivative the formula for numbers does not know."""
+    from ..runtime.dunders import user_method
+
+    name = getattr(fn, "__name__", "?")
+    method = "__abs__" if fn is abs else "__float__"
+    if user_method(a, method) is not None:
+        raise NoRuleError(fn, f" ({name}() of an object of class {type(a).__name__}, inside "
+                              "differentiated code: the derivative zygopy inlines is the "
+                              "one for numbers, which would give the object's fields no "
+                              f"gradient; call the method explicitly: v.{method}() is "
+                              "differentiated like any method)")
+
+
 def math_call(fn):
     """`fn` for a math-module function with no numpy counterpart (erf), made to
     accept duals: the tangent comes from its formula row, rendered for `math`."""
@@ -165,6 +182,9 @@ def math_call(fn):
 
 def _math_call(fn, *args):
     if not any(type(a) is Dual for a in args):
+        for a in args:
+            if type(a) is not float and type(a) is not int:
+                _refuse_objects(fn, a)
         return fn(*args)
     from ..rules.formulas import formula_of
     from ..rules.render import render

@@ -22,6 +22,7 @@ from ..rules.registry import (
     lookup,
     method_key,
 )
+from . import dunders
 from .arrays import unbroadcast
 from .structure import holds_differentiable
 from .tangents import ZERO, Refused, Tangent, is_differentiable_value
@@ -178,9 +179,15 @@ def _dispatch(f, args, kwargs, mask):
     if type(f) is types.FunctionType:  # keyed by itself in the registry
         rrule = RULES.get(f)
         if rrule is not None:
+            if f is _GETITEM[0] and dunders.user_method(args[0], "__getitem__"):
+                return dunders.run(dunders.user_method(args[0], "__getitem__"), args)
             return _rule_call(rrule, f, args, kwargs, mask)
         nondifferentiable = f in NONDIFFERENTIABLE
     else:
+        if type(f) in _BUILTINS and f in dunders.WATCHED:  # an operator on user objects?
+            out = dunders.call(f, args, kwargs)
+            if out is not None:
+                return out
         method = _instance_call(f)
         if method is not None:  # a layer, a callable object: its class's __call__
             y, pb = call_function(method, (f,) + args, kwargs, need_free=True,
@@ -294,6 +301,8 @@ _NOT_ROUTED = (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
 
 
 _IN_PLACE_FUNCTIONS = (np.put, np.place, np.putmask, np.put_along_axis)  # a[...] = v
+_BUILTINS = (types.BuiltinFunctionType, type)
+_GETITEM = [None]  # zygopy's getitem (generated code's `x[i]`), set by runtime.generated
 
 
 def _plain(fn):

@@ -26,9 +26,11 @@ from ..rules.reductions import (  # noqa: F401  (inlined reductions)
     sum_of,
 )
 from ..rules.registry import RULES, lookup, method_key, rule
+from . import dispatch as _dispatch
 from .arrays import array_module, is_device_array, rows_cotangent, unbroadcast
 from .dispatch import (  # noqa: F401
     IMPLICIT,
+    _plain,
     Stale,
     call,
     call_function,
@@ -38,6 +40,7 @@ from .dispatch import (  # noqa: F401
     carries_gradient,
     class_attribute,
 )
+from .dunders import refuse_unpacking
 from .tangents import ZERO, Tangent, add, is_differentiable_value
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
@@ -152,6 +155,12 @@ def attr_adjoint(d_obj, obj, name, dv):
         _, pb = call_function(prop.fget, (obj,), {}, need_free=True)
         d_fields = pb(dv)[1]
         return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
+    getter = _plain(class_attribute(t, "__getattr__")) if prop is None else None
+    if isinstance(getter, types.FunctionType) and name not in getattr(obj, "__dict__", ()):
+        # computed by the class's __getattr__: differentiated, as a property's getter
+        _, pb = call_function(getter, (obj, name), {}, need_free=True)
+        d_fields = pb(dv)[1]
+        return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
     if is_differentiable_value(obj):  # a number's or an array's: no field of an object
         raise NoRuleError(f"{t.__name__}.{name}", " (an attribute of a differentiable "
                           f"{t.__name__}, with no rule: its gradient would be lost)")
@@ -161,6 +170,7 @@ def attr_adjoint(d_obj, obj, name, dv):
 
 def unpack_adjoint(value, parts):
     """Cotangent of `value` from the cotangents of its unpacked parts."""
+    refuse_unpacking(value)
     if isinstance(value, list):
         return list(parts)
     if isinstance(value, tuple):
@@ -353,6 +363,9 @@ def zero_item(d, index):
 def getitem(x, index):
     """`x[index]` for arrays, lists, tuples and dicts (one differentiable op)."""
     return x[index]
+
+
+_dispatch._GETITEM[0] = getitem  # (a user class's own __getitem__ runs instead)
 
 
 @rule(getitem)

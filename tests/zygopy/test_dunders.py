@@ -1,0 +1,138 @@
+"""Operators on objects of user classes run (and differentiate) the class's
+own special methods; protocols zygopy cannot follow back to the fields are
+refused, never a silent zero."""
+
+import math
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+
+
+class V:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def __mul__(self, k):
+        return V(self.x * k, self.y + k)
+
+    def __neg__(self):
+        return V(self.y, self.x)
+
+    def __sub__(self, o):
+        return self.x * o.x - self.y
+
+    def __radd__(self, other):
+        return other + self.y
+
+    def __rmul__(self, k):
+        return k * self.x
+
+    def __pow__(self, p):
+        return self.x**p
+
+    def __truediv__(self, k):
+        return NotImplemented  # Python then tries the right operand's __rtruediv__
+
+
+class Scale:
+    def __init__(self, s):
+        self.s = s
+
+    def __rtruediv__(self, v):
+        return v.x / self.s
+
+
+class Sub(V):
+    def __rmul__(self, k):  # a subclass's reflected method goes first
+        return k * self.y
+
+
+class Doubler:
+    def __init__(self, xs):
+        self.xs = xs
+
+    def __getitem__(self, i):
+        return self.xs[i] * 2
+
+    def __getattr__(self, name):
+        if name == "first":
+            return self.xs[0] * 3
+        raise AttributeError(name)
+
+
+class Pair:
+    def __init__(self, a):
+        self.a = a
+
+    def __iter__(self):
+        return iter([self.a, self.a * 2])
+
+    def __float__(self):
+        return self.a * 2
+
+    def __abs__(self):
+        return self.a
+
+
+CASES = [
+    (lambda x: (-V(x, 2.0)).y, 1.5, 1.0),
+    (lambda x: V(x, 2.0) - V(3.0, x), 1.5, 3.0),
+    (lambda x: (V(x, 2.0) * x).y + (V(x, 2.0) * x).x, 1.5, 1.0 + 2 * 1.5),
+    (lambda x: 1.0 + V(1.0, x), 1.5, 1.0),
+    (lambda x: 3.0 * V(x, 7.0), 1.5, 3.0),
+    (lambda x: V(x, 1.0) ** 3, 1.5, 3 * 1.5**2),
+    (lambda x: sum([V(1.0, x), V(2.0, x)]), 1.5, 2.0),
+    (lambda x: sum([V(1.0, x), V(2.0, x)], x * x), 1.5, 2.0 + 2 * 1.5),
+    (lambda x: V(x, 2.0) / Scale(x * x), 1.5, -1 / 1.5**2),
+    (lambda x: x * Sub(5.0, 2.0), 1.5, 2.0),
+    (lambda x: Doubler([x, 3.0])[0] + Doubler([x, x])[1], 1.5, 4.0),
+    (lambda x: Doubler([x, 3.0]).first, 1.5, 3.0),
+]
+
+
+@pytest.mark.parametrize("f, x, expected", CASES)
+def test_special_methods_of_user_classes_are_differentiated(f, x, expected):
+    (g,) = zp.gradient(f, x)
+    h = 1e-6
+    assert g == pytest.approx(expected, rel=1e-9)
+    assert g == pytest.approx((f(x + h) - f(x - h)) / (2 * h), rel=1e-6)
+
+
+def test_gradients_with_respect_to_the_object_mirror_its_fields():
+    (g,) = zp.gradient(lambda v: (v * 3.0).y, V(1.0, 2.0))
+    assert (g.x, g.y) == (0.0, 1.0)
+    (g,) = zp.gradient(lambda v: (-v).x, V(1.0, 2.0))
+    assert (g.x, g.y) == (0.0, 1.0)
+    (g,) = zp.gradient(lambda c: c[0] + c[1], Doubler([1.0, 2.0]))
+    assert g.xs == [2.0, 2.0]
+    assert zp.gradient(lambda a, k: (V(a, 1.0) * k).x, 1.5, 2.0) == (2.0, 1.5)
+
+
+@pytest.mark.parametrize("f, what", [
+    (lambda x: sum(list(Pair(x))), "iterating an object of class Pair"),
+    (lambda x: min(Pair(x)), "iterating an object of class Pair"),
+    (lambda x: float(Pair(x)), r"float\(\) of an object of class Pair"),
+    (lambda x: abs(Pair(x)), r"abs\(\) of an object of class Pair"),
+    (lambda x: math.sqrt(Pair(x)), r"sqrt\(\) of an object of class Pair"),
+])
+def test_protocols_it_cannot_follow_are_refused(f, what):
+    with pytest.raises(zp.NoRuleError, match=what):
+        zp.gradient(f, 1.5)
+
+
+def unpacks(x):
+    p, q = Pair(x)
+    return p + q
+
+
+def test_unpacking_an_object_is_refused():
+    with pytest.raises(zp.NoRuleError, match="unpacking an object of class Pair"):
+        zp.gradient(unpacks, 1.5)
+
+
+def test_the_explicit_method_is_the_way_out():
+    assert zp.gradient(lambda x: Pair(x).__float__(), 1.5) == (2.0,)
+    assert zp.gradient(lambda x: np.sum(np.array([1.0, 2.0]) * x), 1.5) == (3.0,)

@@ -240,3 +240,34 @@ def test_jvp_of_an_object_is_a_clear_error():
 
     with pytest.raises(TypeError, match="tangent for a Box"):
         zp.jvp(lambda b: b.v * 2.0, (Box(),), (Box(),))
+
+
+def _cubes_floats(x):
+    if isinstance(x, float):
+        return x**3
+    return x**2
+
+
+def _cubes_by_type(x):
+    if type(x) is float:
+        return x**3
+    return x**2
+
+
+@pytest.mark.parametrize("f", [_cubes_floats, _cubes_by_type])
+def test_type_checks_see_the_primal_of_a_dual(f):
+    """jvp and second order push Duals through the code: isinstance and type
+    see the value they stand for, so the same branch runs."""
+    assert zp.gradient(f, 2.0) == (12.0,)
+    assert zp.jvp(f, (2.0,), (1.0,)) == (8.0, 12.0)
+    assert zp.grad(zp.grad(f))(2.0) == pytest.approx(12.0)
+
+
+def test_type_checks_of_array_elements_in_a_hessian():
+    def f(v):
+        total = 0.0
+        for i in range(2):
+            total = total + (v[i] ** 2 if isinstance(v[i], np.float64) else v[i] ** 3)
+        return total
+
+    np.testing.assert_allclose(zp.hessian(f, np.array([1.0, 2.0])), 2 * np.eye(2))

@@ -37,7 +37,7 @@ from . import (
     reverse,
     rewrites,
 )
-from .resolve import Env
+from .resolve import Env, static_value
 from .walk import walk
 
 
@@ -155,10 +155,28 @@ def _generate(fn, kinds, need_free, implicit):
     unseeded = [p for p in params if p not in seeds and p in act.active]
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
     fwd, bwd = rev.run(body)
+    _type_checks_of_primals(fwd, env)
     optimise.dead_adjoints(bwd, implicit)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     return fwd, bwd, rev.guards, (free, changed), filename, name, _title(fn, name, filename)
+
+
+def _type_checks_of_primals(fdef, env):
+    """`isinstance(x, float)` and `type(x)` in the forward as `_zp.isinstance_of`
+    and `_zp.type_of`: of a forward-mode Dual (`jvp`, second order) they see
+    its primal, so the code takes the branch it takes without one."""
+    import builtins
+
+    spelled = {builtins.isinstance: "isinstance_of", builtins.type: "type_of"}
+    for node in walk(fdef):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("isinstance", "type") and not node.keywords:
+            fn = static_value(node.func, env)
+            if fn in spelled and (fn is builtins.isinstance or len(node.args) == 1):
+                node.func = ast.copy_location(
+                    ast.Attribute(ast.Name("_zp", ast.Load()), spelled[fn], ast.Load()),
+                    node.func)
 
 
 def _array_modules(fn):

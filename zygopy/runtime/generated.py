@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import NoRuleError, NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
+from ..forward import primal as _primal
 from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
 from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
 from ..rules.indexing import scatter_add  # noqa: F401  (np.add.at, rewritten)
@@ -357,6 +358,17 @@ def zero_item(d, index):
     else:
         d[index] = ZERO if isinstance(d, list) else 0
     return d
+
+
+# -- type checks of forward-mode duals --------------------------------------------
+def isinstance_of(x, types_):
+    """`isinstance(x, types_)` of x's primal (generated code's isinstance)."""
+    return isinstance(_primal(x), types_)
+
+
+def type_of(x):
+    """`type(x)` of x's primal (generated code's one-argument type)."""
+    return type(_primal(x))
 
 
 # -- containers ---------------------------------------------------------------

@@ -271,3 +271,32 @@ def test_type_checks_of_array_elements_in_a_hessian():
         return total
 
     np.testing.assert_allclose(zp.hessian(f, np.array([1.0, 2.0])), 2 * np.eye(2))
+
+
+def _times_hundred(x):
+    return x * 100
+
+
+zp.nondifferentiable(_times_hundred)
+
+
+@zp.nograd
+def _no_gradient(x):
+    return x * 100
+
+
+@pytest.mark.parametrize("constant", [zp.stop_gradient, zp.nograd, _times_hundred,
+                                      _no_gradient],
+                         ids=["stop_gradient", "nograd", "nondifferentiable", "@nograd"])
+def test_forward_mode_agrees_with_reverse_mode_on_constants(constant):
+    """What carries no cotangent carries no tangent: jvp equals the gradient
+    times the direction, and the second derivative treats it as a constant."""
+    def f(x):
+        return constant(x) * x * x
+
+    c = constant(2.0)
+    (g,) = zp.gradient(f, 2.0)
+    assert g == pytest.approx(2 * c * 2.0)
+    assert zp.jvp(f, (2.0,), (1.0,)) == (pytest.approx(c * 4.0), pytest.approx(g))
+    assert zp.grad(zp.grad(f))(2.0) == pytest.approx(2 * c)
+    assert zp.jvp(constant, (2.0,), (1.0,))[1] == 0.0

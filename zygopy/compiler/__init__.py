@@ -155,28 +155,56 @@ def _generate(fn, kinds, need_free, implicit):
     unseeded = [p for p in params if p not in seeds and p in act.active]
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
     fwd, bwd = rev.run(body)
-    _type_checks_of_primals(fwd, env)
+    _forward_mode_constants(fwd, env, act)
     optimise.dead_adjoints(bwd, implicit)
     optimise.copies(bwd, naming.adjoint("_t", fresh.prefix))
     name = tracebacks.user_name(fn)
     return fwd, bwd, rev.guards, (free, changed), filename, name, _title(fn, name, filename)
 
 
-def _type_checks_of_primals(fdef, env):
-    """`isinstance(x, float)` and `type(x)` in the forward as `_zp.isinstance_of`
-    and `_zp.type_of`: of a forward-mode Dual (`jvp`, second order) they see
-    its primal, so the code takes the branch it takes without one."""
+def _forward_mode_constants(fdef, env, act):
+    """Calls in the forward that forward-mode Duals (`jvp`, second order) must
+    not carry a tangent through: `isinstance(x, float)` and `type(x)` as
+    `_zp.isinstance_of` and `_zp.type_of`, which see a Dual's primal (the
+    branch taken is the one taken without it); a call of a function declared
+    non-differentiable (`stop_gradient`, `@nograd`, `np.argmax`; not builtins
+    such as `len`, `range`) on an active value as `_zp.without_tangents(f,
+    ...)`, which passes it primals."""
     import builtins
+
+    from ..rules.registry import is_nondifferentiable
 
     spelled = {builtins.isinstance: "isinstance_of", builtins.type: "type_of"}
     for node in walk(fdef):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id in ("isinstance", "type") and not node.keywords:
-            fn = static_value(node.func, env)
-            if fn in spelled and (fn is builtins.isinstance or len(node.args) == 1):
-                node.func = ast.copy_location(
-                    ast.Attribute(ast.Name("_zp", ast.Load()), spelled[fn], ast.Load()),
-                    node.func)
+        if not isinstance(node, ast.Call) or _is_runtime_call(node):
+            continue
+        fn = static_value(node.func, env)
+        if fn in spelled and not node.keywords and (fn is builtins.isinstance
+                                                    or len(node.args) == 1):
+            node.func = _runtime_name(spelled[fn], node.func)
+        elif fn is not None and getattr(fn, "__module__", None) != "builtins" \
+                and _hashable(fn) and is_nondifferentiable(fn) \
+                and any(act.is_active(a) for a in node.args + [k.value for k in node.keywords]):
+            node.args = [node.func] + node.args
+            node.func = _runtime_name("without_tangents", node.func)
+
+
+def _is_runtime_call(call):
+    return isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
+        and call.func.value.id == "_zp"
+
+
+def _runtime_name(name, like):
+    return ast.copy_location(ast.Attribute(ast.Name("_zp", ast.Load()), name, ast.Load()),
+                             like)
+
+
+def _hashable(x):
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 def _array_modules(fn):

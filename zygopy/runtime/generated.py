@@ -371,6 +371,13 @@ def type_of(x):
     return type(_primal(x))
 
 
+def without_tangents(f, *args, **kwargs):
+    """`f(*args, **kwargs)` for a function declared non-differentiable, on the
+    primals of forward-mode Duals among the arguments: its result carries no
+    tangent, as it carries no cotangent (`jvp` agrees with `gradient`)."""
+    return f(*map(_primal, args), **{k: _primal(v) for k, v in kwargs.items()})
+
+
 # -- containers ---------------------------------------------------------------
 def getitem(x, index):
     """`x[index]` for arrays, lists, tuples and dicts (one differentiable op)."""

@@ -53,8 +53,28 @@ def step(x, y):
     return out
 
 
+def powexp(y):
+    """`y - 1`, but 1 where y == 0: the exponent of x in the derivative of
+    `x ** y`, `y * x ** powexp(y)`, which is then `0 * x`, 0, where y == 0
+    (`0 * x ** -1` would divide by zero at x == 0)."""
+    if type(y) in (float, int):
+        return y - 1 if y != 0 else 1
+    xp = array_module(y)
+    return xp.where(y == 0, 1, y - 1)
+
+
+def lognan(x):
+    """`log(x)`, NaN for x < 0 (no error, no warning): the partial of `x ** y`
+    in y, which has no real value at a negative x (nor does numpy's)."""
+    if type(x) in (float, int):
+        return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+    xp = array_module(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xp.log(x)
+
+
 # zygopy's own formula functions, spelled `_zp.<name>` in rendered code
-HELPERS = types.SimpleNamespace(step=step)
+HELPERS = types.SimpleNamespace(step=step, powexp=powexp, lognan=lognan)
 
 FUNCTIONS = {
     #  name      numpy           math          CUDA
@@ -95,6 +115,8 @@ FUNCTIONS = {
     "erfc": (None, math.erfc, "erfc{f}"),
     "ldexp": (np.ldexp, math.ldexp, "ldexp{f}"),
     "step": (step, step, None),  # the derivative of maximum: zygopy's own
+    "powexp": (powexp, powexp, None),  # the exponent in the derivative of x ** y
+    "lognan": (lognan, lognan, None),  # log, NaN below 0: the partial of x ** y in y
 }
 
 

@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from ..runtime.tangents import ZERO, Tangent, add
-from .formulas import elementwise
+from .formulas import elementwise, lognan, powexp
 from .registry import RULES, nondifferentiable, rule
 
 # operators: the same rows serve numbers and arrays (see formulas.OPERATORS)
@@ -20,8 +20,11 @@ elementwise(operator.sub, "sub", "x y", "x - y", "1", "-1", namespace=M)
 elementwise(operator.mul, "mul", "x y", "x * y", "y", "x", namespace=M)
 elementwise(operator.truediv, "truediv", "x y", "x / y", "1 / y", "-out / y", namespace=M)
 elementwise(operator.pow, "pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
+            "y * x ** powexp(y)", "out * lognan(where(x == 0, 1, x))", namespace=M)
 elementwise(operator.neg, "neg", "x", "-x", "-1", namespace=M)
+# the helpers of pow's partials (in backward code, differentiated at second order)
+elementwise(powexp, "powexp", "y", "powexp(y)", "1", namespace=M)
+elementwise(lognan, "lognan", "x", "lognan(x)", "1 / x", namespace=M)
 elementwise(operator.pos, "pos", "x", "+x", "1", namespace=M)
 # floor division is piecewise constant; x % y = x - y * floor(x / y)
 elementwise(operator.floordiv, "floordiv", "x y", "x // y", "0", "0", namespace=M)
@@ -123,7 +126,7 @@ elementwise(math.nextafter, "math_nextafter", "x y", "nextafter(x, y)", "1", "0"
 elementwise(math.erf, "math_erf", "x", "erf(x)",
             "1.1283791670955126 * exp(-x * x)", namespace=M)
 elementwise(math.pow, "math_pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
+            "y * x ** powexp(y)", "out * lognan(where(x == 0, 1, x))", namespace=M)
 elementwise(math.fabs, "math_fabs", "x", "abs(x)", "sign(x)", namespace=M)
 elementwise(builtins.abs, "abs", "x", "abs(x)", "sign(x)", namespace=M)
 elementwise(builtins.float, "float", "x", "x", "1", namespace=M)
@@ -148,7 +151,7 @@ elementwise(math.log2, "math_log2", "x", "log(x) / log(2)", "1 / (x * 0.69314718
 elementwise(math.log10, "math_log10", "x", "log(x) / log(10)",
             "1 / (x * 2.302585092994046)", namespace=M)
 elementwise(builtins.pow, "builtin_pow", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))", namespace=M)
+            "y * x ** powexp(y)", "out * lognan(where(x == 0, 1, x))", namespace=M)
 elementwise(math.erfc, "math_erfc", "x", "erfc(x)",
             "-1.1283791670955126 * exp(-x * x)", namespace=M)
 elementwise(math.degrees, "math_degrees", "x", "x * 57.29577951308232",

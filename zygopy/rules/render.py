@@ -6,7 +6,7 @@ import ast
 
 import numpy as np
 
-from .formulas import FUNCTIONS
+from .formulas import FUNCTIONS, powexp
 
 
 def _spelled(fname, namespace):
@@ -63,7 +63,16 @@ def _fold(node):
         return node
     if node.__class__ is ast.Call:
         node.args = [_fold(a) for a in node.args]
+        func = node.func
+        if func.__class__ is ast.Attribute and func.attr in _PURE_HELPERS \
+                and func.value.__class__ is ast.Name and func.value.id == "_zp" \
+                and all(_number(a) for a in node.args):  # `powexp(2)` is 1
+            return ast.copy_location(
+                ast.Constant(_PURE_HELPERS[func.attr](*(a.value for a in node.args))), node)
     return node
+
+
+_PURE_HELPERS = {"powexp": powexp}
 
 
 def _substituted(node, names, namespace):

@@ -34,9 +34,9 @@ elementwise(np.multiply, "np_multiply", "x y", "x * y", "y", "x")
 # np.divide is np.true_divide
 elementwise(np.divide, "np_divide", "x y", "x / y", "1 / y", "-out / y")
 elementwise(np.power, "np_power", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))")
+            "y * x ** powexp(y)", "out * lognan(where(x == 0, 1, x))")
 elementwise(np.float_power, "np_float_power", "x y", "x ** y",
-            "y * x ** (y - 1)", "out * log(where(x == 0, 1, x))")
+            "y * x ** powexp(y)", "out * lognan(where(x == 0, 1, x))")
 elementwise(np.negative, "np_negative", "x", "-x", "-1")
 elementwise(np.positive, "np_positive", "x", "+x", "1")
 elementwise(np.absolute, "np_absolute", "x", "abs(x)", "sign(x)")  # = np.abs

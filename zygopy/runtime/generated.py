@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import NoRuleError, NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..forward import primal as _primal
-from ..rules.formulas import step  # noqa: F401  (formulas: the derivative of maximum)
+from ..rules.formulas import lognan, powexp, step  # noqa: F401  (formulas: maximum, pow)
 from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
 from ..rules.indexing import scatter_add  # noqa: F401  (np.add.at, rewritten)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
+from zygopy.rules.formulas import lognan, powexp
 from zygopy.rules.indexing import scatter_add
 from zygopy.rules.reductions import logsumexp, running_max, running_min
 
@@ -171,6 +172,10 @@ for fn, dom in [
     (np.deg2rad, "any"), (np.rad2deg, "any"), (np.radians, "any"), (np.degrees, "any"),
 ]:
     spec(fn, unary(dom))
+
+# zygopy's helpers in the partials of x ** y (differentiated at second order)
+spec(powexp, unary("nonzero"))
+spec(lognan, unary("positive"))
 
 for fn, dx, dy in [
     (np.add, "any", "any"), (np.subtract, "any", "any"), (np.multiply, "any", "any"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 import operator
 import re
 
@@ -489,3 +490,33 @@ def test_det_at_a_singular_matrix_is_the_cofactor_matrix():
     (gc,) = zp.gradient(lambda m: np.sum(np.linalg.det(m)), c)
     np.testing.assert_allclose(gc, [[[3.0, -1.0], [-1.0, 2.0]], [[1.0, -1.0], [-1.0, 1.0]]],
                                atol=1e-12)
+
+
+def _polynomial(x):
+    cs = [1.0, 2.0, 3.0]
+    return sum(c * x**i for i, c in enumerate(cs))
+
+
+def test_a_zero_exponent_at_zero_has_derivative_zero():
+    import zygopy as zp
+
+    assert zp.gradient(_polynomial, 0.0) == (2.0,)  # was 0 * 0.0 ** -1
+    (g,) = zp.gradient(lambda x: np.sum(x**0 + x**1), np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(g, [1.0, 1.0])  # was NaN at 0
+    assert zp.grad(zp.grad(_polynomial))(0.0) == pytest.approx(6.0)
+
+
+def test_a_negative_base_to_a_constant_power():
+    """The exponent's partial (log x) has no real value at x < 0: NaN for the
+    exponent, never an error for the base's gradient."""
+    import zygopy as zp
+
+    power = lambda x, p: x**p  # noqa: E731
+    assert zp.grad(power, argnums=0)(-2.0, 3.0) == pytest.approx(12.0)
+    gx, gp = zp.gradient(power, -2.0, 3)
+    assert gx == pytest.approx(12.0) and math.isnan(gp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value in log" either
+        gx, gp = zp.gradient(lambda x, p: np.sum(x**p), np.array([-2.0, 2.0]), 2.0)
+    np.testing.assert_allclose(gx, [-4.0, 4.0])
+    assert math.isnan(gp)

@@ -33,6 +33,6 @@ def accumulate_backward(_saved, _dout):
         d_t5 = d_t6
         d_t3 = d_t5 * (1 / _t4)
         _t4 = _tape.pop()
-        dx = dx + d_t3 * (i * x ** (i - 1))
+        dx = dx + d_t3 * (i * x ** _zp.powexp(i))
         i = _tape.pop()
     return None, dx, _zp.ZERO

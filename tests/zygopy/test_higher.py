@@ -300,3 +300,57 @@ def test_forward_mode_agrees_with_reverse_mode_on_constants(constant):
     assert zp.jvp(f, (2.0,), (1.0,)) == (pytest.approx(c * 4.0), pytest.approx(g))
     assert zp.grad(zp.grad(f))(2.0) == pytest.approx(2 * c)
     assert zp.jvp(constant, (2.0,), (1.0,))[1] == 0.0
+
+
+def _interpolates(x):
+    ys = [0.0, 1.0, 4.0, 9.0, 16.0]
+    i = math.floor(x)
+    t = x - i
+    return (ys[i] * (1 - t) + ys[i + 1] * t) * x
+
+
+def _rounds(x):
+    return round(x) * x + math.trunc(x) * x + math.ceil(x) * x
+
+
+def _checks_finite(x):
+    if math.isfinite(x) and not math.isnan(x):
+        return x**3
+    return x
+
+
+@pytest.mark.parametrize("f, x", [(_interpolates, 2.5), (_rounds, 2.4), (_checks_finite, 2.5)])
+def test_rounding_and_predicates_in_second_order(f, x):
+    """floor, ceil, trunc, round and the predicates of a forward-mode Dual are
+    those of its primal (piecewise constant: no tangent)."""
+    h = 1e-5
+    g = lambda v: zp.gradient(f, v)[0]
+    assert zp.grad(zp.grad(f))(x) == pytest.approx((g(x + h) - g(x - h)) / (2 * h), rel=1e-6)
+    assert zp.jvp(f, (x,), (1.0,)) == (pytest.approx(f(x)), pytest.approx(g(x)))
+
+
+def test_item_and_tolist_in_a_hessian():
+    def items(v):
+        return v[0].item() ** 2 + v[1] ** 2
+
+    def listed(v):
+        return sum(t * t * t for t in v.tolist())
+
+    x = np.array([0.5, 1.5])
+    np.testing.assert_allclose(zp.hessian(items, x), 2 * np.eye(2))
+    np.testing.assert_allclose(zp.hessian(listed, x), np.diag(6 * x))
+
+
+def _sin_times(a):
+    return math.sin(a) * a
+
+
+def _checkpoints(x):
+    return zp.checkpointed(_sin_times, x)
+
+
+def test_checkpointed_math_in_second_order():
+    x = 0.7
+    expected = 2 * math.cos(x) - x * math.sin(x)
+    assert zp.grad(zp.grad(_checkpoints))(x) == pytest.approx(expected)
+    assert zp.grad(zp.grad(_sin_times))(x) == pytest.approx(expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -160,6 +161,25 @@ class Dual:
 
     def __bool__(self):
         return bool(self.primal)
+
+    # rounding is piecewise constant: the primal's, with no tangent
+    def __round__(self, ndigits=None):
+        return round(self.primal, ndigits)
+
+    def __floor__(self):
+        return math.floor(self.primal)
+
+    def __ceil__(self):
+        return math.ceil(self.primal)
+
+    def __trunc__(self):
+        return math.trunc(self.primal)
+
+    def tolist(self):
+        """Nested lists of Duals of Python numbers (`.tolist()` of its parts)."""
+        if not np.ndim(self.primal):
+            return self.item()
+        return [self[i].tolist() for i in range(len(self.primal))]
 
     def __hash__(self):
         return id(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.arrays import is_dual
 from ._helpers import array_module
 from .python import scalar_cast_rule
 from .registry import rule
@@ -74,7 +75,11 @@ def item_rule(x, *args):
     def item_pullback(dy):
         xp = array_module(x)
         dx = xp.zeros(np.shape(x), x.dtype)
-        if dx.ndim == 0:
+        if is_dual(dy):  # second order: the element's tangent too
+            from ..forward import Dual
+
+            dx = Dual(dx, xp.zeros_like(dx))
+        elif dx.ndim == 0:
             d = xp.asarray(dy, dx.dtype)
             return (d[()] if xp is np else d,)
         index = np.unravel_index(args[0], dx.shape) if len(args) == 1 and \
@@ -92,9 +97,23 @@ def tolist_rule(x):
 
     def tolist_pullback(dy):
         xp = array_module(x)
-        return (xp.asarray(_zeros_for_none(dy), dtype=x.dtype).reshape(x.shape),)
+        flat = _flattened(_zeros_for_none(dy))
+        if any(is_dual(d) for d in flat):  # second order: the items' tangents too
+            from ..forward import Dual, primal, tangent
+
+            parts = [xp.asarray([f(d) if is_dual(d) else (d if f is primal else 0.0)
+                                 for d in flat], dtype=x.dtype).reshape(x.shape)
+                     for f in (primal, tangent)]
+            return (Dual(*parts),)
+        return (xp.asarray(flat, dtype=x.dtype).reshape(x.shape),)
 
     return y, tolist_pullback
+
+
+def _flattened(d):
+    if isinstance(d, list):
+        return [v for item in d for v in _flattened(item)]
+    return [d]
 
 
 def _zeros_for_none(d):

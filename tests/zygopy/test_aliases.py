@@ -313,3 +313,16 @@ def test_one_array_passed_as_two_arguments_one_changed_in_place():
         zp.gradient(f, x, x, W)
     (_, gb, gw) = zp.gradient(f, X.copy(), X.copy(), W)  # separate arrays: fine
     assert gw == 0.0 and gb[0] == 2 * X[0]
+
+
+def a_list_sliced_then_set(x, w):
+    xs = [x[0], x[1] * 2.0]
+    ys = xs[:]  # a new list (of an array, a slice would be a view)
+    ys[0] = w
+    zs = xs.copy()
+    zs[1] = w * w
+    return xs[0] + ys[0] + xs[1] + zs[1] + np.sum(x)
+
+
+def test_slices_and_copies_of_lists_are_new_lists():
+    test_updates_of_unshared_arrays_differentiate(a_list_sliced_then_set)

@@ -186,7 +186,7 @@ def _bindings(stmt, containers):
         roots = _roots(value)
         how = "whole" if isinstance(value, ast.Name) else \
             "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda)) \
-            else "part"
+            or _copies_a_container(value, containers) else "part"
         names = []
         for target in stmt.targets:
             if isinstance(target, ast.Subscript):  # c[i] = v: an array copies v in
@@ -220,6 +220,20 @@ def _bindings(stmt, containers):
     return out
 
 
+def _copies_a_container(value, containers):
+    """`xs[:]`, `xs[1:]`, `xs.copy()`, `list(xs)` of a list made here: a new
+    list holding the same items (of an array, a slice would be a view)."""
+    if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice):
+        return isinstance(value.value, ast.Name) and value.value.id in containers
+    if isinstance(value, ast.Call) and len(value.args) <= 1:
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr == "copy" and not value.args:
+            return isinstance(func.value, ast.Name) and func.value.id in containers
+        if isinstance(func, ast.Name) and func.id in ("list", "dict") and value.args:
+            return isinstance(value.args[0], ast.Name) and value.args[0].id in containers
+    return False
+
+
 def _containers(stmts):
     """Names bound to a list, tuple, dict or set made here (a display, a
     comprehension, list(...) and the like): setting an item of one shares
@@ -231,7 +245,8 @@ def _containers(stmts):
                 isinstance(s.value, made) or isinstance(s.value, ast.Call)
                 and isinstance(s.value.func, ast.Name)
                 and s.value.func.id in ("list", "dict", "set", "tuple", "deque",
-                                        "defaultdict", "OrderedDict")):
+                                        "defaultdict", "OrderedDict")
+                or _copies_a_container(s.value, out)):
             out |= {t.id for t in s.targets if isinstance(t, ast.Name)}
     return out
 

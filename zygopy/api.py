@@ -163,8 +163,10 @@ def _fuse(entry, f, args, value):
     entry[2] = calls_user_code
     entry[4][value] = run
     if returns_floats and not value and not calls_user_code and entry[6] is None:
-        global _last_ref, _last_run, _last_n
+        global _last_ref, _last_run, _last_n, _last_plain
         _last_ref, _last_run, _last_n = _ref(f), run, len(args)
+        # a function closing over nothing (a module's) is held: checked by `is`
+        _last_plain = f if getattr(f, "__closure__", True) is None else _NOTHING
     return run, calls_user_code
 
 
@@ -173,14 +175,16 @@ def _fuse(entry, f, args, value):
 # weak-reference check and a type check of each argument, and nothing more
 # (what repeated scalar gradients of one function, as in a loop, need). Module
 # globals rather than a tuple: each unpacking would cost a tenth of the call.
+_NOTHING = object()
+_last_plain = _NOTHING  # f itself, when it closes over nothing (else a weakref only)
 _last_ref = _ref(_fuse)  # weakref(f)
 _last_run = None  # its f_gradient
 _last_n = -1  # its number of arguments (a call with another number raises TypeError)
 
 
 def _forget_last():
-    global _last_ref, _last_run, _last_n
-    _last_ref, _last_run, _last_n = _ref(_fuse), None, -1
+    global _last_ref, _last_run, _last_n, _last_plain
+    _last_ref, _last_run, _last_n, _last_plain = _ref(_fuse), None, -1, _NOTHING
 
 
 def _remember_fast(f, args, mask=None):
@@ -254,7 +258,7 @@ def gradient(f, *args):
     With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
-    if _last_ref() is f and not _IMPLICIT:
+    if (f is _last_plain or _last_ref() is f) and not _IMPLICIT:
         for a in args:
             if type(a) is not float:
                 break

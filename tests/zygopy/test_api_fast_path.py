@@ -288,9 +288,11 @@ def test_remembered_function_raising_names_the_user_line():
     assert "return 1.0 / x" in info.value.__notes__[0]
 
 
-def test_remembered_function_dies():
+def test_remembered_closure_dies():
+    scale = 2.0
+
     def f(x):
-        return x * x
+        return x * x * scale  # a closure: remembered by a weak reference only
 
     zp.gradient(f, 1.0)
     zp.gradient(f, 1.0)
@@ -298,6 +300,13 @@ def test_remembered_function_dies():
     del f
     gc.collect()
     assert api._last_ref() is None
+
+
+def test_remembered_module_function_is_held():
+    zp.gradient(poly, 1.0, 1.0)
+    zp.gradient(poly, 1.0, 1.0)
+    assert api._last_plain is poly  # closes over nothing: checked by `is`
+    assert zp.gradient(poly, 1.0, 2.0) == (8.0, 1.0)
 
 
 def test_outputs_not_proven_float_are_not_remembered():

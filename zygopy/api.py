@@ -79,7 +79,8 @@ def _cotangent(dy, y, where="the output"):
 # so `weakref.ref(f)` returns that same object: a cheap lookup) and dropped
 # when the callee dies.
 _FAST: dict = {}  # weakref(f) or (weakref(f), mask) -> [floats only, float or dtype
-#     per argument, observed, unwrap, [f_gradient, f_withgradient], evict, mask]
+#     per argument, observed, unwrap, [f_gradient, f_withgradient], evict, mask,
+#     f_gradient surely returns floats (for `_remember_last`)]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
@@ -97,7 +98,7 @@ def _fast(f, args, value, mask=None):
         return None
     if entry is None or _IMPLICIT:
         return None
-    floats, arg_types, observed, unwrap, fused, _, _ = entry
+    floats, arg_types, observed, unwrap, fused, _, _, _ = entry
     if len(args) != len(arg_types):
         return None
     if floats:
@@ -114,6 +115,8 @@ def _fast(f, args, value, mask=None):
         run, observed = _fuse(entry, f, args, value)
         if run is None:
             return None
+    elif entry[7] and not value:  # `gradient` of it again: remembered as the last
+        _remember_last(f, run, len(args))
     if observed:  # code it calls may ask is_differentiating()
         _DIFFERENTIATING.append(f.fn if unwrap else f)
     try:
@@ -163,11 +166,16 @@ def _fuse(entry, f, args, value):
     entry[2] = calls_user_code
     entry[4][value] = run
     if returns_floats and not value and not calls_user_code and entry[6] is None:
-        global _last_ref, _last_run, _last_n, _last_plain
-        _last_ref, _last_run, _last_n = _ref(f), run, len(args)
-        # a function closing over nothing (a module's) is held: checked by `is`
-        _last_plain = f if getattr(f, "__closure__", True) is None else _NOTHING
+        entry[7] = True
+        _remember_last(f, run, len(args))
     return run, calls_user_code
+
+
+def _remember_last(f, run, n):
+    global _last_ref, _last_run, _last_n, _last_plain
+    _last_ref, _last_run, _last_n = _ref(f), run, n
+    # a function closing over nothing (a module's) is held: checked by `is`
+    _last_plain = f if getattr(f, "__closure__", True) is None else _NOTHING
 
 
 # The last function whose fused `f_gradient` takes floats and surely returns a
@@ -208,7 +216,8 @@ def _remember_fast(f, args, mask=None):
     key = _ref(f) if mask is None else (_ref(f), mask)
     evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
     floats = all(t is float for t in arg_types)
-    _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict, mask]  # _fuse
+    _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict, mask,
+                  False]  # observed and the last item (see `_remember_last`): by _fuse
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now

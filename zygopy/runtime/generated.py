@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import NoRuleError, NotScalarError, ZygopyError
 from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
+from ..forward import Dual as _Dual
 from ..forward import primal as _primal
 from ..rules.formulas import lognan, powexp, step  # noqa: F401  (formulas: maximum, pow)
 from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
@@ -375,6 +376,12 @@ def without_tangents(f, *args, **kwargs):
     """`f(*args, **kwargs)` for a function declared non-differentiable, on the
     primals of forward-mode Duals among the arguments: its result carries no
     tangent, as it carries no cotangent (`jvp` agrees with `gradient`)."""
+    for a in args:
+        if type(a) is _Dual:
+            break
+    else:
+        if not kwargs:
+            return f(*args)
     return f(*map(_primal, args), **{k: _primal(v) for k, v in kwargs.items()})
 
 

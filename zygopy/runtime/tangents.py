@@ -244,14 +244,22 @@ def is_differentiable_value(x) -> bool:
         return x.dtype.kind in "fc"
     if t is float:
         return True
+    known = _BY_TYPE.get(t)
+    if known is not None:
+        return known
     if isinstance(x, (bool, str, type)) or x is None:
-        return False
-    if isinstance(x, numbers.Number):
-        return not isinstance(x, np.integer)
-    dtype = getattr(x, "dtype", None)
-    if isinstance(dtype, np.dtype):
-        return dtype.kind in "fc"
-    return False
+        answer = False
+    elif isinstance(x, numbers.Number):
+        answer = not isinstance(x, np.integer)
+    else:
+        dtype = getattr(x, "dtype", None)
+        answer = isinstance(dtype, np.dtype) and dtype.kind in "fc"
+    if not hasattr(t, "dtype") and len(_BY_TYPE) < 1024:
+        _BY_TYPE[t] = answer  # decided by the type alone (a layer, a list, an int)
+    return answer
+
+
+_BY_TYPE: dict = {}  # type without a dtype -> is_differentiable_value's answer
 
 
 def zero_like(x):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 
-from .closures import _own_nodes
+from .closures import own_nodes
 from .fence import _refuse
 from .walk import walk
 
@@ -257,13 +257,14 @@ def _subscript_root(target):
     return target.id if isinstance(target, ast.Name) else None
 
 
-def find(fdef):
+def find(fdef, own=None):
     """Candidate conflicts, before any pass changes the tree: (statement,
     mutated name, other name, line the other is read on, pair, how the two
     may share: see `_bindings`). Sharing is followed through chains of names
     (`h = Holder(a); b = h.arr`)."""
     nodes = walk(fdef)
-    stmts = [s for s in _own_nodes(fdef) if isinstance(s, ast.stmt)]  # (nested
+    own = list(own_nodes(fdef)) if own is None else own  # (`own_nodes` of fdef)
+    stmts = [s for s in own if isinstance(s, ast.stmt)]  # (nested
     # functions are compiled, and checked, on their own)
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
     pairs = []  # ((line, column), name, other, how): `name` may share memory with `other`
@@ -374,7 +375,7 @@ def _same_loop(loops, line, stmt):
     return False
 
 
-def check_owned_updates(fdef, filename, params):
+def check_owned_updates(fdef, filename, params, own=None):
     """Refuse `c[i] = v` and `c[i] += v` on a container this function does not
     own: a variable of an enclosing function or a global (a memo dict, a list
     a nested function fills). The change happens, but the gradient, kept per
@@ -383,9 +384,9 @@ def check_owned_updates(fdef, filename, params):
     top-level call, refused by the dispatcher for a call from differentiated
     code, whose later reads would miss the gradient)."""
     changed = set()
-    own = {n.id for n in _own_nodes(fdef) if isinstance(n, ast.Name)
-           and isinstance(n.ctx, ast.Store)}
-    for node in _own_nodes(fdef):
+    nodes = list(own_nodes(fdef)) if own is None else own
+    own = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    for node in nodes:
         target = node.targets[0] if isinstance(node, ast.Assign) and \
             len(node.targets) == 1 else node.target if isinstance(node, ast.AugAssign) \
             else None

@@ -97,7 +97,7 @@ def _tainted(fdef):
     tainted = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     tainted |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
     flows = []  # (targets, names read)
-    for node in _own_nodes(fdef):
+    for node in own_nodes(fdef):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.iter if isinstance(node, ast.For) else node.value
@@ -122,7 +122,7 @@ def _bound(scope):
     args = scope.args
     out = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     out |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-    for node in _own_nodes(scope):
+    for node in own_nodes(scope):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             out.add(node.id)
         elif isinstance(node, ast.FunctionDef):
@@ -130,7 +130,7 @@ def _bound(scope):
     return out
 
 
-def _own_nodes(scope):
+def own_nodes(scope):
     """The nodes of `scope`'s body, not those of nested scopes, nor the loop
     variables of comprehensions (their own)."""
     body = scope.body if isinstance(scope.body, list) else [scope.body]
@@ -149,14 +149,14 @@ def _own_nodes(scope):
 def _stores(fdef):
     """name -> [(position, node)] of the assignments of `fdef` itself."""
     out = {}
-    for node in _own_nodes(fdef):
+    for node in own_nodes(fdef):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             out.setdefault(node.id, []).append(((node.lineno, node.col_offset), node))
     return out
 
 
 def _loads(fdef):
-    return [(n.id, (n.lineno, n.col_offset)) for n in _own_nodes(fdef)
+    return [(n.id, (n.lineno, n.col_offset)) for n in own_nodes(fdef)
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
 
 
@@ -207,7 +207,7 @@ def _range_counters(fdef, node, parents):
     """Names that only ever count over `range(...)`: loop variables of `for`
     loops of `fdef` and of the comprehensions around `node`."""
     targets = {}
-    for n in _own_nodes(fdef):
+    for n in own_nodes(fdef):
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
             targets.setdefault(n.id, []).append(n)
     out = set()

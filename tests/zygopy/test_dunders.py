@@ -136,3 +136,60 @@ def test_unpacking_an_object_is_refused():
 def test_the_explicit_method_is_the_way_out():
     assert zp.gradient(lambda x: Pair(x).__float__(), 1.5) == (2.0,)
     assert zp.gradient(lambda x: np.sum(np.array([1.0, 2.0]) * x), 1.5) == (3.0,)
+
+
+# -- sub-layers found by name: properties, __getattr__, getattr, __dict__, vars ----------
+
+
+class Lin:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return self.w * x
+
+
+class Box:
+    def __init__(self, a, b):
+        self.mods = (Lin(a), Lin(b))
+
+    @property
+    def first(self):
+        return self.mods[0]
+
+    def __getattr__(self, name):
+        if name == "second":
+            return self.mods[1]
+        raise AttributeError(name)
+
+    def by_name(self, x):
+        return getattr(self, "second")(x) + vars(self)["mods"][0](x)
+
+
+X2 = np.array([1.0, 2.0])
+
+
+@pytest.mark.parametrize("f, expected", [
+    (lambda m: np.sum(m.first(X2)), ([1.0, 2.0], [0.0, 0.0])),
+    (lambda m: np.sum(m.second(X2)), ([0.0, 0.0], [1.0, 2.0])),
+    (lambda m: np.sum(m.by_name(X2)), ([1.0, 2.0], [1.0, 2.0])),
+    (lambda m: np.sum(m.__dict__["mods"][1](X2)), ([0.0, 0.0], [1.0, 2.0])),
+])
+def test_callees_computed_by_name_send_gradients_to_fields(f, expected):
+    """Calling what a property, __getattr__, getattr or __dict__ gives (a named
+    sub-layer) differentiates through that lookup (was a silent zero)."""
+    (g,) = zp.gradient(f, Box(np.array([0.5, -1.0]), np.array([2.0, 3.0])))
+    np.testing.assert_allclose(g.mods[0].w, expected[0])
+    np.testing.assert_allclose(g.mods[1].w, expected[1])
+
+
+def test_a_named_chain_trains_through_its_names():
+    import layers
+
+    m = layers.f64(layers.Chain(enc=layers.Dense(2, 3, np.tanh), dec=layers.Dense(3, 2)))
+    x = np.array([[0.3, -0.4], [1.0, 0.5]])
+    loss = lambda m: np.sum((m.dec(m.enc(x)) - x) ** 2)
+    (g,) = zp.gradient(loss, m)
+    (by_index,) = zp.gradient(lambda m: np.sum((m(x) - x) ** 2), m)
+    np.testing.assert_allclose(g.layers[0].weight, by_index.layers[0].weight)
+    assert np.any(g.layers[0].weight != 0)

@@ -610,3 +610,32 @@ def imaginary_number_rule(x):
 nondifferentiable(*[(float, name) for name in ("is_integer", "hex", "as_integer_ratio")],
                   *[(int, name) for name in ("bit_length", "bit_count", "to_bytes",
                                              "as_integer_ratio")])
+
+
+# -- attributes looked up by name: `getattr(self, f"fc{i}")`, `vars(self)`
+@rule(builtins.getattr)
+def getattr_rule(obj, name, *default):
+    """`getattr(obj, name[, default])`: the cotangent goes to the attribute as
+    `obj.name`'s would (a field, a property's getter, `__getattr__`)."""
+    y = getattr(obj, name, *default)
+    found = not default or hasattr(obj, name)
+
+    def getattr_pullback(dy):
+        from ..runtime.generated import attr_adjoint
+
+        d_obj = attr_adjoint(ZERO, obj, name, dy) if found else ZERO
+        return (d_obj, None) + ((ZERO,) if default else ())
+
+    return y, getattr_pullback
+
+
+@rule(builtins.vars)
+def vars_rule(obj):
+    """`vars(obj)`: its `__dict__`, whose entries' cotangents are its fields'."""
+
+    def vars_pullback(dy):
+        if not isinstance(dy, dict):
+            return (ZERO,)
+        return (Tangent(type(obj), **{k: v for k, v in dy.items() if v is not None}),)
+
+    return vars(obj), vars_pullback

@@ -530,11 +530,48 @@ def call_method(obj, name, *args, **kwargs):
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
         y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
         return y, MethodPullback(pb)
+    if name not in getattr(obj, "__dict__", ()) and not isinstance(obj, types.ModuleType):
+        getter = _getter(type(obj), attr, name)
+        if getter is not None:  # a layer a property or __getattr__ computes
+            got, got_pb = call_function(getter[0], (obj,) + getter[1], {}, need_free=True)
+            if not isinstance(got, types.MethodType):
+                y, pb = call(got, *args, **kwargs)
+                return y, _ComputedCallPullback(pb, got_pb)
     bound = getattr(obj, name)
     y, pb = call(bound, *args, **kwargs)
     if isinstance(bound, types.MethodType) and bound.__self__ is obj:
         return y, pb  # a method found another way (e.g. __getattr__): pb has self's
     return y, _FieldCallPullback(pb, obj, name)  # a layer or function in a field
+
+
+def _getter(cls, attr, name):
+    """(function, extra arguments) computing attribute `name` of an instance of
+    `cls` that is not one of its fields: a property's getter, or the class's
+    `__getattr__` (when the class has no such attribute); None otherwise."""
+    if isinstance(attr, property):
+        fget = _plain(attr.fget)
+        return (fget, ()) if isinstance(fget, types.FunctionType) else None
+    if attr is None:
+        fallback = _plain(class_attribute(cls, "__getattr__"))
+        if isinstance(fallback, types.FunctionType):
+            return fallback, (name,)
+    return None
+
+
+class _ComputedCallPullback:
+    """Calling what a property or `__getattr__` computed from an object: the
+    callee's tangent goes back through that code to the object's fields."""
+
+    __slots__ = ("got_pb", "pb")
+
+    def __init__(self, pb, got_pb):
+        self.pb, self.got_pb = pb, got_pb
+
+    def __call__(self, dy):
+        grads = self.pb(dy)
+        d_fn = grads[0]
+        d_obj = ZERO if d_fn is None or d_fn is ZERO else self.got_pb(d_fn)[1]
+        return (d_obj,) + tuple(grads[1:])
 
 
 def free_signature(f):

@@ -141,6 +141,9 @@ def attr_adjoint(d_obj, obj, name, dv):
     if dv is ZERO or dv is None:
         return d_obj
     t = type(obj)
+    if name == "__dict__" and isinstance(dv, dict) and hasattr(obj, "__dict__"):
+        field = Tangent(t, **dv)  # `self.__dict__["w"]`: each entry is the field
+        return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
     key = method_key(obj, name)
     if key is None and name in getattr(obj, "__dict__", ()) \
             and not is_differentiable_value(obj):

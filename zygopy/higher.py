@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from . import api
+from .errors import NoRuleError
 from .forward import Dual, primal
 from .rules.registry import RULES, rule
 from .runtime import dispatch
@@ -26,6 +27,27 @@ from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize, scale
 from .transforms import jacobian
 
 __all__ = ["hessian", "hvp", "jvp"]
+
+
+class NotPerturbable(TypeError):
+    """A value forward mode cannot carry a tangent for (an object)."""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _second_order_of_objects(pb, dy):
+    """`pb(dy)` of a gradient called in differentiated code, its refusal of
+    an object argument said in the user's terms."""
+    try:
+        return pb(dy)
+    except NotPerturbable as exc:
+        raise NoRuleError("zygopy.gradient", f" (a gradient of a gradient with respect to "
+                          f"a {exc.kind} object: second order perturbs numbers and arrays, "
+                          "and tuples, lists and dicts of them; take the inner gradient "
+                          "with respect to the object's arrays, e.g. zp.gradient(lambda w: "
+                          "loss(make(w)), m.w))") from None
 
 
 def _as_dual(x, t):
@@ -37,8 +59,9 @@ def _as_dual(x, t):
     if isinstance(x, dict):  # a dict of arguments (JAX's pytrees): by key
         return {k: _as_dual(v, t.get(k)) for k, v in x.items()}
     if not isinstance(x, numbers.Real) and not hasattr(x, "shape"):
-        raise TypeError(f"jvp/hvp: a tangent for a {type(x).__name__} (numbers, arrays, "
-                        "and tuples, lists and dicts of them take tangents)")
+        raise NotPerturbable(f"jvp/hvp: a tangent for a {type(x).__name__} (numbers, "
+                             "arrays, and tuples, lists and dicts of them take tangents)",
+                             type(x).__name__)
     if hasattr(x, "shape") and not isinstance(x, np.generic):  # numpy's or CuPy's
         xp = array_module(x)
         t = xp.broadcast_to(xp.asarray(t, dtype=x.dtype), x.shape)
@@ -173,7 +196,7 @@ def _grad_function_rule(gf, *args):
     pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
 
     def grad_function_pullback(dy):
-        grads = pb(dy)
+        grads = _second_order_of_objects(pb, dy)
         d_gf = Tangent(type(gf), f=grads[0]) if grads[0] not in (None, ZERO) else ZERO
         return (d_gf,) + tuple(grads[1:])
 
@@ -190,7 +213,8 @@ def _gradient_rule(f, *args):
         raise NotImplementedError("differentiating gradient(f, params(...))")
     _refuse_third_order(args)
     y = api.gradient(f, *args)
-    return y, _second_order_pullback(f, args, tuple(range(len(args))), False)
+    pb = _second_order_pullback(f, args, tuple(range(len(args))), False)
+    return y, lambda dy: _second_order_of_objects(pb, dy)
 
 
 def _constructor_rule(make):
@@ -220,7 +244,8 @@ def _withgradient_rule(f, *args):
         raise NotImplementedError("differentiating withgradient(f, params(...))")
     _refuse_third_order(args)
     y = api.withgradient(f, *args)
-    return y, _second_order_pullback(f, args, tuple(range(len(args))), True)
+    pb = _second_order_pullback(f, args, tuple(range(len(args))), True)
+    return y, lambda dy: _second_order_of_objects(pb, dy)
 
 
 def _not_differentiated_again(fn, name):

@@ -354,3 +354,34 @@ def test_checkpointed_math_in_second_order():
     expected = 2 * math.cos(x) - x * math.sin(x)
     assert zp.grad(zp.grad(_checkpoints))(x) == pytest.approx(expected)
     assert zp.grad(zp.grad(_sin_times))(x) == pytest.approx(expected)
+
+
+class _Lin:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return np.tanh(x @ self.w)
+
+
+def test_a_gradient_of_a_gradient_with_respect_to_an_object_is_refused_clearly():
+    x = np.array([[0.5, -1.0], [1.5, 0.3]])
+
+    def penalty(m):
+        g = zp.gradient(lambda m: np.sum(m(x) ** 2), m)[0]
+        return np.sum(g.w**2)
+
+    with pytest.raises(zp.NoRuleError, match="a gradient of a gradient with respect to a "
+                                             "_Lin object"):
+        zp.gradient(penalty, _Lin(np.array([0.3, -0.7])))
+
+    def penalty_of_arrays(w):  # the way out the message names
+        g = zp.gradient(lambda w: np.sum(_Lin(w)(x) ** 2), w)[0]
+        return np.sum(g**2)
+
+    w = np.array([0.3, -0.7])
+    (g,) = zp.gradient(penalty_of_arrays, w)
+    h = 1e-6
+    num = [(penalty_of_arrays(w + h * e) - penalty_of_arrays(w - h * e)) / (2 * h)
+           for e in np.eye(2)]
+    np.testing.assert_allclose(g, num, rtol=1e-5)

@@ -160,7 +160,8 @@ def attr_adjoint(d_obj, obj, name, dv):
         _, pb = call_function(prop.fget, (obj,), {}, need_free=True)
         d_fields = pb(dv)[1]
         return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
-    getter = _plain(class_attribute(t, "__getattr__")) if prop is None else None
+    getter = _plain(class_attribute(t, "__getattr__")) \
+        if prop is None and t is not Tangent else None  # (a Tangent's fields: below)
     if isinstance(getter, types.FunctionType) and name not in getattr(obj, "__dict__", ()):
         # computed by the class's __getattr__: differentiated, as a property's getter
         _, pb = call_function(getter, (obj, name), {}, need_free=True)

@@ -27,7 +27,8 @@ import types
 import numpy as np
 
 from zygopy.runtime.structure import object_fields
-from zygopy.runtime.tangents import Tangent, is_zero
+from zygopy import rule
+from zygopy.runtime.tangents import ZERO, Tangent, add, is_zero
 
 FROZEN = "_frozen"  # the attribute freeze() sets: a frozenset of field names
 
@@ -172,6 +173,39 @@ def parameters(model) -> list:
         for p, a in walk_arrays(model, trainable_only=True)
         if a.dtype.kind in "fc"
     ]
+
+
+@rule(parameters)
+def parameters_rule(model):
+    """`parameters(model)` inside a loss (an L2 penalty over them): each
+    array's cotangent goes back to the field it came from."""
+    pairs = parameters(model)
+
+    def parameters_pullback(dy):
+        grad = ZERO
+        for (path, _), d in zip(pairs, dy if isinstance(dy, (list, tuple)) else ()):
+            d = d[1] if isinstance(d, tuple) else d  # (the path's is None)
+            if not is_zero(d):
+                grad = add(grad, _placed(model, path.split(".") if path else [], d))
+        return (grad,)
+
+    return pairs, parameters_pullback
+
+
+def _placed(node, parts, g):
+    """The structural cotangent of `node` that is `g` at `parts` (a path of
+    `parameters`) and zero elsewhere."""
+    if not parts:
+        return g
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, (list, tuple)):
+        items = [ZERO] * len(node)
+        items[int(head)] = _placed(node[int(head)], rest, g)
+        return items if isinstance(node, list) else tuple(items)
+    if isinstance(node, dict):
+        key = next(k for k in node if str(k) == head)
+        return {key: _placed(node[key], rest, g)}
+    return Tangent(type(node), **{head: _placed(object_fields(node)[head], rest, g)})
 
 
 def params(model):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import layers
 from layers import functor as F
 from zygopy import ZERO, Tangent
 
@@ -177,3 +178,29 @@ def test_parameters_count_random_chains(sizes):
     m = Chain(*[Dense(n, n) for n in sizes])
     assert len(F.parameters(m)) == 2 * len(sizes)
     assert sum(a.size for _, a in F.parameters(m)) == sum(n * n + n for n in sizes)
+
+
+def test_an_l2_penalty_over_parameters_inside_a_loss():
+    """`parameters(m)` in differentiated code: each array's cotangent goes back
+    to its field (torch's `for p in model.parameters()` regulariser)."""
+    import zygopy as zp
+    from zygopy.testing import numerical_vjp
+
+    m = layers.f64(layers.Chain(layers.Dense(3, 4, np.tanh), layers.Dense(4, 2)))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+
+    def loss(m):
+        reg = sum(np.sum(p**2) for _, p in layers.parameters(m))
+        return np.sum(m(x) ** 2) + 0.01 * reg
+
+    (g,) = zp.gradient(loss, m)
+    for i, name in [(0, "weight"), (1, "bias")]:
+        array = getattr(m.layers[i], name)
+
+        def loss_at(a, i=i, name=name):
+            setattr(m.layers[i], name, a)
+            return loss(m)
+
+        (num,) = numerical_vjp(loss_at, (array.copy(),), 1.0)
+        setattr(m.layers[i], name, array)
+        np.testing.assert_allclose(getattr(g.layers[i], name), num, rtol=1e-5, atol=1e-8)

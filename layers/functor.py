@@ -26,8 +26,8 @@ import types
 
 import numpy as np
 
-from zygopy.runtime.structure import object_fields
 from zygopy import rule
+from zygopy.runtime.structure import object_fields
 from zygopy.runtime.tangents import ZERO, Tangent, add, is_zero
 
 FROZEN = "_frozen"  # the attribute freeze() sets: a frozenset of field names

@@ -12,10 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from zygopy import array_module, nondifferentiable, rule
-
 from zygopy.forward import primal
 
-from .conv import col2im, conv_output_size, multilinear, pad_nchw, pads, positive, windows
+from .conv import (
+    col2im,
+    conv_output_size,
+    multilinear,
+    pad_nchw,
+    pads,
+    positive,
+    windows,
+)
 
 
 def _setup(shape, kernel, stride, pad):

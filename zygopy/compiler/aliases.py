@@ -25,7 +25,8 @@ from .walk import walk
 VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
          "swapaxes", "squeeze", "diagonal", "flat", "moveaxis", "expand_dims",
          "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "asarray",
-         "asanyarray", "flip", "fliplr", "flipud", "rot90"}
+         "asanyarray", "flip", "fliplr", "flipud", "rot90", "diag", "conj", "conjugate",
+         "permute_dims", "matrix_transpose"}
 
 
 # numpy functions whose result may be (or hold views of) an argument; every
@@ -33,15 +34,15 @@ VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
 SHARING = VIEWS | {"split", "array_split", "hsplit", "vsplit", "dsplit", "unstack",
                    "broadcast_arrays", "ascontiguousarray", "asfortranarray", "require",
                    "squeeze", "lib", "stride_tricks", "as_strided", "sliding_window_view",
-                   "nditer", "ndenumerate", "iter"}
+                   "nditer", "ndenumerate", "iter", "real_if_close", "asarray_chkfinite"}
 # attributes of an array that are never its memory
 _PLAIN_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
 # methods that make a new value (of an array; `copy` of a list is shallow, but
 # copying is what the refusal asks for)
 _FRESH_METHODS = {"copy", "sum", "mean", "prod", "std", "var", "max", "min", "cumsum",
                   "cumprod", "flatten", "tolist", "item", "dot", "round", "clip", "all",
-                  "any", "argmax", "argmin", "argsort", "nonzero", "trace", "conj",
-                  "conjugate", "count", "index", "keys"}
+                  "any", "argmax", "argmin", "argsort", "nonzero", "trace", "count",
+                  "index", "keys"}
 # builtins whose result holds nothing of their arguments
 _FRESH_BUILTINS = {"len", "int", "float", "bool", "str", "repr", "range", "abs", "round",
                    "isinstance", "type", "print", "hash", "id", "callable", "divmod",
@@ -64,8 +65,8 @@ def _roots(expr):
     if isinstance(expr, ast.Name):
         return set() if expr.id in _MODULES else {expr.id}
     if isinstance(expr, ast.Subscript):
-        if isinstance(expr.slice, (ast.List, ast.ListComp)):
-            return set()  # fancy indexing with a list: a copy
+        if isinstance(expr.slice, (ast.List, ast.ListComp, ast.Compare)):
+            return set()  # fancy indexing with a list or a mask: a copy
         return _roots(expr.value)
     if isinstance(expr, ast.Attribute):
         return set() if expr.attr in _PLAIN_ATTRS else _roots(expr.value)
@@ -123,8 +124,8 @@ def _call_roots(call):
     func = call.func
     args = call.args + [k.value for k in call.keywords]
     shared = set().union(*map(_roots, args)) if args else set()
-    copy_false = any(k.arg == "copy" and isinstance(k.value, ast.Constant)
-                     and k.value.value is False for k in call.keywords)
+    copy_false = any(k.arg == "copy" and isinstance(k.value, ast.Constant)  # None: numpy
+                     and k.value.value in (False, None) for k in call.keywords)  # 2 may not
     if isinstance(func, ast.Name):
         return set() if func.id in _FRESH_BUILTINS else shared | {func.id}
     if not isinstance(func, ast.Attribute):
@@ -196,16 +197,22 @@ def _bindings(stmt, containers):
                 continue
             names += [n.id for n in walk(target) if isinstance(n, ast.Name)
                       and isinstance(n.ctx, ast.Store)]
-        out += [(n, roots, how if len(names) == 1 else "part") for n in names]
+        targets = stmt.targets[0] if len(stmt.targets) == 1 else None
+        if isinstance(targets, ast.Tuple) and isinstance(value, ast.Tuple) \
+                and len(targets.elts) == len(value.elts) \
+                and all(isinstance(t, ast.Name) for t in targets.elts):
+            # `a, b = b, a`: item by item, each the value its right side had
+            out += [(t.id, _roots(v) - set(names), "part")
+                    for t, v in zip(targets.elts, value.elts)]
+        else:
+            out += [(n, roots, how if len(names) == 1 else "part") for n in names]
         if len(stmt.targets) > 1:  # `a = b = value`: one object, two names
             out += [(n, {m}, "whole") for n in names for m in names if m != n]
     elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) \
             and stmt.target.id in containers:
         out.append((stmt.target.id, _roots(stmt.value), "holds"))  # xs += [a]
     elif isinstance(stmt, ast.For):
-        roots = _roots(stmt.iter)  # `for r in a`: rows of a
-        out += [(n.id, roots, "rows") for n in walk(stmt.target)
-                if isinstance(n, ast.Name)]
+        out += [(name, roots, "rows") for name, roots in _loop_targets(stmt)]
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
             and isinstance(stmt.value.func, ast.Attribute) \
             and isinstance(stmt.value.func.value, ast.Name) \
@@ -217,7 +224,31 @@ def _bindings(stmt, containers):
     elif isinstance(stmt, ast.FunctionDef):  # a closure holds what it reads
         params = {a.arg for a in stmt.args.args + stmt.args.kwonlyargs}
         out.append((stmt.name, _free_loads(stmt, params), "holds"))
+    for node in walk(stmt) if not isinstance(stmt, ast.FunctionDef) else ():
+        if isinstance(node, ast.NamedExpr):  # `(b := a)` inside any statement
+            out.append((node.target.id, _roots(node.value),
+                        "whole" if isinstance(node.value, ast.Name) else "part"))
     return out
+
+
+def _loop_targets(loop):
+    """(name, what it may share) for each name a `for` binds: `for r in a`
+    rows of a; `for i, r in enumerate(a)` r (i counts); `for r, s in zip(a,
+    b)` r of a and s of b; `for k, v in d.items()` v of d."""
+    target, it = loop.target, loop.iter
+    if isinstance(target, ast.Tuple) and isinstance(it, ast.Call) and not it.keywords:
+        func, elts = it.func, target.elts
+        if isinstance(func, ast.Name) and func.id == "enumerate" and len(it.args) == 1 \
+                and len(elts) == 2:
+            return _loop_targets(ast.For(elts[1], it.args[0], [], []))
+        if isinstance(func, ast.Name) and func.id == "zip" and len(it.args) == len(elts):
+            return [pair for t, a in zip(elts, it.args)
+                    for pair in _loop_targets(ast.For(t, a, [], []))]
+        if isinstance(func, ast.Attribute) and func.attr == "items" and not it.args \
+                and len(elts) == 2:
+            return _loop_targets(ast.For(elts[1], func.value, [], []))
+    roots = _roots(it)
+    return [(n.id, roots) for n in walk(target) if isinstance(n, ast.Name)]
 
 
 def _copies_a_container(value, containers):

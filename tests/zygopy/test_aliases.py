@@ -326,3 +326,88 @@ def a_list_sliced_then_set(x, w):
 
 def test_slices_and_copies_of_lists_are_new_lists():
     test_updates_of_unshared_arrays_differentiate(a_list_sliced_then_set)
+
+
+# -- settled at run time: the other name's value shares the written memory or not ----
+
+
+def gauss_seidel_step(x, w):
+    y = x * 1.0
+    for i in range(4):
+        old = y[i]  # a number: a copy of the element
+        y[i] = 0.5 * old + w * y[i - 1]
+    return np.sum(y**2)
+
+
+def euler(x, w):
+    traj = np.zeros((3, 2))
+    traj[0] = x[:2]
+    for k in range(2):
+        p, q = traj[k]  # numbers
+        traj[k + 1, 0] = p + w * q
+        traj[k + 1, 1] = q - w * p
+    return np.sum(traj**2)
+
+
+def previous_row(x, w):
+    A = np.zeros((3, 2))
+    A[0] = x[:2]
+    for t in range(1, 3):
+        prev = A[t - 1]  # a view of another row than the one written
+        A[t] = w * prev
+    return np.sum(A**2)
+
+
+def helper_result(x, w):
+    u = x * w
+
+    def laplacian(v):
+        return v[2:] - 2 * v[1:-1] + v[:-2]
+
+    lap = laplacian(u)  # a new array
+    u[1:-1] += 0.1 * lap
+    return np.sum(u**2) + np.sum(lap)
+
+
+def fresh_buffer_each_pass(x, w):
+    a = x * 1.0
+    for _ in range(3):
+        c = np.zeros_like(a)
+        c[0] = a[0] * w
+        a = c
+    return np.sum(a) + np.sum(x)
+
+
+def enumerate_elements(x, w):
+    y = x * w
+    for i, yi in enumerate(y):
+        y[i] = yi * yi + 1
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("f", [gauss_seidel_step, euler, previous_row, helper_result,
+                               fresh_buffer_each_pass, enumerate_elements],
+                         ids=lambda f: f.__name__)
+def test_updates_whose_other_name_shares_nothing_at_run_time(f):
+    test_updates_of_unshared_arrays_differentiate(f)
+
+
+def diag_view(x, w):
+    M = np.outer(x, x) + w
+    d = np.diag(M)  # a view of M's diagonal
+    M += np.eye(4)
+    return np.sum(d) + np.sum(M)
+
+
+def row_view_overwritten(x, w):
+    A = np.outer(x, x)
+    row = A[1]
+    A[1] = w  # the row read after is this memory
+    return np.sum(row) + np.sum(A)
+
+
+@pytest.mark.parametrize("f", [diag_view, row_view_overwritten], ids=lambda f: f.__name__)
+def test_updates_whose_other_name_shares_the_memory_at_run_time_are_refused(f):
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with") as info:
+        zp.gradient(f, X.copy(), W)
+    assert __file__ in str(info.value)

@@ -16,6 +16,7 @@ from differentiated code, its caller's).
 from __future__ import annotations
 
 import ast
+import copy as copy_module
 
 from .closures import own_nodes
 from .fence import _refuse
@@ -325,7 +326,7 @@ def find(fdef, own=None):
             later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
             if later:
                 where = ast.copy_location(ast.Pass(), s)
-                found.append((where, name, other, later[0], first, how))
+                found.append((where, name, other, later[0], first, how, s))
     return found
 
 
@@ -366,24 +367,158 @@ def _unaffected(current_is_shared, how, stmt, direct):
     return False
 
 
+def guard(fdef, found, filename, params):
+    """Turn the conflicts that a look at the values can settle into checks at
+    run time, and return the others (for `refuse`).
+
+    Where the other name was bound to a value that may or may not share the
+    array (`old = x[i]`, `row = a[0]`, `lap = helper(u)`, `rows = [r for r in
+    a]`), whether it shares the memory the update writes is a fact of the
+    values: a guard before the update, `_zp.unshared(a, index, (other, ...),
+    key, augmented)`, raises the refusal only if it does, looking into
+    containers, closures and objects (a number read from an element, a new
+    array or another row does not). The other name must be bound on every
+    path to the update; names made to hold the array (`xs = [a]`, a closure
+    reading it) stay refused here."""
+    blocks = _blocks(fdef)
+    by_stmt, rest = {}, []
+    for conflict in found:
+        _, _, other, _, _, how, stmt = conflict
+        target = _update_target(stmt)
+        if how in ("whole", "part", "rows") and target is not None \
+                and _bound_before(other, stmt, blocks, params):
+            by_stmt.setdefault(id(stmt), (stmt, target, []))[2].append(conflict)
+        else:
+            rest.append(conflict)
+    for stmt, (name, index), conflicts in by_stmt.values():
+        others = sorted({c[2] for c in conflicts})
+        key = _register_refusal(conflicts[0], filename)
+        call = ast.Call(ast.Attribute(ast.Name("_zp", ast.Load()), "unshared", ast.Load()),
+                        [ast.Name(name, ast.Load()), index or ast.Constant(None),
+                         ast.Tuple([ast.Name(o, ast.Load()) for o in others], ast.Load()),
+                         ast.Constant(key), ast.Constant(isinstance(stmt, ast.AugAssign))], [])
+        check = ast.fix_missing_locations(ast.copy_location(ast.Expr(call), stmt))
+        block = blocks[0][id(stmt)]
+        block.insert(next(i for i, s in enumerate(block) if s is stmt), check)
+    return rest
+
+
+def _update_target(stmt):
+    """(name, index or None) an update of an array writes: `a[i] = v` and
+    `a[i] op= v` with an index free of calls, `a op= v`; None for others."""
+    if isinstance(stmt, ast.AugAssign):
+        target = stmt.target
+    elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+    else:
+        return None
+    if isinstance(target, ast.Name) and isinstance(stmt, ast.AugAssign):
+        return target.id, None
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+        index = target.slice
+        pure = not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Await, ast.Yield))
+                       for n in walk(index))
+        return target.value.id, (_copied(index) if pure else None)
+    return None
+
+
+def _copied(node):
+    """An expression of the value of index `node` (slices as `slice(...)`)."""
+    if isinstance(node, ast.Slice):
+        parts = [_copied(p) if p is not None else ast.Constant(None)
+                 for p in (node.lower, node.upper, node.step)]
+        return ast.copy_location(ast.Call(ast.Name("slice", ast.Load()), parts, []), node)
+    if isinstance(node, ast.Tuple):
+        return ast.copy_location(ast.Tuple([_copied(e) for e in node.elts], ast.Load()), node)
+    copy = copy_module.deepcopy(node)
+    for n in walk(copy):
+        if hasattr(n, "ctx"):
+            n.ctx = ast.Load()
+    return copy
+
+
+def _blocks(fdef):
+    """(id(statement) -> the statement list it is in, id(list) -> the
+    compound statement owning it) for `fdef`'s own code."""
+    block_of, owner_of = {}, {}
+    for node in walk(fdef):
+        if isinstance(node, (ast.Lambda, ast.FunctionDef)) and node is not fdef:
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                owner_of[id(block)] = None if node is fdef else node
+                for s in block:
+                    block_of[id(s)] = block
+    return block_of, owner_of
+
+
+def _bound_before(name, stmt, blocks, params):
+    """Whether `name` is bound on every path to `stmt`: a parameter, the
+    target of a loop around it, or assigned by a statement before it in its
+    block or an enclosing one."""
+    if name in params:
+        return True
+    block_of, owner_of = blocks
+    current = stmt
+    while id(current) in block_of:
+        block = block_of[id(current)]
+        position = next(i for i, s in enumerate(block) if s is current)
+        for s in block[:position]:
+            if isinstance(s, ast.Assign) and any(
+                    isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                    for t in s.targets for n in walk(t)):
+                return True
+        owner = owner_of.get(id(block))
+        if owner is None:
+            return False
+        if isinstance(owner, ast.For) and block is owner.body and any(
+                isinstance(n, ast.Name) and n.id == name for n in walk(owner.target)):
+            return True
+        current = owner
+    return False
+
+
+_REFUSALS: dict = {}  # key -> (what, filename, line, column, fixes) of a guarded conflict
+
+
+def _register_refusal(conflict, filename):
+    where, name, other, later, (a, b), how, _ = conflict
+    what, fixes = _refusal_text(name, other, later, a, b, how)
+    key = f"{filename}:{where.lineno}:{where.col_offset}"  # (readable in zp.source)
+    _REFUSALS[key] = (what, filename, where.lineno, where.col_offset, fixes)
+    return key
+
+
+def refused_at_run_time(key):
+    """Raise the refusal a guard registered (see `guard`)."""
+    what, filename, line, column, fixes = _REFUSALS[key]
+    where = ast.Pass(lineno=line, col_offset=column)
+    _refuse(where, filename, what, fixes)
+
+
+def _refusal_text(name, other, later, a, b, how):
+    second = {
+        "holds": f"or give `{a}` a copy: `{b}.copy()` where `{a}` takes `{b}`",
+        "rows": f"or write into `{b}` itself: `for i in range(len({b})): {b}[i] = ...`",
+    }.get(how, f"or copy when the second name is made: `{a} = {b}.copy()`")
+    what = (f"an in-place update of `{name}`, which shares its array or list with "
+            f"`{other}` (read again on line {later}): Python would change `{other}` too")
+    fixes = [(f"make a new array instead: `{name} = {name} + ...` "
+              f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"), second]
+    return what, fixes
+
+
 def refuse(found, filename, kind):
     """Raise UnsupportedSyntax at the first conflict between names not known to
     hold numbers (`kind(name)` from activity analysis)."""
     from .activity import SCALAR
 
-    for where, name, other, later, (a, b), how in found:
+    for where, name, other, later, (a, b), how, _ in found:
         if SCALAR in (kind(name), kind(other)):
             continue
-        second = {
-            "holds": f"or give `{a}` a copy: `{b}.copy()` where `{a}` takes `{b}`",
-            "rows": f"or write into `{b}` itself: `for i in range(len({b})): {b}[i] = ...`",
-        }.get(how, f"or copy when the second name is made: `{a} = {b}.copy()`")
-        _refuse(where, filename,
-                f"an in-place update of `{name}`, which shares its array or list with "
-                f"`{other}` (read again on line {later}): Python would change "
-                f"`{other}` too",
-                [(f"make a new array instead: `{name} = {name} + ...` "
-                  f"(or `{name}[...] = ...` on a copy: `{name} = {name}.copy()`)"), second])
+        what, fixes = _refusal_text(name, other, later, a, b, how)
+        _refuse(where, filename, what, fixes)
 
 
 def _rebound_between(stores, loops, names, start, stmt):

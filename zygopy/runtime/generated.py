@@ -365,6 +365,82 @@ def zero_item(d, index):
     return d
 
 
+# -- updates of arrays another name may share (compiler.aliases.guard) ------------
+def unshared(a, index, others, key, augmented=False):
+    """Before `a[index] = v` (or `a op= v`, index None): refuse the update,
+    at the user's line, if one of `others` (names read after it) shares the
+    memory it writes; a number, a new array or another row does not."""
+    if type(a) is _Dual or any(type(o) is _Dual for o in others):  # (second order)
+        return unshared(_primal(a), index, tuple(map(_primal, others)), key, augmented)
+    if type(a) in (float, int, complex) or isinstance(a, np.generic):
+        return  # numbers do not change in place: `z += y` makes a new one
+    if type(a) is np.ndarray:
+        region = a[index] if index is not None and _basic(index) else a
+        if type(region) is not np.ndarray:  # one element: a view of it
+            region = a[_as_slices(index)]
+        for other in others:
+            if _shares(region, other, 4):
+                from ..compiler.aliases import refused_at_run_time
+
+                refused_at_run_time(key)
+        return
+    if isinstance(a, (list, dict)) and index is not None:
+        item = a[index] if augmented else None  # `xs[i] += v` changes an array item
+        if isinstance(item, np.ndarray) and any(_shares(item, o, 4) for o in others):
+            from ..compiler.aliases import refused_at_run_time
+
+            refused_at_run_time(key)
+        return  # setting an item of a list or dict changes no value it held
+    if any(_shares(np.empty(0), o, 4) or hasattr(o, "shape") for o in others):
+        from ..compiler.aliases import refused_at_run_time
+
+        refused_at_run_time(key)
+
+
+def _shares(region, value, depth):
+    """Whether `value` (an array, or a container, closure or object holding
+    arrays, looked into `depth` levels) may share memory with `region`."""
+    if isinstance(value, np.ndarray):
+        return np.may_share_memory(region, value)
+    if value is None or isinstance(value, (float, int, complex, str, bytes, np.generic)):
+        return False
+    if depth == 0:
+        return True  # too deep to tell: as if it did
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_shares(region, v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return any(_shares(region, v, depth - 1) for v in value.values())
+    if isinstance(value, types.FunctionType):
+        return any(_shares(region, c.cell_contents, depth - 1)
+                   for c in value.__closure__ or () if _filled(c))
+    fields = getattr(value, "__dict__", None)
+    if fields is not None:
+        return any(_shares(region, v, depth - 1) for v in fields.values())
+    return hasattr(value, "shape")  # a device array, a dual: as if it did
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents  # noqa: B018  (an empty cell raises)
+    except ValueError:
+        return False
+    return True
+
+
+def _basic(index):
+    """Whether `index` selects a view: ints, slices, Ellipsis, None."""
+    parts = index if type(index) is tuple else (index,)
+    return all(p is None or p is Ellipsis or type(p) is slice
+               or isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parts)
+
+
+def _as_slices(index):
+    """A basic index with each int i as the slice i:i+1 (a view, not a number)."""
+    parts = index if type(index) is tuple else (index,)
+    return tuple(slice(p, p + 1 if p != -1 else None) if isinstance(p, (int, np.integer))
+                 else p for p in parts)
+
+
 # -- type checks of forward-mode duals --------------------------------------------
 def isinstance_of(x, types_):
     """`isinstance(x, types_)` of x's primal (generated code's isinstance)."""

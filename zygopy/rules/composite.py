@@ -472,3 +472,41 @@ def _cumulative(scan, start, name):
 cumulative_sum = composite(np.cumulative_sum)(_cumulative(np.cumsum, 0.0, "cumulative_sum"))
 cumulative_prod = composite(np.cumulative_prod)(
     _cumulative(np.cumprod, 1.0, "cumulative_prod"))
+
+
+@composite(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    """`np.rollaxis` (numpy's older moveaxis): `axis` placed before `start`."""
+    n = np.ndim(a)
+    axis = axis % n if n else 0
+    start = start + n if start < 0 else start
+    return np.moveaxis(a, axis, start - 1 if start > axis else start)
+
+
+@composite(np.linalg.matrix_transpose)
+def matrix_transpose(x):
+    """`np.linalg.matrix_transpose`: the last two axes swapped."""
+    return np.swapaxes(x, -1, -2)
+
+
+@composite(np.vander)
+def vander(x, N=None, increasing=False):
+    """`np.vander`: the columns are powers of x (decreasing unless `increasing`)."""
+    n = len(x) if N is None else N
+    powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
+    return np.reshape(x, (-1, 1)) ** powers
+
+
+@composite(np.real_if_close)
+def real_if_close(a, tol=100):
+    """`np.real_if_close` of a real array: the array itself (complex ones are
+    refused: gradients are for real numbers)."""
+    return a * 1
+
+
+@composite(np.asarray_chkfinite)
+def asarray_chkfinite(a, dtype=None, order=None):
+    """`np.asarray_chkfinite`: `a`, after numpy's check that it is finite."""
+    if not np.all(np.isfinite(a)):
+        raise ValueError("array must not contain infs or NaNs")
+    return np.asarray(a, dtype=dtype, order=order)

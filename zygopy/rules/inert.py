@@ -18,7 +18,7 @@ from .registry import key_of, nondifferentiable
 nondifferentiable(
     np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
     np.eye, np.identity, np.tri, np.indices,
-    np.diag_indices, np.tril_indices, np.triu_indices,
+    np.diag_indices, np.diag_indices_from, np.tril_indices, np.triu_indices,
 )
 
 # random numbers: the legacy module functions and Generator methods. Those

@@ -578,6 +578,14 @@ def _meshgrid(d):
 
 
 spec(np.meshgrid, _meshgrid)
+spec(np.rollaxis, with_shape(lambda d, x: ((x, d.draw(st.integers(-x.ndim, x.ndim - 1)),
+                                            d.draw(st.integers(-x.ndim, x.ndim))), {})))
+spec(np.linalg.matrix_transpose, lambda d: ((d.array(d.shape(2)),), {}))
+spec(np.vander, lambda d: ((d.array((d.draw(st.integers(1, 4)),)),),
+                           {"N": d.draw(st.integers(1, 5)),
+                            "increasing": d.draw(st.booleans())}))
+spec(np.real_if_close, unary())
+spec(np.asarray_chkfinite, unary())
 spec(np.polyval, lambda d: ((d.array((d.draw(st.integers(1, 4)),)), d.array(d.shape(0, 2))),
                             {}))
 

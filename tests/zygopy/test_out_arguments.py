@@ -88,3 +88,15 @@ def puts(v):
 def test_other_in_place_numpy_functions_are_refused_saying_so():
     with pytest.raises(zp.NoRuleError, match="changes its first argument in place"):
         zp.gradient(puts, X)
+
+
+def test_copyto_with_where_is_an_update():
+    def f(x, y):
+        z = x * 1.0
+        np.copyto(z, y * 2.0, where=x > 0)
+        return np.sum(z**2)
+
+    x, y = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.25, -1.0])
+    gx, gy = zp.gradient(f, x, y)
+    np.testing.assert_allclose(gx, [0.0, -4.0, 0.0])
+    np.testing.assert_allclose(gy, [4.0, 0.0, -8.0])

@@ -126,19 +126,26 @@ def _add_at(stmt, array_modules):
 
 
 def _in_place_call(stmt, array_modules):
-    """A statement `np.copyto(a, v)` as `a[...] = v`, and `np.fill_diagonal(a, v)`
-    as `a[np.diag_indices(min(a.shape), a.ndim)] = v` (their defaults only):
+    """A statement `np.copyto(a, v)` as `a[...] = v` (with `where=m`, as `a[...] =
+    np.where(m, v, a)`), and `np.fill_diagonal(a, v)` as
+    `a[np.diag_indices(min(a.shape), a.ndim)] = v` (their other defaults only):
     updates in place the reverse pass differentiates. None for other statements."""
     added = _add_at(stmt, array_modules)
     if added is not None:
         return added
     call = stmt.value if isinstance(stmt, ast.Expr) else None
+    where = [k for k in getattr(call, "keywords", ()) if k.arg == "where"]
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-            and call.func.attr in ("copyto", "fill_diagonal") and not call.keywords
+            and call.func.attr in ("copyto", "fill_diagonal")
+            and len(call.keywords) == len(where) and (not where or call.func.attr == "copyto")
             and len(call.args) == 2 and isinstance(call.args[0], ast.Name)
             and isinstance(call.func.value, ast.Name) and call.func.value.id in array_modules):
         return None
     a, v = call.args
+    if where:  # np.copyto(a, v, where=m): a[...] = np.where(m, v, a)
+        xp = call.func.value.id
+        v = ast.Call(ast.Attribute(ast.Name(xp, LOAD), "where", LOAD),
+                     [where[0].value, v, ast.Name(a.id, LOAD)], [])
     index = ast.Constant(Ellipsis)
     if call.func.attr == "fill_diagonal":
         xp = call.func.value.id

@@ -11,6 +11,7 @@ import numpy as np
 from .rules.registry import nondifferentiable, rule
 from .runtime import dispatch
 from .runtime.arrays import array_module, is_dual
+from .runtime.structure import filled
 
 
 # -- jacobian -------------------------------------------------------------------
@@ -164,7 +165,7 @@ def checkpointed(f, *args):
 @rule(checkpointed)
 def checkpointed_rule(f, *args):
     if any(map(is_dual, args)) or any(is_dual(c.cell_contents) for c in
-                                      getattr(f, "__closure__", None) or () if _filled(c)):
+                                      getattr(f, "__closure__", None) or () if filled(c)):
         y = dispatch.call(f, *args)[0]  # forward-mode Duals: through the generated code
     else:
         y = f(*args)
@@ -177,14 +178,6 @@ def checkpointed_rule(f, *args):
         return pb(dy)  # the tangent of f (its closure), then one per argument
 
     return y, checkpointed_pullback
-
-
-def _filled(cell):
-    try:
-        cell.cell_contents  # noqa: B018  (an empty cell raises)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["checkpointed", "jacobian", "nograd", "stop_gradient"]

@@ -43,6 +43,7 @@ from .dispatch import (  # noqa: F401
     class_attribute,
 )
 from .dunders import refuse_unpacking
+from .structure import filled
 from .tangents import ZERO, Tangent, add, is_differentiable_value
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
@@ -412,19 +413,11 @@ def _shares(region, value, depth):
         return any(_shares(region, v, depth - 1) for v in value.values())
     if isinstance(value, types.FunctionType):
         return any(_shares(region, c.cell_contents, depth - 1)
-                   for c in value.__closure__ or () if _filled(c))
+                   for c in value.__closure__ or () if filled(c))
     fields = getattr(value, "__dict__", None)
     if fields is not None:
         return any(_shares(region, v, depth - 1) for v in fields.values())
     return hasattr(value, "shape")  # a device array, a dual: as if it did
-
-
-def _filled(cell):
-    try:
-        cell.cell_contents  # noqa: B018  (an empty cell raises)
-    except ValueError:
-        return False
-    return True
 
 
 def _basic(index):

@@ -61,3 +61,13 @@ def holds_differentiable(value) -> bool:
     if isinstance(value, (str, bytes, int, float, bool)) or value is None:
         return False
     return bool(object_fields(value))
+
+
+def filled(cell) -> bool:
+    """Whether a closure cell holds a value (a variable not assigned yet
+    leaves it empty: reading it raises)."""
+    try:
+        cell.cell_contents  # noqa: B018  (an empty cell raises)
+    except ValueError:
+        return False
+    return True

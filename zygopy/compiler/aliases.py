@@ -51,14 +51,6 @@ _FRESH_BUILTINS = {"len", "int", "float", "bool", "str", "repr", "range", "abs",
 _MODULES = ("np", "numpy", "xp", "cp", "cupy", "math")
 
 
-def _root(expr):
-    """The name an expression may alias: `a`, `a[i]`, `a.T`, `a.reshape(...)`,
-    `np.transpose(a)`; None for anything that makes a new value (or more than
-    one name: see `_roots`)."""
-    roots = _roots(expr)
-    return next(iter(roots)) if len(roots) == 1 else None
-
-
 def _roots(expr):
     """The names whose objects the value of `expr` may be, hold or share memory
     with (conservative: a call of user code may return its arguments; modules

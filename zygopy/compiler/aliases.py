@@ -35,7 +35,9 @@ VIEWS = {"T", "mT", "real", "imag", "reshape", "ravel", "view", "transpose",
 SHARING = VIEWS | {"split", "array_split", "hsplit", "vsplit", "dsplit", "unstack",
                    "broadcast_arrays", "ascontiguousarray", "asfortranarray", "require",
                    "squeeze", "lib", "stride_tricks", "as_strided", "sliding_window_view",
-                   "nditer", "ndenumerate", "iter", "real_if_close", "asarray_chkfinite"}
+                   "nditer", "ndenumerate", "iter", "real_if_close", "asarray_chkfinite",
+                   "rollaxis", "einsum", "trim_zeros", "atleast_1d", "atleast_2d",
+                   "atleast_3d", "take_along_axis", "select", "choose"}
 # attributes of an array that are never its memory
 _PLAIN_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
 # methods that make a new value (of an array; `copy` of a list is shallow, but
@@ -150,9 +152,14 @@ def _mutated(stmt):
         return call.func.value.id
     if isinstance(stmt, ast.AugAssign):
         target = stmt.target
-    elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
-            and isinstance(stmt.targets[0], ast.Subscript):
-        target = stmt.targets[0]
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        # `a[i] = v`, `a[0], a[1] = ...`, `a[0] = c[0] = v`: the first array written
+        target = next((e for t in targets for e in (t.elts if isinstance(t, ast.Tuple)
+                                                     else [t])
+                       if isinstance(e, ast.Subscript)), None)
+        if target is None:
+            return None
     else:
         return None
     while isinstance(target, ast.Subscript):
@@ -175,6 +182,8 @@ def _bindings(stmt, containers):
     with the values: `xs = [a]`, `xs.append(a)`, `d[k] = a`, for the names
     `containers` holds, made as such)."""
     out = []
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        stmt = ast.Assign([stmt.target], stmt.value)  # `row: np.ndarray = a[0]`
     if isinstance(stmt, ast.Assign):
         value = stmt.value
         roots = _roots(value)
@@ -263,16 +272,23 @@ def _containers(stmts):
     comprehension, list(...) and the like): setting an item of one shares
     the value, as setting an item of an array does not."""
     made = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
-    out = set()
+    out, other = set(), set()
     for s in stmts:
-        if isinstance(s, ast.Assign) and (
-                isinstance(s.value, made) or isinstance(s.value, ast.Call)
-                and isinstance(s.value.func, ast.Name)
-                and s.value.func.id in ("list", "dict", "set", "tuple", "deque",
-                                        "defaultdict", "OrderedDict")
-                or _copies_a_container(s.value, out)):
-            out |= {t.id for t in s.targets if isinstance(t, ast.Name)}
-    return out
+        if not isinstance(s, ast.Assign):
+            continue
+        value = s.value
+        names = {t.id for t in s.targets if isinstance(t, ast.Name)}
+        if isinstance(value, made) or isinstance(value, ast.Call) \
+                and isinstance(value.func, ast.Name) \
+                and value.func.id in ("list", "dict", "set", "tuple", "deque",
+                                      "defaultdict", "OrderedDict") \
+                or isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult) \
+                and any(isinstance(e, made) for e in (value.left, value.right)) \
+                or _copies_a_container(value, out):
+            out |= names
+        else:
+            other |= names
+    return out - other  # (a name also bound to an array may hold one)
 
 
 def _subscript_root(target):

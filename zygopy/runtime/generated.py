@@ -168,6 +168,9 @@ def attr_adjoint(d_obj, obj, name, dv):
         _, pb = call_function(getter, (obj, name), {}, need_free=True)
         d_fields = pb(dv)[1]
         return d_fields if d_obj is ZERO or d_obj is None else add(d_obj, d_fields)
+    if isinstance(_plain(prop), types.FunctionType) and not is_differentiable_value(obj):
+        # `m = obj.method`: a bound method's tangent (what calling it gave) is its object's
+        return dv if d_obj is ZERO or d_obj is None else add(d_obj, dv)
     if is_differentiable_value(obj):  # a number's or an array's: no field of an object
         raise NoRuleError(f"{t.__name__}.{name}", " (an attribute of a differentiable "
                           f"{t.__name__}, with no rule: its gradient would be lost)")

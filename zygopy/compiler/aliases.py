@@ -189,7 +189,7 @@ def _bindings(stmt, containers):
         roots = _roots(value)
         how = "whole" if isinstance(value, ast.Name) else \
             "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda)) \
-            or _copies_a_container(value, containers) else "part"
+            or _copies_a_container(value, containers) or _lazy(value) else "part"
         names = []
         for target in stmt.targets:
             if isinstance(target, ast.Subscript):  # c[i] = v: an array copies v in
@@ -251,6 +251,14 @@ def _loop_targets(loop):
             return _loop_targets(ast.For(elts[1], func.value, [], []))
     roots = _roots(it)
     return [(n.id, roots) for n in walk(target) if isinstance(n, ast.Name)]
+
+
+def _lazy(value):
+    """`map(f, a)`, `zip(a, b)`, a generator: Python reads `a` when the result
+    is consumed, after any update in between (the values cannot tell)."""
+    return isinstance(value, ast.GeneratorExp) or isinstance(value, ast.Call) \
+        and isinstance(value.func, ast.Name) \
+        and value.func.id in ("map", "filter", "zip", "enumerate", "reversed", "iter")
 
 
 def _copies_a_container(value, containers):
@@ -318,7 +326,7 @@ def find(fdef, own=None):
     loads = {}
     for n in nodes:
         if n.__class__ is ast.Name and isinstance(n.ctx, ast.Load):
-            loads.setdefault(n.id, []).append(n.lineno)
+            loads.setdefault(n.id, []).append((n.lineno, n.col_offset))
     loops = [s for s in stmts if isinstance(s, (ast.For, ast.While))]
     top = set(map(id, fdef.body)) if isinstance(fdef.body, list) else set()
     stores = [((s.lineno, s.col_offset), t.id) for s in stmts
@@ -331,7 +339,9 @@ def find(fdef, own=None):
         if name is None:
             continue
         for other, first, how in _sharing(name, s, pairs, loops, stores):
-            later = [n for n in loads.get(other, ()) if n > s.lineno or _same_loop(loops, n, s)]
+            end = (getattr(s, "end_lineno", s.lineno), getattr(s, "end_col_offset", 0))
+            later = [line for line, col in loads.get(other, ())
+                     if (line, col) > end or _same_loop(loops, line, s)]
             if later:
                 where = ast.copy_location(ast.Pass(), s)
                 found.append((where, name, other, later[0], first, how, s))

@@ -24,7 +24,7 @@ from ..rules.registry import (
 )
 from . import dunders
 from .arrays import unbroadcast
-from .structure import holds_differentiable
+from .structure import holds_differentiable, may_share
 from .tangents import ZERO, Refused, Tangent, is_differentiable_value
 from .tracebacks import point_at_user_line
 
@@ -641,8 +641,8 @@ def _refuse_shared_arguments(f, compiled, args):
     for name in compiled.changed:
         i = params.index(name)
         for j, other in enumerate(args):
-            if j != i and j < len(params) and isinstance(other, np.ndarray) \
-                    and isinstance(args[i], np.ndarray) and np.may_share_memory(args[i], other):
+            if j != i and j < len(params) and isinstance(args[i], np.ndarray) \
+                    and may_share(args[i], other):  # (into lists and objects too)
                 qualname = getattr(f, "__qualname__", repr(f))
                 raise ZygopyError(
                     f"{qualname} changes its argument `{name}` in place, and `{name}` and "

@@ -43,7 +43,7 @@ from .dispatch import (  # noqa: F401
     class_attribute,
 )
 from .dunders import refuse_unpacking
-from .structure import filled
+from .structure import may_share
 from .tangents import ZERO, Tangent, add, is_differentiable_value
 
 op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, operator.truediv
@@ -383,44 +383,22 @@ def unshared(a, index, others, key, augmented=False):
         if type(region) is not np.ndarray:  # one element: a view of it
             region = a[_as_slices(index)]
         for other in others:
-            if _shares(region, other, 4):
+            if may_share(region, other):
                 from ..compiler.aliases import refused_at_run_time
 
                 refused_at_run_time(key)
         return
     if isinstance(a, (list, dict)) and index is not None:
         item = a[index] if augmented else None  # `xs[i] += v` changes an array item
-        if isinstance(item, np.ndarray) and any(_shares(item, o, 4) for o in others):
+        if isinstance(item, np.ndarray) and any(may_share(item, o) for o in others):
             from ..compiler.aliases import refused_at_run_time
 
             refused_at_run_time(key)
         return  # setting an item of a list or dict changes no value it held
-    if any(_shares(np.empty(0), o, 4) or hasattr(o, "shape") for o in others):
+    if any(hasattr(o, "shape") for o in others):  # (a device array: not looked into)
         from ..compiler.aliases import refused_at_run_time
 
         refused_at_run_time(key)
-
-
-def _shares(region, value, depth):
-    """Whether `value` (an array, or a container, closure or object holding
-    arrays, looked into `depth` levels) may share memory with `region`."""
-    if isinstance(value, np.ndarray):
-        return np.may_share_memory(region, value)
-    if value is None or isinstance(value, (float, int, complex, str, bytes, np.generic)):
-        return False
-    if depth == 0:
-        return True  # too deep to tell: as if it did
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_shares(region, v, depth - 1) for v in value)
-    if isinstance(value, dict):
-        return any(_shares(region, v, depth - 1) for v in value.values())
-    if isinstance(value, types.FunctionType):
-        return any(_shares(region, c.cell_contents, depth - 1)
-                   for c in value.__closure__ or () if filled(c))
-    fields = getattr(value, "__dict__", None)
-    if fields is not None:
-        return any(_shares(region, v, depth - 1) for v in fields.values())
-    return hasattr(value, "shape")  # a device array, a dual: as if it did
 
 
 def _basic(index):

@@ -71,3 +71,44 @@ def filled(cell) -> bool:
     except ValueError:
         return False
     return True
+
+
+_IMMUTABLE = (float, int, complex, str, bytes, bool, range, type(None), type(Ellipsis))
+
+
+def may_share(region, value, depth=4) -> bool:
+    """Whether `value` may share memory with numpy array `region`: an array
+    (by its memory bounds), or what a container, closure, partial, bound
+    method or object holds, looked into `depth` levels. Values it cannot see
+    into (an iterator, a generator, a device array) count as sharing."""
+    import functools
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return np.may_share_memory(region, value)
+    if isinstance(value, _IMMUTABLE) or isinstance(value, (np.generic, np.dtype, type)):
+        return False
+    if depth == 0:
+        return True
+    inner = None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        inner = value
+    elif isinstance(value, dict):
+        inner = value.values()
+    elif isinstance(value, types.FunctionType):
+        inner = [c.cell_contents for c in value.__closure__ or () if filled(c)]
+    elif isinstance(value, types.MethodType):
+        inner = [value.__self__, value.__func__]
+    elif isinstance(value, functools.partial):
+        inner = [value.func, *value.args, *value.keywords.values()]
+    elif isinstance(value, types.BuiltinFunctionType):
+        inner = [getattr(value, "__self__", None)]
+    elif isinstance(value, types.ModuleType):
+        return False
+    else:
+        fields = object_fields(value)
+        if fields is None or not fields and getattr(value, "__dict__", None) is None:
+            return True  # nothing to look into: as if it did
+        inner = fields.values()
+    return any(may_share(region, v, depth - 1) for v in inner)

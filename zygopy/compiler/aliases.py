@@ -361,11 +361,14 @@ def _sharing(name, stmt, pairs, loops, stores):
             other = b if current == a else a
             if other in reached or _unaffected(current == b, how, stmt, name == current):
                 continue
-            if _rebound_between(stores, loops, (a, b), (line, col), stmt):
-                continue  # `t = s; t = t + x; s[0] = v`: t no longer shares s
             reached.add(other)
             todo.append(other)
-            out.append((other, (a, b), how))
+            # `t = s; t = t + x; s[0] = v`: t no longer shares s (nor after `s = ...`,
+            # the updated name); but a name made from t before (`r = t`) still may:
+            # followed on, and only its own rebinding counts then
+            rebinds = (a, b) if current == name else (other,)
+            if not _rebound_between(stores, loops, rebinds, (line, col), stmt):
+                out.append((other, (a, b), how))
     return out
 
 

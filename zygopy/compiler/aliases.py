@@ -321,8 +321,9 @@ def find(fdef, own=None):
         for name, roots, how in _bindings(s, containers):
             pairs += [((s.lineno, s.col_offset), name, other, how) for other in roots
                       if other != name]
+    found = _loops_over_updated(stmts)
     if not pairs:
-        return []
+        return found
     loads = {}
     for n in nodes:
         if n.__class__ is ast.Name and isinstance(n.ctx, ast.Load):
@@ -333,7 +334,6 @@ def find(fdef, own=None):
               if isinstance(s, ast.Assign) and id(s) in top  # every path rebinds it
               and not _roots(s.value)  # a new value (not `s = s`, `s = s.T`)
               for t in s.targets if isinstance(t, ast.Name)]
-    found = []
     for s in stmts:
         name = _mutated(s)
         if name is None:
@@ -346,6 +346,44 @@ def find(fdef, own=None):
                 where = ast.copy_location(ast.Pass(), s)
                 found.append((where, name, other, later[0], first, how, s))
     return found
+
+
+def _loops_over_updated(stmts):
+    """Conflicts of an update of the array a `for` loop iterates over, inside
+    the loop: Python's loop reads the later items after the update (zygopy's
+    read them as they were). Writing the current item, `for i, r in
+    enumerate(a): a[i] = ...`, is not one (what `r` shares is checked as any
+    view is)."""
+    found = []
+    for loop in stmts:
+        if not isinstance(loop, ast.For):
+            continue
+        iterated = _roots(loop.iter)
+        counter = None
+        if isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) \
+                and loop.iter.func.id == "enumerate" and isinstance(loop.target, ast.Tuple) \
+                and loop.target.elts and isinstance(loop.target.elts[0], ast.Name):
+            counter = loop.target.elts[0].id
+        for s in (n for n in walk(loop) if isinstance(n, ast.stmt) and n is not loop):
+            name = _mutated(s)
+            if name is None or name not in iterated or _writes_item(s, counter):
+                continue
+            where = ast.copy_location(ast.Pass(), s)
+            found.append((where, name, name, loop.lineno, (name, name), "loop", s))
+    return found
+
+
+def _writes_item(stmt, counter):
+    """Whether update `stmt` writes item `counter` (`a[i] = v`, `a[i, j] += v`)."""
+    if counter is None:
+        return False
+    target = stmt.target if isinstance(stmt, ast.AugAssign) else \
+        stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+    if not isinstance(target, ast.Subscript) or not isinstance(target.value, ast.Name):
+        return False
+    index = target.slice.elts[0] if isinstance(target.slice, ast.Tuple) and \
+        target.slice.elts else target.slice
+    return isinstance(index, ast.Name) and index.id == counter
 
 
 def _sharing(name, stmt, pairs, loops, stores):
@@ -519,6 +557,12 @@ def refused_at_run_time(key):
 
 
 def _refusal_text(name, other, later, a, b, how):
+    if how == "loop":
+        return (f"an in-place update of `{name}` inside the loop over `{name}` (line "
+                f"{later}): the loop reads its later items after the update"), [
+            f"loop over indices: `for i in range(len({name})):`, reading `{name}[i]`",
+            f"or write the current item only: `for i, r in enumerate({name}): "
+            f"{name}[i] = ...`"]
     second = {
         "holds": f"or give `{a}` a copy: `{b}.copy()` where `{a}` takes `{b}`",
         "rows": f"or write into `{b}` itself: `for i in range(len({b})): {b}[i] = ...`",

@@ -411,3 +411,58 @@ def test_updates_whose_other_name_shares_the_memory_at_run_time_are_refused(f):
     with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with") as info:
         zp.gradient(f, X.copy(), W)
     assert __file__ in str(info.value)
+
+
+def _bump(r, w):
+    r += w  # in place when r is an array
+    return r
+
+
+def calls_a_bumping_helper(x, w):
+    a = x * 1.0
+    b = _bump(a, w)
+    return np.sum(a**2) + np.sum(b)
+
+
+def test_a_helper_adding_in_place_to_its_array_argument_is_refused():
+    with pytest.raises(zp.ZygopyError, match=r"_bump changes its argument `r` in place"):
+        zp.gradient(calls_a_bumping_helper, X.copy(), W)
+    assert zp.gradient(lambda x, w: _bump(x * 1.0, w) * 2.0, 1.5, 0.5) == (2.0, 2.0)
+
+
+def loops_over_what_it_updates(x, w):
+    a = np.outer(x[:3], x[:3])
+    s = 0.0
+    for i, r in enumerate(a):
+        if i + 1 < len(a):
+            a[i + 1] += w * r  # the loop reads row i + 1 after this
+        s = s + np.sum(r * r)
+    return s
+
+
+def test_an_update_of_the_iterated_array_is_refused():
+    with pytest.raises(zp.UnsupportedSyntax, match="inside the loop over `a`"):
+        zp.gradient(loops_over_what_it_updates, X.copy(), W)
+
+
+def a_view_through_a_rebound_name(x, w):
+    a = np.outer(x[:2], x[:2])
+    tmp = a[0]
+    row = tmp
+    tmp = np.zeros(2)
+    a[0, 0] = w
+    return np.sum(row * row) + np.sum(tmp)
+
+
+def elements_swapped(x, w):
+    a = x * 1.0
+    v = a[:2]
+    a[0], a[1] = a[1] * w, a[0]
+    return np.sum(v * v)
+
+
+@pytest.mark.parametrize("f", [a_view_through_a_rebound_name, elements_swapped],
+                         ids=lambda f: f.__name__)
+def test_more_ways_of_sharing_are_refused(f):
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with"):
+        zp.gradient(f, X.copy(), W)

@@ -613,11 +613,19 @@ def check_owned_updates(fdef, filename, params, own=None):
     name here, never reaches the reads of it there. Returns the parameters
     updated in place without being rebound (the caller's arrays: fine for a
     top-level call, refused by the dispatcher for a call from differentiated
-    code, whose later reads would miss the gradient)."""
+    code, whose later reads would miss the gradient); `+x` for a parameter
+    updated by `x op= v`, which changes the caller's value only if it is an
+    array or a list."""
     changed = set()
     nodes = list(own_nodes(fdef)) if own is None else own
     own = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    assigned = {n.id for node in nodes if isinstance(node, ast.Assign)
+                for t in node.targets for n in walk(t) if isinstance(n, ast.Name)}
     for node in nodes:
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) \
+                and node.target.id in params and node.target.id not in assigned:
+            changed.add("+" + node.target.id)  # `x += v`: in place if x is an array
+            continue
         target = node.targets[0] if isinstance(node, ast.Assign) and \
             len(node.targets) == 1 else node.target if isinstance(node, ast.AugAssign) \
             else None

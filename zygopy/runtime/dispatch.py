@@ -135,8 +135,8 @@ def gradient_function(fn, kinds, value=True, floats=False):
     `value=False` the gradients alone; `floats`: it is only ever called with
     floats."""
     compiled = adjoint_functions(fn, kinds, False, False)[2]
-    if compiled.changed:  # the general path checks its arguments each call
-        return None, True, False
+    if compiled.changed and not (floats and all(n[0] == "+" for n in compiled.changed)):
+        return None, True, False  # the general path checks its arguments each call
     code, guards, calls_user_code, returns_floats = compiled.gradient_code(fn, value, floats)
     return _function(fn, _cells(fn, guards), code), calls_user_code, returns_floats
 
@@ -608,9 +608,10 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
     for attempt in (0, 1):
         forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
         if compiled.changed:
-            if not top:
-                _refuse_changed_arguments(f, compiled.changed)
-            _refuse_shared_arguments(f, compiled, args)
+            changed = _changed_in_place(compiled, args)
+            if changed and not top:
+                _refuse_changed_arguments(f, changed)
+            _refuse_shared_arguments(f, compiled, args, changed)
         try:
             y, saved = forward(*args)
             break
@@ -625,7 +626,8 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
 def _refuse_changed_arguments(f, names):
     name = getattr(f, "__qualname__", repr(f))
     raise ZygopyError(
-        f"{name} changes its argument `{names[0]}` in place (`{names[0]}[...] = ...`) and "
+        f"{name} changes its argument `{names[0]}` in place (`{names[0]}[...] = ...`, or "
+        f"`{names[0]} += ...` on an array or list) and "
         "is called from differentiated code: the caller's later reads of it would miss "
         "the gradient of the change.\nPossible fixes:\n"
         f"  - work on a copy and return it: {names[0]} = {names[0]}.copy(); "
@@ -633,12 +635,27 @@ def _refuse_changed_arguments(f, names):
         "  - or make the change in the function that made the array")
 
 
-def _refuse_shared_arguments(f, compiled, args):
+def _changed_in_place(compiled, args):
+    """The parameters this call changes in place: `x[i] = v` always; `x op= v`
+    where x is an array or a list (`+x` in `compiled.changed`; a number or a
+    tuple is rebound instead)."""
+    out = []
+    for name in compiled.changed:
+        if name[0] == "+":
+            name = name[1:]
+            value = args[compiled.params.index(name)]
+            if not isinstance(value, (list, dict, set)) and not hasattr(value, "shape"):
+                continue
+        out.append(name)
+    return out
+
+
+def _refuse_shared_arguments(f, compiled, args, changed):
     """A function changing its argument in place, called with that array and
     another sharing its memory (the same array twice, a view of it): the
     other's reads would miss the change's gradient."""
     params = compiled.params
-    for name in compiled.changed:
+    for name in changed:
         i = params.index(name)
         for j, other in enumerate(args):
             if j != i and j < len(params) and isinstance(args[i], np.ndarray) \

@@ -561,8 +561,8 @@ def _refusal_text(name, other, later, a, b, how):
         return (f"an in-place update of `{name}` inside the loop over `{name}` (line "
                 f"{later}): the loop reads its later items after the update"), [
             f"loop over indices: `for i in range(len({name})):`, reading `{name}[i]`",
-            f"or write the current item only: `for i, r in enumerate({name}): "
-            f"{name}[i] = ...`"]
+            (f"or write the current item only: `for i, r in enumerate({name}): "
+             f"{name}[i] = ...`")]
     second = {
         "holds": f"or give `{a}` a copy: `{b}.copy()` where `{a}` takes `{b}`",
         "rows": f"or write into `{b}` itself: `for i in range(len({b})): {b}[i] = ...`",

@@ -466,3 +466,14 @@ def elements_swapped(x, w):
 def test_more_ways_of_sharing_are_refused(f):
     with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with"):
         zp.gradient(f, X.copy(), W)
+
+
+def writes_beside_a_column(x, w):
+    a = np.outer(x[:2], x[:2])
+    c0 = a[:, 0]  # shares the bounds of the column written, not its elements
+    a[:, 1] = w * c0
+    return np.sum(a**2) + np.sum(c0)
+
+
+def test_a_view_beside_the_written_memory_is_not_shared():
+    test_updates_of_unshared_arrays_differentiate(writes_beside_a_column)

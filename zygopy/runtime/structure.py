@@ -85,8 +85,13 @@ def may_share(region, value, depth=4) -> bool:
 
     import numpy as np
 
-    if isinstance(value, np.ndarray):
-        return np.may_share_memory(region, value)
+    if isinstance(value, np.ndarray):  # bounds first; then the elements themselves
+        if not np.may_share_memory(region, value):  # (a column beside the one
+            return False                             # written shares bounds only)
+        try:
+            return np.shares_memory(region, value, max_work=10_000)
+        except np.exceptions.TooHardError:
+            return True
     if isinstance(value, _IMMUTABLE) or isinstance(value, (np.generic, np.dtype, type)):
         return False
     if depth == 0:

@@ -354,3 +354,17 @@ def test_fused_after_a_callee_was_rebound_uses_its_own_guards(monkeypatch):
     monkeypatch.undo()  # mm is math again when the second call fuses the code
     (g,) = zp.gradient(f, 0.5)
     assert g == pytest.approx(2.0 * (1 - math.tanh(0.5) ** 2))
+
+
+def test_fused_folds_keep_every_bit():
+    """`dx = 2.0; dx = dx + 3.0 * (2 * x)` is fused to `dx = 2.0 + 6.0 * x`:
+    the same floats (scaling by two rounds nothing)."""
+    api._FAST.clear()
+    api._forget_last()
+    zp.gradient(poly, 1.0, 1.0)
+    zp.gradient(poly, 1.0, 1.0)
+    _, text = _fused_text(poly, False)
+    assert "dx = 2.0 + 6.0 * x" in text
+    rng = np.random.default_rng(0)
+    for x in [*rng.standard_normal(50) * 1e3, 1e150, -1e150, 5e-324, 0.1]:
+        assert zp.gradient(poly, float(x), 1.0)[0] == 2.0 + 3.0 * (2 * float(x))

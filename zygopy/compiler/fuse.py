@@ -20,6 +20,7 @@ already hold at the end of the forward.
 from __future__ import annotations
 
 import ast
+import math
 
 from ..runtime.tracebacks import BACKWARD, FORWARD
 from . import facts as ann
@@ -56,7 +57,8 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef,
     body += _seeded(backward, dout, body, {n for n, t in typed.items() if t is float})
     if proven:
         body = _live(body)
-    fused = ast.FunctionDef(name, fwd.args, _without_needless_inits(body), [], None)
+    fused = ast.FunctionDef(name, fwd.args, _joined_accumulations(
+        _without_needless_inits(body)), [], None)
     return ast.fix_missing_locations(fused)
 
 
@@ -169,6 +171,28 @@ def _without_needless_inits(stmts):
     return out
 
 
+def _joined_accumulations(stmts):
+    """`d = c` then `d = d + e` (a constant, then a first accumulation: how a
+    gradient starts from a seed) as `d = c + e`, when e does not read d."""
+    out = []
+    for stmt in stmts:
+        prev = out[-1] if out else None
+        if prev is not None and isinstance(prev, ast.Assign) and isinstance(stmt, ast.Assign) \
+                and len(prev.targets) == len(stmt.targets) == 1 \
+                and isinstance(prev.targets[0], ast.Name) and _is_number(prev.value) \
+                and isinstance(stmt.targets[0], ast.Name) \
+                and stmt.targets[0].id == prev.targets[0].id \
+                and isinstance(stmt.value, ast.BinOp) and isinstance(stmt.value.op, ast.Add) \
+                and isinstance(stmt.value.left, ast.Name) \
+                and stmt.value.left.id == prev.targets[0].id \
+                and prev.targets[0].id not in _load_counts([ast.Expr(stmt.value.right)]):
+            stmt.value.left = prev.value
+            out[-1] = stmt
+            continue
+        out.append(stmt)
+    return out
+
+
 def _bound_before_read(name, stmts):
     for stmt in stmts:
         touched = [n.ctx for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
@@ -260,7 +284,24 @@ def _fold(e, floats=frozenset()):
                     isinstance(other, (ast.BinOp, ast.UnaryOp))  # a fresh value
                     or isinstance(other, ast.Name) and other.id in floats):
                 return other
+        scaled = _scaled_by_two(e)
+        if scaled is not None:
+            return scaled
     return e
+
+
+def _scaled_by_two(e):
+    """`c * (2 * x)` as `(2 c) * x`, exactly: scaling by a power of two
+    (at least 2) rounds nothing, and with |c| >= 1 neither form overflows
+    where the other does not."""
+    if not (_is_number(e.left) and abs(e.left.value) >= 1 and isinstance(e.right, ast.BinOp)
+            and isinstance(e.right.op, ast.Mult)):
+        return None
+    inner = e.right
+    for two, x in ((inner.left, inner.right), (inner.right, inner.left)):
+        if _is_number(two) and two.value >= 2 and math.frexp(two.value)[0] == 0.5:
+            return ast.BinOp(ast.Constant(e.left.value * two.value), ast.Mult(), x)
+    return None
 
 
 def _is_number(e):

@@ -368,3 +368,13 @@ def test_fused_folds_keep_every_bit():
     rng = np.random.default_rng(0)
     for x in [*rng.standard_normal(50) * 1e3, 1e150, -1e150, 5e-324, 0.1]:
         assert zp.gradient(poly, float(x), 1.0)[0] == 2.0 + 3.0 * (2 * float(x))
+
+
+def huge_scale(x):
+    return 1e308 * x**2
+
+
+def test_a_fold_whose_constant_would_overflow_is_not_made():
+    g = [zp.gradient(huge_scale, 1e-10)[0] for _ in range(3)]
+    assert g[0] == g[1] == g[2] == 1e308 * (2 * 1e-10)
+

@@ -292,14 +292,15 @@ def _fold(e, floats=frozenset()):
 
 def _scaled_by_two(e):
     """`c * (2 * x)` as `(2 c) * x`, exactly: scaling by a power of two
-    (at least 2) rounds nothing, and with |c| >= 1 neither form overflows
-    where the other does not."""
+    (at least 2) rounds nothing, and with |c| >= 1 and 2c finite neither form
+    overflows where the other does not."""
     if not (_is_number(e.left) and abs(e.left.value) >= 1 and isinstance(e.right, ast.BinOp)
             and isinstance(e.right.op, ast.Mult)):
         return None
     inner = e.right
     for two, x in ((inner.left, inner.right), (inner.right, inner.left)):
-        if _is_number(two) and two.value >= 2 and math.frexp(two.value)[0] == 0.5:
+        if _is_number(two) and two.value >= 2 and math.frexp(two.value)[0] == 0.5 \
+                and math.isfinite(e.left.value * two.value):  # (2c itself may overflow)
             return ast.BinOp(ast.Constant(e.left.value * two.value), ast.Mult(), x)
     return None
 

@@ -193,3 +193,58 @@ def test_a_named_chain_trains_through_its_names():
     (by_index,) = zp.gradient(lambda m: np.sum((m(x) - x) ** 2), m)
     np.testing.assert_allclose(g.layers[0].weight, by_index.layers[0].weight)
     assert np.any(g.layers[0].weight != 0)
+
+
+class _B:
+    def __init__(self, x):
+        self.x = x
+
+    def __mul__(self, o):
+        return self.x * o.x
+
+    def __rmul__(self, o):
+        return 10.0 * self.x * o.x
+
+
+class _C(_B):  # inherits __rmul__: Python runs the left operand's __mul__
+    pass
+
+
+def test_an_inherited_reflected_method_does_not_go_first():
+    f = lambda a: _B(a) * _C(a)
+    assert f(1.3) == pytest.approx(1.69)
+    assert zp.withgradient(f, 1.3) == (pytest.approx(1.69), (pytest.approx(2.6),))
+
+
+class _A:
+    def __init__(self, w):
+        self.w = w
+
+    def __rmul__(self, k):
+        return _A(self.w * k)
+
+    def __float__(self):
+        return self.w * 3
+
+
+@pytest.mark.parametrize("f, what", [
+    (lambda a: np.sum(_A(a * a)).w, r"np.sum \(of an object of class _A"),
+    (lambda a: np.float64(_A(a)) * 1.0, r"np.float64 \(of an object of class _A"),
+    (lambda a: np.sum((np.array([a, 2.0]) * _A(a)).w), "an array and an object of class _A"),
+])
+def test_numpy_of_user_objects_is_refused(f, what):
+    with pytest.raises(zp.NoRuleError, match=what):
+        zp.gradient(f, 1.5)
+
+
+def _star(x):
+    return _add2(*Pair(x))
+
+
+def _add2(p, q):
+    return p + q
+
+
+def test_star_unpacking_an_object_is_refused():
+    with pytest.raises(zp.NoRuleError, match="unpacking an object of class Pair"):
+        zp.gradient(_star, 1.5)

@@ -304,6 +304,11 @@ _NOT_ROUTED = (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
 
 _IN_PLACE_FUNCTIONS = (np.put, np.place, np.putmask, np.put_along_axis)  # a[...] = v
 _BUILTINS = (types.BuiltinFunctionType, type)
+
+
+def _is_numpy(f):
+    """A numpy function, ufunc or type (np.sum, np.exp, np.float64)."""
+    return type(f) is np.ufunc or (getattr(f, "__module__", None) or "").startswith("numpy")
 _GETITEM = [None]  # zygopy's getitem (generated code's `x[i]`), set by runtime.generated
 
 
@@ -341,6 +346,8 @@ def call_method_masked(mask, obj, name, *args, **kwargs):
 def _rule_call(rrule, f, args, kwargs, mask):
     """Run a rule; a bound method found by its type's rule (`x.reshape`) passes
     its object first, whose cotangent becomes the callee's."""
+    if _is_numpy(f):
+        dunders.refuse_numpy_of_objects(f, args)
     bound = isinstance(f, types.BuiltinMethodType) and isinstance(key_of(f), tuple)
     if bound:
         args = (f.__self__,) + args

@@ -16,6 +16,8 @@ import builtins
 import operator
 import types
 
+import numpy as np
+
 from ..errors import NoRuleError
 
 _BINARY = {
@@ -70,9 +72,15 @@ def _binary(f, a, b):
         backward = user_method(b, reflected)
     if forward is None and backward is None:
         return None
+    if isinstance(a, np.ndarray) and getattr(type(b), "__array_ufunc__", 0) is not None:
+        raise NoRuleError(f, f" (an array and an object of class {type(b).__name__}: numpy "
+                             "applies the operator to each element, making an array of "
+                             "objects; set __array_ufunc__ = None on the class to have "
+                             f"numpy call its {reflected} with the whole array)")
     tries = [(forward, (a, b), False), (backward, (b, a), True)]
-    if backward is not None and issubclass(type(b), type(a)):
-        tries.reverse()  # a subclass's reflected method goes first
+    if backward is not None and issubclass(type(b), type(a)) \
+            and user_method(b, reflected) is not user_method(a, reflected):
+        tries.reverse()  # a subclass overriding the reflected method goes first
     for method, args, swapped in tries:
         if method is None:
             continue
@@ -157,3 +165,20 @@ def refuse_unpacking(value):
                           " (by its __iter__, inside differentiated code: the items' "
                           "gradients have no way back to its fields; unpack a tuple or "
                           "list the object returns from a method instead)")
+
+
+def refuse_numpy_of_objects(f, args):
+    """A numpy function (np.sum, np.float64, a ufunc) called on an object of
+    a user class: numpy treats it as an opaque element of an object array,
+    and zygopy's rules, written for numbers and arrays, would lose its
+    gradient."""
+    for a in args:
+        t = type(a)
+        if (t.__module__ or "").partition(".")[0] not in _OURS \
+                and (hasattr(a, "__dict__") or hasattr(t, "__slots__")) \
+                and not hasattr(a, "shape") and not callable(a):
+            raise NoRuleError(f, f" (of an object of class {t.__name__}: numpy would make "
+                                 "an array of objects of it, whose gradient zygopy's rules "
+                                 "for numbers and arrays cannot follow; pass the object's "
+                                 "arrays or numbers)")
+

@@ -229,6 +229,7 @@ def split_grads(grads, positional, keywords):
             out.append(grads[i])
             i += 1
         else:
+            refuse_unpacking(xs)  # `f(*v)` of an object iterated by its __iter__
             out.append(as_sequence(grads[i:i + len(xs)], xs))
             i += len(xs)
     for kw in keywords:

@@ -163,7 +163,7 @@ class Box:
         raise AttributeError(name)
 
     def by_name(self, x):
-        return getattr(self, "second")(x) + vars(self)["mods"][0](x)
+        return getattr(self, "second")(x) + vars(self)["mods"][0](x)  # noqa: B009
 
 
 X2 = np.array([1.0, 2.0])

@@ -248,3 +248,22 @@ def _add2(p, q):
 def test_star_unpacking_an_object_is_refused():
     with pytest.raises(zp.NoRuleError, match="unpacking an object of class Pair"):
         zp.gradient(_star, 1.5)
+
+
+class _V2:
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def __add__(self, o):
+        return _V2(self.a + o, self.b)
+
+
+def _adds_in_place(a, b):
+    v = _V2(a, b)
+    v += a  # no __iadd__: v is rebound, the class is not shared
+    w = _V2(b, b)
+    return v.a + v.b + w.a
+
+
+def test_augmented_assignment_of_an_object_without_iadd():
+    assert zp.gradient(_adds_in_place, 0.5, 1.5) == (2.0, 2.0)

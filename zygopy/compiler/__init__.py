@@ -136,7 +136,8 @@ def _generate(fn, kinds, need_free, implicit):
     local = own | set(params)
     _refuse_reserved(fdef, local, filename)
     fresh = naming.Fresh(names, naming.adjoint_prefix(names))
-    conflicts = aliases.guard(fdef, aliases.find(fdef, own_nodes), filename, set(params))
+    conflicts = aliases.guard(fdef, aliases.find(fdef, own_nodes), filename, set(params),
+                              local)
     exits.lower(fdef, fresh)
     closure = frozenset(fn.__code__.co_freevars)
     modules = frozenset(k for k, v in fn.__globals__.items() if isinstance(v, types.ModuleType))

@@ -426,7 +426,7 @@ def _unaffected(current_is_shared, how, stmt, direct):
     return False
 
 
-def guard(fdef, found, filename, params):
+def guard(fdef, found, filename, params, local=None):
     """Turn the conflicts that a look at the values can settle into checks at
     run time, and return the others (for `refuse`).
 
@@ -445,7 +445,8 @@ def guard(fdef, found, filename, params):
         _, _, other, _, _, how, stmt = conflict
         target = _update_target(stmt)
         if how in ("whole", "part", "rows") and target is not None \
-                and _bound_before(other, stmt, blocks, params):
+                and (local is not None and other not in local  # a global, a class
+                     or _bound_before(other, stmt, blocks, params)):
             by_stmt.setdefault(id(stmt), (stmt, target, []))[2].append(conflict)
         else:
             rest.append(conflict)

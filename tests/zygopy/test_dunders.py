@@ -267,3 +267,41 @@ def _adds_in_place(a, b):
 
 def test_augmented_assignment_of_an_object_without_iadd():
     assert zp.gradient(_adds_in_place, 0.5, 1.5) == (2.0, 2.0)
+
+
+class _W:
+    def __init__(self, x):
+        self.x = x
+
+    def __add__(self, o):
+        return _W(self.x + o)
+
+    def __iadd__(self, o):
+        return _W(self.x + 2 * o)
+
+
+class _OnlyIadd:
+    def __init__(self, x):
+        self.x = x
+
+    def __iadd__(self, o):
+        return _OnlyIadd(self.x * o)
+
+
+def _adds_twice(a):
+    w = _W(a)
+    w += a  # __iadd__, as Python
+    v = _W(a) + a  # __add__
+    return w.x + v.x
+
+
+def _only_iadd(a):
+    w = _OnlyIadd(a)
+    w += a
+    return w.x
+
+
+def test_augmented_assignment_runs_the_in_place_method():
+    assert _adds_twice(1.3) == pytest.approx(3 * 1.3 + 2 * 1.3)
+    assert zp.withgradient(_adds_twice, 1.3) == (pytest.approx(6.5), (pytest.approx(5.0),))
+    assert zp.gradient(_only_iadd, 1.3) == (pytest.approx(2.6),)

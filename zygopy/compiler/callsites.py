@@ -30,10 +30,11 @@ class CallSites:
             from ..rules.formulas import OPERATORS
 
             op = OPERATORS.get(type(rhs.op))
-            fn = _zp("op_" + op.__name__) if op is not None else None
-            if fn is None:
+            if op is None:
                 raise NotImplementedError(type(rhs.op).__name__)
-            return self.call_form([fn], [rhs.left, rhs.right], [])
+            # `x op= y` of objects may run their __iop__ (zygopy's op_i...)
+            prefix = "op_i" if ann.get(rhs, "augmented") else "op_"
+            return self.call_form([_zp(prefix + op.__name__)], [rhs.left, rhs.right], [])
         if isinstance(rhs, ast.UnaryOp) and self.act.kind(rhs.operand) == ANY:
             from ..rules.formulas import OPERATORS
 

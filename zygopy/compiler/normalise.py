@@ -66,7 +66,7 @@ class Normaliser:
     def stmt_AugAssign(self, node):
         target = node.target
         load = _as_load(target)
-        self.assign(target, ast.BinOp(load, node.op, node.value))
+        self.assign(target, ann.set_(ast.BinOp(load, node.op, node.value), "augmented", True))
 
     def assign(self, target, value):
         if isinstance(target, ast.Name):
@@ -229,7 +229,10 @@ class Normaliser:
         return e
 
     def expr_BinOp(self, e):
-        return ast.BinOp(self.atom(e.left), e.op, self.atom(e.right))
+        out = ast.BinOp(self.atom(e.left), e.op, self.atom(e.right))
+        if ann.get(e, "augmented"):  # `x op= y`: objects may define __iop__
+            ann.set_(out, "augmented", True)
+        return out
 
     def expr_UnaryOp(self, e):
         return ast.UnaryOp(e.op, self.atom(e.operand))

@@ -181,6 +181,10 @@ def _dispatch(f, args, kwargs, mask):
         if rrule is not None:
             if f is _GETITEM[0] and dunders.user_method(args[0], "__getitem__"):
                 return dunders.run(dunders.user_method(args[0], "__getitem__"), args)
+            if f in dunders.AUGMENTED:  # `x += y`: an object's __iadd__ or __add__
+                out = dunders.call(f, args, kwargs)
+                if out is not None:
+                    return out
             return _rule_call(rrule, f, args, kwargs, mask)
         nondifferentiable = f in NONDIFFERENTIABLE
     else:

@@ -47,9 +47,20 @@ def user_method(obj, name):
     return method if isinstance(method, types.FunctionType) else None
 
 
+AUGMENTED: dict = {}  # generated code's op_iadd, ... -> (the operator, "__iadd__", ...)
+
+
 def call(f, args, kwargs):
     """`(y, pullback)` of operator `f` on `args` through a user class's special
     method, or None when no argument is such an object (the rules apply)."""
+    if f in AUGMENTED:  # `x op= y`: x's __iop__ first, as Python
+        op, name = AUGMENTED[f]
+        method = user_method(args[0], name) if len(args) == 2 else None
+        if method is not None:
+            y, pb = run(method, args)
+            if y is not NotImplemented:
+                return y, pb
+        f = op
     if f in _ITERATING:
         refuse_iterating(f, args)
         return None

@@ -42,6 +42,7 @@ from .dispatch import (  # noqa: F401
     carries_gradient,
     class_attribute,
 )
+from . import dunders as _dunders
 from .dunders import refuse_unpacking
 from .structure import may_share
 from .tangents import ZERO, Tangent, add, is_differentiable_value
@@ -50,6 +51,27 @@ op_add, op_sub, op_mul, op_truediv = operator.add, operator.sub, operator.mul, o
 op_pow, op_floordiv, op_mod, op_matmul = operator.pow, operator.floordiv, operator.mod, \
     operator.matmul
 op_neg, op_pos = operator.neg, operator.pos
+
+
+def _augmented(op, name):
+    """`op_i<name>`: generated code's `x op= y`, a new value as `x = x op y` for
+    numbers, arrays and lists (updates of shared arrays are refused apart),
+    the class's `__i<name>__` for an object that has one."""
+    def augmented(a, b):
+        return op(a, b)
+
+    augmented.__name__ = augmented.__qualname__ = f"op_i{name}"
+    RULES[augmented] = RULES[op]
+    _dunders.AUGMENTED[augmented] = (op, f"__i{name}__")
+    return augmented
+
+
+op_iadd, op_isub, op_imul, op_itruediv = (
+    _augmented(op, n) for op, n in ((operator.add, "add"), (operator.sub, "sub"),
+                                    (operator.mul, "mul"), (operator.truediv, "truediv")))
+op_ipow, op_ifloordiv, op_imod, op_imatmul = (
+    _augmented(op, n) for op, n in ((operator.pow, "pow"), (operator.floordiv, "floordiv"),
+                                    (operator.mod, "mod"), (operator.matmul, "matmul")))
 
 
 _F32_ONE = np.float32(1)

@@ -8,6 +8,8 @@ import numpy as np
 from hypothesis import strategies as st
 from rule_specs import matrices, spec, with_shape
 
+from zygopy.runtime.generated import op_imatmul
+
 # joining and splitting -------------------------------------------------------
 
 
@@ -106,6 +108,7 @@ def _matmul(d):
 
 spec(np.matmul, _matmul)
 spec(operator.matmul, _matmul, name="operator.matmul")
+spec(op_imatmul, _matmul, name="op_imatmul")  # generated code's `a @= b`
 
 
 def _dot(d):

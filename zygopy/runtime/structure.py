@@ -92,7 +92,7 @@ def may_share(region, value, depth=4) -> bool:
             return np.shares_memory(region, value, max_work=10_000)
         except np.exceptions.TooHardError:
             return True
-    if isinstance(value, _IMMUTABLE) or isinstance(value, (np.generic, np.dtype, type)):
+    if isinstance(value, (*_IMMUTABLE, np.generic, np.dtype, type)):
         return False
     if depth == 0:
         return True

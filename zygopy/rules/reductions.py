@@ -179,9 +179,9 @@ def mean_rule(x, *args, **kw):
 
 @rule(np.prod, np.ndarray.prod)
 def prod_rule(x, *args, **kw):
-    """`np.prod(x, axis, dtype, out, keepdims)`, exact at zeros: with one zero
-    in a slice only that element gets a gradient (the product of the others);
-    with two or more zeros the slice's gradient is zero."""
+    """`np.prod(x, axis, dtype, out, keepdims)`: each element's cotangent is dy
+    times the product of the others in its slice, made without dividing (exact
+    at zeros, and differentiable again: second order through it is right)."""
     _refuse_where("prod", kw)
     xp = array_module(x)
     y = xp.prod(x, *args, **kw)
@@ -189,12 +189,7 @@ def prod_rule(x, *args, **kw):
     initial = option(args, kw, 4, "initial")
 
     def prod_pullback(dy):
-        zero = xp.equal(x, 0)
-        safe = xp.where(zero, 1, x)
-        others = xp.prod(safe, axis=axis, keepdims=True)  # product of nonzeros
-        nzero = xp.sum(zero, axis=axis, keepdims=True)
-        lone = xp.logical_and(zero, xp.equal(nzero, 1))
-        scale = xp.where(xp.equal(nzero, 0), others / safe, xp.where(lone, others, 0))
+        scale = _products_of_the_others(x, axis)
         if initial is not None:  # y = initial * the product
             scale = scale * initial
         return (expand_to(dy, shape, axis, x) * scale,) + nones(args)
@@ -301,6 +296,25 @@ def cumprod_rule(x, *args, **kw):
         return (xp.reshape(dx, shape),) + nones(args)
 
     return y, cumprod_pullback
+
+
+def _products_of_the_others(x, axis):
+    """For each element of x, the product of the other elements of its slice
+    along `axis` (None: all): the products before it times those after it."""
+    xp = array_module(x)
+    if np.ndim(x) == 0:
+        return xp.ones_like(x)
+    ndim = np.ndim(x)
+    axes = tuple(range(ndim)) if axis is None else \
+        tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    front = tuple(range(len(axes)))
+    moved = xp.moveaxis(x, axes, front)
+    flat = xp.reshape(moved, (-1,) + tuple(np.shape(moved)[len(axes):]))
+    ones = xp.ones_like(flat[:1])
+    before = xp.cumprod(xp.concatenate([ones, flat[:-1]], axis=0), axis=0)
+    after = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, 0)[:-1]], axis=0),
+                               axis=0), 0)
+    return xp.moveaxis(xp.reshape(before * after, np.shape(moved)), front, axes)
 
 
 def _cumprod_grad(x, dy, axis):

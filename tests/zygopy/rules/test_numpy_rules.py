@@ -520,3 +520,18 @@ def test_a_negative_base_to_a_constant_power():
         gx, gp = zp.gradient(lambda x, p: np.sum(x**p), np.array([-2.0, 2.0]), 2.0)
     np.testing.assert_allclose(gx, [-4.0, 4.0])
     assert math.isnan(gp)
+
+
+@pytest.mark.parametrize("x", [[1.5, 0.0, 2.0], [1.5, 0.0, 0.0], [0.5, -1.0, 3.0]])
+def test_prod_second_order_with_zeros(x):
+    import zygopy as zp
+
+    x = np.array(x)
+    f = np.prod
+    H = zp.hessian(f, x)
+    h = 1e-6
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = h
+        column = (zp.gradient(f, x + e)[0] - zp.gradient(f, x - e)[0]) / (2 * h)
+        np.testing.assert_allclose(H[:, i], column, atol=1e-7)

@@ -80,7 +80,7 @@ def _cotangent(dy, y, where="the output"):
 # when the callee dies.
 _FAST: dict = {}  # weakref(f) or (weakref(f), mask) -> [floats only, float or dtype
 #     per argument, observed, unwrap, [f_gradient, f_withgradient], evict, mask,
-#     f_gradient surely returns floats (for `_remember_last`)]
+#     f_gradient surely returns floats (for `_remember_last`), the code it was made of]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
 _ref = weakref.ref
@@ -98,7 +98,10 @@ def _fast(f, args, value, mask=None):
         return None
     if entry is None or _IMPLICIT:
         return None
-    floats, arg_types, observed, unwrap, fused, _, _, _ = entry
+    floats, arg_types, observed, unwrap, fused, _, _, _, code = entry
+    if (f.fn if unwrap else f).__code__ is not code:  # its __code__ was replaced
+        _FAST.pop(_ref(f) if mask is None else (_ref(f), mask), None)
+        return None
     if len(args) != len(arg_types):
         return None
     if floats:
@@ -165,15 +168,16 @@ def _fuse(entry, f, args, value):
         return None, False
     entry[2] = calls_user_code
     entry[4][value] = run
-    if returns_floats and not value and not calls_user_code and entry[6] is None:
+    if returns_floats and not value and not calls_user_code and entry[6] is None \
+            and type(f) is types.FunctionType:
         entry[7] = True
         _remember_last(f, run, len(args))
     return run, calls_user_code
 
 
 def _remember_last(f, run, n):
-    global _last_ref, _last_run, _last_n, _last_plain
-    _last_ref, _last_run, _last_n = _ref(f), run, n
+    global _last_ref, _last_run, _last_n, _last_plain, _last_code
+    _last_ref, _last_run, _last_n, _last_code = _ref(f), run, n, f.__code__
     # a function closing over nothing (a module's) is held: checked by `is`
     _last_plain = f if getattr(f, "__closure__", True) is None else _NOTHING
 
@@ -185,6 +189,7 @@ def _remember_last(f, run, n):
 # globals rather than a tuple: each unpacking would cost a tenth of the call.
 _NOTHING = object()
 _last_plain = _NOTHING  # f itself, when it closes over nothing (else a weakref only)
+_last_code = None  # its code (a function whose __code__ is replaced is compiled again)
 _last_ref = _ref(_fuse)  # weakref(f)
 _last_run = None  # its f_gradient
 _last_n = -1  # its number of arguments (a call with another number raises TypeError)
@@ -217,7 +222,7 @@ def _remember_fast(f, args, mask=None):
     evict = _ref(f, lambda _, key=key: _FAST.pop(key, None))
     floats = all(t is float for t in arg_types)
     _FAST[key] = [floats, arg_types, True, fn is not f, [None, None], evict, mask,
-                  False]  # observed and the last item (see `_remember_last`): by _fuse
+                  False, fn.__code__]  # observed and `_remember_last`'s flag: by _fuse
 
 
 _DIFFERENTIATING: list = []  # functions whose forward pass is running now
@@ -267,7 +272,8 @@ def gradient(f, *args):
     With implicit parameters, `gradient(lambda: loss(x, y), params(W, b))`
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
-    if (f is _last_plain or _last_ref() is f) and not _IMPLICIT:
+    if (f is _last_plain or _last_ref() is f) and f.__code__ is _last_code \
+            and not _IMPLICIT:
         for a in args:
             if type(a) is not float:
                 break

@@ -378,3 +378,19 @@ def test_a_fold_whose_constant_would_overflow_is_not_made():
     g = [zp.gradient(huge_scale, 1e-10)[0] for _ in range(3)]
     assert g[0] == g[1] == g[2] == 1e308 * (2 * 1e-10)
 
+
+
+def test_a_replaced_code_object_is_compiled_again():
+    def e(x):
+        return x * x
+
+    def cube(x):
+        return x * x * x
+
+    for _ in range(3):  # general path, then fused, then remembered
+        assert zp.gradient(e, 3.0) == (6.0,)
+        assert zp.withgradient(e, 3.0) == (9.0, (6.0,))
+    e.__code__ = cube.__code__
+    assert zp.withgradient(e, 3.0) == (27.0, (27.0,))
+    assert zp.gradient(e, 3.0) == (27.0,)
+    assert zp.gradient(e, 3.0) == (27.0,)

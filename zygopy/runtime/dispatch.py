@@ -83,16 +83,20 @@ def carries_gradient(x) -> bool:
 
 def adjoint_functions(fn, kinds, need_free, implicit):
     """(forward, backward, compiled) for `fn`, compiling on first use."""
+    code = fn.__code__
     key = (kinds, need_free, implicit)
     built = _BUILT.get(_ref(fn))  # a plain dict of weak keys: a third of the
     if built is not None:  # time of a WeakKeyDictionary's get
+        if built.get(_CODE) is not code:  # its __code__ was replaced: build anew
+            built.clear()
+            built[_CODE] = code
         entry = built.get(key)
         if entry is not None:
             return entry
     else:
         ref = _ref(fn, _unbuilt)
-        built = _BUILT[ref] = {}
-    code_key = (fn.__code__,) + key
+        built = _BUILT[ref] = {_CODE: code}
+    code_key = (code, kinds, need_free, implicit)
     compiled = _COMPILED.get(code_key)
     if compiled is None:
         from ..compiler import compile_function
@@ -108,6 +112,7 @@ def adjoint_functions(fn, kinds, need_free, implicit):
 
 
 _ref = weakref.ref
+_CODE = "code"  # the key, in a function's _BUILT entry, of the code it was built for
 
 
 def _unbuilt(ref):

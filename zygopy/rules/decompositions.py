@@ -63,6 +63,9 @@ def det_cofactors(a):
     inverting a (a singular one too): with a = U diag(s) V^T, it is
     det(U) det(V) U diag(prod of the other singular values) V^T."""
     xp = array_module(a)
+    n = np.shape(a)[-1]
+    if n <= 3:  # written out: a polynomial, exact, and differentiable again
+        return _small_cofactors(a, n)
     u, s, vt = xp.linalg.svd(a)
     ones = xp.ones_like(s[..., :1])
     before = xp.cumprod(xp.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
@@ -70,6 +73,24 @@ def det_cofactors(a):
                                axis=-1), -1)
     sign = xp.linalg.det(u) * xp.linalg.det(vt)
     return _expand2(sign) * ((u * (before * after)[..., None, :]) @ vt)
+
+
+def _small_cofactors(a, n):
+    """The cofactor matrix of 1x1, 2x2 and 3x3 matrices (stacked on leading
+    axes): for 3x3, each row is the cross product of the other two rows."""
+    xp = array_module(a)
+    if n == 1:
+        return xp.ones_like(a)
+    e = [[a[..., i, j] for j in range(n)] for i in range(n)]
+    if n == 2:
+        rows = [[e[1][1], -e[1][0]], [-e[0][1], e[0][0]]]
+    else:
+        def cross(u, v):
+            return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2],
+                    u[0] * v[1] - u[1] * v[0]]
+
+        rows = [cross(e[1], e[2]), cross(e[2], e[0]), cross(e[0], e[1])]
+    return xp.stack([xp.stack(row, axis=-1) for row in rows], axis=-2)
 
 
 @rule(np.linalg.det)

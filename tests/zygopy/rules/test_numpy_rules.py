@@ -535,3 +535,19 @@ def test_prod_second_order_with_zeros(x):
         e[i] = h
         column = (zp.gradient(f, x + e)[0] - zp.gradient(f, x - e)[0]) / (2 * h)
         np.testing.assert_allclose(H[:, i], column, atol=1e-7)
+
+
+@pytest.mark.parametrize("a", [[[1.0, 2.0], [2.0, 4.0]], [[0.0, 0.0], [0.0, 0.0]],
+                               [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.5, -1.0, 2.0]]])
+def test_det_second_order_at_singular_matrices(a):
+    import zygopy as zp
+
+    a = np.array(a)
+    H = zp.hessian(np.linalg.det, a)
+    h = 1e-6
+    for i in np.ndindex(a.shape):
+        e = np.zeros_like(a)
+        e[i] = h
+        column = (zp.gradient(np.linalg.det, a + e)[0] -
+                  zp.gradient(np.linalg.det, a - e)[0]) / (2 * h)
+        np.testing.assert_allclose(H[(Ellipsis,) + i], column, atol=1e-6)

@@ -305,3 +305,8 @@ def test_augmented_assignment_runs_the_in_place_method():
     assert _adds_twice(1.3) == pytest.approx(3 * 1.3 + 2 * 1.3)
     assert zp.withgradient(_adds_twice, 1.3) == (pytest.approx(6.5), (pytest.approx(5.0),))
     assert zp.gradient(_only_iadd, 1.3) == (pytest.approx(2.6),)
+
+
+def test_a_gradient_with_respect_to_a_bound_method_is_its_objects():
+    (g, gx) = zp.gradient(lambda m, x: m(x), Lin(1.3).__call__, 0.7)
+    assert g.w == pytest.approx(0.7) and gx == pytest.approx(1.3)

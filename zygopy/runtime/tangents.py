@@ -322,6 +322,8 @@ def materialize(t, x):
     if isinstance(x, dict) and isinstance(t, dict):
         return {k: materialize(t.get(k, ZERO), v) for k, v in x.items()}
     if isinstance(t, Tangent):
+        if isinstance(x, types.MethodType):  # a bound method: its object's tangent
+            return materialize(t, x.__self__)
         fields = object_fields(x) or {}
         out = {k: materialize(t._fields.get(k, ZERO), v) for k, v in fields.items()}
         if isinstance(x, tuple):  # a namedtuple: its gradient is one too, as in JAX

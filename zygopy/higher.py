@@ -37,9 +37,12 @@ class NotPerturbable(TypeError):
         self.kind = kind
 
 
-def _second_order_of_objects(pb, dy):
+def _second_order_of_objects(pb, dy, args):
     """`pb(dy)` of a gradient called in differentiated code, its refusal of
-    an object argument said in the user's terms."""
+    an object argument said in the user's terms. Its forward ran on duals as
+    well (a `jvp` of a gradient is second order); pulling back through it
+    then would be third order."""
+    _refuse_third_order(args)
     try:
         return pb(dy)
     except NotPerturbable as exc:
@@ -191,12 +194,11 @@ def _grad_function_rule(gf, *args):
     """Calling a `grad(f)` / `value_and_grad(f)` object inside differentiated code."""
     if gf.has_aux:
         raise NotImplementedError("differentiating value_and_grad(..., has_aux=True)")
-    _refuse_third_order(args)
     y = gf(*args)
     pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
 
     def grad_function_pullback(dy):
-        grads = _second_order_of_objects(pb, dy)
+        grads = _second_order_of_objects(pb, dy, args)
         d_gf = Tangent(type(gf), f=grads[0]) if grads[0] not in (None, ZERO) else ZERO
         return (d_gf,) + tuple(grads[1:])
 
@@ -211,10 +213,9 @@ def _gradient_rule(f, *args):
     """`zp.gradient(f, *args)` inside differentiated code."""
     if len(args) == 1 and isinstance(args[0], api.Params):
         raise NotImplementedError("differentiating gradient(f, params(...))")
-    _refuse_third_order(args)
     y = api.gradient(f, *args)
     pb = _second_order_pullback(f, args, tuple(range(len(args))), False)
-    return y, lambda dy: _second_order_of_objects(pb, dy)
+    return y, lambda dy: _second_order_of_objects(pb, dy, args)
 
 
 def _constructor_rule(make):
@@ -242,10 +243,9 @@ def _withgradient_rule(f, *args):
     the gradient, both differentiated."""
     if len(args) == 1 and isinstance(args[0], api.Params):
         raise NotImplementedError("differentiating withgradient(f, params(...))")
-    _refuse_third_order(args)
     y = api.withgradient(f, *args)
     pb = _second_order_pullback(f, args, tuple(range(len(args))), True)
-    return y, lambda dy: _second_order_of_objects(pb, dy)
+    return y, lambda dy: _second_order_of_objects(pb, dy, args)
 
 
 def _not_differentiated_again(fn, name):

@@ -385,3 +385,13 @@ def test_a_gradient_of_a_gradient_with_respect_to_an_object_is_refused_clearly()
     num = [(penalty_of_arrays(w + h * e) - penalty_of_arrays(w - h * e)) / (2 * h)
            for e in np.eye(2)]
     np.testing.assert_allclose(g, num, rtol=1e-5)
+
+
+def test_a_jvp_of_a_gradient_is_second_order():
+    def cube(t):
+        return t**3
+
+    assert zp.jvp(lambda z: zp.gradient(cube, z)[0], (1.0,), (1.0,)) == (3.0, 6.0)
+    assert zp.jvp(lambda z: zp.grad(cube)(z), (2.0,), (1.0,)) == (12.0, 12.0)
+    with pytest.raises(zp.ZygopyError, match="third-order"):
+        zp.grad(zp.grad(zp.grad(cube)))(1.0)

@@ -85,6 +85,8 @@ def seed(y):
         return 1.0
     if t is np.float32:
         return _F32_ONE
+    if t is _Dual:  # a gradient run on duals (a jvp of it): seeded as its value
+        return seed(y.primal)
     if isinstance(y, bool) or not _is_real_scalar(y):
         shape = getattr(y, "shape", None)
         what = f"an array of shape {shape}" if shape is not None else type(y).__name__

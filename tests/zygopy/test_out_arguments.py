@@ -100,3 +100,55 @@ def test_copyto_with_where_is_an_update():
     gx, gy = zp.gradient(f, x, y)
     np.testing.assert_allclose(gx, [0.0, -4.0, 0.0])
     np.testing.assert_allclose(gy, [4.0, 0.0, -8.0])
+
+
+def _clips_in_place(x):
+    y = x * 1.0
+    y.clip(-0.5, 0.5, out=y)
+    return np.sum(y**2)
+
+
+def _rounds_in_place(x):
+    y = x * 1.0
+    y.round(0, out=y)
+    return np.sum(y**2)
+
+
+def _shuffles(x):
+    y = x * 1.0
+    np.random.default_rng(0).shuffle(y)
+    return np.sum(y * np.arange(4.0))
+
+
+def _permutes(x):
+    return np.sum(np.random.default_rng(0).permutation(x) * np.arange(4.0))
+
+
+def _nan_to_num_in_place(x):
+    y = x * 1.0
+    z = np.nan_to_num(y, copy=False)
+    y[0] = 0.0
+    return np.sum(z**2)
+
+
+@pytest.mark.parametrize("f, error, what", [
+    (_clips_in_place, zp.NoRuleError, r"ndarray.clip \(`out=` writes the result"),
+    (_rounds_in_place, zp.NoRuleError, r"ndarray.round \(`out=` writes the result"),
+    (_shuffles, zp.NoRuleError, "a random permutation of a differentiable array"),
+    (_permutes, zp.NoRuleError, "a random permutation of a differentiable array"),
+    (_nan_to_num_in_place, NotImplementedError, "copy=False changes x in place"),
+], ids=["clip", "round", "shuffle", "permutation", "nan_to_num"])
+def test_methods_and_calls_changing_arrays_in_place_are_refused(f, error, what):
+    with pytest.raises(error, match=what):
+        zp.gradient(f, np.array([1.5, -2.0, 0.3, 0.8]))
+
+
+def test_indexing_with_a_permutation_of_positions_differentiates():
+    def f(x):
+        return np.sum(x[np.random.default_rng(0).permutation(4)] * np.arange(4.0))
+
+    (g,) = zp.gradient(f, np.array([1.5, -2.0, 0.3, 0.8]))
+    order = np.random.default_rng(0).permutation(4)
+    expected = np.zeros(4)
+    expected[order] = np.arange(4.0)
+    np.testing.assert_allclose(g, expected)

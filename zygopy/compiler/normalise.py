@@ -138,8 +138,10 @@ class Normaliser:
             root = func.value
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
-            if not (isinstance(root, ast.Name) and root.id in self.modules):
-                return isinstance(root, ast.Name) and root.id in own
+            if isinstance(root, ast.Name) and root.id not in self.modules:
+                return root.id in own  # (a global's: a log list, runs as it is)
+            # a module's function, or a method of a value made in the statement
+            # (`default_rng(0).shuffle(x)`): what matters is its arguments
         if isinstance(func, ast.Name) and func.id in own:
             return True  # a nested function: it may change what it closes over
         return any(isinstance(n, ast.Name) and n.id in own

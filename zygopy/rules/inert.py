@@ -32,15 +32,27 @@ _DRAWS = (np.random.normal, np.random.uniform, np.random.exponential,
             if hasattr(np.random.Generator, name)])
 DRAWN = {key_of(f) for f in _DRAWS}  # registry keys
 nondifferentiable(*_DRAWS)
+# random permutations of an array argument: a gather (or an in-place one)
+# whose gradient they would drop
+PERMUTING = {key_of(f) for f in (np.random.permutation, np.random.shuffle,
+                                 *[(np.random.Generator, n) for n in (
+                                     "permutation", "permuted", "shuffle")
+                                   if hasattr(np.random.Generator, n)])}
 
 
 def refuse_draw(f):
     """Raise NoRuleError if `f` (a callable or its registry key) is one of the
     DRAWN: called with differentiable parameters, its draws depend on them."""
     key = f if isinstance(f, tuple) else key_of(f)
-    if key not in DRAWN:
+    if key not in DRAWN and key not in PERMUTING:
         return
     from ..errors import NoRuleError
+
+    if key in PERMUTING:
+        raise NoRuleError(f, " (a random permutation of a differentiable array, which "
+                             "would carry no gradient, or is made in place: index with a "
+                             "permutation of positions instead, "
+                             "x = x[rng.permutation(len(x))])")
 
     name = f"{key[0].__name__}.{key[1]}" if isinstance(key, tuple) else \
         getattr(f, "__name__", repr(f))

@@ -141,6 +141,8 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
 
 
 @composite(np.nan_to_num, supports=lambda x, copy=True, nan=0.0, posinf=None, neginf=None:
+           "copy=True (copy=False changes x in place: write x = np.nan_to_num(x))"
+           if copy is False else
            None if np.ndim(nan) == 0 else "scalar replacement values")
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """`np.nan_to_num`: x where finite (gradient 1), the replacements

@@ -341,8 +341,8 @@ def call_method_masked(mask, obj, name, *args, **kwargs):
     if key is not None:
         rrule = RULES.get(key)
         if rrule is not None and getattr(rrule, "takes_needed", False):
-            return _apply_rule(rrule, obj, (obj,) + args, kwargs, _padded(mask, 1 + len(args)),
-                               MethodRulePullback)
+            return _apply_rule(rrule, _method_name(key), (obj,) + args, kwargs,
+                               _padded(mask, 1 + len(args)), MethodRulePullback)
         return call_method(obj, name, *args, **kwargs)
     attr = _plain(class_attribute(type(obj), name)) \
         if not isinstance(obj, types.ModuleType) else None
@@ -371,6 +371,8 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
     moved = refused = None
     if kwargs and getattr(rrule, "ufunc_options", False):
         args, kwargs = _ufunc_options(f, args, kwargs)
+    if kwargs and kwargs.get("out") is not None:  # (np.f(..., out=a) is rewritten first)
+        raise NoRuleError(f, _OUT_REFUSED)
     keyword_cotangents = getattr(rrule, "keyword_cotangents", False)
     names = tuple(kwargs)
     if kwargs and not keyword_cotangents and any(map(_real_values, kwargs.values())):
@@ -435,6 +437,11 @@ class _RefusedKeywords:
         return tuple(grads)
 
 
+_OUT_REFUSED = (" (`out=` writes the result into an array in place: differentiated as a "
+                "statement of its own, `np.f(..., out=a)` with `a` a local array, or "
+                "write `a = np.f(...)` or `x = x.clip(...)`)")
+
+
 def _keywords_by_position(rrule, f, args, kwargs, mask):
     """Pass keyword arguments that carry gradients by position, as the rule's
     signature allows (a rule returns cotangents of its positional arguments):
@@ -445,10 +452,7 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     index = {p.name: i for i, p in enumerate(params)
              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)}
     if "out" in wanted:
-        raise NoRuleError(f, " (`out=` writes the result into an array in place: "
-                             "differentiated as a statement of its own, "
-                             "`np.f(..., out=a)` with `a` a local array, or write "
-                             "`a = np.f(...)`)")
+        raise NoRuleError(f, _OUT_REFUSED)
     takes = {p.name for p in params if p.kind != p.VAR_POSITIONAL}
     if not any(p.kind == p.VAR_KEYWORD for p in params):
         for k in wanted:
@@ -478,12 +482,19 @@ def _keywords_by_position(rrule, f, args, kwargs, mask):
     return args + tuple(extra), rest, (n, len(args) + len(extra), order), mask, refused
 
 
+def _method_name(key):
+    """`ndarray.clip` for the registry key of a method (errors name it so)."""
+    return f"{key[0].__name__}.{key[1]}" if isinstance(key, tuple) else key
+
+
 def _refuse_drawn(f, args, kwargs):
     """Random draws with differentiable parameters depend on them: refuse,
     rather than give them a zero gradient."""
-    from ..rules.inert import DRAWN, refuse_draw
+    from ..rules.inert import DRAWN, PERMUTING, refuse_draw
 
-    if (f if isinstance(f, tuple) else key_of(f)) in DRAWN and (
+    key = f if isinstance(f, tuple) else key_of(f)
+    if (key in DRAWN or key in PERMUTING and any(
+            getattr(a, "ndim", 0) for a in args)) and (
             any(map(_real_values, args)) or any(map(_real_values, kwargs.values()))):
         refuse_draw(f)
 
@@ -538,9 +549,12 @@ def call_method(obj, name, *args, **kwargs):
         rrule = RULES.get(key)
         if rrule is None:  # declared non-differentiable
             _refuse_drawn(key, args, kwargs)
+            if kwargs.get("out") is not None and _real_values(kwargs["out"]):
+                raise NoRuleError(_method_name(key), _OUT_REFUSED)  # x.round(out=x)
             return getattr(obj, name)(*args, **kwargs), \
                 ZeroMethodPullback(len(args) + len(kwargs))
-        return _apply_rule(rrule, obj, (obj,) + args, kwargs, None, MethodRulePullback)
+        return _apply_rule(rrule, _method_name(key), (obj,) + args, kwargs, None,
+                           MethodRulePullback)
     attr = _plain(class_attribute(type(obj), name)) \
         if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):

@@ -477,3 +477,29 @@ def writes_beside_a_column(x, w):
 
 def test_a_view_beside_the_written_memory_is_not_shared():
     test_updates_of_unshared_arrays_differentiate(writes_beside_a_column)
+
+
+def test_a_deep_model_holding_functions_is_looked_into():
+    import layers
+
+    class Holder:
+        def __init__(self, n):
+            self.inner = layers.f64(layers.Dense(n, n, np.tanh))
+
+        def __call__(self, x):
+            return self.inner(x)
+
+    class Model:
+        def __init__(self):
+            self.tok = layers.f64(layers.Dense(4, 4))
+            self.blocks = [Holder(4)]
+
+        def __call__(self, x):
+            h = self.tok(x)
+            h *= 2.0  # h is new: nothing in the model shares it
+            return self.blocks[0](h)
+
+    m = Model()
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    (g,) = zp.gradient(lambda m: np.sum(m(x) ** 2), m)
+    assert g.tok.weight.shape == (4, 4) and np.any(g.blocks[0].inner.weight != 0)

@@ -76,7 +76,7 @@ def filled(cell) -> bool:
 _IMMUTABLE = (float, int, complex, str, bytes, bool, range, type(None), type(Ellipsis))
 
 
-def may_share(region, value, depth=4) -> bool:
+def may_share(region, value, depth=6) -> bool:
     """Whether `value` may share memory with numpy array `region`: an array
     (by its memory bounds), or what a container, closure, partial, bound
     method or object holds, looked into `depth` levels. Values it cannot see
@@ -92,8 +92,11 @@ def may_share(region, value, depth=4) -> bool:
             return np.shares_memory(region, value, max_work=10_000)
         except np.exceptions.TooHardError:
             return True
-    if isinstance(value, (*_IMMUTABLE, np.generic, np.dtype, type)):
-        return False
+    if isinstance(value, (*_IMMUTABLE, np.generic, np.dtype, type, types.ModuleType)) \
+            or isinstance(value, types.FunctionType) and not value.__closure__ \
+            or isinstance(value, (types.BuiltinFunctionType, np.ufunc)) \
+            and getattr(value, "__self__", None) is None:
+        return False  # (an activation function, np.tanh: nothing to share)
     if depth == 0:
         return True
     inner = None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import zygopy as zp
+from zygopy.testing import numerical_vjp
 
 
 class V:
@@ -193,6 +194,14 @@ def test_a_named_chain_trains_through_its_names():
     (by_index,) = zp.gradient(lambda m: np.sum((m(x) - x) ** 2), m)
     np.testing.assert_allclose(g.layers[0].weight, by_index.layers[0].weight)
     assert np.any(g.layers[0].weight != 0)
+    enc = m.layers[0]
+
+    def loss_at(weight):
+        enc.weight = weight
+        return loss(m)
+
+    (numeric,) = numerical_vjp(loss_at, (enc.weight.copy(),), 1.0)
+    np.testing.assert_allclose(g.layers[0].weight, numeric, rtol=1e-5, atol=1e-8)
 
 
 class _B:

@@ -162,9 +162,7 @@ def _mutated(stmt):
             return None
     else:
         return None
-    while isinstance(target, ast.Subscript):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
+    return _subscript_root(target)
 
 
 def _grows_list(stmt):

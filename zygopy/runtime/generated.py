@@ -399,31 +399,28 @@ def unshared(a, index, others, key, augmented=False):
     """Before `a[index] = v` (or `a op= v`, index None): refuse the update,
     at the user's line, if one of `others` (names read after it) shares the
     memory it writes; a number, a new array or another row does not."""
+    if _writes_shared(a, index, others, augmented):
+        from ..compiler.aliases import refused_at_run_time
+
+        refused_at_run_time(key)
+
+
+def _writes_shared(a, index, others, augmented):
+    """Whether the update `unshared` guards writes memory one of `others` holds."""
     if type(a) is _Dual or any(type(o) is _Dual for o in others):  # (second order)
-        return unshared(_primal(a), index, tuple(map(_primal, others)), key, augmented)
+        return _writes_shared(_primal(a), index, tuple(map(_primal, others)), augmented)
     if type(a) in (float, int, complex) or isinstance(a, np.generic):
-        return  # numbers do not change in place: `z += y` makes a new one
+        return False  # numbers do not change in place: `z += y` makes a new one
     if type(a) is np.ndarray:
         region = a[index] if index is not None and _basic(index) else a
         if type(region) is not np.ndarray:  # one element: a view of it
             region = a[_as_slices(index)]
-        for other in others:
-            if may_share(region, other):
-                from ..compiler.aliases import refused_at_run_time
-
-                refused_at_run_time(key)
-        return
+        return any(may_share(region, other) for other in others)
     if isinstance(a, (list, dict)) and index is not None:
-        item = a[index] if augmented else None  # `xs[i] += v` changes an array item
-        if isinstance(item, np.ndarray) and any(may_share(item, o) for o in others):
-            from ..compiler.aliases import refused_at_run_time
-
-            refused_at_run_time(key)
-        return  # setting an item of a list or dict changes no value it held
-    if any(hasattr(o, "shape") for o in others):  # (a device array: not looked into)
-        from ..compiler.aliases import refused_at_run_time
-
-        refused_at_run_time(key)
+        item = a[index] if augmented else None  # `xs[i] += v` changes an array item;
+        return isinstance(item, np.ndarray) and any(  # setting an item changes no
+            may_share(item, o) for o in others)         # value the list held
+    return any(hasattr(o, "shape") for o in others)  # (a device array: not looked into)
 
 
 def _basic(index):

@@ -503,3 +503,84 @@ def test_a_deep_model_holding_functions_is_looked_into():
     x = np.random.default_rng(0).standard_normal((2, 4))
     (g,) = zp.gradient(lambda m: np.sum(m(x) ** 2), m)
     assert g.tok.weight.shape == (4, 4) and np.any(g.blocks[0].inner.weight != 0)
+
+
+def kv_cache(x, w):
+    K = np.zeros((4, 4))
+    out = 0.0
+    for t in range(4):
+        K[t] = np.tanh(x * w + t)
+        keys = K[: t + 1]  # a view, taken anew after each write: dead at the next one
+        out = out + np.sum(np.exp(keys @ x))
+    return out
+
+
+def kv_cache_two_names(x, w):
+    K = np.zeros((4, 4))
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        keys = K[: t + 1]
+        k2 = keys.T  # derived from the new view: also taken after the write
+        out = out + np.sum(k2**2)
+    return out
+
+
+def test_a_view_taken_anew_after_each_write_differentiates():
+    test_updates_of_unshared_arrays_differentiate(kv_cache)
+    test_updates_of_unshared_arrays_differentiate(kv_cache_two_names)
+
+
+def kv_read_before_rebinding(x, w):
+    K = np.zeros((4, 4))
+    keys = K[:1]
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        out = out + np.sum(keys**2)  # the view of the previous pass, after the write
+        keys = K[: t + 1]
+    return out
+
+
+def kv_rebound_from_itself(x, w):
+    K = np.zeros((4, 4))
+    keys = K
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        keys = keys[:]  # still the old view's memory, read after the write
+        out = out + np.sum(keys**2)
+    return out
+
+
+def kv_skipped_by_continue(x, w):
+    K = np.zeros((4, 4))
+    keys = K[:1]
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        if t == 2:
+            continue  # this pass keeps the old view
+        keys = K[: t + 1]
+        out = out + np.sum(keys**2)
+    return out + np.sum(keys)
+
+
+def kv_rebound_in_a_branch(x, w):
+    K = np.zeros((4, 4))
+    keys = K[:1]
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        if t % 2 == 0:
+            keys = K[: t + 1]
+        out = out + np.sum(keys**2)
+    return out
+
+
+@pytest.mark.parametrize("f", [kv_read_before_rebinding, kv_rebound_from_itself,
+                               kv_skipped_by_continue, kv_rebound_in_a_branch],
+                         ids=lambda f: f.__name__)
+def test_a_stale_view_read_after_a_write_is_refused(f):
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `keys`"):
+        zp.gradient(f, X.copy(), W)

@@ -332,18 +332,53 @@ def find(fdef, own=None):
               if isinstance(s, ast.Assign) and id(s) in top  # every path rebinds it
               and not _roots(s.value)  # a new value (not `s = s`, `s = s.T`)
               for t in s.targets if isinstance(t, ast.Name)]
+    at_position = {(s.lineno, s.col_offset): s for s in stmts}
+    block_of = None
     for s in stmts:
         name = _mutated(s)
         if name is None:
             continue
-        for other, first, how in _sharing(name, s, pairs, loops, stores):
-            end = (getattr(s, "end_lineno", s.lineno), getattr(s, "end_col_offset", 0))
+        end = (getattr(s, "end_lineno", s.lineno), getattr(s, "end_col_offset", 0))
+        reported = set()
+        for other, first, how, at in _sharing(name, s, pairs, loops, stores):
+            if other in reported:
+                continue
             later = [line for line, col in loads.get(other, ())
                      if (line, col) > end or _same_loop(loops, line, s)]
+            if later and at > (s.lineno, s.col_offset):
+                block_of = block_of or _blocks(fdef)[0]
+                until = _rebound_after(s, other, at_position.get(at), block_of)
+                if until is not None:  # each pass binds it anew after the update
+                    later = [line for line, col in loads[other] if end < (line, col) < until]
             if later:
+                reported.add(other)
                 where = ast.copy_location(ast.Pass(), s)
                 found.append((where, name, other, later[0], first, how, s))
     return found
+
+
+def _rebound_after(update, name, binding, block_of):
+    """Where a loop's pass stops reading `name` as it was before `update`:
+    the end of `binding`, when that plain assignment of `name` follows the
+    update in the same block with nothing between that could jump past it
+    (`K[t] = k; keys = K[:t + 1]`: each pass reads the new `keys`, made after
+    the update). None otherwise."""
+    if not isinstance(binding, ast.Assign) or not all(
+            isinstance(t, ast.Name) for t in binding.targets) \
+            or name not in {t.id for t in binding.targets}:
+        return None
+    block = block_of.get(id(update))
+    if block is None or block is not block_of.get(id(binding)):
+        return None
+    i = next(k for k, s in enumerate(block) if s is update)
+    j = next(k for k, s in enumerate(block) if s is binding)
+    if j <= i or any(isinstance(n, _JUMPS) for s in block[i + 1:j] for n in walk(s)):
+        return None
+    return (getattr(binding, "end_lineno", binding.lineno),
+            getattr(binding, "end_col_offset", 0))
+
+
+_JUMPS = (ast.Break, ast.Continue, ast.Return, ast.Raise)
 
 
 def _loops_over_updated(stmts):
@@ -385,8 +420,9 @@ def _writes_item(stmt, counter):
 
 
 def _sharing(name, stmt, pairs, loops, stores):
-    """(other name, the pair that links it, how) for every name that may share
-    `name`'s object when `stmt` updates it in place."""
+    """(other name, the pair that links it, how, where the pair is made) for
+    every name that may share `name`'s object when `stmt` updates it in place
+    (a name comes again for each further pair that binds it)."""
     reached, out, todo = {name}, [], [name]
     while todo:
         current = todo.pop()
@@ -395,16 +431,18 @@ def _sharing(name, stmt, pairs, loops, stores):
                     and not _same_loop(loops, line, stmt):
                 continue
             other = b if current == a else a
-            if other in reached or _unaffected(current == b, how, stmt, name == current):
+            if other == name or _unaffected(current == b, how, stmt, name == current) \
+                    or other in reached and other != a:  # (once, or where it is bound)
                 continue
-            reached.add(other)
-            todo.append(other)
+            if other not in reached:
+                reached.add(other)
+                todo.append(other)
             # `t = s; t = t + x; s[0] = v`: t no longer shares s (nor after `s = ...`,
             # the updated name); but a name made from t before (`r = t`) still may:
             # followed on, and only its own rebinding counts then
             rebinds = (a, b) if current == name else (other,)
             if not _rebound_between(stores, loops, rebinds, (line, col), stmt):
-                out.append((other, (a, b), how))
+                out.append((other, (a, b), how, (line, col)))
     return out
 
 

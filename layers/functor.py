@@ -236,9 +236,9 @@ def gradient_pairs(model, grad) -> list:
 def _pair(x, g, path, found):
     """gradient_pairs' recursion (module level, as `_walk`: the gradients it
     finds are freed as soon as the caller is done with them)."""
-    if is_zero(g):
+    if g is None or g is ZERO:
         return
-    if is_array(x):
+    if type(x) is np.ndarray or is_array(x):
         if x.dtype.kind in "fc":
             entry = found.get(id(x))
             if entry is None:
@@ -254,7 +254,8 @@ def _pair(x, g, path, found):
                 f"{type(g).__name__}{'' if not hasattr(g, '__len__') else len(g)}"
             )
         for i, (xi, gi) in enumerate(zip(x, g)):
-            _pair(xi, gi, _join(path, i), found)
+            if gi is not None and gi is not ZERO:
+                _pair(xi, gi, _join(path, i), found)
         return
     if isinstance(x, dict):
         for k, v in x.items():
@@ -264,8 +265,12 @@ def _pair(x, g, path, found):
     fields = _object_fields(x)
     if fields is None:
         return
-    for name in _trainable_fields(x, fields):  # frozen subtrees hold no parameter
-        _pair(fields[name], _field(g, name, path), _join(path, name), found)
+    grads = g._fields if type(g) is Tangent else None  # (the common case, read directly)
+    restricted = hasattr(type(x), "trainable") or getattr(x, FROZEN, None)
+    for name in _trainable_fields(x, fields) if restricted else fields:
+        gv = grads.get(name) if grads is not None else _field(g, name, path)
+        if gv is not None and gv is not ZERO:  # frozen subtrees hold no parameter
+            _pair(fields[name], gv, _join(path, name), found)
 
 
 def _field(g, name, path):

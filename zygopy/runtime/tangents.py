@@ -307,12 +307,12 @@ def materialize(t, x):
             (t.dtype is x.dtype or t.dtype == x.dtype) and t.shape == x.shape \
             and t.dtype.kind != "c":
         return t  # the common case, already concrete
+    if t is ZERO or t is None:
+        return zero_like(x)
     if is_complex(t):
         refuse_complex()
     if type(t) is Refused:
         t.fail()
-    if t is ZERO or t is None:
-        return zero_like(x)
     if type(t) is float and type(x) is float:
         return t
     if isinstance(x, tuple) and isinstance(t, tuple):

@@ -493,9 +493,9 @@ def matrix_transpose(x):
 def vander(x, N=None, increasing=False):
     """`np.vander`: the columns are powers of x (decreasing unless `increasing`)."""
     n = len(x) if N is None else N
-    xp = array_module(x)  # the powers on x's device
-    powers = xp.arange(n) if increasing else xp.arange(n - 1, -1, -1)
-    return np.reshape(x, (-1, 1)) ** powers
+    powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
+    # on x's device (CuPy's arange has no rule for the number N, numpy's has)
+    return np.reshape(x, (-1, 1)) ** array_module(x).asarray(powers)
 
 
 @composite(np.real_if_close)

@@ -29,9 +29,13 @@ def _options(layer, defaults):
 
 def _channels(layer, in_ch, out_ch, activation, groups):
     """(in, out, activation) from either call form, checked against `groups`."""
-    if isinstance(in_ch, tuple):  # Conv(k, (in, out), activation)
-        in_ch, out_ch, activation = in_ch[0], in_ch[1], (
-            identity if out_ch is None else out_ch)
+    if isinstance(in_ch, tuple):  # Conv(k, (in, out), activation) or activation=
+        if out_ch is not None:  # the activation, given by position
+            if activation is not identity:
+                raise TypeError(f"{layer}: the activation is given twice, by position "
+                                f"({out_ch!r}) and by keyword ({activation!r})")
+            activation = out_ch
+        in_ch, out_ch = in_ch
     if in_ch % groups or out_ch % groups:
         raise ValueError(f"{layer}: channels {in_ch} => {out_ch} are not divisible "
                          f"by groups={groups}")

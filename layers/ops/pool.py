@@ -50,6 +50,10 @@ def maxpool_indices(x, *, kernel, stride=None, pad=0):
     a = cols.reshape(cols.shape[:4] + (-1,)).argmax(axis=-1)
     rows = xp.arange(out[0]).reshape(-1, 1) * s[0] + a // k[1] - p[0]
     colz = xp.arange(out[1]).reshape(1, -1) * s[1] + a % k[1] - p[2]
+    if any(p):  # a padding cell is first only where every input cell of the window is
+        # -inf: the nearest input cell (in the window, -inf too) stands for it
+        rows = xp.clip(rows, 0, x.shape[2] - 1)
+        colz = xp.clip(colz, 0, x.shape[3] - 1)
     return rows * x.shape[3] + colz
 
 

@@ -16,7 +16,8 @@ import dataclasses
 
 import numpy as np
 
-from zygopy.runtime.tangents import is_zero
+from zygopy.implicit import Params
+from zygopy.runtime.tangents import Tangent, is_zero
 
 from .. import functor
 from ..functor import is_array
@@ -62,30 +63,46 @@ def _check_rule(rule):
         raise TypeError(
             f"expected an optimisation rule such as Adam(), got {type(rule).__name__}"
         )
-    inner = _unwrap(rule)
-    members = inner.rules if isinstance(inner, OptimiserChain) else ()
-    for i, r in enumerate(members):
-        if isinstance(r, ClipGlobalNorm) and i > 0:
-            raise ValueError(
-                "ClipGlobalNorm must be the first rule of an OptimiserChain: it "
-                "rescales the raw gradients of all parameters before the other rules"
-            )
+    if _clips_later(rule):
+        raise ValueError(
+            "ClipGlobalNorm must be the first rule of an OptimiserChain (of the "
+            "outermost one, where chains are nested): it rescales the raw gradients "
+            "of all parameters before the other rules"
+        )
 
 
-def _unwrap(rule):
-    while isinstance(rule, Scheduler):
-        rule = rule.rule
-    return rule
+def _clips_later(rule, first=True):
+    """Whether a ClipGlobalNorm in `rule` acts after another rule."""
+    if isinstance(rule, Scheduler):
+        return _clips_later(rule.rule, first)
+    if isinstance(rule, OptimiserChain):
+        return any(_clips_later(r, first and i == 0) for i, r in enumerate(rule.rules))
+    return isinstance(rule, ClipGlobalNorm) and not first
 
 
-def _global_clip(rule, grads):
-    """Rescale all gradients if `rule` starts with ClipGlobalNorm."""
-    inner = _unwrap(rule)
-    if isinstance(inner, OptimiserChain) and inner.rules:
-        inner = inner.rules[0]
-    if not isinstance(inner, ClipGlobalNorm) or not grads:
+def _leading(rule, state):
+    """The rule that acts first on the raw gradients, as it is for this step:
+    through the first members of chains and through schedulers, set for the
+    step count in `state` (one parameter's state, which holds it)."""
+    while True:
+        if isinstance(rule, Scheduler):
+            t, state = state if state is not None else (0, None)
+            rule = rule.rule_at(t)
+        elif isinstance(rule, OptimiserChain) and rule.rules:
+            rule, state = rule.rules[0], state[0] if state is not None else None
+        else:
+            return rule
+
+
+def _global_clip(rule, grads, state):
+    """Rescale all gradients if `rule` starts with ClipGlobalNorm (`state`:
+    the first parameter's, for the step count of schedules)."""
+    if not grads:
         return grads
-    scale = inner.scale(grads)
+    first = _leading(rule, state)
+    if not isinstance(first, ClipGlobalNorm):
+        return grads
+    scale = first.scale(grads)
     return grads if scale == 1.0 else [g * scale for g in grads]
 
 
@@ -144,7 +161,9 @@ def update(opt_or_state, model_or_params, grads):
 def _update_explicit(state, model, grads):
     triples = functor.gradient_pairs(model, grads)
     gs = [_as_grad(g, p, repr(path)) for path, p, g in triples]
-    gs = _global_clip(state.rule, gs)
+    if triples:
+        leaf = state.leaves.get(triples[0][0])
+        gs = _global_clip(state.rule, gs, leaf.state if leaf is not None else None)
     for (path, param, _), g in zip(triples, gs):
         leaf = state.leaves.get(path)
         if leaf is None:
@@ -178,12 +197,23 @@ def _implicit_pairs(params, grads):
 
 def _update_implicit(rule, params, grads):
     _check_rule(rule)
+    if isinstance(grads, Tangent) or not isinstance(params, (list, tuple, Params)) \
+            and functor._object_fields(params) is not None:
+        raise TypeError(
+            f"update({type(rule).__name__}(...), model, grads) with a model and its "
+            "structural gradient needs the optimiser state first: state = "
+            "setup(rule, model), then state, model = update(state, model, grads) "
+            "(or update(rule, params(model), grads) with implicit gradients)"
+        )
     store = rule.__dict__.setdefault("_implicit", {})  # id -> (param, state)
     pairs = [(p, g) for p, g in _implicit_pairs(params, grads) if not is_zero(g)]
-    gs = _global_clip(rule, [_as_grad(g, p, f"array {p.shape}") for p, g in pairs])
-    for (p, _), g in zip(pairs, gs):
+    states = []
+    for p, _ in pairs:
         entry = store.get(id(p))
-        state = entry[1] if entry is not None and entry[0] is p else rule.init(p)
+        states.append(entry[1] if entry is not None and entry[0] is p else rule.init(p))
+    gs = [_as_grad(g, p, f"array {p.shape}") for p, g in pairs]
+    gs = _global_clip(rule, gs, states[0] if states else None)
+    for (p, _), g, state in zip(pairs, gs, states):
         store[id(p)] = (p, _step(rule, state, p, g))
 
 

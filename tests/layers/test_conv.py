@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import zygopy as zp
 from layers.activations import relu
 from layers.basic import Chain, Dense, count_parameters, flatten
 from layers.conv import (
@@ -62,6 +63,15 @@ def test_conv_options():
         f(X), conv2d(X, f.weight[:, :, ::-1, ::-1]), rtol=1e-5, atol=1e-6
     )
     assert Conv(3, 3, 2, bias=False).bias is None
+
+
+@pytest.mark.parametrize("make", [Conv, ConvTranspose], ids=lambda m: m.__name__)
+def test_the_pair_form_takes_the_activation_by_keyword_too(make):
+    by_keyword, by_position = make(3, (3, 4), activation=relu), make(3, (3, 4), relu)
+    assert by_keyword.activation is relu is by_position.activation
+    assert np.min(by_keyword(X[:, :, :6, :6])) >= 0
+    with pytest.raises(TypeError, match="activation is given twice"):
+        make(3, (3, 4), relu, activation=np.tanh)
 
 
 def test_conv_reprs():
@@ -125,6 +135,19 @@ def test_pool_layers():
     )
     assert repr(MaxPool(2)) == "MaxPool((2, 2))"
     assert repr(MeanPool(3, stride=1)) == "MeanPool((3, 3), stride=(1, 1))"
+
+
+def test_max_pool_of_windows_of_padding_and_minus_infinity():
+    # the window's maximum is -inf, found in the input (not a padding cell,
+    # whose index would wrap to another pixel), and the gradient runs
+    x = np.full((1, 1, 4, 4), -np.inf)
+    x[0, 0, 3, 3] = 5.0
+    y = maxpool2d(x, kernel=3, stride=1, pad=1)
+    expected = np.full((4, 4), -np.inf)
+    expected[2:, 2:] = 5.0
+    np.testing.assert_array_equal(y[0, 0], expected)
+    (g,) = zp.gradient(lambda x: np.sum(np.exp(MaxPool(3, stride=1, pad=1)(x))), x)
+    assert g[0, 0, 3, 3] == 4 * np.exp(5.0) and np.sum(g) == g[0, 0, 3, 3]
 
 
 def test_adaptive_mean_pool():
@@ -195,7 +218,7 @@ def test_hessian_through_a_conv():
     c = layers.f64(Conv((2, 2), 1, 1, np.tanh))
     x = np.random.default_rng(3).standard_normal((1, 1, 3, 3))
     H = zp.hessian(lambda v: np.sum(c(v) ** 2), x)
-    gradient = lambda v: zp.gradient(lambda u: np.sum(c(u) ** 2), v)[0]  # noqa: E731
+    gradient = lambda v: zp.gradient(lambda u: np.sum(c(u) ** 2), v)[0]
     h = 1e-6
     for i in [(0, 0, 1, 1), (0, 0, 2, 0)]:
         e = np.zeros_like(x)

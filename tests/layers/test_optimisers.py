@@ -324,6 +324,50 @@ def test_clip_global_norm_uses_all_parameters():
         O.setup(O.OptimiserChain(O.Descent(), O.ClipGlobalNorm()), {"w": W})
 
 
+def _clipped_step(rule, implicit):
+    W, g = np.zeros(2), np.array([30.0, 40.0])  # global norm 50
+    if implicit:
+        O.update(rule, [W], [g])
+    else:
+        O.update(O.setup(rule, {"w": W}), {"w": W}, {"w": g})
+    return -W
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_clip_global_norm_nested_or_scheduled(implicit):
+    nested = O.OptimiserChain(O.OptimiserChain(O.ClipGlobalNorm(1.0), O.Descent(1.0)))
+    np.testing.assert_allclose(_clipped_step(nested, implicit), [0.6, 0.8])
+    # the schedule's omega is the one used, step by step
+    scheduled = O.Scheduler(O.OptimiserChain(O.ClipGlobalNorm(1.0), O.Descent(1.0)),
+                            omega=lambda t: 100.0)
+    np.testing.assert_allclose(_clipped_step(scheduled, implicit), [30.0, 40.0])
+    late = O.OptimiserChain(O.WeightDecay(0.0), O.OptimiserChain(O.ClipGlobalNorm(), O.Descent()))
+    with pytest.raises(ValueError, match="first rule"):
+        _clipped_step(late, implicit)
+
+
+def test_a_scheduled_global_clip_follows_its_step_count():
+    W = np.zeros(2)
+    rule = O.Scheduler(O.OptimiserChain(O.ClipGlobalNorm(1.0), O.Descent(1.0)),
+                       omega=lambda t: [1.0, 10.0, 100.0][t])
+    state = O.setup(rule, {"w": W})
+    steps = []
+    for _ in range(3):
+        before = W.copy()
+        O.update(state, {"w": W}, {"w": np.array([30.0, 40.0])})
+        steps.append(np.linalg.norm(before - W))
+    np.testing.assert_allclose(steps, [1.0, 10.0, 50.0])
+
+
+def test_update_of_a_model_without_setup_says_what_to_do():
+    from layers import Dense
+
+    m = Dense(2, 1)
+    g = Tangent(Dense, weight=np.ones((1, 2)), bias=np.ones(1), activation=None)
+    with pytest.raises(TypeError, match=r"needs the optimiser state first: state = setup"):
+        O.update(O.Descent(0.1), m, g)
+
+
 def test_implicit_state_kept_per_identity():
     W, b = np.zeros(2), np.zeros(2)
     rule = O.Momentum(1.0, 0.5)

@@ -22,16 +22,18 @@ from .init import glorot_uniform, zeros
 # ---------------------------------------------------------------- helpers
 
 
-def check_size(layer, what, expected, got, input_shape=None, weight_shape=None):
+def check_size(layer, what, expected, got, input_shape=None, weight_shape=None, **shapes):
     """Raise a ValueError naming `layer` (a layer, shown by its summary line, or
     a name) unless `got == expected`, with the shapes of the input and of the
-    weight the size must match, when given:
+    weight the size must match, when given (and any other named in `shapes`,
+    `state=h.shape`):
 
     ``Dense(5 => 2): expected input features (last axis) 5, got 3 (input of
     shape (2, 3), weight of shape (2, 5))``"""
     if expected != got:
-        shapes = [f"{name} of shape {tuple(shape)}" for name, shape in
-                  (("input", input_shape), ("weight", weight_shape)) if shape is not None]
+        named = (("input", input_shape), ("weight", weight_shape), *shapes.items())
+        shapes = [f"{name} of shape {tuple(shape)}" for name, shape in named
+                  if shape is not None]
         where = f" ({', '.join(shapes)})" if shapes else ""
         name = layer if isinstance(layer, str) else _short_repr(layer)
         raise ValueError(f"{name}: expected {what} {expected}, got {got}{where}")

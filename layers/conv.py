@@ -12,7 +12,7 @@ import numpy as np
 from zygopy import array_module, nondifferentiable
 
 from .activations import identity
-from .basic import _act_suffix, check_size, show
+from .basic import _act_suffix, _short_repr, check_size, show
 from .init import glorot_uniform, zeros
 from .ops.conv import conv2d, conv2d_data_grad, pads, pair, positive
 from .ops.pool import maxpool2d, meanpool2d
@@ -25,6 +25,24 @@ def _options(layer, defaults):
         for k, v in defaults.items()
         if getattr(layer, k) != v
     )
+
+
+def check_window(layer, input_shape, kernel, pad, dilation=1, *, pool=False):
+    """Raise a ValueError naming `layer` unless its window (the kernel,
+    dilated) fits the padded input; a pooling window (`pool`) must also
+    overlap the input: padding smaller than the window."""
+    k, d = pair(kernel), pair(dilation)
+    p = pads(pad, k, d)
+    if pool and (max(p[0], p[1]) >= k[0] or max(p[2], p[3]) >= k[1]):
+        raise ValueError(f"{_short_repr(layer)}: padding {p} must be smaller than the "
+                         f"window {k} (input of shape {tuple(input_shape)})")
+    h, w = input_shape[2] + p[0] + p[1], input_shape[3] + p[2] + p[3]
+    span = tuple(d[i] * (k[i] - 1) + 1 for i in range(2))
+    if span[0] > h or span[1] > w:
+        raise ValueError(
+            f"{_short_repr(layer)}: the window {span} is larger than the padded input {(h, w)} "
+            f"(input of shape {tuple(input_shape)}, padding {p})"
+        )
 
 
 def _channels(layer, in_ch, out_ch, activation, groups):
@@ -103,6 +121,7 @@ class Conv:
             x.shape,
             self.weight.shape,
         )
+        check_window(self, x.shape, self.weight.shape[2:], self.pad, self.dilation)
         y = conv2d(
             x,
             self.weight,
@@ -138,7 +157,7 @@ def _transpose_shape(x, out_ch, kernel, stride, pad, dilation, output_pad):
     return (x.shape[0], out_ch, h, w)
 
 
-nondifferentiable(_transpose_shape)
+nondifferentiable(_transpose_shape, check_window)
 
 
 class ConvTranspose:
@@ -247,6 +266,7 @@ class MaxPool:
 
     def __call__(self, x):
         check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_window(self, x.shape, self.window, self.pad, pool=True)
         return maxpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
     def __repr__(self):
@@ -263,6 +283,7 @@ class MeanPool(MaxPool):
 
     def __call__(self, x):
         check_size(self, "input rank (N, C, H, W)", 4, x.ndim, x.shape)
+        check_window(self, x.shape, self.window, self.pad, pool=True)
         return meanpool2d(x, kernel=self.window, stride=self.stride, pad=self.pad)
 
 

@@ -48,9 +48,11 @@ class _Cell:
             x.shape,
             self.weight_ih.shape,
         )
-        check_size(self, "state width (last axis)", self.weight_hh.shape[1], h.shape[-1])
+        check_size(self, "state width (last axis)", self.weight_hh.shape[1], h.shape[-1],
+                   state=h.shape)
         if h.ndim > 1 and x.ndim > 1:
-            check_size(self, "state batch (axis 0), the input's", x.shape[0], h.shape[0])
+            check_size(self, "state batch (axis 0), the input's", x.shape[0], h.shape[0],
+                       x.shape, state=h.shape)
         gx = x @ self.weight_ih.T
         if self.bias is not None:
             gx = gx + self.bias
@@ -174,6 +176,9 @@ class _Sequence:
         check_size(
             self, "input rank (batch, time, features)", 3, x.ndim, x.shape
         )
+        weight = self.cell.weight_ih
+        check_size(self, "input features (last axis)", weight.shape[1], x.shape[-1],
+                   x.shape, weight.shape)
         if state is None:
             state = self.cell.initial_state(x.shape[0], x.dtype, like=x)
         ys = []

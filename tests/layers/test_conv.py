@@ -94,6 +94,17 @@ def test_conv_errors_name_layer_and_shapes():
         Conv(3, 3, 2)(np.zeros((3, 8, 8), np.float32))
     with pytest.raises(ValueError, match="groups"):
         Conv(3, 3, 4, groups=2)
+    small = np.ones((1, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"Conv\(\(5, 5\), 3 => 4\): the window \(5, 5\) is "
+                       r"larger than the padded input \(3, 3\) \(input of shape \(1, 3, 3, 3\)"):
+        Conv(5, 3, 4)(small)
+    with pytest.raises(ValueError, match=r"Conv\(.*dilation=2\): the window \(5, 5\)"):
+        Conv(3, 3, 4, dilation=2)(small)
+    with pytest.raises(ValueError, match=r"MaxPool\(\(4, 4\)\): the window \(4, 4\) is larger"):
+        MaxPool(4)(small)
+    with pytest.raises(ValueError, match=r"MeanPool\(.*\): padding \(2, 2, 2, 2\) must be "
+                       r"smaller than the window \(2, 2\) \(input of shape \(1, 3, 3, 3\)\)"):
+        MeanPool(2, pad=2)(small)
 
 
 @pytest.mark.parametrize("stride, pad, output_pad", [(1, 0, 0), (2, 1, 1), (3, 0, 2)])

@@ -83,5 +83,11 @@ def test_errors_and_reprs():
         RNNCell(3, 4)(np.zeros((1, 4), np.float32), np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match=r"LSTM\(.*\): expected input rank"):
         LSTM(3, 4)(X[0])
+    with pytest.raises(ValueError, match=r"LSTM\(3 => 4\): expected input features .* 3, got 2 "
+                       r"\(input of shape \(2, 5, 2\), weight of shape \(16, 3\)\)"):
+        LSTM(3, 4)(np.ones((2, 5, 2), np.float32))
+    with pytest.raises(ValueError, match=r"GRUCell\(3 => 4\): expected state batch .* 3, got 2 "
+                       r"\(input of shape \(3, 3\), state of shape \(2, 4\)\)"):
+        GRUCell(3, 4)(np.zeros((2, 4), np.float32), np.ones((3, 3), np.float32))
     assert repr(RNNCell(3, 4, relu)) == "RNNCell(3 => 4, relu)  # 32 parameters"
     assert repr(RNN(3, 4, relu)) == "RNN(3 => 4, relu)  # 32 parameters"

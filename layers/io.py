@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 
 import numpy as np
@@ -88,6 +89,7 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
     try:
+        os.chmod(tmp, _mode_for(path))  # (mkstemp makes it readable by its owner only)
         with os.fdopen(fd, "wb") as f:
             f.write(len(head).to_bytes(8, "little"))
             f.write(head)
@@ -106,6 +108,17 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _mode_for(path):
+    """The permissions a file written at `path` gets: those of the file it
+    replaces, else what `open` would give a new file (0o666 less the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)  # read it (there is no other portable way)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def read_safetensors(path) -> tuple:

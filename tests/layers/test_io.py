@@ -43,6 +43,20 @@ def test_round_trip_in_place(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    path = tmp_path / "m.safetensors"
+    umask = os.umask(0o022)
+    try:
+        io.save(path, model())
+        assert os.stat(path).st_mode & 0o777 == 0o644  # as open() would make it
+        os.chmod(path, 0o640)
+        io.save(path, model(1))  # a file replaced keeps its permissions
+        assert os.stat(path).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
+
+
 def test_file_layout_is_standard(tmp_path):
     path = tmp_path / "x.safetensors"
     io.write_safetensors(

@@ -6,6 +6,19 @@ import math
 
 import numpy as np
 
+from .init import default_rng
+
+
+def _stacked(key, items):
+    """A sequence given as data, made one array (a list of samples)."""
+    try:
+        return np.asarray(items)
+    except ValueError as e:
+        raise ValueError(
+            f"DataLoader: {_name(key)} is a {type(items).__name__} whose items are "
+            f"not one array ({e}); pass several arrays as a tuple, DataLoader((x, y))"
+        ) from None
+
 
 def _as_rng(rng):
     if isinstance(rng, np.random.Generator):
@@ -22,7 +35,8 @@ class DataLoader:
       (yields tuples) or a dict of arrays (yields dicts); all with the same
       ``N``.
     * `shuffle`: a fresh permutation each epoch (each ``iter``), drawn from
-      `rng` (a seed or a ``np.random.Generator``: reproducible).
+      `rng` (a seed or a ``np.random.Generator``: reproducible), or by default
+      from the generator `layers.set_seed` resets (as the initialisers).
     * `partial`: keep the last, smaller batch (else drop it).
 
     ``len(loader)`` is the number of batches per epoch. Unshuffled batches are
@@ -46,7 +60,7 @@ class DataLoader:
             items = [(None, data)]
         if not items:
             raise ValueError("DataLoader: data is empty (no arrays given)")
-        arrays = [(k, v if hasattr(v, "shape") else np.asarray(v)) for k, v in items]
+        arrays = [(k, v if hasattr(v, "shape") else _stacked(k, v)) for k, v in items]
         for k, a in arrays:
             if a.ndim == 0:
                 raise ValueError(
@@ -76,7 +90,7 @@ class DataLoader:
                 "samples and partial=False drops the only, smaller batch: no batch "
                 "at all; use a smaller batchsize or partial=True"
             )
-        self.rng = _as_rng(rng)
+        self.rng = None if rng is None else _as_rng(rng)
 
     def __len__(self):
         if self.partial:
@@ -84,7 +98,8 @@ class DataLoader:
         return self.n // self.batchsize
 
     def __iter__(self):
-        order = self.rng.permutation(self.n) if self.shuffle else None
+        rng = self.rng if self.rng is not None else default_rng()
+        order = rng.permutation(self.n) if self.shuffle else None
         for i in range(len(self)):
             lo, hi = i * self.batchsize, min((i + 1) * self.batchsize, self.n)
             index = slice(lo, hi) if order is None else order[lo:hi]

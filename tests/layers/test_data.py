@@ -92,3 +92,21 @@ def test_onehot_errors():
 @given(st.lists(st.integers(0, 4), min_size=1, max_size=20))
 def test_onecold_inverts_onehotbatch(labels):
     assert onecold(onehotbatch(labels, range(5))).tolist() == labels
+
+
+def test_shuffling_follows_set_seed_without_an_rng():
+    import layers
+
+    orders = []
+    for _ in range(2):
+        layers.set_seed(0)
+        orders.append([b.tolist() for b in DataLoader(np.arange(8), batchsize=4, shuffle=True)])
+    assert orders[0] == orders[1] and sorted(sum(orders[0], [])) == list(range(8))
+    layers.set_seed(1)
+    assert [b.tolist() for b in DataLoader(np.arange(8), batchsize=4, shuffle=True)] != orders[0]
+
+
+def test_a_list_of_differently_shaped_arrays_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"DataLoader: the array is a list whose items are not "
+                       r"one array .*pass several arrays as a tuple"):
+        DataLoader([np.zeros((4, 2)), np.zeros(4)])

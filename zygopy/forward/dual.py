@@ -273,8 +273,10 @@ class Dual:
         return np.transpose(self, axes)
 
     def astype(self, dtype, *a, **k):
-        return Dual(np.asarray(self.primal).astype(dtype, *a, **k),
-                    np.asarray(self.tangent).astype(dtype, *a, **k))
+        y = np.asarray(self.primal).astype(dtype, *a, **k)
+        if y.dtype.kind in "biu":  # a step function: no tangent
+            return y
+        return Dual(y, np.asarray(self.tangent).astype(dtype, *a, **k))
 
     def copy(self):
         return Dual(np.copy(self.primal), np.copy(self.tangent))

@@ -12,6 +12,7 @@ __all__ = [
     "array_module",
     "axes_of",
     "expand_to",
+    "is_discrete",
     "is_zero",
     "keep_shape",
     "like",
@@ -30,6 +31,13 @@ def option(args, kw, index, name, default=None):
     if len(args) > index:
         return args[index]
     return kw.get(name, default)
+
+
+def is_discrete(y):
+    """Whether a rule's result holds integers or booleans: a step function of
+    its inputs, whose gradient is zero (no cotangent flows back)."""
+    dtype = getattr(y, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", "f") in "biu"
 
 
 def nones(args):

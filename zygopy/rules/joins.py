@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._helpers import array_module, like, named, nones, option
+from ._helpers import array_module, is_discrete, like, named, nones, option
 from .indexing import scatter_add
 from .registry import rule
 
@@ -221,9 +221,10 @@ def _from_sequence(fn, name):
     def from_sequence_rule(obj, *args, **kw):
         obj = _as_now(obj)
         y = _from_nested(fn, obj, args, kw)
+        discrete = is_discrete(y)  # (dtype=int: a step function, no gradient)
 
         def from_sequence_pullback(dy):
-            return (_unpack(dy, obj),) + nones(args)
+            return (None if discrete else _unpack(dy, obj),) + nones(args)
 
         return y, named(from_sequence_pullback, f"{name}_pullback")
 

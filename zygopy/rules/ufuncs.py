@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runtime.arrays import unbroadcast
 from ..runtime.tangents import refuse_complex
-from ._helpers import array_module, named, nones
+from ._helpers import array_module, is_discrete, named, nones
 from .formulas import elementwise
 from .registry import nondifferentiable, rule
 
@@ -199,11 +199,12 @@ def copy_rule(x, *args, **kw):
 @rule(np.ndarray.astype)
 def astype_rule(x, dtype, *args, **kw):
     """`x.astype(dtype)`: the cotangent is cast back to x's dtype (by the
-    dispatcher); integer and bool targets carry no gradient."""
+    dispatcher); integer and bool targets carry no gradient (a step function)."""
     y = x.astype(dtype, *args, **kw)
+    discrete = is_discrete(y)
 
     def astype_pullback(dy):
-        return (dy, None) + nones(args)
+        return (None if discrete else dy, None) + nones(args)
 
     return y, astype_pullback
 

@@ -1,0 +1,50 @@
+"""Integer and boolean values made from real ones are step functions: no
+gradient flows through them, at first or second order, while the real
+arguments of such code still get theirs."""
+
+import numpy as np
+import pytest
+
+import zygopy as zp
+
+X = np.array([0.5, 1.25, 2.75])
+TABLE = np.array([0.0, 1.0, 4.0, 9.0, 16.0])
+
+
+def interp(x):
+    i = x.astype(int)
+    t = x - i
+    return np.sum(TABLE[i] * (1 - t) + TABLE[i + 1] * t)
+
+
+CASTS = {
+    "astype(int)": lambda x: np.sum(x.astype(int) * x),
+    "astype(bool)": lambda x: np.sum(x.astype(bool) * x),
+    "asarray(dtype=int)": lambda x: np.sum(np.asarray(x, dtype=int) * x),
+    "array(dtype=int32)": lambda x: np.sum(np.array(x, dtype=np.int32) * x**2),
+    "interpolation": interp,
+}
+
+
+def central(f, x, h=1e-6):
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+
+@pytest.mark.parametrize("f", CASTS.values(), ids=CASTS.keys())
+def test_gradients_through_integer_casts(f):
+    (g,) = zp.gradient(f, X)
+    np.testing.assert_allclose(g, central(f, X), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", CASTS.values(), ids=CASTS.keys())
+def test_second_order_through_integer_casts(f):
+    v = np.array([1.0, -0.5, 2.0])
+    _, tangent = zp.jvp(f, (X,), (v,))
+    assert tangent == pytest.approx(central(f, X) @ v, rel=1e-6, abs=1e-8)
+    hess = zp.hessian(f, X)
+    numeric = np.array([central(lambda x: zp.gradient(f, x)[0][i], X) for i in range(3)])
+    np.testing.assert_allclose(hess, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_a_scalar_cast_to_int_has_no_gradient():
+    assert zp.gradient(lambda s: np.float64(s).astype(int) * 1.0, 2.7) == (0.0,)

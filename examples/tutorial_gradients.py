@@ -23,13 +23,13 @@ def g(x):
 
 
 def main():
-    print("gradient(f, 2, 2) =", zp.gradient(f, 2.0, 2.0))
-    y, back = zp.pullback(f, 2.0, 2.0)
+    print("gradient(f, 2, 2) =", zp.gradient(f, 2, 2))  # ints are real numbers here
+    y, back = zp.pullback(f, 2, 2)
     print("pullback: y =", y, " back(1) =", back(1.0))
-    print("withgradient(f, 2, 2) =", zp.withgradient(f, 2.0, 2.0))
-    print("grad(f)(2, 2) =", zp.grad(f)(2.0, 2.0))
-    d2f = zp.grad(zp.grad(lambda x: f(x, 2.0)))  # nested: forward over reverse
-    print("grad(grad(f))(2) =", d2f(2.0))
+    print("withgradient(f, 2, 2) =", zp.withgradient(f, 2, 2))
+    print("grad(f)(2, 2) =", zp.grad(f)(2, 2))
+    d2f = zp.grad(zp.grad(lambda x: f(x, 2)))  # nested: forward over reverse
+    print("grad(grad(f))(2) =", d2f(2))
     print("hessian(f) at (2, 2) =", zp.hessian(lambda v: f(v[0], v[1]), np.array([2.0, 2.0])))
 
     # implicit parameters, both tutorial forms

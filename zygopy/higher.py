@@ -65,12 +65,19 @@ def _as_dual(x, t):
         raise NotPerturbable(f"jvp/hvp: a tangent for a {type(x).__name__} (numbers, "
                              "arrays, and tuples, lists and dicts of them take tangents)",
                              type(x).__name__)
+    if hasattr(x, "shape") and x.dtype.kind not in "fc":
+        if not isinstance(x, np.generic) or x.dtype.kind == "b":
+            raise NotPerturbable(f"jvp/hvp: a tangent for an array of {x.dtype} (as in "
+                                 "first order, where its gradient is None, integer and "
+                                 "bool arrays take none; pass x.astype(float))", "integer")
+        x = np.float64(x)  # an integer scalar: a real number, as in first order
     if hasattr(x, "shape") and not isinstance(x, np.generic):  # numpy's or CuPy's
         xp = array_module(x)
         t = xp.broadcast_to(xp.asarray(t, dtype=x.dtype), x.shape)
     elif isinstance(x, np.generic):
         t = x.dtype.type(t)
     else:
+        x = x if type(x) is bool else float(x)  # an int is a real number here too
         t = float(t)
     return Dual(x, t)
 

@@ -395,3 +395,22 @@ def test_a_jvp_of_a_gradient_is_second_order():
     assert zp.jvp(lambda z: zp.grad(cube)(z), (2.0,), (1.0,)) == (12.0, 12.0)
     with pytest.raises(zp.ZygopyError, match="third-order"):
         zp.grad(zp.grad(zp.grad(cube)))(1.0)
+
+
+def test_python_int_arguments_are_real_numbers_at_second_order_too():
+    # as at first order (the tutorials' d2f(2) == 6)
+    def f(x):
+        return 3 * x**2 + 2 * x + 1
+
+    assert zp.gradient(f, 2) == (14.0,)
+    assert zp.grad(zp.grad(f))(2) == 6.0
+    assert zp.gradient(lambda x: zp.gradient(f, x)[0], 2) == (6.0,)
+    assert zp.hessian(f, 2) == 6.0
+    assert zp.jvp(f, (2,), (1,)) == (17.0, 14.0)
+    assert zp.grad(zp.grad(lambda x: math.exp(2 * x)))(1) == pytest.approx(4 * math.exp(2))
+    assert zp.grad(zp.grad(math.sin))(1) == pytest.approx(-math.sin(1))
+
+
+def test_integer_arrays_take_no_tangent():
+    with pytest.raises(TypeError, match=r"array of int64 .* pass x.astype\(float\)"):
+        zp.jvp(lambda x: np.sum(x**3), (np.array([1, 2]),), (np.ones(2),))

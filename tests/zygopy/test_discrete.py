@@ -48,3 +48,35 @@ def test_second_order_through_integer_casts(f):
 
 def test_a_scalar_cast_to_int_has_no_gradient():
     assert zp.gradient(lambda s: np.float64(s).astype(int) * 1.0, 2.7) == (0.0,)
+
+
+def central_scalar(f, args, h=1e-6):
+    out = []
+    for i in range(len(args)):
+        up, down = list(args), list(args)
+        up[i] += h
+        down[i] -= h
+        out.append((f(*up) - f(*down)) / (2 * h))
+    return out
+
+
+LISTS = {
+    "square of a one-item list": lambda x, y: np.sum(np.square([x])) + y,
+    "power of a tuple": lambda x, y: np.sum(np.power((x, y), 2)),
+    "log of a list": lambda x, y: np.sum(np.log([x, y])),
+    "square of a list": lambda x, y: np.sum(np.square([x, y])),
+    "max of a list": lambda x, y: np.max([x**2, x * y]),
+    "min of a tuple": lambda x, y: np.min((x**2, x * y, y)),
+    "maximum of lists": lambda x, y: np.sum(np.maximum([x, y], [y, 1.0])),
+}
+
+
+@pytest.mark.parametrize("f", LISTS.values(), ids=LISTS.keys())
+def test_numpy_functions_of_lists_of_numbers(f):
+    args = (3.0, 1.7)
+    np.testing.assert_allclose(zp.gradient(f, *args), central_scalar(f, args), rtol=1e-6)
+
+
+def test_the_gradient_of_a_list_argument_is_a_list():
+    g = zp.gradient(lambda xs: np.sum(np.square(xs)), [3.0, 4.0])
+    assert g == ([6.0, 8.0],)

@@ -186,6 +186,8 @@ class CallSites:
         row = formula_of(fn) if fn is not None else None
         if row is None or len(row.params) != len(call.args):
             return None
+        if row.namespace == "np" and any(self.act.kind(a) == ANY for a in call.args):
+            return None  # maybe a list (np.log([x, y])): its rule takes those
         return row
 
     # -- backward -----------------------------------------------------------

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..runtime import sources
+from ..runtime.tangents import ZERO
 from .formulas import HELPERS
 from .registry import RULES, key_of
 from .render import render
@@ -68,10 +69,45 @@ def register_formula_rule(row):
             return scalar_rule(*args, **needed)
 
         rrule.__name__ = rrule.__qualname__ = f"{row.name}_rule"
+    elif row.namespace == "np":
+        rrule = taking_sequences(rrule)
     rrule.takes_needed = len(row.params) > 1  # dispatch passes which cotangents are used
     rrule.ufunc_options = isinstance(row.fn, np.ufunc)  # dispatch handles dtype=, ...
     RULES[key_of(row.fn)] = rrule
     return rrule
+
+
+def taking_sequences(array_rule, operands=None):
+    """`array_rule`, also for lists and tuples of numbers and arrays among its
+    first `operands` positional arguments (all where None), which numpy takes
+    as the arrays they make (`np.log([x, y])`, `np.max([a, b])`); each such
+    operand's cotangent comes back in its structure."""
+
+    def rrule(*args, **kw):
+        for a in args[:operands]:
+            if type(a) is list or type(a) is tuple:
+                return _of_sequences(array_rule, args, kw, operands)
+        return array_rule(*args, **kw)
+
+    rrule.__name__ = rrule.__qualname__ = array_rule.__name__
+    rrule.__doc__, rrule.__module__ = array_rule.__doc__, array_rule.__module__
+    return rrule
+
+
+def _of_sequences(array_rule, args, kw, operands):
+    from .joins import _from_nested, _unpack
+
+    n = len(args) if operands is None else operands
+    seqs = [i < n and (type(a) is list or type(a) is tuple) for i, a in enumerate(args)]
+    arrays = [_from_nested(np.asarray, a, (), {}) if s else a for a, s in zip(args, seqs)]
+    y, pb = array_rule(*arrays, **kw)
+
+    def of_sequences_pullback(dy):
+        grads = pb(dy)
+        return tuple(_unpack(g, a) if s and g is not None and g is not ZERO else g
+                     for g, a, s in zip(grads, args, seqs)) + tuple(grads[len(args):])
+
+    return y, of_sequences_pullback
 
 
 def _has_numpy_partials(row):

@@ -24,6 +24,7 @@ from ._helpers import (
     on_device_of,
     option,
 )
+from .derive import taking_sequences
 from .registry import rule
 
 
@@ -214,8 +215,11 @@ def _extremum_rule(fn, name):
     return named(extremum_rule, f"{name}_rule")
 
 
-max_rule = rule(np.max, np.amax, np.ndarray.max)(_extremum_rule(np.max, "max"))
-min_rule = rule(np.min, np.amin, np.ndarray.min)(_extremum_rule(np.min, "min"))
+# (of lists too, `np.max([a, b])`: the others convert theirs through array_module)
+max_rule = rule(np.max, np.amax, np.ndarray.max)(
+    taking_sequences(_extremum_rule(np.max, "max"), 1))
+min_rule = rule(np.min, np.amin, np.ndarray.min)(
+    taking_sequences(_extremum_rule(np.min, "min"), 1))
 
 
 @rule(np.var, np.ndarray.var)

@@ -27,9 +27,17 @@ def check(tree, filename):
 
 
 REFUSED_TYPES = tuple(REFUSED)
+# builtins that reach variables or run code by name, out of the compiler's sight
+_HIDDEN = {"eval", "exec", "locals", "globals"}
 
 
 def _check_specific(node, filename):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and (node.func.id in _HIDDEN or node.func.id == "vars" and not node.args):
+        name = node.func.id
+        _refuse(node, filename, f"{name}() (it reads or runs code through strings and "
+                "namespaces, where the gradient cannot follow: its values would get a "
+                "zero gradient)", ["write the expression or the variable itself"])
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id == "super":
         _refuse(node, filename, "super() (the gradient would not reach the object "

@@ -48,6 +48,29 @@ def test_generator_expression_outside_a_consuming_builtin_is_refused():
     assert "any([f(x) for x in xs])" in str(info.value)
 
 
+def by_eval(x):
+    return x * eval("x")
+
+
+def by_locals(x):
+    y = x * x
+    return locals()["y"]
+
+
+def by_vars(x):
+    y = x * x
+    return vars()["y"]
+
+
+@pytest.mark.parametrize("f", [by_eval, by_locals, by_vars], ids=lambda f: f.__name__)
+def test_code_and_variables_reached_by_name_are_refused(f):
+    # (they gave a zero or a partial gradient)
+    name = f.__name__.removeprefix("by_")
+    with pytest.raises(zp.UnsupportedSyntax, match=rf"{name}\(\) .* zero gradient") as info:
+        zp.gradient(f, 3.0)
+    assert f"{name}(" in str(info.value).splitlines()[2]  # the user's source line
+
+
 def test_decorated_nested_function_is_refused():
     with pytest.raises(zp.UnsupportedSyntax, match="decorated nested function"):
         zp.gradient(decorated_inner, 1.0)

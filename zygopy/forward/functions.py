@@ -93,43 +93,116 @@ def _option(args, kwargs, index, name, default=None):
     return args[index] if len(args) > index else kwargs.get(name, default)
 
 
-def _extremum(func, args, kwargs):
-    """max/min: the tangent at the extreme entries (averaged over ties)."""
+# numpy's parameters after the array, in order: positional options bind by these
+_REDUCTION = ("axis", "dtype", "out", "keepdims", "initial", "where")
+_EXTREMUM = ("axis", "out", "keepdims", "initial", "where")
+_MOMENTS = ("axis", "dtype", "out", "ddof", "keepdims")
+_DIFF = ("n", "axis", "prepend", "append")
+
+
+def _bind(args, kwargs, names):
+    """The options of a call `func(x, *args[1:], **kwargs)` as keywords,
+    positional ones named by `names` (numpy's signature after the array)."""
+    if len(args) - 1 > len(names):
+        raise TypeError(f"too many positional arguments ({len(args)}) for a "
+                        f"function taking (x, {', '.join(names)})")
+    options = dict(zip(names, args[1:]))
+    options.update(kwargs)
+    return {k: v for k, v in options.items() if v is not np._NoValue}
+
+
+def _sum(func, args, kwargs):
+    """sum and nansum: linear in x; `initial=` is an offset, so only its own
+    tangent (0 for a constant) joins the tangent."""
     x = args[0]
-    axis = _option(args, kwargs, 1, "axis")
-    keepdims = _option(args, kwargs, 3, "keepdims", False)
-    out = func(primal(x), axis=axis, keepdims=keepdims)
+    out = func(*_primals(args), **_primals(kwargs))
     if tangent(x) is None:
         return out
-    kept = func(primal(x), axis=axis, keepdims=True)
-    mask = primal(x) == kept
-    t = np.sum(np.where(mask, x.tangent, 0), axis=axis, keepdims=keepdims) / \
-        np.sum(mask, axis=axis, keepdims=keepdims)
+    options = _bind(args, kwargs, _REDUCTION)
+    options.pop("out", None)
+    initial = options.pop("initial", None)
+    t = func(x.tangent, **_primals(options))
+    if tangent(initial) is not None:
+        t = t + initial.tangent
+    return Dual(out, t)
+
+
+def _diff(func, args, kwargs):
+    """np.diff: linear in x and in `prepend`/`append` together (a constant
+    one has tangent 0)."""
+    out = func(*_primals(args), **_primals(kwargs))
+    options = _bind(args, kwargs, _DIFF)
+    parts = [args[0]] + [options[k] for k in ("prepend", "append") if k in options]
+    if not _has_dual(parts):
+        return out
+    for k in ("prepend", "append"):
+        if k in options:
+            options[k] = _tangent_like(options[k])
+    return Dual(out, func(_tangent_like(args[0]), **options))
+
+
+def _tangent_like(x):
+    """The tangent of `x`: zeros of its shape when it is a constant."""
+    if type(x) is Dual:
+        return x.tangent
+    if _has_dual(x):
+        return _tangents_of(x)
+    return np.zeros(np.shape(x))
+
+
+def _extremum(func, args, kwargs):
+    """max/min: the tangent at the extreme entries (averaged over ties). An
+    `initial=` value beyond them all gives 0 (as in the reverse rule), and
+    entries outside `where=` never count."""
+    x = args[0]
+    out = func(*_primals(args), **_primals(kwargs))
+    if tangent(x) is None:
+        return out
+    options = _primals(_bind(args, kwargs, _EXTREMUM))
+    options.pop("out", None)
+    axis, keepdims = options.get("axis"), options.pop("keepdims", False)
+    kept = func(primal(x), keepdims=True, **options)
+    mask = (primal(x) == kept) & np.asarray(options.get("where", True))
+    count = np.maximum(np.sum(mask, axis=axis, keepdims=keepdims), 1)
+    t = np.sum(np.where(mask, x.tangent, 0), axis=axis, keepdims=keepdims) / count
     return Dual(out, t)
 
 
 def _prod(func, args, kwargs):
+    """prod: d prod = sum_i t_i prod_{j != i} x_j, zero-safe; `initial=`
+    multiplies it, entries outside `where=` count as ones with tangent 0."""
     x = args[0]
-    axis = _option(args, kwargs, 1, "axis")
-    keepdims = _option(args, kwargs, 3, "keepdims", False)
-    p = primal(x)
-    out = np.prod(p, axis=axis, keepdims=keepdims)
+    out = func(*_primals(args), **_primals(kwargs))
     if tangent(x) is None:
         return out
-    # d prod = sum_i t_i prod_{j != i} x_j, zero-safe: products of the others
+    options = _bind(args, kwargs, _REDUCTION)
+    axis, keepdims = options.get("axis"), options.get("keepdims", False)
+    where = np.asarray(primal(options.get("where", True)))
+    p = np.where(where, primal(x), 1)
+    t = _prod_tangent(p, np.where(where, x.tangent, 0), axis)
+    if "initial" in options:
+        initial = options["initial"]
+        t = primal(initial) * t
+        if tangent(initial) is not None:
+            t = t + initial.tangent * np.prod(p, axis=axis)
+    if keepdims:
+        t = np.reshape(t, np.shape(out))
+    return Dual(out, t)
+
+
+def _prod_tangent(p, tx, axis):
+    """sum_i tx_i prod_{j != i} p_j over `axis`: products of the others from
+    cumulative products left and right (no division, so zeros are safe)."""
     axes = tuple(range(p.ndim)) if axis is None else \
         tuple(a % p.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
     moved = np.moveaxis(p, axes, tuple(range(len(axes))))
-    tm = np.moveaxis(np.broadcast_to(x.tangent, p.shape), axes, tuple(range(len(axes))))
+    tm = np.moveaxis(np.broadcast_to(tx, p.shape), axes, tuple(range(len(axes))))
     flat = moved.reshape((-1,) + moved.shape[len(axes):])
     tflat = tm.reshape(flat.shape)
     ones = np.ones((1,) + flat.shape[1:], p.dtype)
     left = np.cumprod(np.concatenate([ones, flat[:-1]]), axis=0)
     right = np.cumprod(np.concatenate([ones, flat[::-1][:-1]]), axis=0)[::-1]
-    t = np.sum(left * right * tflat, axis=0)
-    if keepdims:
-        t = np.reshape(t, np.shape(out))
-    return Dual(out, t)
+    return np.sum(left * right * tflat, axis=0)
 
 
 def _cumprod(func, args, kwargs):
@@ -152,16 +225,24 @@ def _cumprod(func, args, kwargs):
 
 
 def _moments(func, args, kwargs):
-    """var and std, written with dual arithmetic."""
+    """var and std, written with dual arithmetic; `ddof` or `correction`
+    divides by n - ddof, `where=` picks the entries, `mean=` is used as given."""
     x = args[0]
-    axis = _option(args, kwargs, 1, "axis")
-    ddof = _option(args, kwargs, 3, "ddof", 0)
-    keepdims = _option(args, kwargs, 4, "keepdims", False)
-    if tangent(x) is None:
-        return func(primal(x), axis=axis, ddof=ddof, keepdims=keepdims)
-    n = np.size(primal(x)) // max(np.size(np.sum(primal(x), axis=axis)), 1)
-    centred = x - np.mean(x, axis=axis, keepdims=True)
-    var = np.sum(centred * centred, axis=axis, keepdims=keepdims) / (n - ddof)
+    if tangent(x) is None and tangent(kwargs.get("mean")) is None:
+        return func(*_primals(args), **_primals(kwargs))
+    options = _bind(args, kwargs, _MOMENTS)
+    axis, keepdims = options.get("axis"), options.get("keepdims", False)
+    ddof = options.get("correction", options.get("ddof", 0))
+    where = options.get("where", True)
+    if "where" in options:
+        n = np.sum(np.broadcast_to(where, np.shape(primal(x))), axis=axis, keepdims=keepdims)
+    else:
+        n = np.size(primal(x)) // max(np.size(np.sum(primal(x), axis=axis)), 1)
+    mean = options.get("mean")
+    if mean is None:
+        mean = np.mean(x, axis=axis, keepdims=True, where=where)
+    centred = x - mean
+    var = np.sum(centred * centred, axis=axis, keepdims=keepdims, where=where) / (n - ddof)
     return np.sqrt(var) if func is np.std else var
 
 
@@ -202,17 +283,19 @@ def _sinc(func, args, kwargs):
 
 
 _register(_linear, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis,
-          np.expand_dims, np.squeeze, np.broadcast_to, np.sum, np.mean, np.cumsum, np.trace,
+          np.expand_dims, np.squeeze, np.broadcast_to, np.mean, np.cumsum, np.trace,
           np.diagonal, np.diag, np.diagflat, np.tril, np.triu, np.flip, np.fliplr, np.flipud,
           np.roll, np.tile, np.repeat, np.rot90, np.take, np.take_along_axis, np.real,
           np.copy, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.split, np.array_split,
-          np.hsplit, np.vsplit, np.dsplit, np.diff, np.matrix_transpose, np.nansum,
+          np.hsplit, np.vsplit, np.dsplit, np.matrix_transpose,
           np.unstack, np.ascontiguousarray)
 _register(_joined, np.concatenate, np.stack, np.hstack, np.vstack, np.dstack,
           np.column_stack)
 _register(_multilinear, np.dot, np.inner, np.outer, np.vdot, np.tensordot, np.kron,
           np.cross, np.einsum, np.convolve, np.correlate)
 _register(_like, np.zeros_like, np.ones_like, np.empty_like, np.full_like)
+_register(_sum, np.sum, np.nansum)
+_register(_diff, np.diff)
 _register(_where, np.where)
 _register(_clip, np.clip)
 _register(_extremum, np.max, np.min, np.amax, np.amin)

@@ -44,7 +44,7 @@ def _solve(func, args, kwargs):
     if tangent(b) is not None:
         t = func(pa, b.tangent)
     if tangent(a) is not None:
-        vec = pb.ndim == 1 or (pa.ndim > 2 and pb.ndim == pa.ndim - 1)
+        vec = np.ndim(pb) == 1  # numpy 2: any other b is a (stack of) matrices
         yy = y[..., None] if vec else y
         ta = -func(pa, a.tangent @ yy)
         t = _accumulate(t, ta[..., 0] if vec else ta)

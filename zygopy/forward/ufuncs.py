@@ -36,6 +36,8 @@ def _partials(ufunc):
         fns.append(eval(src, {"np": np, "math": math, "_zp": HELPERS}))
     if ufunc in (np.power, np.float_power):
         fns[0] = _power_base_partial
+    if ufunc is np.ldexp:
+        fns[0] = _ldexp_partial
     _PARTIALS[ufunc] = tuple(fns)
     return _PARTIALS[ufunc]
 
@@ -55,6 +57,12 @@ def _push(partial, t, primals, out):
 def _power_base_partial(x, y, out):
     """d(x ** y)/dx = y x^(y-1), and 0 for y == 0 (also at x == 0)."""
     return np.where(y == 0, 0.0, y * x ** np.where(y == 0, 1, y - 1))
+
+
+def _ldexp_partial(x, i, out):
+    """d ldexp(x, i)/dx = 2**i, with i back to an integer (`_push` made a
+    Python int a float64, which np.ldexp refuses)."""
+    return np.ldexp(1.0, np.asarray(i).astype(np.int64))
 
 
 def _accumulate(total, term):
@@ -91,24 +99,16 @@ def _ufunc(ufunc, method, inputs, kwargs):
     if method in ("reduce", "accumulate") and ufunc in (np.add, np.logical_or):
         out = getattr(ufunc, method)(*primals, **kwargs)
         t = tangents[0]
-        return dual(out, None if t is None else getattr(ufunc, method)(t, *primals[1:], **kwargs))
-    if method == "accumulate" and ufunc in (np.maximum, np.minimum):
-        # the tangent of the element holding the running extremum (the latest
-        # of equal ones)
-        x = primals[0]
-        axis = kwargs.get("axis", primals[1] if len(primals) > 1 else 0)
-        out = ufunc.accumulate(x, axis)
-        t = tangents[0]
         if t is None:
             return out
-        steps = np.arange(np.shape(x)[axis]).reshape(
-            [-1 if i == axis % np.ndim(x) else 1 for i in range(np.ndim(x))])
-        at = np.maximum.accumulate(np.where(x == out, steps, 0), axis)
-        return Dual(out, np.take_along_axis(np.broadcast_to(t, np.shape(x)), at, axis))
+        options = {k: v for k, v in kwargs.items() if k != "initial"}  # an offset
+        return Dual(out, getattr(ufunc, method)(t, *primals[1:], **options))
+    if method == "accumulate" and ufunc in (np.maximum, np.minimum):
+        return _running_extremum(ufunc, inputs[0], kwargs.get("axis", 0))
     if method == "reduce" and ufunc in (np.maximum, np.minimum):
         fn = np.max if ufunc is np.maximum else np.min
-        axis = kwargs.get("axis", primals[1] if len(primals) > 1 else 0)
-        return fn(inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False))
+        options = {"axis": 0} | {k: v for k, v in kwargs.items() if k != "dtype"}
+        return fn(inputs[0], **options)
     if method == "at" and ufunc in (np.add, np.subtract):
         target, index = inputs[0], primals[1]
         if type(target) is not Dual:
@@ -125,6 +125,24 @@ def _ufunc(ufunc, method, inputs, kwargs):
     if method == "outer" and ufunc is np.multiply:
         return np.multiply(*[_expand_outer(x, i, inputs) for i, x in enumerate(inputs)])
     raise NoForwardRule(getattr(ufunc, method))
+
+
+def _running_extremum(ufunc, x, axis):
+    """`np.maximum.accumulate(x, axis)` (or minimum): y_j is the extremum of
+    x_i, i <= j, and dy_j the mean tangent of the x_i (i <= j) equal to y_j,
+    ties split evenly as in the reverse rule (rules/reductions.py)."""
+    p = primal(x)
+    out = ufunc.accumulate(p, axis)
+    if tangent(x) is None:
+        return out
+    xs, ys, t = (np.moveaxis(a, axis, -1)
+                 for a in (p, out, np.broadcast_to(x.tangent, np.shape(p))))
+    n = np.shape(xs)[-1]
+    earlier = np.tril(np.ones((n, n), dtype=bool)).T  # [i, j]: i <= j
+    hit = (xs[..., :, None] == ys[..., None, :]) & earlier
+    count = np.maximum(np.sum(hit, axis=-2), 1)
+    dy = np.sum(hit * t[..., :, None], axis=-2) / count
+    return Dual(out, np.moveaxis(dy, -1, axis))
 
 
 def _multilinear_tangent(func, args, kwargs, skip=0):

@@ -10,6 +10,7 @@ until `layers.show` provides one).
 
 from __future__ import annotations
 
+import numbers
 import types
 
 import numpy as np
@@ -70,7 +71,36 @@ def _short_repr(layer):
         .replace(", )", ")")
 
 
-nondifferentiable(check_size, check_rank, check_broadcast)
+def check_positive_int(layer, name, value):
+    """Raise a TypeError/ValueError naming `layer` and the argument `name`
+    unless `value` is a positive int (a size given to a constructor)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        hint = (": the activation comes after the sizes, "
+                f"{layer}(in, out, activation)") if callable(value) else ""
+        raise TypeError(f"{layer}: {name} must be a positive int, got "
+                        f"{_describe(value)}{hint}")
+    if value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value}")
+
+
+def check_callable(layer, name, f):
+    """Raise a TypeError naming `layer` and the argument `name` unless `f` is
+    callable (an activation)."""
+    if not callable(f):
+        raise TypeError(f"{layer}: {name} must be a function such as relu, got "
+                        f"{_describe(f)}")
+
+
+def _describe(value):
+    """`4.0 (a float)`, `relu (a function)`: a value in an argument error."""
+    if value is None:
+        return "None"
+    kind = type(value).__name__
+    return f"{name_of(value)} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})"
+
+
+nondifferentiable(check_size, check_rank, check_broadcast, check_positive_int,
+                  check_callable)
 
 
 def _is_param_array(x):
@@ -126,10 +156,6 @@ def count_parameters(model, trainable=True):
     return sum(a.size for a, t in _walk(model, set()) if t == trainable)
 
 
-def _count_arrays(model):
-    return sum(1 for _ in _walk(model, set()))
-
-
 def name_of(f):
     """How a function or layer appears inside a repr: `relu`, `σ`, `Dense(2 => 3)`."""
     if f is sigmoid:
@@ -140,12 +166,24 @@ def name_of(f):
 
 
 def show(layer, head):
-    """`head  # n parameters` (plus the non-trainable count when there is one)."""
-    n, frozen = count_parameters(layer), count_parameters(layer, trainable=False)
-    if not n and not frozen:
-        return head
-    tail = f", plus {frozen:_} non-trainable" if frozen else ""
-    return f"{head}  # {n:_} parameters{tail}"
+    """`head  # n parameters` (plus the non-trainable count when there is one:
+    running statistics, frozen fields); `layers.show.layer_repr`."""
+    from .show import layer_repr
+
+    return layer_repr(layer, head)
+
+
+def _total(layer):
+    """A container's total line: `Total: 4 arrays, 67 parameters`, the
+    non-trainable arrays counted apart (`Total: 4 trainable arrays, 224
+    parameters, plus 2 non-trainable, 16 parameters`); "" without any."""
+    from .show import _counts
+
+    arrays, n, other_arrays, other = _counts(layer)
+    if other_arrays:
+        return (f"  # Total: {arrays} trainable arrays, {n:_} parameters, "
+                f"plus {other_arrays} non-trainable, {other:_} parameters")
+    return f"  # Total: {arrays} arrays, {n:_} parameters" if arrays else ""
 
 
 def show_container(layer, head, items):
@@ -159,12 +197,7 @@ def show_container(layer, head, items):
         if name is not None:
             text[0] = f"{name} = {text[0]}"
         lines += ["  " + t for t in text]
-    total = count_parameters(layer)
-    lines.append(
-        f")  # Total: {_count_arrays(layer)} arrays, {total:_} parameters"
-        if total
-        else ")"
-    )
+    lines.append(")" + _total(layer))
     return "\n".join(lines)
 
 
@@ -205,6 +238,9 @@ class Dense:
             if out_features is not None:
                 activation = out_features
             in_features, out_features = in_features
+        check_positive_int("Dense", "in_features", in_features)
+        check_positive_int("Dense", "out_features", out_features)
+        check_callable("Dense", "activation", activation)
         self.weight = init(out_features, in_features)
         if bias is True:
             bias = zeros(out_features)
@@ -297,7 +333,9 @@ class Parallel:
     """`connection(layer_1(x), ..., layer_n(x))`; with n inputs, layer_i gets x_i.
 
     connection: a function of n arrays, e.g. `np.add` (n = 2) or
-    `lambda *ys: np.concatenate(ys, axis=-1)`.
+    `lambda *ys: np.concatenate(ys, axis=-1)`. One tuple input is unpacked,
+    as in Flux: `p((x1, x2))` is `p(x1, x2)`, so a Parallel whose connection
+    returns a tuple feeds the next one in a Chain.
 
     >>> p = Parallel(np.add, Dense(3, 2), Dense(3, 2))
     >>> p(np.ones((5, 3), np.float32)).shape
@@ -309,6 +347,8 @@ class Parallel:
         self.layers = tuple(layers)
 
     def __call__(self, *xs):
+        if len(xs) == 1 and isinstance(xs[0], tuple):
+            xs = xs[0]
         if len(xs) == 1:
             x = xs[0]
             ys = [layer(x) for layer in self.layers]

@@ -115,7 +115,9 @@ class BatchNorm:
         self.running_var[...] = (1 - m) * self.running_var + m * var
 
     def __repr__(self):
-        extra = "" if self.scale is not None else ", affine=False"
+        extra = _affine_suffix(self) + (
+            "" if self.running_mean is not None else ", track_stats=False"
+        )
         return show(
             self, f"BatchNorm({self.channels}{_act_suffix(self.activation)}{extra})"
         )
@@ -153,7 +155,9 @@ class LayerNorm:
 
     def __repr__(self):
         s = str(self.size[0]) if len(self.size) == 1 else str(self.size)
-        return show(self, f"LayerNorm({s}{_act_suffix(self.activation)})")
+        return show(
+            self, f"LayerNorm({s}{_act_suffix(self.activation)}{_affine_suffix(self)})"
+        )
 
 
 class GroupNorm:
@@ -190,8 +194,14 @@ class GroupNorm:
     def __repr__(self):
         return show(
             self,
-            f"GroupNorm({self.channels}, {self.groups}{_act_suffix(self.activation)})",
+            f"GroupNorm({self.channels}, {self.groups}{_act_suffix(self.activation)}"
+            f"{_affine_suffix(self)})",
         )
+
+
+def _affine_suffix(layer):
+    """`, affine=False` for a normalisation layer built without scale and bias."""
+    return "" if layer.scale is not None else ", affine=False"
 
 
 def dropout_mask(rng, shape, p, dtype, like=None):

@@ -10,9 +10,12 @@ from a callback or the loss ends training cleanly.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .optimisers import OptState, Rule, setup, update
@@ -138,6 +141,13 @@ def train(
       (fresh state from `setup`) or an `OptState` (advanced in place, so it can
       be reused by a later call).
 
+    `data` is an iterable of batches, iterated again each epoch (an iterator
+    such as ``zip(X, Y)`` is refused when ``epochs > 1``: it would be spent
+    after the first). A loss that cannot be called with a batch, or a list
+    given as the model, raises a TypeError saying the calling convention; a
+    first batch giving no parameter a non-zero gradient (a loss that does not
+    use the model it is given) warns once (UserWarning).
+
     Callbacks run after each batch (see module docs); `StopTraining` ends the
     run. A NaN/inf loss raises `NonFiniteLoss` naming the epoch and batch,
     before that batch's update. `progress` shows a tqdm bar (or a plain text
@@ -160,20 +170,27 @@ def train(
         raise TypeError(
             f"train: opt must be a rule or an OptState, got {type(opt).__name__}"
         )
+    _check_data(data, epochs)
     history = []
     bar = _progress(progress, epochs, _length(data))
     try:
         for epoch in range(1, epochs + 1):
             for batch, d in enumerate(data, start=1):
                 args = d if isinstance(d, tuple) else (d,)
-                if value_and_grad is not None:
-                    value, grads = value_and_grad(model_or_params, *args)
-                else:  # the closures are called at once, inside this iteration
-                    if implicit:
-                        f = lambda: loss(*args)  # noqa: B023
-                    else:
-                        f = lambda m: loss(m, *args)  # noqa: B023
-                    value, grads = gradient(f, model_or_params)
+                try:
+                    if value_and_grad is not None:
+                        value, grads = value_and_grad(model_or_params, *args)
+                    else:  # the closures are called at once, inside this iteration
+                        if implicit:
+                            f = lambda: loss(*args)  # noqa: B023
+                        else:
+                            f = lambda m: loss(m, *args)  # noqa: B023
+                        value, grads = gradient(f, model_or_params)
+                except TypeError as e:
+                    _explain_call_error(e, loss, model_or_params, implicit, d)
+                    raise
+                if len(history) == 0:
+                    _warn_if_no_gradient(model_or_params, grads, implicit)
                 value = float(value)
                 if not math.isfinite(value):
                     raise NonFiniteLoss(
@@ -193,6 +210,113 @@ def train(
     finally:
         bar.close()
     return history
+
+
+def _check_data(data, epochs):
+    """Refuse an iterator (spent after one pass) when there are several epochs."""
+    if epochs > 1 and isinstance(data, Iterator):
+        raise ValueError(
+            f"train: data is an iterator ({type(data).__name__}), which is used up "
+            f"by the first epoch, so epochs 2 to {epochs} would train on nothing. "
+            "Pass something that can be iterated again: a list of batches, e.g. "
+            "list(zip(X, Y)) or [(X, Y)], or a DataLoader((X, Y), batchsize=...)."
+        )
+
+
+def _explain_call_error(error, loss, model, implicit, batch):
+    """Raise a TypeError saying train's calling convention when `error` comes
+    from calling `loss` with arguments it does not take; return otherwise
+    (the caller re-raises `error`)."""
+    args = batch if isinstance(batch, tuple) else (batch,)
+    if not implicit and isinstance(model, (list, tuple)) \
+            and getattr(error, "callee", None) is model:
+        raise TypeError(
+            f"train: the model is a {type(model).__name__} and the loss calls it; "
+            "the model must be a model object (a layer, or Chain(layer_1, "
+            "layer_2, ...) for layers in sequence) or zygopy.Params "
+            "(layers.params(model), implicit style)"
+        ) from error
+    try:
+        signature = inspect.signature(loss)
+    except (TypeError, ValueError):  # a builtin or other callable without one
+        return
+    try:
+        signature.bind(*args) if implicit else signature.bind(model, *args)
+    except TypeError:
+        pass
+    else:
+        return  # the loss takes these arguments: the error is from inside it
+    if not isinstance(batch, tuple):
+        fix = ("a batch that is not a tuple is one argument, so data=(X, Y) gives X "
+               "and then Y as batches: pass [(X, Y)] or DataLoader((X, Y), "
+               "batchsize=...)")
+    elif implicit:
+        fix = ("write the loss as loss(x, y), calling the model the Params were "
+               "taken from, or pass the model itself (explicit style, "
+               "loss(model, x, y))")
+    else:
+        fix = ("write the loss as loss(model, x, y), computing from the model it "
+               "is given")
+    style, call = ("Implicit-style train (given zygopy.Params)", "loss(*batch)") \
+        if implicit else ("Explicit-style train (given a model)", "loss(model, *batch)")
+    raise TypeError(
+        f"train: cannot call the loss with this batch ({error}). {style} calls "
+        f"{call} for each batch of data, data being an iterable of batches, each "
+        "a tuple unpacked into the loss's arguments. Got a batch of "
+        f"{_items(len(args))} ({', '.join(_describe(a) for a in args)}) for a "
+        f"loss taking {signature}: {fix}."
+    ) from error
+
+
+def _items(n):
+    return f"{n} item" + ("" if n == 1 else "s")
+
+
+def _describe(x):
+    """`an array of shape (16, 4)`, `a dict`: one batch item in an error."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"an array of shape {tuple(x.shape)}"
+    kind = type(x).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _warn_if_no_gradient(model, grads, implicit):
+    """Warn when the first batch gave every trainable parameter of a model that
+    has some a missing or all-zero gradient: training would change nothing."""
+    if implicit:
+        if len(model) == 0:
+            return
+        found = grads.values() if hasattr(grads, "values") else grads
+        fix = ("the Params must be taken from the model the loss calls: "
+               "ps = layers.params(model), loss(x, y) calling that model")
+    else:
+        from .functor import gradient_pairs, parameters
+
+        if not parameters(model):
+            return
+        found = [g for _, _, g in gradient_pairs(model, grads)]
+        fix = ("explicit style calls loss(model, *batch): the loss must compute "
+               "from the model it is given, e.g. lambda m, x, y: mse(m(x), y), not "
+               "from a model defined outside it")
+    if not any(_nonzero(g) for g in found):
+        warnings.warn(
+            "train: no parameter received a non-zero gradient from the first batch, "
+            f"so training will not change the model. The likely cause: {fix}. "
+            "(If a zero gradient is expected for this batch, ignore this warning.)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _nonzero(g):
+    """Whether a gradient has a non-zero entry (None or ZERO: none)."""
+    from zygopy import ZERO
+
+    if g is None or g is ZERO:
+        return False
+    if hasattr(g, "any"):
+        return bool((g != 0).any())
+    return g != 0
 
 
 def _length(data):

@@ -76,6 +76,26 @@ def test_dense_constructor_forms_and_repr():
     assert count_parameters(Dense(112, 3)) == 339
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: Dense(4.0, 2), TypeError,
+     r"^Dense: in_features must be a positive int, got 4\.0 \(a float\)$"),
+    (lambda: Dense(-4, 2), ValueError, r"^Dense: in_features must be a positive int, got -4$"),
+    (lambda: Dense(4, 0), ValueError, r"^Dense: out_features must be a positive int, got 0$"),
+    (lambda: Dense(4), TypeError, r"^Dense: out_features must be a positive int, got None$"),
+    (lambda: Dense(4, relu, 2), TypeError,
+     (r"^Dense: out_features must be a positive int, got relu \(a function\): the "
+      r"activation comes after the sizes, Dense\(in, out, activation\)$")),
+    (lambda: Dense(4, 2, 3), TypeError,
+     r"^Dense: activation must be a function such as relu, got 3 \(an int\)$"),
+    (lambda: Dense((4, 2.5)), TypeError, r"^Dense: out_features .* got 2\.5"),
+    (lambda: Dense(True, 2), TypeError, r"^Dense: in_features .* got True"),
+])
+def test_dense_constructor_checks_its_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+    assert Dense(np.int64(3), 2).weight.shape == (2, 3)  # numpy ints are ints
+
+
 def test_dense_shape_error_names_layer_and_shapes():
     with pytest.raises(
         ValueError,
@@ -136,6 +156,68 @@ def test_parallel_and_skip():
         Parallel(np.add, a, b)(X, X, X)
     s = SkipConnection(Dense(10, 10), np.add)
     np.testing.assert_allclose(s(X), s.layer(X) + X)
+
+
+def test_parallel_unpacks_one_tuple_input():
+    a, b = Dense(10, 3), Dense(10, 3)
+    p = Parallel(np.add, a, b)
+    np.testing.assert_allclose(p((X, 2 * X)), a(X) + b(2 * X))
+    np.testing.assert_allclose(p((X,)), a(X) + b(X))  # one input: every layer gets it
+    with pytest.raises(ValueError, match=r"expected number of inputs 2, got 3"):
+        p((X, X, X))
+    split = Parallel(lambda u, v: (u, v), Dense(10, 4), Dense(10, 5))
+    join = Parallel(np.add, Dense(4, 2), Dense(5, 2))
+    u, v = split(X)
+    np.testing.assert_allclose(Chain(split, join)(X), join.layers[0](u) + join.layers[1](v))
+
+
+def test_gradient_through_a_chain_of_parallels():
+    """The tuple one Parallel returns, unpacked by the next, differentiated by
+    zygopy against central differences (parameters and input)."""
+    import zygopy as zp
+    from layers.devices import f64
+    from layers.functor import gradient_pairs, parameters
+    from zygopy.testing import check_grads
+
+    model = f64(Chain(
+        Parallel(lambda u, v: (u, v), Dense(3, 4, layers.activations.tanh), Dense(3, 2)),
+        Parallel(lambda u, v: np.concatenate([u, v], axis=-1), Dense(4, 2), Scale(2)),
+    ))
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    dy = np.random.default_rng(2).standard_normal((5, 4))
+
+    def f(m):
+        return np.sum(m(x) * dy)
+
+    (g,) = zp.gradient(f, model)
+    got = {path: grad for path, _, grad in gradient_pairs(model, g)}
+    params = parameters(model)
+    assert len(params) == 8 and set(got) == {path for path, _ in params}
+    for path, a in params:
+        want = np.zeros_like(a)
+        for j in range(a.size):
+            orig = a.flat[j]
+            a.flat[j] = orig + 1e-6
+            up = f(model)
+            a.flat[j] = orig - 1e-6
+            down = f(model)
+            a.flat[j] = orig
+            want.flat[j] = (up - down) / 2e-6
+        np.testing.assert_allclose(got[path], want, rtol=1e-5, atol=1e-7, err_msg=path)
+    check_grads(lambda x: np.sum(model(x) * dy), x)
+
+
+def test_frozen_layer_repr_counts_its_parameters_as_non_trainable():
+    from layers.functor import freeze
+
+    c = Chain(Dense(3, 4), Dense(4, 2))
+    freeze(c.layers[0])
+    assert repr(c) == (
+        "Chain(\n"
+        "  Dense(3 => 4),  # 0 parameters, plus 16 non-trainable\n"
+        "  Dense(4 => 2),  # 10 parameters\n"
+        ")  # Total: 2 trainable arrays, 10 parameters, plus 2 non-trainable, 16 parameters"
+    )
 
 
 def test_scale_and_flatten():

@@ -79,6 +79,24 @@ def test_groupnorm():
         GroupNorm(5, 2)
 
 
+def test_reprs_show_non_default_affine_and_track_stats():
+    assert repr(LayerNorm(4, affine=False)) == "LayerNorm(4, affine=False)"
+    assert repr(LayerNorm((2, 3), relu, affine=False)) == "LayerNorm((2, 3), relu, affine=False)"
+    assert repr(GroupNorm(6, 3, affine=False)) == "GroupNorm(6, 3, affine=False)"
+    assert repr(BatchNorm(3, track_stats=False)) == "BatchNorm(3, track_stats=False)  # 6 parameters"
+    assert repr(BatchNorm(3, affine=False, track_stats=False)) == \
+        "BatchNorm(3, affine=False, track_stats=False)"
+    assert repr(BatchNorm(3, affine=False)) == \
+        "BatchNorm(3, affine=False)  # 0 parameters, plus 6 non-trainable"
+
+
+def test_container_total_counts_running_stats_apart():
+    c = Chain(Dense(3, 2), BatchNorm(2))
+    assert repr(c).splitlines()[-1] == (
+        ")  # Total: 4 trainable arrays, 12 parameters, plus 2 non-trainable, 4 parameters"
+    )
+
+
 def test_dropout_modes_and_scaling():
     x = np.ones((200, 50), np.float32)
     d = Dropout(0.3, rng=np.random.default_rng(1), active=True)

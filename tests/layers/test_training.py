@@ -1,6 +1,9 @@
-"""The training loop with a stub gradient: both styles, callbacks, stopping, NaN, progress."""
+"""The training loop with a stub gradient: both styles, callbacks, stopping, NaN, progress;
+and, through zygopy, the errors and the warning for misuse (a loss with the wrong
+signature or ignoring its model, an iterator for several epochs, a list as the model)."""
 
 import builtins
+import warnings
 
 import numpy as np
 import pytest
@@ -38,6 +41,11 @@ def grad_explicit(f, m):
 
 X = np.linspace(-1, 1, 16).astype(np.float32)
 Y = 3 * X
+
+# the stubs returning no gradient (None) trip train's "no gradient" warning
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:train. no parameter received a non-zero gradient:UserWarning"
+)
 
 
 def test_explicit_training_fits():
@@ -275,3 +283,129 @@ def test_a_training_step_leaves_no_cyclic_garbage():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# ------------------------------------------------------------ misuse of train
+
+
+def _dense_data():
+    from layers import Dense
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 4)).astype(np.float32)
+    return Dense(4, 1), x, x.sum(axis=1, keepdims=True)
+
+
+def _mse(m, x, y):
+    return np.mean((m(x) - y) ** 2)
+
+
+def test_an_iterator_is_refused_for_several_epochs():
+    m, x, y = _dense_data()
+    with pytest.raises(ValueError, match=r"data is an iterator \(zip\).*epochs 2 to 3 "
+                       r"would train on nothing.*list\(zip\(X, Y\)\).*DataLoader"):
+        T.train(_mse, m, zip(x, y), Descent(0.1), epochs=3, progress=False)
+    gen = ((x[i : i + 2], y[i : i + 2]) for i in range(0, 8, 2))
+    with pytest.raises(ValueError, match=r"iterator \(generator\)"):
+        T.train(_mse, m, gen, Descent(0.1), epochs=2, progress=False)
+    # one epoch over an iterator, and several over a list or a DataLoader, run
+    assert len(T.train(_mse, m, zip(x, y), Descent(0.1), progress=False)) == 8
+    assert len(T.train(_mse, m, list(zip(x, y)), Descent(0.1), epochs=3, progress=False)) == 24
+    loader = DataLoader((x, y), batchsize=4)
+    assert len(T.train(_mse, m, loader, Descent(0.1), epochs=3, progress=False)) == 6
+
+
+def test_a_loss_ignoring_its_model_warns_once():
+    model, x, y = _dense_data()
+    w0 = model.weight.copy()
+    with pytest.warns(UserWarning, match=r"no parameter received a non-zero gradient.*"
+                      r"loss must compute from the model it is given") as record:
+        T.train(lambda m, x, y: _mse(model, x, y), model, [(x, y)] * 3, Descent(0.1),
+                progress=False)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert np.array_equal(model.weight, w0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a loss using its model: no warning
+        T.train(_mse, model, [(x, y)] * 3, Descent(0.1), progress=False)
+    assert not np.array_equal(model.weight, w0)
+
+
+def test_no_gradient_warning_with_a_stub_gradient(monkeypatch):
+    def zeros(f, m):
+        return f(m), Tangent(Linear, w=np.zeros(1, np.float32))
+
+    with pytest.warns(UserWarning, match="loss must compute from the model it is given"):
+        T.train(loss_explicit, Linear(), [(X, Y)], Descent(), progress=False, _gradient=zeros)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T.train(loss_explicit, Linear(), [(X, Y)], Descent(), progress=False,
+                _gradient=grad_explicit)
+        T.train(lambda m, x: 1.0, object(), [(X,)], Descent(), progress=False,
+                _gradient=lambda f, m: (f(m), None))  # no parameters at all
+    import zygopy
+
+    monkeypatch.setattr(zygopy, "Params", FakeParams)
+    W = np.zeros(1, np.float32)
+    with pytest.warns(UserWarning, match=r"Params must be taken from the model"):
+        T.train(lambda x, y: 1.0, FakeParams([W]), [(X, Y)], Descent(), progress=False,
+                _gradient=lambda f, ps: (f(), {id(W): zygopy.ZERO}))
+
+
+def test_a_loss_of_the_wrong_signature_says_the_calling_convention():
+    model, x, y = _dense_data()
+    with pytest.raises(TypeError, match=r"^train: cannot call the loss with this batch "
+                       r"\(.*too many positional arguments\)\. Explicit-style train "
+                       r"\(given a model\) calls loss\(model, \*batch\) for each batch of "
+                       r"data.*Got a batch of 2 items \(an array of shape \(8, 4\), an "
+                       r"array of shape \(8, 1\)\) for a loss taking \(x, y\): write the "
+                       r"loss as loss\(model, x, y\)") as e:
+        T.train(lambda x, y: _mse(model, x, y), model, [(x, y)], Descent(), progress=False)
+    assert isinstance(e.value.__cause__, TypeError)
+    with pytest.raises(TypeError, match=r"Got a batch of 1 item \(an array of shape \(8, 4\)\) "
+                       r"for a loss taking \(m, x, y\): .*data=\(X, Y\) gives X and then Y "
+                       r"as batches: pass \[\(X, Y\)\]"):
+        T.train(_mse, model, (x, y), Descent(), progress=False)
+
+
+def test_wrong_signature_with_a_stub_gradient_and_implicit_style(monkeypatch):
+    with pytest.raises(TypeError, match=r"Explicit-style.*2 items \(an array of shape "
+                       r"\(16,\), an int\)"):
+        T.train(lambda m, x: 1.0, Linear(), [(X, 3)], Descent(), progress=False,
+                _gradient=grad_explicit)
+    import zygopy
+
+    monkeypatch.setattr(zygopy, "Params", FakeParams)
+    with pytest.raises(TypeError, match=r"Implicit-style train \(given zygopy\.Params\) "
+                       r"calls loss\(\*batch\).*loss taking \(m, x, y\): write the loss "
+                       r"as loss\(x, y\)"):
+        T.train(loss_explicit, FakeParams([np.zeros(1)]), [(X, Y)], Descent(),
+                progress=False, _gradient=lambda f, ps: (f(), {}))
+
+
+def test_a_type_error_inside_the_loss_is_not_rewritten():
+    def loss(m, x, y):
+        raise TypeError("inside the loss")
+
+    with pytest.raises(TypeError, match="^inside the loss$"):
+        T.train(loss, Linear(), [(X, Y)], Descent(), progress=False,
+                _gradient=grad_explicit)
+    model, x, y = _dense_data()
+
+    def bad(m, x, y):
+        return _mse(m, x, "y") + len(3)
+
+    with pytest.raises(TypeError) as e:
+        T.train(bad, model, [(x, y)], Descent(), progress=False)
+    assert not str(e.value).startswith("train:")
+
+
+def test_a_list_as_the_model_says_what_a_model_is():
+    from layers import Chain
+
+    model, x, y = _dense_data()
+    with pytest.raises(TypeError, match=r"^train: the model is a list and the loss calls "
+                       r"it; the model must be a model object .*Chain.* or zygopy\.Params"):
+        T.train(_mse, [model], [(x, y)], Descent(), progress=False)
+    # a list the loss indexes is a model like any other
+    T.train(lambda ms, x, y: _mse(Chain(*ms), x, y), [model], [(x, y)], Descent(),
+            progress=False)

@@ -14,6 +14,7 @@ variables `f` closes over alike.
 from __future__ import annotations
 
 import numbers
+import types
 
 import numpy as np
 
@@ -188,13 +189,37 @@ def _second_order_pullback(f, args, positions, with_value):
 
 
 def _refuse_third_order(args):
-    if any(type(a) is Dual for a in args):
+    if any(_holds_dual(a) for a in args):
         from .errors import ZygopyError
 
         raise ZygopyError(
             "third-order derivatives are not supported: a gradient inside a "
             "second-order computation (grad of grad of grad, or hessian of a function "
             "that calls grad). Second derivatives nest one level of dual numbers.")
+
+
+def _holds_dual(x, depth=3):
+    """Whether `x` is a dual number, or a function closing over one, or a list,
+    tuple or dict holding one (a few levels down)."""
+    if type(x) is Dual:
+        return True
+    if depth == 0:
+        return False
+    if isinstance(x, types.FunctionType):
+        cells = x.__closure__ or ()
+        return any(_holds_dual(_contents(c), depth - 1) for c in cells)
+    if isinstance(x, (list, tuple)):
+        return any(_holds_dual(v, depth - 1) for v in x)
+    if isinstance(x, dict):
+        return any(_holds_dual(v, depth - 1) for v in x.values())
+    return False
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 def _grad_function_rule(gf, *args):
@@ -205,7 +230,7 @@ def _grad_function_rule(gf, *args):
     pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
 
     def grad_function_pullback(dy):
-        grads = _second_order_of_objects(pb, dy, args)
+        grads = _second_order_of_objects(pb, dy, (gf.f, *args))
         d_gf = Tangent(type(gf), f=grads[0]) if grads[0] not in (None, ZERO) else ZERO
         return (d_gf,) + tuple(grads[1:])
 
@@ -222,7 +247,7 @@ def _gradient_rule(f, *args):
         raise NotImplementedError("differentiating gradient(f, params(...))")
     y = api.gradient(f, *args)
     pb = _second_order_pullback(f, args, tuple(range(len(args))), False)
-    return y, lambda dy: _second_order_of_objects(pb, dy, args)
+    return y, lambda dy: _second_order_of_objects(pb, dy, (f, *args))
 
 
 def _constructor_rule(make):
@@ -252,7 +277,7 @@ def _withgradient_rule(f, *args):
         raise NotImplementedError("differentiating withgradient(f, params(...))")
     y = api.withgradient(f, *args)
     pb = _second_order_pullback(f, args, tuple(range(len(args))), True)
-    return y, lambda dy: _second_order_of_objects(pb, dy, args)
+    return y, lambda dy: _second_order_of_objects(pb, dy, (f, *args))
 
 
 def _not_differentiated_again(fn, name):

@@ -124,6 +124,19 @@ def test_third_order_is_refused_clearly():
         zp.grad(zp.grad(zp.grad(lambda x: x ** 3)))(2.0)
 
 
+def test_third_order_through_a_closure_is_refused_too():
+    x0 = np.array([2.0])
+
+    def F(a):  # a gradient whose function closes over `a` (it gave 0, silently)
+        return np.sum(zp.gradient(lambda x: np.sum(a**2 * x**3), x0)[0])
+
+    assert zp.grad(F)(0.5) == pytest.approx(24 * 0.5)  # second order: fine
+    with pytest.raises(zp.ZygopyError, match="third-order"):
+        zp.grad(zp.grad(F))(0.5)
+    with pytest.raises(zp.ZygopyError, match="third-order"):
+        zp.grad(zp.grad(lambda a: zp.grad(lambda x: a * x**3)(2.0)))(0.5)
+
+
 def test_grad_of_grad_on_arrays():
     rng = np.random.default_rng(2)
     A, v = rng.standard_normal((3, 3)), rng.standard_normal(3)

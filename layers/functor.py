@@ -27,7 +27,7 @@ import types
 import numpy as np
 
 from zygopy import rule
-from zygopy.runtime.structure import object_fields
+from zygopy.runtime.structure import closure_fields, object_fields
 from zygopy.runtime.tangents import ZERO, Tangent, add, is_zero
 
 FROZEN = "_frozen"  # the attribute freeze() sets: a frozenset of field names
@@ -64,7 +64,11 @@ def is_parameter_array(x) -> bool:
 
 
 def _object_fields(x):
-    """Fields of a user object without the freeze marker; None for leaves."""
+    """Fields of a user object without the freeze marker; None for leaves.
+    A closure's fields are the variables it captures (`linear(3, 2)` returning
+    `lambda x: W @ x + b` has W and b)."""
+    if type(x) is types.FunctionType and x.__closure__:
+        return closure_fields(x)
     if (
         isinstance(x, _OPAQUE)
         or is_array(x)
@@ -352,6 +356,8 @@ def _rebuild(x, go):
     changed = {k: v for k, v in new.items() if v is not fields[k]}
     if not changed:
         return x
+    if type(x) is types.FunctionType:
+        return _closure_with(x, changed)
     y = copy.copy(x)
     for k, v in changed.items():
         try:
@@ -359,6 +365,19 @@ def _rebuild(x, go):
         except AttributeError:  # frozen dataclass, or a read-only property
             object.__setattr__(y, k, v)
     return y
+
+
+def _closure_with(f, changed):
+    """A copy of closure `f` capturing the `changed` values instead (its own
+    cells: `f` and what shares its cells keep theirs)."""
+    cells = tuple(
+        types.CellType(changed[name]) if name in changed else cell
+        for name, cell in zip(f.__code__.co_freevars, f.__closure__)
+    )
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, cells)
+    g.__kwdefaults__, g.__qualname__ = f.__kwdefaults__, f.__qualname__
+    g.__dict__.update(f.__dict__)
+    return g
 
 
 def _mark(x, names, freezing: bool):

@@ -204,3 +204,36 @@ def test_an_l2_penalty_over_parameters_inside_a_loss():
         (num,) = numerical_vjp(loss_at, (array.copy(),), 1.0)
         setattr(m.layers[i], name, array)
         np.testing.assert_allclose(getattr(g.layers[i], name), num, rtol=1e-5, atol=1e-8)
+
+
+def linear(n_in, n_out, seed=0):
+    """The tutorials' closure layer: `linear1.W` in Julia, a captured W here."""
+    rng = np.random.default_rng(seed)
+    W, b = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
+    return lambda x: W @ x + b
+
+
+def test_a_closure_is_a_model_of_what_it_captures(tmp_path):
+    import zygopy as zp
+
+    m = linear(3, 2)
+    W, b = (c.cell_contents for c in m.__closure__)
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1.0, -1.0])
+
+    def loss(m, x, y):
+        return np.sum((m(x) - y) ** 2)
+
+    (g,) = zp.gradient(loss, m, x, y)[:1]
+    r = W @ x + b - y
+    np.testing.assert_allclose(g.W, 2 * np.outer(r, x))
+    np.testing.assert_allclose(g.b, 2 * r)
+    assert [p.shape for p in layers.params(m)] == [(2, 3), (2,)]
+    assert list(layers.state(m)) == ["W", "b"]
+    history = layers.train(loss, m, [(x, y)] * 30, layers.Descent(0.05), progress=False)
+    assert history[-1] < 1e-6 * history[0]  # trained in place, through the closure
+    m32 = layers.f32(m)
+    assert m32(x.astype(np.float32)).dtype == np.float32 and W.dtype == np.float64
+    layers.save(tmp_path / "m.safetensors", m)
+    fresh = linear(3, 2, seed=1)
+    layers.load(tmp_path / "m.safetensors", fresh)
+    np.testing.assert_array_equal(fresh(x), m(x))

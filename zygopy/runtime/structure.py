@@ -43,6 +43,22 @@ def object_fields(obj):
 _SLOTS: dict = {}  # type -> the names its classes declare in __slots__
 
 
+def closure_fields(f):
+    """The variables a closure captures, by name (`linear(3, 2)` returning
+    `lambda x: W @ x + b` has fields W and b, as Julia's closures do); None
+    for a function that captures nothing. Cells not yet assigned are left out."""
+    cells = f.__closure__
+    if not cells:
+        return None
+    fields = {}
+    for name, cell in zip(f.__code__.co_freevars, cells):
+        try:
+            fields[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    return fields
+
+
 def _names(slots):
     return (slots,) if isinstance(slots, str) else slots
 

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 
-from .structure import object_fields
+from .structure import closure_fields, object_fields
 
 # primal types with no tangent at all (functions in a layer's fields, ...)
 _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
@@ -324,7 +324,8 @@ def materialize(t, x):
     if isinstance(t, Tangent):
         if isinstance(x, types.MethodType):  # a bound method: its object's tangent
             return materialize(t, x.__self__)
-        fields = object_fields(x) or {}
+        fields = (closure_fields(x) if isinstance(x, types.FunctionType) else
+                  object_fields(x)) or {}  # (a closure's fields: what it captures)
         out = {k: materialize(t._fields.get(k, ZERO), v) for k, v in fields.items()}
         if isinstance(x, tuple):  # a namedtuple: its gradient is one too, as in JAX
             return type(x)(**out)

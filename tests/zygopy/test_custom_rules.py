@@ -212,3 +212,17 @@ def test_a_refused_keyword_read_from_an_argument_names_the_keyword(f, keyword):
     not numpy's "setting an array element with a sequence"."""
     with pytest.raises(zp.NoRuleError, match=f"keyword argument `{keyword}` carries a gradient"):
         zp.gradient(f, np.array([0.3, -1.2, 0.8, 2.0]))
+
+
+def forgot_its_pullback(x):
+    return np.exp(x)
+
+
+@zp.rule(forgot_its_pullback)
+def _forgot_its_pullback_rule(x):
+    return forgot_its_pullback(x)  # a 2-element array: it unpacked as (value, pullback)
+
+
+def test_a_rule_not_returning_value_and_pullback_is_refused():
+    with pytest.raises(zp.ZygopyError, match=r"returned a value of type ndarray, not \(value, pullback\)"):
+        zp.pullback(lambda v: forgot_its_pullback(v) * 2, np.array([1.0, 2.0]))

@@ -379,9 +379,12 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
         args, kwargs, moved, mask, refused = \
             _keywords_by_position(rrule, f, args, kwargs, mask)
     if mask is not None and getattr(rrule, "takes_needed", False):
-        y, pb = rrule(*args, _needed=_padded(mask, len(args)), **kwargs)
+        out = rrule(*args, _needed=_padded(mask, len(args)), **kwargs)
     else:
-        y, pb = rrule(*args, **kwargs)
+        out = rrule(*args, **kwargs)
+    if type(out) not in (tuple, list) or len(out) != 2 or not callable(out[1]):
+        _refuse_rule_result(rrule, f, out)
+    y, pb = out
     pb = wrap(pb, args, tuple(kwargs), keyword_cotangents)
     if moved is not None:
         shift = 1 if wrap is MethodRulePullback else 0  # its object's cotangent leads
@@ -392,6 +395,18 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
         slots = tuple(names.index(k) - len(names) for k in refused)
         pb = _RefusedKeywords(pb, slots, _keyword_error(f, refused[0]))
     return y, pb
+
+
+def _refuse_rule_result(rrule, f, out):
+    name = getattr(rrule, "__qualname__", repr(rrule))
+    kind = type(out).__name__
+    got = f"a {kind} of {len(out)}" if type(out) in (tuple, list) else \
+        f"a value of type {kind}"
+    raise ZygopyError(
+        f"the rule {name} for {describe_callable(f)} returned {got}, not "
+        "(value, pullback) with a function as the pullback.\nPossible fix: end the rule "
+        "with `return y, pullback`, where pullback(dy) returns one cotangent per "
+        "argument")
 
 
 _IGNORED_UFUNC_OPTIONS = ("casting", "order", "subok")  # no effect on the values

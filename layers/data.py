@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from zygopy import nondifferentiable
+
 from .init import default_rng
 
 
@@ -203,3 +205,8 @@ def onecold(y, classes=None):
     if y.ndim == 1:
         return classes[int(idx)]
     return np.asarray(classes)[idx]
+
+
+# labels in, constant arrays out (and back): no gradient flows through them, so
+# differentiated code (a loss in either style) runs them as they are
+nondifferentiable(onehot, onehotbatch, onecold)

@@ -110,3 +110,20 @@ def test_a_list_of_differently_shaped_arrays_is_refused_clearly():
     with pytest.raises(ValueError, match=r"DataLoader: the array is a list whose items are not "
                        r"one array .*pass several arrays as a tuple"):
         DataLoader([np.zeros((4, 2)), np.zeros(4)])
+
+
+def test_onehotbatch_inside_a_loss_of_either_style():
+    import layers
+    import zygopy as zp
+
+    model = layers.Dense(4, 3)
+    x = np.random.default_rng(0).random((5, 4)).astype(np.float32)
+    labels = [0, 2, 1, 1, 0]
+
+    def loss(m):
+        return layers.logitcrossentropy(m(x), onehotbatch(labels, range(3)))
+
+    (explicit,) = zp.gradient(loss, model)
+    ps = layers.params(model)
+    implicit = zp.gradient(lambda: loss(model), ps)  # (it was refused: dict.setdefault)
+    np.testing.assert_allclose(implicit[ps[0]], explicit.weight, rtol=1e-6)

@@ -80,3 +80,10 @@ def test_numpy_functions_of_lists_of_numbers(f):
 def test_the_gradient_of_a_list_argument_is_a_list():
     g = zp.gradient(lambda xs: np.sum(np.square(xs)), [3.0, 4.0])
     assert g == ([6.0, 8.0],)
+
+
+def test_numpy_integer_scalar_casts_have_no_gradient():
+    def f(x):
+        return np.int64(x) * x + np.float64(np.bool_(x > 0)) * x
+
+    assert zp.gradient(f, 2.7) == (3.0,)  # int64(2.7) = 2, plus 1

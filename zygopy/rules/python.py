@@ -528,6 +528,10 @@ def scalar_cast_rule(kind):
 for _kind in (np.float16, np.float32):
     rule(_kind)(scalar_cast_rule(_kind))
 
+# casts to integer and bool scalars: step functions, as int() and bool() are
+nondifferentiable(np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                  np.uint64, np.bool_)
+
 
 # -- functools.partial ------------------------------------------------------------
 # A partial's tangent has the fields of the object: func, args, keywords. Made

@@ -87,3 +87,22 @@ def test_numpy_integer_scalar_casts_have_no_gradient():
         return np.int64(x) * x + np.float64(np.bool_(x > 0)) * x
 
     assert zp.gradient(f, 2.7) == (3.0,)  # int64(2.7) = 2, plus 1
+
+
+SECOND_ORDER_OF_LISTS = {
+    "mean of a list": lambda x: np.mean([v**3 for v in x]),
+    "sum of a list": lambda x: np.sum([x[0] ** 2, x[1] * x[2]]),
+    "dot of lists": lambda x: np.dot([x[0], x[1]], [x[1], x[2]]) ** 2,
+    "norm of a list": lambda x: np.linalg.norm([x[0], x[1] * x[2]]),
+    "float64 cast": lambda x: np.float64(np.sum(x**3)) * x[0],
+    "log of a list": lambda x: np.sum(np.log([x[0] ** 2 + 1, x[1] * x[2] + 3])),
+}
+
+
+@pytest.mark.parametrize("f", SECOND_ORDER_OF_LISTS.values(), ids=SECOND_ORDER_OF_LISTS.keys())
+def test_hessians_through_lists_of_numbers(f):
+    x = np.array([0.5, 1.5, 2.0])
+    (g,) = zp.gradient(f, x)
+    np.testing.assert_allclose(g, central(f, x), rtol=1e-6, atol=1e-8)
+    numeric = np.array([central(lambda y: zp.gradient(f, y)[0][i], x) for i in range(3)])
+    np.testing.assert_allclose(zp.hessian(f, x), numeric, rtol=1e-5, atol=1e-6)

@@ -91,7 +91,15 @@ def taking_sequences(array_rule, operands=None):
 
     rrule.__name__ = rrule.__qualname__ = array_rule.__name__
     rrule.__doc__, rrule.__module__ = array_rule.__doc__, array_rule.__module__
+    rrule.__dict__.update(array_rule.__dict__)  # takes_needed and such
     return rrule
+
+
+def of_sequences_too(functions, operands=None):
+    """Let the registered rules of `functions` take lists and tuples among
+    their first `operands` arguments (see `taking_sequences`)."""
+    for fn in functions:
+        RULES[key_of(fn)] = taking_sequences(RULES[key_of(fn)], operands)
 
 
 def _of_sequences(array_rule, args, kw, operands):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..runtime.arrays import unbroadcast
 from ._helpers import ZERO, array_module, named, nones, option
+from .derive import of_sequences_too
 from .registry import rule
 
 
@@ -336,3 +337,6 @@ def _triangle(name):
 
 rule(np.tril)(_triangle("tril"))
 rule(np.triu)(_triangle("triu"))
+
+
+of_sequences_too((np.dot, np.inner, np.outer, np.vdot), 2)  # np.dot([a, b], [c, d])

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._helpers import array_module, expand_to, keepdims, nones, option
 from .decompositions import _safe_inverse
+from .derive import of_sequences_too
 from .registry import rule
 
 
@@ -76,3 +77,6 @@ def norm_rule(x, *args, **kw):
         return (expand_to(dy, shape, axes, x) * grad,) + nones(args)
 
     return y, norm_pullback
+
+
+of_sequences_too((np.linalg.norm,), 1)  # np.linalg.norm([x, y])

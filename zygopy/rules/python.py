@@ -517,6 +517,8 @@ def scalar_cast_rule(kind):
         def cast_pullback(dy):
             return (dy,)
 
+        if getattr(type(x), "zygopy_rules_type", None) is not None:  # a dual (second
+            return type(x)(kind(x.primal), kind(x.tangent)), cast_pullback  # order)
         return kind(x), cast_pullback
 
     cast_rule.__name__ = cast_rule.__qualname__ = f"{kind.__name__}_rule"

@@ -24,7 +24,7 @@ from ._helpers import (
     on_device_of,
     option,
 )
-from .derive import taking_sequences
+from .derive import of_sequences_too, taking_sequences
 from .registry import rule
 
 
@@ -465,3 +465,7 @@ def ufunc_outer_rule(ufunc, a, b, **kw):
         return None, da, db
 
     return y, ufunc_outer_pullback
+
+
+# reductions of lists and tuples (np.mean([v ** 3 for v in x])), also of duals
+of_sequences_too((np.sum, np.mean, np.prod, np.var, np.std, np.cumsum, np.cumprod), 1)

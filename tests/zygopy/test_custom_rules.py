@@ -226,3 +226,18 @@ def _forgot_its_pullback_rule(x):
 def test_a_rule_not_returning_value_and_pullback_is_refused():
     with pytest.raises(zp.ZygopyError, match=r"returned a value of type ndarray, not \(value, pullback\)"):
         zp.pullback(lambda v: forgot_its_pullback(v) * 2, np.array([1.0, 2.0]))
+
+
+def sum_with_a_number_cotangent(x):
+    return np.sum(x)
+
+
+@zp.rule(sum_with_a_number_cotangent)
+def _sum_with_a_number_cotangent_rule(x):
+    return sum_with_a_number_cotangent(x), lambda dy: (dy,)  # should be shaped like x
+
+
+def test_a_cotangent_smaller_than_its_argument_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"a cotangent of shape \(\) for a value of shape "
+                       r"\(2,\): a rule's pullback returns one cotangent shaped like each"):
+        zp.gradient(lambda v: sum_with_a_number_cotangent(v) * 2, np.array([1.0, 2.0]))

@@ -86,6 +86,11 @@ def unbroadcast(g, x):
             return float(g)
         return g  # a float, a complex, or a forward-mode Dual
     if gshape != xshape:
+        if len(gshape) < len(xshape):
+            raise ValueError(
+                f"a cotangent of shape {tuple(gshape)} for a value of shape {xshape}: a "
+                "rule's pullback returns one cotangent shaped like each argument (a "
+                "number for an array: np.broadcast_to(dy, x.shape) or dy * np.ones_like(x))")
         g = sum_to_shape(g, xshape)
     if type(x) is not np.ndarray and type(g) is not type(x):
         g = on_device_of(g, x)  # a device primal's gradient, on the device

@@ -134,8 +134,8 @@ def describe_callable(fn) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None:
         return repr(fn)
-    if module.startswith("numpy"):
-        module = "np"
+    if module.split(".")[0] == "numpy":  # its public submodules kept: np.linalg.eig
+        module = ".".join(["np"] + [m for m in module.split(".")[1:] if not m.startswith("_")])
     elif module in ("builtins", ""):
         return name
     return f"{module}.{name}"

@@ -97,6 +97,15 @@ def test_missing_rule_names_the_callee_and_how_to_add_one():
     assert "nondifferentiable" in text
 
 
+@pytest.mark.parametrize("f, name", [
+    (lambda v: np.sum(np.abs(np.fft.fft(v))), "np.fft.fft"),
+    (lambda v: np.sum(np.linalg.eig(np.diag(v))[0]), "np.linalg.eig"),
+], ids=["fft", "eig"])
+def test_a_missing_rule_names_the_numpy_function_as_written(f, name):
+    with pytest.raises(zp.NoRuleError, match=rf"no gradient rule for {name}:"):
+        zp.gradient(f, np.ones(3))
+
+
 def test_non_scalar_output_points_to_pullback_and_jacobian():
     def f(x):
         return x * np.ones(3)

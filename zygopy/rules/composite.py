@@ -511,3 +511,54 @@ def asarray_chkfinite(a, dtype=None, order=None):
     if not np.all(np.isfinite(a)):
         raise ValueError("array must not contain infs or NaNs")
     return np.asarray(a, dtype=dtype, order=order)
+
+
+# np.linalg's array-API spellings of functions with rules
+@composite(np.linalg.matmul)
+def linalg_matmul(x1, x2, /):
+    """`np.linalg.matmul`: `np.matmul`."""
+    return np.matmul(x1, x2)
+
+
+@composite(np.linalg.outer)
+def linalg_outer(x1, x2, /):
+    """`np.linalg.outer` of two vectors: `np.outer`."""
+    return np.outer(x1, x2)
+
+
+@composite(np.linalg.tensordot)
+def linalg_tensordot(x1, x2, /, *, axes=2):
+    """`np.linalg.tensordot`: `np.tensordot`."""
+    return np.tensordot(x1, x2, axes)
+
+
+@composite(np.linalg.trace)
+def linalg_trace(x, /, *, offset=0, dtype=None):
+    """`np.linalg.trace`: the trace of the last two axes."""
+    return np.trace(x, offset, axis1=-2, axis2=-1, dtype=dtype)
+
+
+@composite(np.linalg.diagonal)
+def linalg_diagonal(x, /, *, offset=0):
+    """`np.linalg.diagonal`: the diagonal of the last two axes."""
+    return np.diagonal(x, offset, axis1=-2, axis2=-1)
+
+
+@composite(np.linalg.vecdot)
+def linalg_vecdot(x1, x2, /, *, axis=-1):
+    """`np.linalg.vecdot`: `np.vecdot`."""
+    return np.vecdot(x1, x2, axis=axis)
+
+
+@composite(np.linalg.cross)
+def linalg_cross(x1, x2, /, *, axis=-1):
+    """`np.linalg.cross` of 3-vectors: `np.cross`."""
+    if axis == -1:
+        return np.cross(x1, x2)
+    return np.cross(x1, x2, axis=axis)  # (refused by np.cross's rule)
+
+
+@composite(np.linalg.svdvals)
+def svdvals(x, /):
+    """`np.linalg.svdvals`: the singular values, as `np.linalg.svd` gives them."""
+    return np.linalg.svd(x, compute_uv=False)

@@ -282,3 +282,20 @@ def _einsum_diagonal(d):
 
 
 spec(np.einsum, _einsum_diagonal, name="einsum diagonal")
+
+
+# np.linalg's array-API spellings (composites of the rules above)
+spec(np.linalg.matmul, _matmul)
+spec(np.linalg.outer, lambda d: (lambda n, m: ((d.array((n,)), d.array((m,))), {}))(
+    d.draw(st.integers(1, 3)), d.draw(st.integers(1, 3))))
+spec(np.linalg.tensordot, lambda d: (lambda args: (args[:2], {"axes": args[2]}))(
+    _tensordot(d)[0]))
+spec(np.linalg.trace, lambda d: ((d.array(d.shape(2)),), {"offset": d.draw(
+    st.integers(-1, 1))}))
+spec(np.linalg.diagonal, lambda d: ((d.array(d.shape(2)),), {"offset": d.draw(
+    st.integers(-1, 1))}))
+spec(np.linalg.vecdot, lambda d: (lambda s: ((d.array(s), d.array(s)), {"axis": d.draw(
+    st.integers(-len(s), len(s) - 1))}))(d.shape(1)))
+spec(np.linalg.cross, lambda d: (lambda s: ((d.array(s + (3,)), d.array(s + (3,))), {}))(
+    d.shape(0, 2)))
+spec(np.linalg.svdvals, lambda d: ((_tall(d, wide=d.draw(st.booleans())),), {}), rtol=1e-4)

@@ -93,6 +93,9 @@ def _as_row(g, a, i):
 def _assemble(rows, out_shape, a):
     if any(r is None for r in rows):
         return None
+    if not rows:  # an empty output: a Jacobian with no rows
+        dtype = getattr(a, "dtype", np.float64)
+        return array_module(a).zeros(tuple(out_shape) + tuple(np.shape(a)), dtype=dtype)
     if not out_shape and not hasattr(rows[0], "shape"):
         return rows[0]  # scalar output, scalar argument: a number
     xp = array_module(rows[0])

@@ -267,3 +267,8 @@ def test_checkpointed_recomputation_runs_in_train_mode():
 
 def test_checkpointed_outside_differentiation_is_a_call():
     assert zp.checkpointed(lambda a, b: a * b, 3.0, 4.0) == 12.0
+
+
+def test_jacobian_of_an_empty_output_has_no_rows():
+    (j,) = zp.jacobian(lambda a: a[:0] * 2, np.array([0.3, 0.7, 1.1]))
+    assert j.shape == (0, 3) and j.dtype == np.float64

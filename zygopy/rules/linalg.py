@@ -180,13 +180,37 @@ def _einsum_letters(spec, operands):
     return ins, out.replace("...", caps[:nell])
 
 
+def _einsum_interleaved(args, kw):
+    """`np.einsum(op, sublist, op, sublist, ..., [output])` as `einsum_rule`
+    of the subscripts string; cotangents back in the interleaved places."""
+    n = len(args) // 2
+    ops, subs = args[0:2 * n:2], args[1:2 * n:2]
+
+    def word(sublist):
+        return "".join("..." if s is Ellipsis else _LETTERS[s] for s in sublist)
+
+    spec = ",".join(map(word, subs)) + (f"->{word(args[-1])}" if len(args) % 2 else "")
+    y, pb = einsum_rule(spec, *ops, **kw)
+
+    def einsum_interleaved_pullback(dy):
+        grads = pb(dy)[1:]
+        return tuple(x for g in grads for x in (g, None)) + (None,) * (len(args) % 2)
+
+    return y, einsum_interleaved_pullback
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # numpy's 52 labels
+
+
 @rule(np.einsum)
 def einsum_rule(spec, *operands, **kw):
     """`np.einsum(spec, *operands)`: operand i's cotangent is the einsum of dy
     with the other operands into i's subscripts; letters i does not share are
     broadcast. A letter repeated within one operand (`"ii->"`, `"bii->bi"`)
-    takes that operand's diagonal first. Not supported: the
-    interleaved-operand form."""
+    takes that operand's diagonal first. The interleaved form
+    (`np.einsum(a, [0, 1], b, [1])`) is spelled as subscripts first."""
+    if not isinstance(spec, str):
+        return _einsum_interleaved((spec, *operands), kw)
     xp = array_module(*operands)
     ins, out = _einsum_letters(spec, operands)
     if any(len(set(s)) != len(s) for s in ins):

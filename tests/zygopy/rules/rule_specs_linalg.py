@@ -299,3 +299,16 @@ spec(np.linalg.vecdot, lambda d: (lambda s: ((d.array(s), d.array(s)), {"axis": 
 spec(np.linalg.cross, lambda d: (lambda s: ((d.array(s + (3,)), d.array(s + (3,))), {}))(
     d.shape(0, 2)))
 spec(np.linalg.svdvals, lambda d: ((_tall(d, wide=d.draw(st.booleans())),), {}), rtol=1e-4)
+
+
+def _einsum_interleaved(d):
+    """einsum's interleaved form: operands each followed by a list of axis labels."""
+    n = d.draw(st.integers(1, 3))
+    form = d.draw(st.sampled_from([
+        ([(n,), [0], (n,), [0]]), ([(2, n), [0, 1], (n, 2), [1, 2], [2, 0]]),
+        ([(2, n), [Ellipsis, 1], [Ellipsis]]),
+    ]))
+    return tuple(d.array(a) if isinstance(a, tuple) else a for a in form), {}
+
+
+spec(np.einsum, _einsum_interleaved, name="einsum interleaved")

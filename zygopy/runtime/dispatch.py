@@ -31,7 +31,11 @@ from .tracebacks import point_at_user_line
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
 _BUILT: dict = {}  # weakref(function) -> {key: (forward, backward, compiled)}
 IMPLICIT: list = []  # stack of active implicit-parameter contexts
-LIBRARIES = {"numpy", "cupy", "scipy", "cupyx"}  # never compiled: rules or nothing
+# never compiled: rules or nothing (their code validates, caches and dispatches in
+# ways a gradient cannot follow; the user's call is named rather than their internals)
+LIBRARIES = {"numpy", "cupy", "scipy", "cupyx", "statistics", "random", "fractions",
+             "decimal", "sklearn", "pandas", "torch", "jax", "tensorflow"}
+_ARRAY_LIBRARIES = {"numpy", "cupy", "scipy", "cupyx"}
 
 
 class Stale(ZygopyError):
@@ -103,8 +107,10 @@ def adjoint_functions(fn, kinds, need_free, implicit):
 
         library = (getattr(fn, "__module__", None) or "").partition(".")[0]
         if library in LIBRARIES:
+            hint = "" if library in _ARRAY_LIBRARIES else \
+                "; write the computation with numpy's functions, which have them"
             raise NoRuleError(fn, f" ({library}'s own Python code is not compiled: "
-                                  "its functions need rules)")
+                                  f"its functions need rules{hint})")
 
         compiled = _COMPILED[code_key] = compile_function(fn, kinds, need_free, implicit)
     entry = built[key] = _build(fn, compiled)

@@ -413,3 +413,11 @@ def test_an_arrays_attribute_without_a_rule_is_refused():
 def test_a_numbers_method_without_a_rule_is_refused():
     with pytest.raises(zp.NoRuleError, match="method of a differentiable"):
         zp.gradient(lambda x: x.__round__(2) * 3.0, 0.75)
+
+
+def test_library_code_is_named_not_compiled():
+    import statistics
+
+    with pytest.raises(zp.NoRuleError, match=r"no gradient rule for statistics.mean "
+                       r"\(statistics's own Python code is not compiled: .* numpy's"):
+        zp.gradient(lambda x: statistics.mean([x, 2 * x]), 1.0)

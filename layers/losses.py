@@ -17,18 +17,30 @@ from __future__ import annotations
 import numpy as np
 
 from zygopy import nondifferentiable
+from zygopy.forward import primal
 
 from .activations import logsigmoid, relu
 from .ops.softmax import softmax_crossentropy
 
 
 def check_sizes(loss, yhat, y):
-    """Raise a ValueError naming `loss` unless ŷ and y have the same shape."""
+    """Raise a ValueError naming `loss` unless ŷ and y have the same shape (and
+    a TypeError unless both are on one device: CuPy or numpy)."""
     if np.shape(yhat) != np.shape(y):
         raise ValueError(
             f"{loss}: prediction ŷ has shape {np.shape(yhat)} but target "
             f"y has shape {np.shape(y)}; they must match"
         )
+    if _on_device(yhat) != _on_device(y) and hasattr(yhat, "shape") and hasattr(y, "shape"):
+        where = {True: "on the GPU (a CuPy array)", False: "on the host (a numpy array)"}
+        raise TypeError(
+            f"{loss}: prediction ŷ is {where[_on_device(yhat)]} but target y is "
+            f"{where[_on_device(y)]}; move them to one device, e.g. y = layers.gpu(y)"
+        )
+
+
+def _on_device(x):
+    return hasattr(type(primal(x)), "__cuda_array_interface__")  # (of a dual: its primal)
 
 
 def eps_of(x):

@@ -75,6 +75,22 @@ def test_size_mismatch_names_loss_and_shapes(loss, args, expected):
         loss(args[0], args[1][:4])
 
 
+class _OnADevice:
+    """Shaped like a (5, 4) prediction, typed as a device array is (CuPy's
+    own are checked by the gpu tests)."""
+
+    __cuda_array_interface__ = {}
+    shape = (5, 4)
+
+
+def test_a_prediction_and_target_on_two_devices_are_refused():
+    from layers.losses import check_sizes
+
+    with pytest.raises(TypeError, match=r"mse: prediction ŷ is on the GPU \(a CuPy array\) "
+                       r"but target y is on the host .* y = layers.gpu\(y\)"):
+        check_sizes("mse", _OnADevice(), np.zeros((5, 4)))
+
+
 @pytest.mark.parametrize("loss, args, expected", CASES, ids=IDS)
 def test_a_nan_prediction_gives_a_nan_loss(loss, args, expected):
     """So that `train` stops at a diverging model instead of training on."""

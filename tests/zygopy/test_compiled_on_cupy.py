@@ -88,3 +88,20 @@ def test_hessian_and_jvp_on_cupy(cupy):
     (gg,) = zp.gradient(lambda x: zp.gradient(quad, x, A)[0].sum(), x)
     (ggd,) = zp.gradient(lambda x: zp.gradient(quad, x, Ad)[0].sum(), cupy.asarray(x))
     assert_close(to_host(ggd), gg, rtol=1e-6)
+
+
+def test_cupy_functions_use_numpys_rules(cupy):
+    def through_cupy(x, W):
+        h = cupy.tanh(W @ x)  # a CuPy ufunc, CuPy functions and linalg
+        return cupy.sum(h**2) + cupy.mean(cupy.exp(-h)) + cupy.linalg.norm(h)
+
+    def through_numpy(x, W):
+        h = np.tanh(W @ x)
+        return np.sum(h**2) + np.mean(np.exp(-h)) + np.linalg.norm(h)
+
+    x, W = RNG.standard_normal(3), RNG.standard_normal((4, 3))
+    want = zp.gradient(through_numpy, x, W)
+    got = zp.gradient(through_cupy, *to_device((x, W), cupy))
+    for g, w in zip(got, want):
+        assert_on_device(g, cupy, "gradient")
+        assert_close(to_host(g), w, rtol=1e-6, what="gradient")

@@ -189,6 +189,10 @@ def _dispatch(f, args, kwargs, mask):
     """`call` and `call_masked`: by what the callee is (`mask` None: all needed)."""
     if type(f) is types.FunctionType:  # keyed by itself in the registry
         rrule = RULES.get(f)
+        if rrule is None and f.__module__ and f.__module__.startswith("cupy"):
+            twin = numpy_twin(f)
+            if twin is not None:  # cupy.sum: np.sum's rule, which serves CuPy arrays
+                return _dispatch(twin, args, kwargs, mask)
         if rrule is not None:
             if f is _GETITEM[0] and dunders.user_method(args[0], "__getitem__"):
                 return dunders.run(dunders.user_method(args[0], "__getitem__"), args)
@@ -211,6 +215,9 @@ def _dispatch(f, args, kwargs, mask):
         rrule = lookup(f)
         if rrule is not None:
             return _rule_call(rrule, f, args, kwargs, mask)
+        twin = numpy_twin(f)
+        if twin is not None:  # a CuPy ufunc (cupy.tanh): numpy's rule
+            return _dispatch(twin, args, kwargs, mask)
         if type(f) is _CACHED and isinstance(f.__wrapped__, types.FunctionType):
             # functools.cache / lru_cache: the function it remembers results of
             return _dispatch(f.__wrapped__, args, kwargs, mask)
@@ -283,6 +290,35 @@ def _dispatch(f, args, kwargs, mask):
                              "as an update zygopy differentiates, a[index] = v, on an "
                              "array of the function's own)")
     raise NoRuleError(f)
+
+
+def numpy_twin(f):
+    """The numpy function a CuPy function stands for (`cupy.sum` for `np.sum`,
+    `cupy.linalg.inv` for `np.linalg.inv`), when numpy's has a rule or is
+    non-differentiable: rules are written against their inputs' array module,
+    so numpy's serve CuPy arrays. None for anything else."""
+    try:
+        return _TWINS[f]
+    except (KeyError, TypeError):  # (TypeError: unhashable)
+        pass
+    module = getattr(f, "__module__", None) or type(f).__module__ or ""
+    name = getattr(f, "__name__", None)
+    twin = None
+    if module.partition(".")[0] in ("cupy", "cupyx") and isinstance(name, str):
+        space = next((getattr(np, sub) for sub in ("linalg", "fft", "random")
+                      if f".{sub}" in module), np)
+        candidate = getattr(space, name, None)
+        if candidate is not None and candidate is not f and \
+                (lookup(candidate) is not None or is_nondifferentiable(candidate)):
+            twin = candidate
+    try:
+        _TWINS[f] = twin
+    except TypeError:
+        pass
+    return twin
+
+
+_TWINS: dict = {}  # a CuPy function -> numpy_twin's answer
 
 
 def _instance_call(f):

@@ -87,3 +87,28 @@ def test_arrays_through_callable_objects_keep_masks():
         W[i] -= 2 * h
         num[i] = (up - np.sum(np.tanh(x @ W) ** 2)) / (2 * h)
     np.testing.assert_allclose(g.W, num, rtol=1e-6, atol=1e-8)
+
+
+def _stand_in_sum(x, axis=None):
+    return np.sum(x, axis=axis)
+
+
+class _StandInUfunc:
+    """Named as CuPy names its ufuncs (the `gpu` tests call CuPy's own)."""
+
+    __module__ = "cupy._core._kernel"
+    __name__ = "tanh"
+
+    def __call__(self, x):
+        return np.tanh(x)
+
+
+def test_cupy_functions_are_served_by_numpys_rules():
+    import types
+
+    cupy_sum = types.FunctionType(_stand_in_sum.__code__, globals(), "sum")
+    cupy_sum.__module__ = "cupy._math.sumprod"
+    cupy_tanh = _StandInUfunc()
+    x = np.array([0.1, 0.5, -0.3])
+    got = zp.gradient(lambda x: cupy_sum(cupy_tanh(x) ** 2), x)
+    np.testing.assert_allclose(got[0], 2 * np.tanh(x) * (1 - np.tanh(x) ** 2))

@@ -35,7 +35,7 @@ class UnsupportedSyntax(ZygopyError, SyntaxError):
 class NoRuleError(ZygopyError, TypeError):
     """A call on differentiable arguments to something with no source and no rule."""
 
-    def __init__(self, callee, where=""):
+    def __init__(self, callee, where="", fixes=None):
         name = describe_callable(callee)
         # in the suggested code, a name that is not a Python expression (a ufunc
         # made by np.frompyfunc is "exp (vectorized)") becomes a placeholder
@@ -55,6 +55,9 @@ class NoRuleError(ZygopyError, TypeError):
             "  - or wrap the argument in zygopy.stop_gradient(...) if no gradient "
             "should flow through this call"
         )
+        if fixes is not None:  # the caller knows better ones than a rule
+            text = f"no gradient rule for {name}{where}.\nPossible fixes:\n" + "\n".join(
+                f"  - {fix}" for fix in fixes)
         super().__init__(text)
         self.callee = callee
 

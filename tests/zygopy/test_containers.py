@@ -245,8 +245,13 @@ def draws_and_transforms(mu, s):
 @pytest.mark.parametrize("f, name", [(draws_with_parameters, "normal"),
                                      (draws_uniform, "uniform")])
 def test_random_draws_with_differentiable_parameters_are_refused(f, name):
-    with pytest.raises(zp.NoRuleError, match=f"{name} draws with differentiable parameters"):
+    with pytest.raises(zp.NoRuleError, match=f"{name} draws with differentiable parameters"
+                       ) as info:
         zp.gradient(f, 0.5, 1.5)
+    assert "reparameterisation trick" in str(info.value)
+    assert "@zygopy.rule" not in str(info.value)  # (no rule template: it would not help)
+    note = info.value.__notes__[0]  # the user's line, named when compiling
+    assert f.__name__ in note and f"np.random.{name}(" in note
 
 
 def test_random_draws_transformed_by_hand_differentiate():

@@ -21,7 +21,7 @@ import inspect
 import types
 from dataclasses import dataclass, field
 
-from ..errors import NoSourceError, StaleSourceError
+from ..errors import NoRuleError, NoSourceError, StaleSourceError
 from ..runtime import sources, tracebacks
 from . import (
     activity,
@@ -151,7 +151,11 @@ def _generate(fn, kinds, need_free, implicit):
     free = _active_free(fn, env, fdef, need_free)
     glob = _implicit_globals(fn, env, fdef) if implicit else []
     seeds.update({n: activity.ANY for n in free + glob})
-    act = activity.analyse(body, seeds, env, implicit, fields, constants)
+    try:
+        act = activity.analyse(body, seeds, env, implicit, fields, constants)
+    except NoRuleError as exc:  # (a random draw with differentiable parameters)
+        _note_line(exc, getattr(exc, "node", None), filename, fn)
+        raise
     if "dual" not in kinds or "array" in kinds:  # duals of numbers never share memory
         aliases.refuse(conflicts, filename, lambda name: act.kinds.get(name))
     unseeded = [p for p in params if p not in seeds and p in act.active]
@@ -368,3 +372,14 @@ def _code_objects(text, fn, def_names, guards, line_map):
     outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = {c.co_name: c for c in outer.co_consts if isinstance(c, types.CodeType)}
     return tuple(inner[n] for n in def_names)
+
+
+def _note_line(exc, node, filename, fn):
+    """Name the user's line `node` is on in a note of `exc` (compile-time errors
+    raised without one)."""
+    lineno = getattr(node, "lineno", None)
+    if lineno is None or not hasattr(exc, "add_note"):
+        return
+    line = sources.source_line(filename, lineno).strip()
+    exc.add_note(f"zygopy: refused while compiling {fn.__qualname__}:\n"
+                 f'  File "{filename}", line {lineno}, in {fn.__name__}\n    {line}')

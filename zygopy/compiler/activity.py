@@ -64,8 +64,12 @@ def analyse(body, seeds: dict, env, implicit: bool, fields=None, constants=None)
     while changed:
         changed = False
         for stmt in stmts:
-            for name, is_active, kind in _effects(stmt, active, kinds, env, implicit,
-                                                  functions):
+            try:
+                effects = list(_effects(stmt, active, kinds, env, implicit, functions))
+            except Exception as exc:  # (a refused call: the compiler names the line)
+                exc.node = getattr(exc, "node", None) or stmt
+                raise
+            for name, is_active, kind in effects:
                 if is_active and name not in active:
                     active.add(name)
                     changed = True

@@ -493,9 +493,11 @@ def matrix_transpose(x):
 def vander(x, N=None, increasing=False):
     """`np.vander`: the columns are powers of x (decreasing unless `increasing`)."""
     n = len(x) if N is None else N
-    powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
-    # on x's device (CuPy's arange has no rule for the number N, numpy's has)
-    return np.reshape(x, (-1, 1)) ** array_module(x).asarray(powers)
+    powers = range(n) if increasing else range(n - 1, -1, -1)
+    # one column per power, each x ** k with a Python int k: on x's device (CuPy
+    # arrays or duals of them) with no array of powers to place
+    columns = np.stack([x**k for k in powers], axis=-1)
+    return columns.astype(np.promote_types(x.dtype, np.int64))  # numpy's (float64) dtype
 
 
 @composite(np.real_if_close)

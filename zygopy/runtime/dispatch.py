@@ -307,7 +307,7 @@ def numpy_twin(f):
     if module.partition(".")[0] in ("cupy", "cupyx") and isinstance(name, str):
         space = next((getattr(np, sub) for sub in ("linalg", "fft", "random")
                       if f".{sub}" in module), np)
-        candidate = getattr(space, name, None)
+        candidate = getattr(space, name.removeprefix("cupy_"), None)  # (ufuncs: cupy_tanh)
         if candidate is not None and candidate is not f and \
                 (lookup(candidate) is not None or is_nondifferentiable(candidate)):
             twin = candidate

@@ -602,6 +602,15 @@ def _padded(mask, n):
 def call_method(obj, name, *args, **kwargs):
     """Run `obj.name(*args, **kwargs)`, differentiating `obj` too."""
     key = method_key(obj, name)
+    if key is None:
+        value = getattr(obj, "__dict__", _NO_FIELDS).get(name)
+        if type(value) is types.FunctionType and not value.__closure__:
+            rrule = RULES.get(value)  # a function with a rule kept in a field (a
+            if rrule is not None and value is not _GETITEM[0] \
+                    and value not in dunders.AUGMENTED \
+                    and class_attribute(type(obj), name) is None:  # layer's activation)
+                # the field gets no cotangent: the rule gives its function None
+                return _rule_call(rrule, value, args, kwargs, None)
     if key is not None:
         rrule = RULES.get(key)
         if rrule is None:  # declared non-differentiable
@@ -790,6 +799,7 @@ def class_attribute(cls, name):
 
 
 _MISSING = object()
+_NO_FIELDS: dict = {}
 
 
 def _bind(f, args, kwargs):

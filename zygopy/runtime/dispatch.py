@@ -410,8 +410,16 @@ def _apply_rule(rrule, f, args, kwargs, mask, wrap):
     """Run `rrule(*args, **kwargs)` (passing `_needed` where it takes it) and
     wrap its pullback (`RulePullback`, or `MethodRulePullback` when `args[0]`
     is the object of a method call)."""
+    if not kwargs:  # positional arguments only (the common case): no keyword to place
+        if mask is not None and getattr(rrule, "takes_needed", False):
+            out = rrule(*args, _needed=_padded(mask, len(args)))
+        else:
+            out = rrule(*args)
+        if type(out) not in (tuple, list) or len(out) != 2 or not callable(out[1]):
+            _refuse_rule_result(rrule, f, out)
+        return out[0], wrap(out[1], args, (), getattr(rrule, "keyword_cotangents", False))
     moved = refused = None
-    if kwargs and getattr(rrule, "ufunc_options", False):
+    if getattr(rrule, "ufunc_options", False):
         args, kwargs = _ufunc_options(f, args, kwargs)
     if kwargs and kwargs.get("out") is not None:  # (np.f(..., out=a) is rewritten first)
         raise NoRuleError(f, _OUT_REFUSED)
@@ -922,6 +930,10 @@ class RulePullback:
         if type(dy) is Refused:  # (numpy would bury the error in one of its own)
             dy.fail()
         grads = self.pb(dy)
+        args = self.args
+        if type(grads) is tuple and len(grads) == len(args) and not self.n_kw:
+            return (None, *[ZERO if g is None else unbroadcast(g, a)  # (the common case)
+                            for g, a in zip(grads, args)])
         by_keyword = {}
         if self.keywords is not None and type(grads) is tuple and grads \
                 and type(grads[-1]) is dict and len(grads) == len(self.args) + 1:

@@ -171,9 +171,14 @@ def attr_adjoint(d_obj, obj, name, dv):
         return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
     key = method_key(obj, name)
     if key is None and name in getattr(obj, "__dict__", ()) \
-            and not is_differentiable_value(obj):
-        field = Tangent(t, **{name: dv})  # an instance's own field: the common case
-        return field if d_obj is ZERO or d_obj is None else add(d_obj, field)
+            and not is_differentiable_value(obj):  # an instance's own field: the common case
+        if d_obj is ZERO or d_obj is None:
+            return Tangent(t, **{name: dv})
+        if type(d_obj) is Tangent and d_obj._primal_type is t:
+            fields = d_obj._fields
+            old = fields.get(name)
+            return Tangent(t, **{**fields, name: dv if old is None else add(old, dv)})
+        return add(d_obj, Tangent(t, **{name: dv}))
     rrule = RULES.get(key) if key is not None else None
     if rrule is not None:  # a property with a rule, such as an array's .T
         _, pb = rrule(obj)

@@ -153,22 +153,15 @@ class CallSites:
         return kinds <= {SCALAR, ARRAY}
 
     def array_spelling(self, stmt, row):
-        """`y = math.sin(x)` with an array-kind `x` runs as `np.sin(x)`, and with
-        an `x` of unknown kind as `_zp.math_call(math.sin)(x)`: the math module
-        takes only numbers, and forward-mode duals (second order) are not."""
-        from ..rules.formulas import FUNCTIONS
-        from ..rules.render import substitute
-
+        """`y = math.sin(x)` with an `x` that may not be a number runs as
+        `_zp.math_call(math.sin)(x)`: the math module takes numbers (and 0-d
+        arrays) only, as Python's own call does, and forward-mode duals (second
+        order) through their formula row."""
         args = stmt.value.args
         kinds = {self.act.kind(a) for a in args}
         if row.namespace != "math" or kinds <= {SCALAR}:
             return stmt
-        tree = row.tree(row.primal)
-        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
-        if ARRAY not in kinds or any(FUNCTIONS[name][0] is None for name in called):
-            value = ast.Call(ast.Call(_zp("math_call"), [stmt.value.func], []), list(args), [])
-        else:
-            value = substitute(tree, dict(zip(row.params, args)), "np")
+        value = ast.Call(ast.Call(_zp("math_call"), [stmt.value.func], []), list(args), [])
         ann.set_(value, "row", row)
         new = ast.copy_location(ast.Assign(stmt.targets, value), stmt)
         ann.copy(stmt, new)

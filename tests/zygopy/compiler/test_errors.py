@@ -421,3 +421,14 @@ def test_library_code_is_named_not_compiled():
     with pytest.raises(zp.NoRuleError, match=r"no gradient rule for statistics.mean "
                        r"\(statistics's own Python code is not compiled: .* numpy's"):
         zp.gradient(lambda x: statistics.mean([x, 2 * x]), 1.0)
+
+
+def test_math_of_an_array_raises_as_python_does():
+    # (it ran elementwise: a value plain Python never gives)
+    f = lambda v: np.sum(math.sin(v))  # noqa: E731
+    with pytest.raises(TypeError, match="only 0-dimensional arrays"):
+        f(np.array([0.5, 1.0]))
+    with pytest.raises(TypeError, match="only 0-dimensional arrays"):
+        zp.gradient(f, np.array([0.5, 1.0]))
+    assert zp.gradient(lambda v: math.sin(v) * 2, np.array(1.5))[0] == pytest.approx(
+        2 * math.cos(1.5))

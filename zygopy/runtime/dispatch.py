@@ -701,8 +701,8 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
     layout = None
     code = f.__code__
     n_args = len(args)
-    if kwargs or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
-            or code.co_kwonlyargcount or len(args) != code.co_argcount:
+    if kwargs or code.co_flags & _STARRED or code.co_kwonlyargcount \
+            or n_args != code.co_argcount:
         args, layout = _bind(f, args, kwargs)
     kinds = tuple(map(kind_of, args))
     if mask is not None:
@@ -725,6 +725,9 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
             point_at_user_line(exc)  # a note naming the user's line
             raise
     return y, FunctionPullback(backward, saved, layout)
+
+
+_STARRED = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS  # code flags of *args, **kwargs
 
 
 def _refuse_changed_arguments(f, names):

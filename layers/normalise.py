@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+import zygopy as zp
 from zygopy import array_module, is_differentiating, nondifferentiable
 
 from .activations import identity
@@ -41,8 +42,11 @@ def stats_axes(x, channel_axis=1):
 
 
 def update_running_stats(layer, mean, var, count):
-    """Call `layer._update_stats(mean, var, count)`; declared non-differentiable."""
-    layer._update_stats(mean, var, count)
+    """Call `layer._update_stats(mean, var, count)`; declared non-differentiable.
+    Not when zygopy runs a nested gradient again for second order (a gradient
+    penalty): the first run made the update."""
+    if not zp.rerunning():
+        layer._update_stats(mean, var, count)
 
 
 nondifferentiable(is_training, stats_axes, update_running_stats)
@@ -207,7 +211,13 @@ def _affine_suffix(layer):
 def dropout_mask(rng, shape, p, dtype, like=None):
     """A float mask of `shape`: 1 / (1 - p) with probability 1 - p, else 0;
     on the device of `like` (drawn by the numpy Generator `rng` on the host and
-    copied, so a seed gives the same masks on a CPU and a GPU)."""
+    copied, so a seed gives the same masks on a CPU and a GPU). A nested
+    gradient run again for second order gets its first run's masks
+    (`zygopy.replayed`)."""
+    return zp.replayed(_draw_mask, rng, shape, p, dtype, like)
+
+
+def _draw_mask(rng, shape, p, dtype, like):
     keep = rng.random(shape) >= p
     mask = (keep / (1 - p)).astype(dtype) if p < 1 else np.zeros(shape, dtype)
     xp = array_module(like)

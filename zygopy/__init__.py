@@ -28,7 +28,7 @@ from .errors import (  # noqa: F401
     UnsupportedSyntax,
     ZygopyError,
 )
-from .higher import hessian, hvp, jvp  # noqa: F401
+from .higher import hessian, hvp, jvp, replayed, rerunning  # noqa: F401
 from .rules import elementwise, formula_of, linear, lookup, nondifferentiable, rule  # noqa: F401
 from .runtime.arrays import array_module, unbroadcast  # noqa: F401
 from .runtime.tangents import ZERO, Tangent  # noqa: F401

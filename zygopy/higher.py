@@ -13,6 +13,7 @@ variables `f` closes over alike.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import types
 
@@ -21,7 +22,7 @@ import numpy as np
 from . import api
 from .errors import NoRuleError
 from .forward import Dual, primal
-from .rules.registry import RULES, rule
+from .rules.registry import RULES, nondifferentiable, rule
 from .runtime import dispatch
 from .runtime.arrays import array_module
 from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize, scale
@@ -164,9 +165,11 @@ def hessian(f, x):
 
 
 # -- grad of grad ---------------------------------------------------------------
-def _second_order_pullback(f, args, positions, with_value):
+def _second_order_pullback(f, args, positions, with_value, log=()):
     """The pullback of `gradient(f, *args)[positions]` (and of f's value when
-    `with_value`), for the outer level of a nested differentiation."""
+    `with_value`), for the outer level of a nested differentiation. It runs
+    `f` again, on duals: what the first run drew through `replayed` (`log`)
+    is replayed, so Dropout keeps its masks."""
 
     positions = (positions,) if isinstance(positions, int) else tuple(positions)
 
@@ -180,12 +183,71 @@ def _second_order_pullback(f, args, positions, with_value):
         if all(d is None for d in directions) and is_zero(dvalue):
             return (ZERO,) * (1 + len(args))
         # H v from the tangents, plus dvalue times the gradient for `with_value`
-        _, first, second = _gradient_with_tangents(f, args, directions)
+        with _draws(log, replaying=True):
+            _, first, second = _gradient_with_tangents(f, args, directions)
         if is_zero(dvalue):
             return tuple(second)
         return tuple(add(g2, scale(g1, dvalue)) for g1, g2 in zip(first, second))
 
     return pullback
+
+
+class _Draws:
+    """The values `replayed` gave during one run of a nested gradient: recorded
+    on its first run, given again in order on the second-order rerun."""
+
+    __slots__ = ("index", "log", "replaying")
+
+    def __init__(self, log, replaying):
+        self.log, self.replaying, self.index = log, replaying, 0
+
+
+_DRAWS: list = []  # the innermost nested gradient being run (recorded or replayed) last
+
+
+@contextlib.contextmanager
+def _draws(log, replaying):
+    _DRAWS.append(_Draws(log, replaying))
+    try:
+        yield
+    finally:
+        _DRAWS.pop()
+
+
+def replayed(draw, *args, **kwargs):
+    """`draw(*args, **kwargs)`, for a value that must be the same each time a
+    function runs: a random draw (Dropout's mask) or anything else with a
+    side effect. A gradient taken inside differentiated code (a gradient
+    penalty) is run again, on dual numbers, when the outer gradient is
+    computed; that second run gets the first run's values, in order, instead
+    of drawing new ones (which would pair one mask's value with another's
+    gradient). Elsewhere it is `draw(*args, **kwargs)`."""
+    if not _DRAWS:
+        return draw(*args, **kwargs)
+    frame = _DRAWS[-1]
+    if not frame.replaying:
+        value = draw(*args, **kwargs)
+        frame.log.append(value)
+        return value
+    if frame.index >= len(frame.log):
+        from .errors import ZygopyError
+
+        raise ZygopyError(
+            f"{getattr(draw, '__qualname__', draw)} drew more values when zygopy ran a "
+            "nested gradient again (second order) than on its first run: its control "
+            "flow must not depend on the values being differentiated")
+    frame.index += 1
+    return frame.log[frame.index - 1]
+
+
+def rerunning() -> bool:
+    """Whether a nested gradient is being run again for second order (see
+    `replayed`): side effects such as BatchNorm's running statistics, made on
+    the first run, are skipped."""
+    return bool(_DRAWS) and _DRAWS[-1].replaying
+
+
+nondifferentiable(replayed, rerunning)  # (their values carry no gradient)
 
 
 def _refuse_third_order(args):
@@ -226,8 +288,10 @@ def _grad_function_rule(gf, *args):
     """Calling a `grad(f)` / `value_and_grad(f)` object inside differentiated code."""
     if gf.has_aux:
         raise NotImplementedError("differentiating value_and_grad(..., has_aux=True)")
-    y = gf(*args)
-    pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value)
+    log = []
+    with _draws(log, replaying=False):
+        y = gf(*args)
+    pb = _second_order_pullback(gf.f, args, gf.argnums, gf.with_value, log)
 
     def grad_function_pullback(dy):
         grads = _second_order_of_objects(pb, dy, (gf.f, *args))
@@ -245,8 +309,10 @@ def _gradient_rule(f, *args):
     """`zp.gradient(f, *args)` inside differentiated code."""
     if len(args) == 1 and isinstance(args[0], api.Params):
         raise NotImplementedError("differentiating gradient(f, params(...))")
-    y = api.gradient(f, *args)
-    pb = _second_order_pullback(f, args, tuple(range(len(args))), False)
+    log = []
+    with _draws(log, replaying=False):
+        y = api.gradient(f, *args)
+    pb = _second_order_pullback(f, args, tuple(range(len(args))), False, log)
     return y, lambda dy: _second_order_of_objects(pb, dy, (f, *args))
 
 
@@ -275,8 +341,10 @@ def _withgradient_rule(f, *args):
     the gradient, both differentiated."""
     if len(args) == 1 and isinstance(args[0], api.Params):
         raise NotImplementedError("differentiating withgradient(f, params(...))")
-    y = api.withgradient(f, *args)
-    pb = _second_order_pullback(f, args, tuple(range(len(args))), True)
+    log = []
+    with _draws(log, replaying=False):
+        y = api.withgradient(f, *args)
+    pb = _second_order_pullback(f, args, tuple(range(len(args))), True, log)
     return y, lambda dy: _second_order_of_objects(pb, dy, (f, *args))
 
 

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import layers
+import zygopy as zp
 from layers.activations import relu
 from layers.basic import Chain, Dense, count_parameters
 from layers.normalise import (
@@ -166,3 +168,26 @@ def test_automatic_mode_follows_is_differentiating():
     # dropout is on under gradient: each unit's gradient is 0 (dropped) or 1/(1-p)
     (dx,) = zp.gradient(lambda v: np.sum(drop(v)), x)
     assert set(np.unique(dx)) == {0.0, 2.0}
+
+
+def _penalty(m, x):
+    (gx,) = zp.gradient(lambda x: np.sum(m(x)), x)
+    return np.sum(gx**2)
+
+
+def test_a_gradient_penalty_keeps_dropouts_mask_and_updates_statistics_once():
+    # the outer gradient runs the inner one again, on duals: it must see the
+    # first run's mask, and not update BatchNorm's statistics a second time
+    x = np.ones((1, 8))
+    drop = Dropout(0.5, rng=np.random.default_rng(0), active=True)
+    dense = layers.f64(layers.Dense(8, 1, bias=False, init=layers.ones))
+    value, (g, _) = zp.withgradient(_penalty, layers.Chain(drop, dense), x)
+    mask = (np.random.default_rng(0).random((1, 8)) >= 0.5) / 0.5
+    assert value == np.sum((dense.weight * mask) ** 2)
+    np.testing.assert_array_equal(g.layers[1].weight, 2 * dense.weight * mask**2)
+
+    mlp = layers.f64(layers.Chain(layers.Dense(2, 2, np.tanh), BatchNorm(2), layers.Dense(2, 1)))
+    bn = layers.trainmode(mlp)[1]
+    xb = np.random.default_rng(1).standard_normal((6, 2))
+    zp.gradient(_penalty, mlp, xb)
+    np.testing.assert_allclose(bn.running_mean, 0.1 * mlp[0](xb).mean(axis=0), rtol=1e-12)

@@ -427,3 +427,31 @@ def test_python_int_arguments_are_real_numbers_at_second_order_too():
 def test_integer_arrays_take_no_tangent():
     with pytest.raises(TypeError, match=r"array of int64 .* pass x.astype\(float\)"):
         zp.jvp(lambda x: np.sum(x**3), (np.array([1, 2]),), (np.ones(2),))
+
+
+def test_draws_inside_a_nested_gradient_are_replayed_on_its_second_run():
+    rng = np.random.default_rng(0)
+    x0 = np.array([0.3, -0.7, 1.1])
+
+    def noisy(x, w):  # a fresh draw each run, as Dropout's mask
+        return np.sum(w * x**2 * zp.replayed(rng.standard_normal, 3))
+
+    def penalty(w):
+        (gx,) = zp.gradient(lambda x: noisy(x, w), x0)
+        return np.sum(gx**2)
+
+    state = rng.bit_generator.state
+    value, (g,) = zp.withgradient(penalty, 1.5)
+    rng.bit_generator.state = state
+    e = rng.standard_normal(3)  # the draw of the first run
+    assert value == pytest.approx(np.sum((2 * 1.5 * x0 * e) ** 2))
+    assert g == pytest.approx(2 * 1.5 * np.sum((2 * x0 * e) ** 2))  # d/dw of w^2 c
+    assert zp.replayed(lambda: 7) == 7 and not zp.rerunning()  # outside: a plain call
+
+
+def test_replayed_is_not_differentiated_itself():
+    rng = np.random.default_rng(1)
+    ps = zp.params(np.array([1.0, 2.0]))
+    w = ps[0]
+    g = zp.gradient(lambda: np.sum(w * zp.replayed(rng.standard_normal, 2)), ps)  # implicit
+    assert g[w].shape == (2,)

@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from .rules.registry import CHANGED, NONDIFFERENTIABLE, RULES
 from .runtime import dispatch
 from .runtime.arrays import on_device_of
 from .runtime.generated import seed as _seed
@@ -28,9 +29,14 @@ def top_call(f, args, need_free):
     forward runs; `need_free`: differentiate what a plain function closes over."""
     f = plain(f)
     with differentiating(f):
-        if type(f) is types.FunctionType:
+        if type(f) is types.FunctionType and not _has_rule(f):
             return dispatch.call_function(f, args, {}, need_free=need_free, top=True)
-        return dispatch.call(f, *args)
+        return dispatch.call(f, *args)  # (a function with a rule: by its rule)
+
+
+def _has_rule(fn):
+    """Whether `fn` has a registered rule or is declared non-differentiable."""
+    return fn in RULES or fn in NONDIFFERENTIABLE
 
 
 def _top_pullback(f, args):
@@ -200,13 +206,23 @@ def _forget_last():
     _last_ref, _last_run, _last_n, _last_plain = _ref(_fuse), None, -1, _NOTHING
 
 
+def _forget_fast():
+    """A rule or declaration was added: fused functions may inline a callee
+    that has one now, or be one."""
+    _FAST.clear()
+    _forget_last()
+
+
+CHANGED.append(_forget_fast)
+
+
 def _remember_fast(f, args, mask=None):
     """After a general `withgradient(f, *args)`, cache what the fast path needs
     when `f` is a plain function called with positional floats/float arrays
     (differentiating those `mask` flags, when given)."""
     fn = plain(f)
     if type(fn) is not types.FunctionType or _IMPLICIT or fn.__defaults__ \
-            or fn.__kwdefaults__:
+            or fn.__kwdefaults__ or _has_rule(fn):
         return
     code = fn.__code__
     if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \

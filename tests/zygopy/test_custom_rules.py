@@ -241,3 +241,35 @@ def test_a_cotangent_smaller_than_its_argument_is_refused_clearly():
     with pytest.raises(ValueError, match=r"a cotangent of shape \(\) for a value of shape "
                        r"\(2,\): a rule's pullback returns one cotangent shaped like each"):
         zp.gradient(lambda v: sum_with_a_number_cotangent(v) * 2, np.array([1.0, 2.0]))
+
+
+def squared_by_a_rule(x):
+    return x * x
+
+
+@zp.rule(squared_by_a_rule)
+def _squared_by_a_rule(x):
+    return squared_by_a_rule(x), lambda dy: (dy * 42.0,)  # (not the body's 2x: on purpose)
+
+
+def test_a_rule_of_the_function_differentiated_itself_is_used():
+    f = squared_by_a_rule
+    for _ in range(3):  # (the second and third calls may take fast paths)
+        assert zp.grad(f)(3.0) == 42.0
+        assert zp.gradient(f, 3.0) == (42.0,)
+        assert zp.withgradient(f, np.array(3.0))[1] == (42.0,)
+    assert zp.pullback(f, 3.0)[1](1.0) == (42.0,)
+    np.testing.assert_array_equal(zp.jacobian(f, np.array([3.0]))[0], [[42.0]])
+
+
+def cubed_later_given_a_rule(x):
+    return x**3
+
+
+def test_a_rule_registered_after_gradients_were_taken_is_used():
+    for _ in range(3):  # fused and remembered by now
+        assert zp.gradient(cubed_later_given_a_rule, 2.0) == (12.0,)
+        assert zp.gradient(lambda x: cubed_later_given_a_rule(x) * 2, 2.0) == (24.0,)
+    zp.rule(cubed_later_given_a_rule)(lambda x: (x**3, lambda dy: (dy * -1.0,)))
+    assert zp.gradient(cubed_later_given_a_rule, 2.0) == (-1.0,)
+    assert zp.gradient(lambda x: cubed_later_given_a_rule(x) * 2, 2.0) == (-2.0,)

@@ -10,7 +10,7 @@ import numpy as np
 from ..runtime import sources
 from ..runtime.tangents import ZERO
 from .formulas import HELPERS
-from .registry import RULES, key_of
+from .registry import RULES, changed, key_of
 from .render import render
 
 _TEMPLATE = '''\
@@ -74,6 +74,7 @@ def register_formula_rule(row):
     rrule.takes_needed = len(row.params) > 1  # dispatch passes which cotangents are used
     rrule.ufunc_options = isinstance(row.fn, np.ufunc)  # dispatch handles dtype=, ...
     RULES[key_of(row.fn)] = rrule
+    changed()
     return rrule
 
 

@@ -62,9 +62,19 @@ def rule(*fns):
         for fn in fns:
             RULES[key_of(fn)] = rrule
             NONDIFFERENTIABLE.discard(key_of(fn))
+        changed()
         return rrule
 
     return register
+
+
+CHANGED: list = []  # functions called when a rule or a declaration is added
+
+
+def changed():
+    """Tell what caches compiled code or routes that the registries changed."""
+    for listener in CHANGED:
+        listener()
 
 
 def linear(fn, transpose, argnum=0):
@@ -97,6 +107,7 @@ def nondifferentiable(*fns):
     Calls to them run as they are, even on differentiable arguments."""
     for fn in fns:
         NONDIFFERENTIABLE.add(key_of(fn))
+    changed()
     return fns[0] if len(fns) == 1 else fns
 
 

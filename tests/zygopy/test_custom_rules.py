@@ -273,3 +273,43 @@ def test_a_rule_registered_after_gradients_were_taken_is_used():
     zp.rule(cubed_later_given_a_rule)(lambda x: (x**3, lambda dy: (dy * -1.0,)))
     assert zp.gradient(cubed_later_given_a_rule, 2.0) == (-1.0,)
     assert zp.gradient(lambda x: cubed_later_given_a_rule(x) * 2, 2.0) == (-2.0,)
+
+
+def test_jvp_of_a_function_with_a_reverse_rule_is_refused():
+    g = lambda x: 2.0 * squared_by_a_rule(x)
+    assert zp.grad(g)(3.0) == 84.0  # reverse mode: the rule
+    with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp.* of .*squared_by_a_rule"):
+        zp.jvp(g, (3.0,), (1.0,))
+    # second order would mix the rule (reverse) with the body's tangent (forward):
+    # 48 here where the rule's own derivative says 84; refused as jvp is
+    with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp, and second order"):
+        zp.hvp(lambda x: squared_by_a_rule(x) * x, (3.0,), (1.0,))
+
+
+def cube_with_an_exact_rule(x):
+    return x**3
+
+
+def _cube_rule(x):
+    return x**3, lambda dy: (dy * 3 * x**2,)
+
+
+_cube_rule.exact = True  # its pullback is the body's derivative: forward mode may use the body
+zp.rule(cube_with_an_exact_rule)(_cube_rule)
+
+
+def log1pexp(x):
+    return np.log(1.0 + np.exp(x))
+
+
+zp.elementwise(log1pexp, "log1pexp", "x", "log(1. + exp(x))", "1. - 1. / (1. + exp(x))")
+
+
+def test_forward_mode_uses_exact_rules_and_elementwise_formulas():
+    assert zp.jvp(lambda x: cube_with_an_exact_rule(x) * 2, (2.0,), (1.0,)) == (16.0, 24.0)
+    x = np.array([1000.0, 0.5])
+    with np.errstate(over="ignore"):
+        _, t = zp.jvp(log1pexp, (x,), (np.ones(2),))  # called itself: its formula's tangent
+        (g,) = zp.gradient(lambda x: np.sum(log1pexp(x)), x)
+    np.testing.assert_allclose(t, g)
+    assert g[0] == 1.0  # the formula's, not the body's nan

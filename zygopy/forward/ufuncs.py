@@ -220,3 +220,38 @@ def _math_call(fn, *args):
                            f"{render(row.tree(d), names, 'math')}", {"math": math, "np": np, "_zp": HELPERS})
             t = t + partial(*primals, out) * a.tangent
     return Dual(out, t)
+
+
+def row_call(fn):
+    """`fn`, the function of a formula row spelled with numpy (a user's
+    `zp.elementwise` function, or layers' relu), made to take duals: the
+    tangent comes from the row's partials, as reverse mode's cotangent does,
+    not from running `fn`'s body on duals (which a row may exist to avoid:
+    log1pexp at 1000 overflows in its body, not in its formula)."""
+    return functools.partial(_row_call, fn)
+
+
+def _row_call(fn, *args):
+    if not any(type(a) is Dual for a in args):
+        return fn(*args)
+    partials = _ROW_PARTIALS.get(fn)
+    if partials is None:
+        from ..rules.formulas import formula_of
+        from ..rules.render import render
+
+        row = formula_of(fn)
+        names = {p: p for p in row.params} | {"out": "out"}
+        env = {"math": math, "np": np, "_zp": HELPERS}
+        partials = _ROW_PARTIALS[fn] = [
+            eval(f"lambda {', '.join(row.params)}, out: {render(row.tree(d), names, 'np')}",
+                 env) for d in row.partials]
+    primals = [primal(a) for a in args]
+    out = fn(*primals)
+    t = 0.0
+    for a, partial in zip(args, partials):
+        if type(a) is Dual:
+            t = t + partial(*primals, out) * a.tangent
+    return Dual(out, t)
+
+
+_ROW_PARTIALS: dict = {}  # fn -> its row's partials, as functions of the primals and out

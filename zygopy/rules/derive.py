@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import types
 
 import numpy as np
 
@@ -52,7 +53,13 @@ def register_formula_rule(row):
 
     A row of the math module gets a second, numpy-spelled rule for dual numbers
     (forward mode, second order): `math.sin` cannot take one."""
-    ns = {"np": np, "math": math, "primal": row.fn, "_zp": HELPERS}
+    primal = row.fn
+    if type(primal) is types.FunctionType and row.namespace == "np" \
+            and not (primal.__module__ or "").startswith("numpy"):
+        from ..forward.ufuncs import row_call
+
+        primal = row_call(primal)  # a user's function: duals get the row's tangent
+    ns = {"np": np, "math": math, "primal": primal, "_zp": HELPERS}
     sources.exec_source(rule_source(row), f"{row.name}_rule", ns)
     rrule = ns[f"{row.name}_rule"]
     if row.namespace == "math" and _has_numpy_partials(row):
@@ -71,6 +78,7 @@ def register_formula_rule(row):
         rrule.__name__ = rrule.__qualname__ = f"{row.name}_rule"
     elif row.namespace == "np":
         rrule = taking_sequences(rrule)
+    rrule.exact = True  # (forward mode takes the row's tangent: forward/ufuncs.row_call)
     rrule.takes_needed = len(row.params) > 1  # dispatch passes which cotangents are used
     rrule.ufunc_options = isinstance(row.fn, np.ufunc)  # dispatch handles dtype=, ...
     RULES[key_of(row.fn)] = rrule

@@ -5,6 +5,7 @@ tangent followed by one cotangent per argument (positional, then keyword).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -23,7 +24,7 @@ from ..rules.registry import (
     method_key,
 )
 from . import dunders
-from .arrays import unbroadcast
+from .arrays import is_dual, unbroadcast
 from .structure import holds_differentiable, may_share
 from .tangents import ZERO, Refused, Tangent, is_differentiable_value
 from .tracebacks import point_at_user_line
@@ -193,6 +194,8 @@ def _dispatch(f, args, kwargs, mask):
             twin = numpy_twin(f)
             if twin is not None:  # cupy.sum: np.sum's rule, which serves CuPy arrays
                 return _dispatch(twin, args, kwargs, mask)
+        if rrule is not None and not _exact(rrule) and _on_duals(args, kwargs):
+            _refuse_forward_mode(f)
         if rrule is not None:
             if f is _GETITEM[0] and dunders.user_method(args[0], "__getitem__"):
                 return dunders.run(dunders.user_method(args[0], "__getitem__"), args)
@@ -290,6 +293,40 @@ def _dispatch(f, args, kwargs, mask):
                              "as an update zygopy differentiates, a[index] = v, on an "
                              "array of the function's own)")
     raise NoRuleError(f)
+
+
+def _exact(rrule):
+    """Whether a rule's pullback is the exact derivative of its function's
+    body (zygopy's and layers' rules; a user's that says so with `rule.exact
+    = True`): forward mode may then differentiate the body."""
+    exact = getattr(rrule, "exact", None)
+    if exact is None:
+        exact = (getattr(rrule, "__module__", None) or "").partition(".")[0] in \
+            ("zygopy", "layers")
+        with contextlib.suppress(AttributeError, TypeError):
+            rrule.exact = exact  # (remembered)
+    return exact
+
+
+def _on_duals(args, kwargs):
+    """Whether forward mode reaches a call: duals among its arguments (jvp,
+    and second order: hessian, hvp, grad of grad)."""
+    return any(is_dual(a) for a in args) or any(is_dual(v) for v in kwargs.values())
+
+
+def _refuse_forward_mode(f):
+    raise ZygopyError(
+        f"forward mode (jvp, and second order: hessian, hvp, grad of grad) of "
+        f"{describe_callable(f)}: its rule, made with zygopy.rule, is a reverse-mode "
+        "pullback, which forward mode cannot use, and differentiating its body instead "
+        "could disagree with the rule (as JAX's jvp refuses a custom_vjp function)."
+        "\nPossible fixes:\n"
+        "  - take first-order reverse-mode derivatives: zygopy.gradient, "
+        "zygopy.jacobian\n"
+        "  - an elementwise function: register it with zygopy.elementwise(fn, ...), "
+        "whose formula serves both modes\n"
+        "  - or, if the rule is the exact derivative of the body: set `rule.exact = "
+        "True` on the rule function")
 
 
 def numpy_twin(f):

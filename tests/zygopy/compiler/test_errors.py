@@ -58,7 +58,7 @@ def by_locals(x):
 
 
 def by_vars(x):
-    y = x * x
+    y = x * x  # noqa: F841  (read through locals())
     return vars()["y"]
 
 
@@ -425,7 +425,7 @@ def test_library_code_is_named_not_compiled():
 
 def test_math_of_an_array_raises_as_python_does():
     # (it ran elementwise: a value plain Python never gives)
-    f = lambda v: np.sum(math.sin(v))  # noqa: E731
+    f = lambda v: np.sum(math.sin(v))
     with pytest.raises(TypeError, match="only 0-dimensional arrays"):
         f(np.array([0.5, 1.0]))
     with pytest.raises(TypeError, match="only 0-dimensional arrays"):

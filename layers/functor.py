@@ -69,13 +69,8 @@ def _object_fields(x):
     `lambda x: W @ x + b` has W and b)."""
     if type(x) is types.FunctionType and x.__closure__:
         return closure_fields(x)
-    if (
-        isinstance(x, _OPAQUE)
-        or is_array(x)
-        or callable(x)
-        and not hasattr(x, "__dict__")
-    ):
-        return None
+    if isinstance(x, _OPAQUE) or is_array(x):
+        return None  # (a callable object without __dict__ has its __slots__ looked at)
     fields = object_fields(x)
     if fields is None:
         return None

@@ -237,3 +237,28 @@ def test_a_closure_is_a_model_of_what_it_captures(tmp_path):
     fresh = linear(3, 2, seed=1)
     layers.load(tmp_path / "m.safetensors", fresh)
     np.testing.assert_array_equal(fresh(x), m(x))
+
+
+class _SlotsAffine:
+    """A callable layer with __slots__ (no __dict__)."""
+
+    __slots__ = ("b", "w")
+
+    def __init__(self):
+        self.w, self.b = np.ones((3, 3)), np.zeros(3)
+
+    def __call__(self, x):
+        return x @ self.w + self.b
+
+
+def test_a_callable_layer_with_slots_is_trained_and_saved():
+    # (it was taken for an opaque function: never trained, never saved)
+    model = layers.Chain(_SlotsAffine(), layers.f64(layers.Dense(3, 1)))
+    assert [p for p, _ in F.parameters(model)][:2] == ["layers.0.b", "layers.0.w"]
+    x, y = np.random.default_rng(0).standard_normal((8, 3)), np.ones((8, 1))
+    w0 = model[0].w.copy()
+    layers.train(lambda m, x, y: layers.mse(m(x), y), model, [(x, y)] * 3,
+                 layers.Descent(0.1), progress=False)
+    assert not np.array_equal(model[0].w, w0)
+    assert "layers.0.w" in layers.state(model)
+    assert layers.f32(model)[0].w.dtype == np.float32

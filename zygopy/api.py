@@ -68,9 +68,9 @@ def _cotangent(dy, y, where="the output"):
         ds = [_cotangent(d, v, f"{where}[{i}]") for i, (d, v) in enumerate(zip(dy, y))]
         return type(dy)(*ds) if hasattr(dy, "_fields") else type(dy)(ds)
     shape = getattr(y, "shape", None)
-    if shape is not None and np.shape(dy) != shape and np.ndim(dy):
+    if shape is not None and np.shape(dy) != tuple(shape):  # (a number for an array too:
         raise ValueError(f"the cotangent of {where} has shape {np.shape(dy)}, but "
-                         f"{where} has shape {shape}: it must match")
+                         f"{where} has shape {shape}: it must match")  # as torch and JAX)
     return on_device_of(dy, y)
 
 

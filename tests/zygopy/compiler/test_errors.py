@@ -206,6 +206,9 @@ def test_a_cotangent_of_the_wrong_shape_is_refused_before_the_backward_pass():
     _, back = zp.pullback(projects, np.ones((2, 3)), np.ones(3))
     with pytest.raises(ValueError, match=r"has shape \(2,\), but the output has shape \(\)"):
         back(np.ones(2))  # a cotangent of the wrong shape for a scalar output
+    _, back = zp.pullback(lambda x: x * 2.0, np.ones(3))
+    with pytest.raises(ValueError, match=r"has shape \(\), but the output has shape \(3,\)"):
+        back(1.0)  # a number for an array output (it gave a float gradient, silently)
 
 
 def fragile(x):

@@ -103,6 +103,18 @@ class Grads:
     def __len__(self):
         return len(self.params)
 
+    def __add__(self, other):
+        """Gradients added parameter by parameter (accumulated over batches, as
+        Zygote's `gs1 .+ gs2`); `sum` of a list of Grads works too."""
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        if not isinstance(other, Grads) or [id(p) for p in other.params] != \
+                [id(p) for p in self.params]:
+            return NotImplemented
+        return Grads(self.params, {k: add(g, other._grads[k]) for k, g in self._grads.items()})
+
+    __radd__ = __add__
+
     def __repr__(self):
         return f"Grads({len(self)} arrays)"
 

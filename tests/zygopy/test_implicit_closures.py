@@ -68,3 +68,16 @@ def test_a_call_with_constant_arguments_still_hands_back_implicit_gradients():
     np.testing.assert_allclose(gs[W_GLOBAL], np.full((2, 3), 2.0))
     gs = zp.gradient(lambda: reads_it_with_no_arguments() * 3.0, ps)
     np.testing.assert_allclose(gs[W_GLOBAL], 3 * (1 - np.tanh(W_GLOBAL) ** 2))
+
+
+def test_gradients_accumulate_with_plus_and_sum():
+    import layers
+
+    m = layers.f64(layers.Dense(2, 1))
+    x = np.ones((3, 2))
+    gs = [zp.gradient(lambda m: np.sum(m(x * k)), m)[0] for k in (1.0, 2.0)]
+    np.testing.assert_array_equal(sum(gs).weight, gs[0].weight + gs[1].weight)
+    ps = layers.params(m)
+    G = [zp.gradient(lambda: np.sum(m(x * k)), ps) for k in (1.0, 2.0)]
+    np.testing.assert_array_equal((G[0] + G[1])[ps[0]], G[0][ps[0]] + G[1][ps[0]])
+    np.testing.assert_array_equal(sum(G)[ps[1]], G[0][ps[1]] + G[1][ps[1]])

@@ -117,6 +117,8 @@ class Tangent:
         return iter(self._fields.items())
 
     def __add__(self, other):
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
+            return self  # `sum(tangents)` starts from 0
         return add(self, other)
 
     __radd__ = __add__

@@ -313,3 +313,19 @@ def test_forward_mode_uses_exact_rules_and_elementwise_formulas():
         (g,) = zp.gradient(lambda x: np.sum(log1pexp(x)), x)
     np.testing.assert_allclose(t, g)
     assert g[0] == 1.0  # the formula's, not the body's nan
+
+
+def softplus_spelled_with_np(x):
+    return np.log1p(np.exp(x))
+
+
+def test_elementwise_formulas_take_numpys_spelling_and_say_what_they_miss():
+    zp.elementwise(softplus_spelled_with_np, "softplus_np", "x", "np.log1p(np.exp(x))",
+                   "1 / (1 + np.exp(-x))")
+    x = np.array([-1.0, 0.5])
+    (g,) = zp.gradient(lambda x: np.sum(softplus_spelled_with_np(x)), x)
+    np.testing.assert_allclose(g, 1 / (1 + np.exp(-x)))
+    with pytest.raises(ValueError, match=r"calls zeta, which the formula table does not"):
+        zp.elementwise(softplus_spelled_with_np, "bad", "x", "zeta(x)", "1")
+    with pytest.raises(ValueError, match=r"reads y, which is not one of the inputs x"):
+        zp.elementwise(softplus_spelled_with_np, "bad", "x", "x", "y")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 import types
 from dataclasses import dataclass, field
 
@@ -147,12 +148,37 @@ def elementwise(fn, name, params, primal, *partials, namespace="np"):
     params = tuple(params.split()) if isinstance(params, str) else tuple(params)
     if len(partials) != len(params):
         raise ValueError(f"{name}: {len(params)} inputs but {len(partials)} partials")
+    primal, partials = _bare(primal, name, params), [_bare(p, name, params, True)
+                                                      for p in partials]
     row = Elementwise(name, fn, params, primal, tuple(partials), namespace)
     FORMULAS[fn] = row
     from .derive import register_formula_rule
 
     register_formula_rule(row)
     return row
+
+
+def _bare(text, name, params, partial=False):
+    """Formula `text` in the table's spelling: functions by their bare names
+    (`np.exp(x)` and `math.exp(x)` read as `exp(x)`), checked against the
+    table's functions and the row's inputs (and `out` in a partial)."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name}: a formula is a string, such as \"exp(x)\", got "
+                        f"{type(text).__name__}")
+    text = re.sub(r"\b(?:np|numpy|math)\.", "", text)
+    tree = ast.parse(text, mode="eval")
+    known = set(params) | ({"out"} if partial else set())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in FUNCTIONS):
+            called = ast.unparse(node.func)
+            raise ValueError(f"{name}: formula {text!r} calls {called}, which the formula "
+                             f"table does not have; it has {', '.join(sorted(FUNCTIONS))}")
+        if isinstance(node, ast.Name) and node.id not in known and node.id not in FUNCTIONS:
+            raise ValueError(f"{name}: formula {text!r} reads {node.id}, which is not one "
+                             f"of the inputs {', '.join(params)}"
+                             + (" (or `out`, the function's value)" if partial else ""))
+    return text
 
 
 def formula_of(fn):

@@ -290,6 +290,12 @@ class Chain:
             )
         self.layers = tuple(layers) if layers else tuple(named.values())
         self.names = tuple(named) if named else None
+        for i, layer in enumerate(self.layers):
+            if not callable(layer):
+                hint = (": pass the layers themselves, Chain(*layers)"
+                        if isinstance(layer, (list, tuple)) else "")
+                raise TypeError(f"Chain: layer {i} is a {type(layer).__name__}, not a "
+                                f"callable layer or function{hint}")
 
     def __call__(self, x):
         for layer in self.layers:

@@ -294,3 +294,9 @@ def _z(*shape):
 def test_bad_inputs_name_the_layer(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_chain_of_a_list_says_to_pass_the_layers_themselves():
+    with pytest.raises(TypeError, match=r"Chain: layer 0 is a list, not a callable layer or "
+                       r"function: pass the layers themselves, Chain\(\*layers\)"):
+        Chain([Dense(4, 3), Dense(3, 2)])

@@ -337,13 +337,16 @@ def gradient_of(ps):
     return decorate
 
 
-def grad(f, argnums=0):
+def grad(f, argnums=0, has_aux=False):
     """The gradient function of `f` with respect to argument(s) `argnums`.
 
     `grad(f)(x, y)` is `gradient(f, x, y)[0]`; a tuple `argnums` gives a tuple.
-    Nests: `grad(grad(f))` is the second derivative.
+    Nests: `grad(grad(f))` is the second derivative. With `has_aux=True`, `f`
+    returns `(value, aux)` and the result is `(gradient, aux)`. Keyword
+    arguments pass through to `f` undifferentiated (`grad(loss)(w, scale=2.0)`),
+    as in JAX.
     """
-    return GradFunction(f, argnums, with_value=False)
+    return GradFunction(f, argnums, with_value=False, has_aux=has_aux)
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -365,7 +368,10 @@ class GradFunction:
         self.has_aux = has_aux
         functools.update_wrapper(self, f, updated=())
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs:  # passed through, not differentiated (JAX's grad does the same)
+            return GradFunction(functools.partial(self.f, **kwargs), self.argnums,
+                                self.with_value, self.has_aux)(*args)
         chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
         for i in chosen:
             if not -len(args) <= i < len(args):
@@ -388,6 +394,8 @@ class GradFunction:
             value, grads = None, gradient(self.f, *args)
         g = grads[chosen[0]] if isinstance(self.argnums, int) else \
             tuple(grads[i] for i in chosen)
+        if self.has_aux and not self.with_value:
+            return g, value[1]  # grad(f, has_aux=True): (gradient, aux)
         return (value, g) if self.with_value else g
 
 

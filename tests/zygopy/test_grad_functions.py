@@ -122,3 +122,22 @@ def test_api_misuse_is_named():
     _, back = zp.pullback(lambda x: (x, x * 2), np.ones(3))
     with pytest.raises(ValueError, match="a tuple of 2, must be one too"):
         back(np.ones(3))
+
+
+def test_grad_passes_keywords_through_and_takes_has_aux():
+    def loss(w, x, scale=1.0):
+        return scale * np.sum((w * x) ** 2)
+
+    w, x = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    np.testing.assert_allclose(zp.grad(loss)(w, x, scale=3.0), 6 * w * x**2)
+    value, g = zp.value_and_grad(loss, argnums=(0, 1))(w, x, scale=3.0)
+    assert value == 3 * np.sum((w * x) ** 2)
+    np.testing.assert_allclose(g[1], 6 * w**2 * x)
+
+    def with_aux(w):
+        v = np.sum(w**2)
+        return v, {"norm": np.sqrt(v)}
+
+    g, aux = zp.grad(with_aux, has_aux=True)(w)
+    np.testing.assert_allclose(g, 2 * w)
+    assert aux == {"norm": np.sqrt(5.0)}

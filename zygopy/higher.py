@@ -149,6 +149,16 @@ def hessian(f, x):
     array([[4., 2.],
            [2., 0.]])
     """
+    if isinstance(x, (list, tuple)):  # numbers (JAX's pytree): an n x n array
+        if not all(isinstance(v, numbers.Real) for v in x):
+            raise TypeError("hessian of a list or tuple takes one of numbers; for "
+                            "arrays, pass one array (np.concatenate them)")
+        columns = []
+        for i in range(len(x)):
+            e = type(x)(1.0 if j == i else 0.0 for j in range(len(x)))
+            (h,) = hvp(f, (x,), (e,))
+            columns.append(np.asarray(h, dtype=float))
+        return np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
     if not hasattr(x, "shape") or isinstance(x, np.generic):
         (h,) = hvp(f, (x,), (1.0,))
         return h

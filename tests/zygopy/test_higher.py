@@ -455,3 +455,10 @@ def test_replayed_is_not_differentiated_itself():
     w = ps[0]
     g = zp.gradient(lambda: np.sum(w * zp.replayed(rng.standard_normal, 2)), ps)  # implicit
     assert g[w].shape == (2,)
+
+
+def test_hessian_of_a_list_or_tuple_of_numbers():
+    f = lambda p: p[0] ** 2 * p[1] + p[1] ** 3
+    want = np.array([[4.0, 2.0], [2.0, 12.0]])
+    np.testing.assert_allclose(zp.hessian(f, [1.0, 2.0]), want)
+    np.testing.assert_allclose(zp.hessian(f, (1.0, 2)), want)  # an int is a real number

@@ -7,7 +7,7 @@ import types
 import numpy as np
 
 from .runtime import dispatch
-from .runtime.structure import object_fields
+from .runtime.structure import closure_fields, object_fields
 from .runtime.tangents import ZERO, Tangent, add, zero_like
 
 
@@ -131,7 +131,7 @@ class _Context:
             self.grads[id(x)] = add(self.grads.get(id(x), ZERO), dx)
             return
         if isinstance(x, types.FunctionType) and isinstance(dx, Tangent):
-            fields = closure_cells(x)  # a closure: its tangent has one field per cell
+            fields = closure_fields(x)  # a closure: its tangent has one field per cell
         else:
             fields = object_fields(x) if isinstance(dx, Tangent) else None
         if isinstance(x, types.MethodType) and isinstance(dx, Tangent):
@@ -146,18 +146,6 @@ class _Context:
             for k, d in dx.items():
                 if k in x:
                     self.accumulate(x[k], d)
-
-
-def closure_cells(fn):
-    """The values a closure captured, by variable name."""
-    cells = fn.__closure__ or ()
-    out = {}
-    for name, cell in zip(fn.__code__.co_freevars, cells):
-        try:
-            out[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            pass
-    return out
 
 
 def _implicit_pullback(f, ps):

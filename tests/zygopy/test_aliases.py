@@ -2,6 +2,7 @@
 shares: refused at the user's line (the gradient, kept per name, would miss
 the other); updates of arrays nothing else shares still differentiate."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -584,3 +585,55 @@ def kv_rebound_in_a_branch(x, w):
 def test_a_stale_view_read_after_a_write_is_refused(f):
     with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `keys`"):
         zp.gradient(f, X.copy(), W)
+
+
+def both_written_by_one_statement(x, w):
+    K, V = np.zeros(4), np.ones(4)
+    vv = V[:]
+    K[0], V[0] = x[0], x[1] * w  # the second array written shares vv too
+    return np.sum(vv * x) + np.sum(K)
+
+
+def both_written_by_a_chain(x, w):
+    K, V = np.zeros(4), np.ones(4)
+    vv = V[:]
+    K[0] = V[0] = x[1] * w
+    return np.sum(vv * x) + np.sum(K)
+
+
+def rows_of(a):
+    return [a[0], a[1]]
+
+
+def a_shallow_copy_of_views(x, w):
+    K = np.ones((2, 4))
+    snap = rows_of(K).copy()  # a new list, holding the same views
+    K[0] = x * w
+    return np.sum(snap[0] * x)
+
+
+def a_copy_module_copy_of_views(x, w):
+    K = np.ones((2, 4))
+    snap = copy.copy([K[0], K[1]])
+    K[0] = x * w
+    return np.sum(snap[0] * x)
+
+
+@pytest.mark.parametrize("f", [both_written_by_one_statement, both_written_by_a_chain,
+                               a_shallow_copy_of_views, a_copy_module_copy_of_views],
+                         ids=lambda f: f.__name__)
+def test_every_array_written_and_shallow_copies_are_followed(f):
+    # (each gave a silently wrong gradient)
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with"):
+        zp.gradient(f, X.copy(), W)
+
+
+def a_copy_of_an_array_is_new(x, w):
+    a = x * 1.0
+    b = a.copy()
+    a[0] = w
+    return np.sum(a * b)
+
+
+def test_a_copy_of_an_array_still_differentiates():
+    test_updates_of_unshared_arrays_differentiate(a_copy_of_an_array_is_new)

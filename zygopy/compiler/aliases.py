@@ -40,8 +40,8 @@ SHARING = VIEWS | {"split", "array_split", "hsplit", "vsplit", "dsplit", "unstac
                    "atleast_3d", "take_along_axis", "select", "choose"}
 # attributes of an array that are never its memory
 _PLAIN_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
-# methods that make a new value (of an array; `copy` of a list is shallow, but
-# copying is what the refusal asks for)
+# methods that make a new value (of an array; `copy`, shallow for a list or a
+# dict, is looked at in `_call_roots`)
 _FRESH_METHODS = {"copy", "sum", "mean", "prod", "std", "var", "max", "min", "cumsum",
                   "cumprod", "flatten", "tolist", "item", "dot", "round", "clip", "all",
                   "any", "argmax", "argmin", "argsort", "nonzero", "trace", "count",
@@ -136,33 +136,35 @@ def _call_roots(call):
         return set()
     if func.attr in VIEWS or copy_false:  # a.reshape(...), a.astype(t, copy=False)
         return _roots(func.value) | shared
+    if func.attr == "copy" and not call.args:  # an array's is new, but a list's or a
+        return _roots(func.value)  # dict's holds the same arrays (the values settle it)
+    if isinstance(func.value, ast.Name) and func.value.id == "copy":  # the copy module:
+        return set() if func.attr == "deepcopy" else shared  # copy.copy is shallow
     if func.attr in _FRESH_METHODS or func.attr == "astype":
         return set()
     return _roots(func.value) | shared  # a method of anything else: d.get(k), obj.f()
 
 
 def _mutated(stmt):
-    """The name an in-place statement changes: `a += y`, `a[i] = v`, `a[i] += v`,
-    `a.append(v)`, `a.extend(vs)`, `a.pop()`, `v = a.pop()` (rewritten as a new
-    list for `a` alone)."""
+    """The names an in-place statement changes: `a += y`, `a[i] = v`, `a[i] +=
+    v`, `a.append(v)`, `a.extend(vs)`, `a.pop()`, `v = a.pop()` (rewritten as a
+    new list for `a` alone), and every array written by `a[0], b[0] = ...` or
+    `a[0] = b[0] = v`."""
     call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
     if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
             and call.func.attr in ("append", "extend", "pop") \
             and isinstance(call.func.value, ast.Name):
-        return call.func.value.id
+        return [call.func.value.id]
     if isinstance(stmt, ast.AugAssign):
-        target = stmt.target
-    elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        # `a[i] = v`, `a[0], a[1] = ...`, `a[0] = c[0] = v`: the first array written
-        target = next((e for t in targets for e in (t.elts if isinstance(t, ast.Tuple)
-                                                     else [t])
-                       if isinstance(e, ast.Subscript)), None)
-        if target is None:
-            return None
-    else:
-        return None
-    return _subscript_root(target)
+        root = _subscript_root(stmt.target)
+        return [root] if root is not None else []
+    if not isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        return []
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    roots = [_subscript_root(e) for t in targets
+             for e in (t.elts if isinstance(t, ast.Tuple) else [t])
+             if isinstance(e, ast.Subscript)]
+    return list(dict.fromkeys(r for r in roots if r is not None))
 
 
 def _grows_list(stmt):
@@ -335,25 +337,24 @@ def find(fdef, own=None):
     at_position = {(s.lineno, s.col_offset): s for s in stmts}
     block_of = None
     for s in stmts:
-        name = _mutated(s)
-        if name is None:
-            continue
         end = (getattr(s, "end_lineno", s.lineno), getattr(s, "end_col_offset", 0))
-        reported = set()
-        for other, first, how, at in _sharing(name, s, pairs, loops, stores):
-            if other in reported:
-                continue
-            later = [line for line, col in loads.get(other, ())
-                     if (line, col) > end or _same_loop(loops, line, s)]
-            if later and at > (s.lineno, s.col_offset):
-                block_of = block_of or _blocks(fdef)[0]
-                until = _rebound_after(s, other, at_position.get(at), block_of)
-                if until is not None:  # each pass binds it anew after the update
-                    later = [line for line, col in loads[other] if end < (line, col) < until]
-            if later:
-                reported.add(other)
-                where = ast.copy_location(ast.Pass(), s)
-                found.append((where, name, other, later[0], first, how, s))
+        for name in _mutated(s):
+            reported = set()
+            for other, first, how, at in _sharing(name, s, pairs, loops, stores):
+                if other in reported:
+                    continue
+                later = [line for line, col in loads.get(other, ())
+                         if (line, col) > end or _same_loop(loops, line, s)]
+                if later and at > (s.lineno, s.col_offset):
+                    block_of = block_of or _blocks(fdef)[0]
+                    until = _rebound_after(s, other, at_position.get(at), block_of)
+                    if until is not None:  # each pass binds it anew after the update
+                        later = [line for line, col in loads[other]
+                                 if end < (line, col) < until]
+                if later:
+                    reported.add(other)
+                    where = ast.copy_location(ast.Pass(), s)
+                    found.append((where, name, other, later[0], first, how, s))
     return found
 
 
@@ -398,11 +399,11 @@ def _loops_over_updated(stmts):
                 and loop.target.elts and isinstance(loop.target.elts[0], ast.Name):
             counter = loop.target.elts[0].id
         for s in (n for n in walk(loop) if isinstance(n, ast.stmt) and n is not loop):
-            name = _mutated(s)
-            if name is None or name not in iterated or _writes_item(s, counter):
-                continue
-            where = ast.copy_location(ast.Pass(), s)
-            found.append((where, name, name, loop.lineno, (name, name), "loop", s))
+            for name in _mutated(s):
+                if name not in iterated or _writes_item(s, counter):
+                    continue
+                where = ast.copy_location(ast.Pass(), s)
+                found.append((where, name, name, loop.lineno, (name, name), "loop", s))
     return found
 
 
@@ -513,7 +514,9 @@ def _update_target(stmt):
     if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
         index = target.slice
         pure = not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Await, ast.Yield))
-                       for n in walk(index))
+                       for n in walk(index)) \
+            and not any(isinstance(n, ast.NamedExpr) for n in walk(stmt.value))
+        # (a walrus on the right may change the index after the guard read it)
         return target.value.id, (_copied(index) if pure else None)
     return None
 

@@ -106,3 +106,13 @@ def test_hessians_through_lists_of_numbers(f):
     np.testing.assert_allclose(g, central(f, x), rtol=1e-6, atol=1e-8)
     numeric = np.array([central(lambda y: zp.gradient(f, y)[0][i], x) for i in range(3)])
     np.testing.assert_allclose(zp.hessian(f, x), numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_rules_of_lists_still_take_keyword_arguments():
+    import layers
+
+    v = np.array([1.0, 2.0])
+    assert np.array_equal(zp.gradient(lambda v: np.dot(v, b=v), v)[0], 2 * v)
+    assert np.allclose(zp.gradient(lambda v: np.linalg.norm(x=v), v)[0], v / np.sqrt(5))
+    assert np.array_equal(zp.gradient(lambda v: np.sum(layers.relu(x=v)), v)[0], [1.0, 1.0])
+    assert np.array_equal(zp.gradient(lambda v: np.sum(np.outer(a=v, b=v)), v)[0], [6.0, 6.0])

@@ -101,6 +101,7 @@ def taking_sequences(array_rule, operands=None):
     rrule.__name__ = rrule.__qualname__ = array_rule.__name__
     rrule.__doc__, rrule.__module__ = array_rule.__doc__, array_rule.__module__
     rrule.__dict__.update(array_rule.__dict__)  # takes_needed and such
+    rrule.__wrapped__ = array_rule  # (its signature places keyword arguments: dispatch)
     return rrule
 
 

@@ -68,11 +68,13 @@ def _as_dual(x, t):
                              "arrays, and tuples, lists and dicts of them take tangents)",
                              type(x).__name__)
     if hasattr(x, "shape") and x.dtype.kind not in "fc":
-        if not isinstance(x, np.generic) or x.dtype.kind == "b":
-            raise NotPerturbable(f"jvp/hvp: a tangent for an array of {x.dtype} (as in "
-                                 "first order, where its gradient is None, integer and "
-                                 "bool arrays take none; pass x.astype(float))", "integer")
-        x = np.float64(x)  # an integer scalar: a real number, as in first order
+        if not np.any(t):  # a zero tangent (an index, say): the value as it is
+            return x
+        raise NotPerturbable(f"jvp/hvp: a non-zero tangent for {x.dtype} values (as in "
+                             "first order, where their gradient is None, integer and "
+                             "bool arrays and numpy scalars take none: pass None or "
+                             "zeros as their tangent, or x.astype(float) to perturb "
+                             "them)", "integer")
     if hasattr(x, "shape") and not isinstance(x, np.generic):  # numpy's or CuPy's
         xp = array_module(x)
         t = xp.broadcast_to(xp.asarray(t, dtype=x.dtype), x.shape)

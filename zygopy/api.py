@@ -410,10 +410,10 @@ def _withgradient_of(f, args, chosen, has_aux):
     mask = tuple(i in chosen for i in range(len(args)))
     fn = plain(f)
     with differentiating(fn):
-        if type(fn) is types.FunctionType:
+        if type(fn) is types.FunctionType and not _has_rule(fn):
             y, pb = dispatch.call_function(fn, args, {}, need_free=bool(dispatch.IMPLICIT),
                                            mask=mask, top=True)
-        else:
+        else:  # (a function with a rule: by its rule)
             y, pb = dispatch.call_masked(mask, fn, *args)
     if has_aux:
         if not (isinstance(y, tuple) and len(y) == 2):

@@ -329,3 +329,20 @@ def test_elementwise_formulas_take_numpys_spelling_and_say_what_they_miss():
         zp.elementwise(softplus_spelled_with_np, "bad", "x", "zeta(x)", "1")
     with pytest.raises(ValueError, match=r"reads y, which is not one of the inputs x"):
         zp.elementwise(softplus_spelled_with_np, "bad", "x", "x", "y")
+
+
+def rounded_product(x, s):
+    return np.sum(np.round(x * s))
+
+
+@zp.rule(rounded_product)
+def _rounded_product_rule(x, s):
+    return rounded_product(x, s), lambda dy: (dy * s, dy * x)  # a straight-through estimate
+
+
+def test_a_rule_is_used_whichever_arguments_are_differentiated():
+    x, s = np.array([0.3, 1.6]), np.array([2.0, 3.0])
+    for _ in range(2):
+        np.testing.assert_array_equal(zp.grad(rounded_product)(x, s), s)
+        np.testing.assert_array_equal(zp.grad(rounded_product, argnums=1)(x, s), x)
+        np.testing.assert_array_equal(zp.value_and_grad(rounded_product)(x, s)[1], s)

@@ -127,7 +127,8 @@ def _gradient_with_tangents(f, args, directions):
     """The full first-order gradient of scalar `f` at `args` (callee first),
     run on duals perturbed along `directions`: (value, primal grads, tangents)."""
     duals = tuple(_as_dual(a, v) for a, v in zip(args, directions))
-    y, pb = dispatch.call(api.plain(f), *duals)
+    with api.differentiating(api.plain(f)):  # a gradient's forward pass, as first order's
+        y, pb = dispatch.call(api.plain(f), *duals)  # (layers in train mode)
     value = primal(y)
     grads = pb(api._seed(value))
     p, t = _split(tuple(grads))

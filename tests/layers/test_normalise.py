@@ -191,3 +191,24 @@ def test_a_gradient_penalty_keeps_dropouts_mask_and_updates_statistics_once():
     xb = np.random.default_rng(1).standard_normal((6, 2))
     zp.gradient(_penalty, mlp, xb)
     np.testing.assert_allclose(bn.running_mean, 0.1 * mlp[0](xb).mean(axis=0), rtol=1e-12)
+
+
+def test_a_gradient_penalty_in_the_default_mode_is_the_train_mode_one():
+    # the second-order rerun runs as a gradient's forward pass: layers in train mode
+    x = np.random.default_rng(1).standard_normal((6, 3))
+
+    def model(active):
+        layers.set_seed(0)
+        return layers.f64(Chain(Dense(3, 5, np.tanh),
+                                Dropout(0.5, rng=np.random.default_rng(42), active=active),
+                                BatchNorm(5, active=active), Dense(5, 1)))
+
+    def penalty(m):
+        return np.sum(zp.grad(lambda x: np.sum(m(x) ** 2))(x) ** 2)
+
+    (auto,) = zp.gradient(penalty, model(None))
+    (train,) = zp.gradient(penalty, model(True))
+    np.testing.assert_allclose(auto.layers[0].weight, train.layers[0].weight)
+    np.testing.assert_allclose(auto.layers[2].scale, train.layers[2].scale)
+    h = lambda v: v**3 if zp.is_differentiating() else v**2
+    assert zp.grad(zp.grad(h))(2.0) == zp.grad(lambda v: 3 * v**2)(2.0) == 12.0

@@ -370,8 +370,7 @@ class GradFunction:
 
     def __call__(self, *args, **kwargs):
         if kwargs:  # passed through, not differentiated (JAX's grad does the same)
-            return GradFunction(functools.partial(self.f, **kwargs), self.argnums,
-                                self.with_value, self.has_aux)(*args)
+            return _with_keywords(self, kwargs)(*args)
         chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
         for i in chosen:
             if not -len(args) <= i < len(args):
@@ -397,6 +396,15 @@ class GradFunction:
         if self.has_aux and not self.with_value:
             return g, value[1]  # grad(f, has_aux=True): (gradient, aux)
         return (value, g) if self.with_value else g
+
+
+def _with_keywords(f, kwargs):
+    """`f` with keyword arguments bound where they are used: by the function
+    innermost in nested grad functions (`grad(grad(f))(x, s=3.0)`), constants
+    of every level."""
+    if isinstance(f, GradFunction):
+        return GradFunction(_with_keywords(f.f, kwargs), f.argnums, f.with_value, f.has_aux)
+    return functools.partial(f, **kwargs)
 
 
 def _withgradient_of(f, args, chosen, has_aux):

@@ -297,8 +297,15 @@ def _contents(cell):
         return None
 
 
-def _grad_function_rule(gf, *args):
+def _grad_function_rule(gf, *args, **kwargs):
     """Calling a `grad(f)` / `value_and_grad(f)` object inside differentiated code."""
+    if kwargs:
+        from .errors import ZygopyError
+
+        raise ZygopyError(
+            "a grad or value_and_grad function called with keyword arguments inside "
+            "differentiated code (second order): pass them by position, with argnums "
+            f"choosing what is differentiated (keywords given: {', '.join(kwargs)})")
     if gf.has_aux:
         raise NotImplementedError("differentiating value_and_grad(..., has_aux=True)")
     log = []

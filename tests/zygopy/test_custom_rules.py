@@ -346,3 +346,19 @@ def test_a_rule_is_used_whichever_arguments_are_differentiated():
         np.testing.assert_array_equal(zp.grad(rounded_product)(x, s), s)
         np.testing.assert_array_equal(zp.grad(rounded_product, argnums=1)(x, s), x)
         np.testing.assert_array_equal(zp.value_and_grad(rounded_product)(x, s)[1], s)
+
+
+def scaled_by_a_pair(p, x):
+    return np.round(p[0] * x + p[1])
+
+
+@zp.rule(scaled_by_a_pair)
+def _scaled_by_a_pair_rule(p, x):
+    y = scaled_by_a_pair(p, x)
+    return y, lambda dy: ((np.sum(dy * x), np.sum(dy)), dy * p[0])
+
+
+def test_forward_mode_refuses_a_rule_whose_dual_comes_in_a_tuple():
+    xx = np.array([0.4, 1.5])
+    with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp"):
+        zp.jvp(lambda w: np.sum(scaled_by_a_pair((w, 0.5), xx)), (2.0,), (1.0,))

@@ -141,3 +141,12 @@ def test_grad_passes_keywords_through_and_takes_has_aux():
     g, aux = zp.grad(with_aux, has_aux=True)(w)
     np.testing.assert_allclose(g, 2 * w)
     assert aux == {"norm": np.sqrt(5.0)}
+
+
+def test_keywords_reach_the_innermost_function_of_nested_grads():
+    def f(x, s=1.0):
+        return s * x**3
+
+    assert zp.grad(zp.grad(f))(2.0, s=3.0) == 36.0  # d2/dx2 of 3 x^3 at 2
+    with pytest.raises(zp.ZygopyError, match="keyword arguments inside differentiated code"):
+        zp.grad(lambda x: zp.grad(f)(x, s=x))(2.0)  # (their gradient would be lost)

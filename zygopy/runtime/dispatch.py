@@ -309,9 +309,18 @@ def _exact(rrule):
 
 
 def _on_duals(args, kwargs):
-    """Whether forward mode reaches a call: duals among its arguments (jvp,
-    and second order: hessian, hvp, grad of grad)."""
-    return any(is_dual(a) for a in args) or any(is_dual(v) for v in kwargs.values())
+    """Whether forward mode reaches a call: duals among its arguments, or in
+    their lists, tuples and dicts (jvp, and second order: hessian, hvp, grad
+    of grad)."""
+    return any(map(_holds_dual, args)) or any(map(_holds_dual, kwargs.values()))
+
+
+def _holds_dual(x, depth=3):
+    if is_dual(x):
+        return True
+    if depth and type(x) in (list, tuple, dict):
+        return any(_holds_dual(v, depth - 1) for v in (x.values() if type(x) is dict else x))
+    return False
 
 
 def _refuse_forward_mode(f):

@@ -362,3 +362,26 @@ def test_forward_mode_refuses_a_rule_whose_dual_comes_in_a_tuple():
     xx = np.array([0.4, 1.5])
     with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp"):
         zp.jvp(lambda w: np.sum(scaled_by_a_pair((w, 0.5), xx)), (2.0,), (1.0,))
+
+
+class RoundsWithARule:
+    def __init__(self, w):
+        self.w = w
+
+    def q(self, x):
+        return np.sum(np.round(self.w * x))
+
+
+@zp.rule(RoundsWithARule.q)
+def _rounds_q_rule(self, x):
+    y = self.q(x)
+    return y, lambda dy: (zp.Tangent(RoundsWithARule, w=dy * x), dy * self.w)
+
+
+def test_a_rule_of_a_method_is_used_when_called_as_a_method():
+    obj, x = RoundsWithARule(np.array([1.5, 2.0])), np.array([0.3, 0.6])
+    # (called as obj.q(x) it was compiled from its body: a zero gradient)
+    np.testing.assert_array_equal(zp.gradient(lambda x: obj.q(x), x)[0], obj.w)
+    np.testing.assert_array_equal(zp.gradient(lambda x: RoundsWithARule.q(obj, x), x)[0], obj.w)
+    (g,) = zp.gradient(lambda o: o.q(x), obj)
+    np.testing.assert_array_equal(g.w, x)

@@ -243,8 +243,11 @@ def _dispatch(f, args, kwargs, mask):
         if not isinstance(func, types.FunctionType):  # a callable bound as a method
             y, pb = _dispatch(func, (f.__self__,) + args, kwargs, with_self)
             return y, MethodPullback(pb)
-        y, pb = call_function(func, (f.__self__,) + args, kwargs, need_free=True,
-                              mask=with_self)
+        if func in RULES:  # a method with a rule of its own: by the rule
+            y, pb = _dispatch(func, (f.__self__,) + args, kwargs, with_self)
+        else:
+            y, pb = call_function(func, (f.__self__,) + args, kwargs, need_free=True,
+                                  mask=with_self)
         return y, MethodPullback(pb)
     if getattr(type(f), "zygopy_differentiable", False):  # @zp.differentiable
         return _dispatch(f.fn, args, kwargs, mask)
@@ -435,7 +438,10 @@ def call_method_masked(mask, obj, name, *args, **kwargs):
     attr = _plain(class_attribute(type(obj), name)) \
         if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
-        y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True, mask=mask)
+        if attr in RULES:  # a method with a rule of its own: by the rule
+            y, pb = _dispatch(attr, (obj,) + args, kwargs, mask)
+        else:
+            y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True, mask=mask)
         return y, MethodPullback(pb)
     return call_method(obj, name, *args, **kwargs)
 
@@ -678,7 +684,10 @@ def call_method(obj, name, *args, **kwargs):
     attr = _plain(class_attribute(type(obj), name)) \
         if not isinstance(obj, types.ModuleType) else None
     if isinstance(attr, types.FunctionType) and name not in getattr(obj, "__dict__", {}):
-        y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
+        if attr in RULES:  # a method with a rule of its own: by the rule
+            y, pb = _dispatch(attr, (obj,) + args, kwargs, None)
+        else:
+            y, pb = call_function(attr, (obj,) + args, kwargs, need_free=True)
         return y, MethodPullback(pb)
     if name not in getattr(obj, "__dict__", ()) and not isinstance(obj, types.ModuleType):
         getter = _getter(type(obj), attr, name)

@@ -244,6 +244,9 @@ class Dense:
         self.weight = init(out_features, in_features)
         if bias is True:
             bias = zeros(out_features)
+        elif bias is not False and bias is not None and np.shape(bias) != (out_features,):
+            raise ValueError(f"Dense: bias must have shape ({out_features},) for "
+                             f"{out_features} outputs, got {np.shape(bias)}")
         self.bias = None if bias is False or bias is None else bias
         self.activation = activation
 

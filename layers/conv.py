@@ -48,12 +48,19 @@ def check_window(layer, input_shape, kernel, pad, dilation=1, *, pool=False):
 def _channels(layer, in_ch, out_ch, activation, groups):
     """(in, out, activation) from either call form, checked against `groups`."""
     if isinstance(in_ch, tuple):  # Conv(k, (in, out), activation) or activation=
+        if len(in_ch) != 2:
+            raise ValueError(f"{layer}: channels are a pair (in, out), got {in_ch!r}")
         if out_ch is not None:  # the activation, given by position
             if activation is not identity:
                 raise TypeError(f"{layer}: the activation is given twice, by position "
                                 f"({out_ch!r}) and by keyword ({activation!r})")
             activation = out_ch
         in_ch, out_ch = in_ch
+    for what, n in (("in_ch", in_ch), ("out_ch", out_ch)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{layer}: {what} must be a positive int, got {n!r}")
+    if not callable(activation):
+        raise TypeError(f"{layer}: the activation must be a function, got {activation!r}")
     if in_ch % groups or out_ch % groups:
         raise ValueError(f"{layer}: channels {in_ch} => {out_ch} are not divisible "
                          f"by groups={groups}")

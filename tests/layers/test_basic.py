@@ -300,3 +300,9 @@ def test_a_chain_of_a_list_says_to_pass_the_layers_themselves():
     with pytest.raises(TypeError, match=r"Chain: layer 0 is a list, not a callable layer or "
                        r"function: pass the layers themselves, Chain\(\*layers\)"):
         Chain([Dense(4, 3), Dense(3, 2)])
+
+
+def test_dense_checks_a_given_bias_shape():
+    with pytest.raises(ValueError, match=r"Dense: bias must have shape \(3,\) for 3 outputs, "
+                       r"got \(4,\)"):
+        Dense(2, 3, bias=np.zeros(4))

@@ -259,3 +259,12 @@ def test_kernels_check_strides_too():
         conv2d(x, np.ones((1, 1, 2, 2)), stride=0)
     with pytest.raises(ValueError, match="pooling: stride must be at least 1"):
         maxpool2d(x, kernel=2, stride=(1, 0))
+
+
+def test_conv_checks_its_channels_and_activation_when_made():
+    with pytest.raises(TypeError, match="Conv: the activation must be a function, got 8"):
+        Conv((3, 3), (2, 4), 8)
+    with pytest.raises(ValueError, match=r"Conv: channels are a pair \(in, out\), got \(2,\)"):
+        Conv((3, 3), (2,))
+    with pytest.raises(ValueError, match="ConvTranspose: out_ch must be a positive int, got 4.0"):
+        ConvTranspose((3, 3), 2, 4.0)

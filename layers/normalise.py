@@ -16,6 +16,7 @@ never differentiated.
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 
@@ -23,7 +24,8 @@ import zygopy as zp
 from zygopy import array_module, is_differentiating, nondifferentiable
 
 from .activations import identity
-from .basic import _SKIP, _act_suffix, check_rank, check_size, show
+from .basic import _act_suffix, check_rank, check_size, show
+from .functor import children
 from .init import default_rng, ones, zeros
 
 
@@ -296,20 +298,15 @@ class AlphaDropout:
 
 
 def _set_active(model, value, seen):
-    if id(model) in seen or isinstance(model, _SKIP) or hasattr(model, "shape"):
+    """Set `active` on every layer that has one, through lists, tuples,
+    dicts, objects (with `__dict__` or `__slots__`) and closures."""
+    if id(model) in seen or hasattr(model, "shape"):
         return
     seen.add(id(model))
-    if isinstance(model, (list, tuple)):
-        children = model
-    elif isinstance(model, dict):
-        children = model.values()
-    elif hasattr(model, "__dict__"):
-        if "active" in vars(model):
-            model.active = value
-        children = vars(model).values()
-    else:
-        return
-    for child in children:
+    fields = children(model)  # (a closure's: what it captures)
+    if "active" in fields and not isinstance(model, (list, tuple, dict, types.FunctionType)):
+        model.active = value
+    for child in fields.values():
         _set_active(child, value, seen)
 
 

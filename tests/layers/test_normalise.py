@@ -212,3 +212,23 @@ def test_a_gradient_penalty_in_the_default_mode_is_the_train_mode_one():
     np.testing.assert_allclose(auto.layers[2].scale, train.layers[2].scale)
     h = lambda v: v**3 if zp.is_differentiating() else v**2
     assert zp.grad(zp.grad(h))(2.0) == zp.grad(lambda v: 3 * v**2)(2.0) == 12.0
+
+
+class _SlotsBlock:
+    __slots__ = ("drop",)
+
+    def __init__(self):
+        self.drop = Dropout(0.5)
+
+    def __call__(self, x):
+        return self.drop(x)
+
+
+def test_modes_reach_layers_in_closures_and_slots():
+    inner = Dropout(0.5)
+    closure = lambda x: inner(x)
+    block = _SlotsBlock()
+    layers.testmode([closure, block])
+    assert inner.active is False and block.drop.active is False
+    layers.trainmode([closure, block])
+    assert inner.active is True and block.drop.active is True

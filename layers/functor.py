@@ -69,6 +69,8 @@ def _object_fields(x):
     `lambda x: W @ x + b` has W and b)."""
     if type(x) is types.FunctionType and x.__closure__:
         return closure_fields(x)
+    if type(x) is types.MethodType:  # a bound method: a model of its object's fields
+        return _object_fields(x.__self__)  # (its gradient is its object's)
     if isinstance(x, _OPAQUE) or is_array(x):
         return None  # (a callable object without __dict__ has its __slots__ looked at)
     fields = object_fields(x)
@@ -353,6 +355,8 @@ def _rebuild(x, go):
         return x
     if type(x) is types.FunctionType:
         return _closure_with(x, changed)
+    if type(x) is types.MethodType:  # bound to its object, rebuilt
+        return types.MethodType(x.__func__, go(x.__self__))
     y = copy.copy(x)
     for k, v in changed.items():
         try:

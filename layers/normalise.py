@@ -304,7 +304,8 @@ def _set_active(model, value, seen):
         return
     seen.add(id(model))
     fields = children(model)  # (a closure's: what it captures)
-    if "active" in fields and not isinstance(model, (list, tuple, dict, types.FunctionType)):
+    if "active" in fields and not isinstance(model, (list, tuple, dict, types.FunctionType,
+                                                     types.MethodType)):
         model.active = value
     for child in fields.values():
         _set_active(child, value, seen)

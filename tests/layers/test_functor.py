@@ -262,3 +262,23 @@ def test_a_callable_layer_with_slots_is_trained_and_saved():
     assert not np.array_equal(model[0].w, w0)
     assert "layers.0.w" in layers.state(model)
     assert layers.f32(model)[0].w.dtype == np.float32
+
+
+class _WithAMethod:
+    def __init__(self):
+        self.W = np.ones((1, 2))
+
+    def forward(self, x):
+        return x @ self.W.T
+
+
+def test_a_bound_method_is_a_model_of_its_object():
+    # (it trained nothing: its gradient is its object's, its params were none)
+    k = _WithAMethod()
+    x, y = np.ones((4, 2)), np.zeros((4, 1))
+    assert [p.shape for p in layers.params(k.forward)] == [(1, 2)]
+    history = layers.train(lambda m, x, y: np.mean((m(x) - y) ** 2), k.forward,
+                           [(x, y)] * 5, layers.Descent(0.1), progress=False)
+    assert history[-1] < history[0] and not np.array_equal(k.W, np.ones((1, 2)))
+    moved = layers.f32(k.forward)
+    assert moved.__self__.W.dtype == np.float32 and k.W.dtype == np.float64

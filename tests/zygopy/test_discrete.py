@@ -96,6 +96,12 @@ SECOND_ORDER_OF_LISTS = {
     "norm of a list": lambda x: np.linalg.norm([x[0], x[1] * x[2]]),
     "float64 cast": lambda x: np.float64(np.sum(x**3)) * x[0],
     "log of a list": lambda x: np.sum(np.log([x[0] ** 2 + 1, x[1] * x[2] + 3])),
+    "median of a list": lambda x: np.median([x[0], x[1] ** 2, x[2] * x[0]]),
+    "where of lists": lambda x: np.sum(np.where([True, False], [x[0], x[1] ** 2],
+                                                [x[2] ** 3, 1.0])),
+    "clip of a list": lambda x: np.sum(np.clip([x[0] ** 2, x[1] * x[2]], 0.1, 2.5)),
+    "sort of a list": lambda x: np.sort([x[0] ** 2, x[1], x[2] * x[0]])[0],
+    "concatenate of lists": lambda x: np.sum(np.concatenate([[x[0]], [x[1] * x[2]]]) ** 2),
 }
 
 

@@ -9,3 +9,11 @@ from . import statistics  # noqa: F401  (pinv, lstsq, cov, norms of numpy 2, ...
 from . import special  # noqa: F401  (math.gamma, math.lgamma: digamma)
 from .registry import linear, rule, nondifferentiable, lookup  # noqa: F401
 from .formulas import elementwise, formula_of  # noqa: F401
+
+# functions of lists and tuples as of the arrays numpy makes of them, duals
+# included (second order): the operands of selections and sorts
+from .derive import of_sequences_too  # noqa: E402
+import numpy as _np  # noqa: E402
+
+of_sequences_too((_np.median, _np.sort), 1)
+of_sequences_too((_np.where, _np.clip), 3)

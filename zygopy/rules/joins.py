@@ -33,16 +33,19 @@ def _joining(fn, name, prepare, axis_of):
     def joining_rule(arrays, *args, **kw):
         arrays = _as_now(arrays)
         xp = array_module(*arrays)
-        y = fn(arrays, *args, **kw)
-        parts = [prepare(xp, a) for a in arrays]
+        given = type(arrays)(  # an entry that is a list of numbers, as numpy reads it
+            _from_nested(xp.asarray, a, (), {}) if isinstance(a, (list, tuple)) else a
+            for a in arrays)  # (duals included: second order)
+        y = fn(given, *args, **kw)
+        parts = [prepare(xp, a) for a in given]
         axis = axis_of(parts, args, kw)
         sizes = [np.size(p) if axis is None else np.shape(p)[axis] for p in parts]
         cuts = np.cumsum(sizes)[:-1].tolist()
 
         def joining_pullback(dy):
             pieces = xp.split(xp.ravel(dy) if axis is None else dy, cuts, axis or 0)
-            return (type(arrays)(like(p, a) for p, a in zip(pieces, arrays)),) \
-                + nones(args)
+            return (type(arrays)(_unpack(p, a) for p, a in zip(pieces, arrays)),) \
+                + nones(args)  # (an entry that is a list of numbers: a list too)
 
         return y, named(joining_pullback, f"{name}_pullback")
 

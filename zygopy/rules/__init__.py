@@ -12,8 +12,8 @@ from .formulas import elementwise, formula_of  # noqa: F401
 
 # functions of lists and tuples as of the arrays numpy makes of them, duals
 # included (second order): the operands of selections and sorts
-from .derive import of_sequences_too  # noqa: E402
-import numpy as _np  # noqa: E402
+from .derive import of_sequences_too
+import numpy as _np
 
 of_sequences_too((_np.median, _np.sort), 1)
 of_sequences_too((_np.where, _np.clip), 3)

@@ -58,12 +58,12 @@ def refuse_draw(f):
         getattr(f, "__name__", repr(f))
     raise NoRuleError(f, f" ({name} draws with differentiable parameters, which its "
                          "draws depend on)", fixes=[
-                             "draw standard values and transform them (the "
-                             "reparameterisation trick): mu + sigma * "
-                             "rng.standard_normal(shape), low + (high - low) * "
-                             "rng.random(shape)",
-                             "or wrap the parameters in zygopy.stop_gradient(...) if no "
-                             "gradient should flow to them"])
+                             ("draw standard values and transform them (the "
+                              "reparameterisation trick): mu + sigma * "
+                              "rng.standard_normal(shape), low + (high - low) * "
+                              "rng.random(shape)"),
+                             ("or wrap the parameters in zygopy.stop_gradient(...) if "
+                              "no gradient should flow to them")])
 nondifferentiable(
     np.random.rand, np.random.randn, np.random.random, np.random.random_sample,
     np.random.normal, np.random.uniform, np.random.randint, np.random.choice,

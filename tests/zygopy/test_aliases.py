@@ -637,3 +637,34 @@ def a_copy_of_an_array_is_new(x, w):
 
 def test_a_copy_of_an_array_still_differentiates():
     test_updates_of_unshared_arrays_differentiate(a_copy_of_an_array_is_new)
+
+
+def make_cache():
+    return {}
+
+
+def a_view_kept_in_a_dict_made_elsewhere(x, w):
+    K = np.ones(4)
+    d = make_cache()
+    d["v"] = K[:]  # the dict holds the view itself
+    K[0] = x[0] * w
+    return np.sum(d["v"] * x)
+
+
+def test_a_view_stored_in_a_container_made_elsewhere_is_refused():
+    # (it gave a silently wrong gradient: d was taken for an array, which copies)
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `d`"):
+        zp.gradient(a_view_kept_in_a_dict_made_elsewhere, X.copy(), W)
+
+
+def a_trajectory_of_copies(x, w):
+    pos = x[:2] * 1.0
+    traj = np.zeros((3, 2))
+    for t in range(3):
+        traj[t] = pos  # an array copies the values in
+        pos += w * t  # so changing pos after leaves traj as it was
+    return np.sum(traj**2)
+
+
+def test_an_array_filled_from_a_name_changed_later_differentiates():
+    test_updates_of_unshared_arrays_differentiate(a_trajectory_of_copies)

@@ -196,6 +196,8 @@ def _bindings(stmt, containers):
                 container = _subscript_root(target)
                 if container in containers:
                     out.append((container, roots, "holds"))
+                elif container is not None and roots:  # a dict or list made elsewhere
+                    out.append((container, roots, "part"))  # holds v: the values tell
                 continue
             names += [n.id for n in walk(target) if isinstance(n, ast.Name)
                       and isinstance(n.ctx, ast.Store)]

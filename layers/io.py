@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 
 from .functor import walk_arrays
+from .optimisers import OptState
 
 _DTYPES = {
     "F16": "<f2",
@@ -63,9 +64,53 @@ def state(model) -> dict:
     """All arrays of `model` (trainable or not, any dtype) as ``{path: array}``.
 
     Tied arrays appear once, under their first path. The arrays are the
-    model's own (not copies).
+    model's own (not copies). Of an optimiser state (`setup`'s `OptState`):
+    each parameter's state, under ``"<parameter path>:<position>"``, its
+    numbers (Adam's step counts) as 0-d arrays, so that training can be
+    resumed from a file (`save`, then `load` into a fresh `setup`).
     """
+    if isinstance(model, OptState):
+        out = {}
+        for path, leaf in model.leaves.items():
+            _flatten(f"{path}:", leaf.state, out)
+        return out
     return dict(walk_arrays(model))
+
+
+def _flatten(key, x, out):
+    """The arrays and numbers of one parameter's optimiser state, by position."""
+    if x is None:
+        return
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        out[key] = x
+    elif isinstance(x, (bool, int, float, np.number)):
+        out[key] = np.asarray(x)  # a 0-d array: float64, int64 or bool
+    elif isinstance(x, (tuple, list)):
+        for i, v in enumerate(x):
+            _flatten(f"{key}{'.' if key[-1] != ':' else ''}{i}", v, out)
+    else:
+        raise SafetensorsError(
+            f"optimiser state at {key!r} is a {type(x).__name__}: only arrays, "
+            "numbers and tuples of them are saved"
+        )
+
+
+def _rebuilt(key, x, tensors):
+    """`x` (one parameter's optimiser state) with the values of `tensors`:
+    arrays copied into in place, numbers and tuples made anew."""
+    if x is None:
+        return None
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        if isinstance(x, np.ndarray):
+            np.copyto(x, tensors[key])
+        else:  # a device array (CuPy)
+            x.set(np.ascontiguousarray(tensors[key]))
+        return x
+    if isinstance(x, (bool, int, float, np.number)):
+        return type(x)(tensors[key][()])
+    items = [_rebuilt(f"{key}{'.' if key[-1] != ':' else ''}{i}", v, tensors)
+             for i, v in enumerate(x)]
+    return type(x)(items)
 
 
 def write_safetensors(path, tensors: dict, metadata: dict | None = None):
@@ -236,6 +281,10 @@ def load(path, model):
         raise SafetensorsError(
             f"{path!r}: unexpected key {extra[0]!r} (file has it, model does not)"
         )
+    if isinstance(model, OptState):  # numbers are made anew, arrays copied into
+        for p, leaf in model.leaves.items():
+            leaf.state = _rebuilt(f"{p}:", leaf.state, tensors)
+        return model
     for name, a in target.items():
         if isinstance(a, np.ndarray):
             np.copyto(a, tensors[name])

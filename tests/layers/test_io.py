@@ -178,3 +178,35 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
         io.save(path, model(1))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+def test_training_resumes_from_a_saved_optimiser_state(tmp_path):
+    import layers
+
+    def fresh():
+        layers.set_seed(0)
+        return layers.f64(layers.Chain(layers.Dense(3, 4, layers.relu), layers.Dense(4, 1)))
+
+    rule = layers.OptimiserChain(layers.ClipNorm(10.0), layers.Adam(0.01))
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    y = np.ones((8, 1))
+
+    def steps(model, opt, n):
+        loss = lambda m, x, y: layers.mse(m(x), y)
+        layers.train(loss, model, [(x, y)] * n, opt, progress=False)
+
+    model = fresh()
+    opt = layers.setup(rule, model)
+    steps(model, opt, 3)
+    io.save(tmp_path / "model.safetensors", model)
+    io.save(tmp_path / "opt.safetensors", opt)
+    assert any(k.endswith(":1.2.0") for k in io.state(opt))  # Adam's step count, saved
+    steps(model, opt, 4)  # the run that was not interrupted
+
+    resumed = io.load(tmp_path / "model.safetensors", fresh())
+    resumed_opt = io.load(tmp_path / "opt.safetensors", layers.setup(rule, resumed))
+    steps(resumed, resumed_opt, 4)
+    for a, b in zip(io.state(model).values(), io.state(resumed).values()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(io.SafetensorsError, match="unexpected key|missing key"):
+        io.load(tmp_path / "opt.safetensors", layers.setup(layers.Descent(0.1), resumed))

@@ -437,15 +437,21 @@ def thaw(x, *names):
 def layer(cls=None, *, trainable=None):
     """Class decorator marking a layer; optionally fixes its trainable fields.
 
-    ``@layer`` alone changes nothing (any class already works as a model).
-    ``@layer(trainable=("weight", "bias"))`` adds a ``trainable`` method
-    returning those names, like Flux's ``Flux.trainable``.
+    Any class already works as a model; ``@layer`` gives one without a
+    ``__repr__`` of its own the Flux-style summary (its sub-layers and arrays
+    with their parameter counts). ``@layer(trainable=("weight", "bias"))``
+    adds a ``trainable`` method returning those names, like Flux's
+    ``Flux.trainable``.
     """
 
     def decorate(c):
         if trainable is not None:
             names = tuple(trainable)
             c.trainable = lambda self: names
+        if c.__repr__ is object.__repr__:
+            from .show import summary
+
+            c.__repr__ = summary
         return c
 
     return decorate(cls) if cls is not None else decorate

@@ -107,8 +107,8 @@ def _items(x):
             out += [(None, item) for item in v]
         elif isinstance(v, dict):
             out += [(str(k), item) for k, item in v.items()]
-        elif _is_layer(v) or isinstance(v, (list, tuple, dict)):
-            out.append((name, v))
+        elif _is_layer(v) or isinstance(v, (list, tuple, dict)) or is_array(v):
+            out.append((name, v))  # (an array held directly: a learned scale)
     return out
 
 
@@ -139,6 +139,8 @@ def _short(x):
             )
             return f"{type(x).__name__}({shapes})"
         return re.sub(r"\s+#.*$", "", repr(x).splitlines()[0])
+    if is_array(x):
+        return f"{x.dtype} array {tuple(x.shape)}"
     return getattr(x, "__name__", None) or repr(x)
 
 

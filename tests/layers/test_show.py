@@ -118,3 +118,21 @@ def test_plain_object_and_single_layer_summary():
 
     assert summary(Plain()) == "Plain(w=(2, 3))  # 6 parameters"
     assert summary(Dense(2, 1)) == "Dense(2 => 1)  # 3 parameters"
+
+
+def test_a_layer_class_shows_its_sub_layers_and_arrays():
+    import layers
+
+    @layers.layer
+    class Block:
+        def __init__(self):
+            self.inner = layers.Dense(2, 2)
+            self.alpha = np.ones(1, np.float32)  # a learned scale, held directly
+
+        def __call__(self, x):
+            return self.alpha * self.inner(x)
+
+    text = repr(Block())  # (it was <...Block object at 0x...>)
+    assert text.splitlines()[0] == "Block("
+    assert "inner = Dense(2 => 2)," in text and "alpha = float32 array (1,)," in text
+    assert "Total: 3 arrays, 7 parameters" in text

@@ -668,3 +668,32 @@ def a_trajectory_of_copies(x, w):
 
 def test_an_array_filled_from_a_name_changed_later_differentiates():
     test_updates_of_unshared_arrays_differentiate(a_trajectory_of_copies)
+
+
+def kv_cache_rebound_as_a_pair(x, w):
+    K, V = np.zeros((4, 4)), np.zeros((4, 4))
+    out = 0.0
+    for t in range(4):
+        K[t] = np.tanh(x * w + t)
+        V[t] = x * t
+        keys, vals = K[: t + 1], V[: t + 1]  # both taken anew after the writes
+        out = out + np.sum((keys @ x) * vals[:, 0])
+    return out
+
+
+def kv_cache_with_an_inner_loop_breaking(x, w):
+    K = np.zeros((4, 4))
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        for j in range(3):  # its break leaves this loop only
+            if j == 1:
+                break
+        keys: np.ndarray = K[: t + 1]
+        out = out + np.sum(keys**2)
+    return out
+
+
+def test_views_taken_anew_by_a_pair_or_after_an_inner_loop_differentiate():
+    test_updates_of_unshared_arrays_differentiate(kv_cache_rebound_as_a_pair)
+    test_updates_of_unshared_arrays_differentiate(kv_cache_with_an_inner_loop_breaking)

@@ -366,22 +366,36 @@ def _rebound_after(update, name, binding, block_of):
     update in the same block with nothing between that could jump past it
     (`K[t] = k; keys = K[:t + 1]`: each pass reads the new `keys`, made after
     the update). None otherwise."""
-    if not isinstance(binding, ast.Assign) or not all(
-            isinstance(t, ast.Name) for t in binding.targets) \
-            or name not in {t.id for t in binding.targets}:
+    targets = binding.targets if isinstance(binding, ast.Assign) else \
+        [binding.target] if isinstance(binding, ast.AnnAssign) and binding.value else []
+    names = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    if not names or not all(isinstance(e, ast.Name) for e in names) \
+            or name not in {e.id for e in names}:  # (`keys, vals = K[:t], V[:t]` too)
         return None
     block = block_of.get(id(update))
     if block is None or block is not block_of.get(id(binding)):
         return None
     i = next(k for k, s in enumerate(block) if s is update)
     j = next(k for k, s in enumerate(block) if s is binding)
-    if j <= i or any(isinstance(n, _JUMPS) for s in block[i + 1:j] for n in walk(s)):
+    if j <= i or any(_jumps_out(s) for s in block[i + 1:j]):
         return None
     return (getattr(binding, "end_lineno", binding.lineno),
             getattr(binding, "end_col_offset", 0))
 
 
-_JUMPS = (ast.Break, ast.Continue, ast.Return, ast.Raise)
+def _jumps_out(stmt):
+    """Whether `stmt` may leave its block's pass early for the code after it: a
+    return, or a break or continue of the enclosing loop (one inside a loop of
+    its own leaves that loop only; a raise leaves the function, whose try
+    zygopy refuses, so nothing of it reads a name again)."""
+    if isinstance(stmt, (ast.Break, ast.Continue, ast.Return)):
+        return True
+    if isinstance(stmt, (ast.For, ast.While)):
+        return any(isinstance(n, ast.Return) for n in walk(stmt)) \
+            or any(_jumps_out(s) for s in stmt.orelse)
+    if isinstance(stmt, (ast.FunctionDef, ast.Lambda, ast.ClassDef)):
+        return False
+    return any(_jumps_out(s) for s in ast.iter_child_nodes(stmt) if isinstance(s, ast.stmt))
 
 
 def _loops_over_updated(stmts):

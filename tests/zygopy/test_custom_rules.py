@@ -385,3 +385,18 @@ def test_a_rule_of_a_method_is_used_when_called_as_a_method():
     np.testing.assert_array_equal(zp.gradient(lambda x: RoundsWithARule.q(obj, x), x)[0], obj.w)
     (g,) = zp.gradient(lambda o: o.q(x), obj)
     np.testing.assert_array_equal(g.w, x)
+
+
+class HoldsARuledFunction:
+    def __init__(self):
+        self.f = squared_by_a_rule  # kept in a field, as a layer's activation
+
+    def __call__(self, x):
+        return self.f(x)
+
+
+def test_forward_mode_refuses_a_reverse_rule_kept_in_a_field():
+    m = HoldsARuledFunction()
+    assert zp.grad(lambda x: m(x))(3.0) == 42.0
+    with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp"):
+        zp.jvp(lambda x: m(x), (3.0,), (1.0,))

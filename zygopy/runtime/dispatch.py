@@ -670,6 +670,8 @@ def call_method(obj, name, *args, **kwargs):
                     and value not in dunders.AUGMENTED \
                     and class_attribute(type(obj), name) is None:  # layer's activation)
                 # the field gets no cotangent: the rule gives its function None
+                if not _exact(rrule) and _on_duals(args, kwargs):
+                    _refuse_forward_mode(value)
                 return _rule_call(rrule, value, args, kwargs, None)
     if key is not None:
         rrule = RULES.get(key)

@@ -114,9 +114,17 @@ def jvp(f, primals, tangents):
     >>> jvp(lambda x: x ** 3, (2.0,), (1.0,))
     (8.0, 12.0)
     """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents) takes a tuple of arguments and a tuple "
+                        "of their tangents, as JAX's: jvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if hasattr(p, "shape") and t is not None and np.ndim(t) \
+                and np.shape(t) != np.shape(p):
+            raise ValueError(f"jvp: the tangent of argument {i} has shape {np.shape(t)}, "
+                             f"the argument {np.shape(p)}: they must match")
     args = tuple(_as_dual(p, t) for p, t in zip(primals, tangents))
     y, _ = dispatch.call(api.plain(f), *args)
     value, t = _split(y)

@@ -470,3 +470,12 @@ def test_an_integer_argument_with_a_zero_tangent_is_a_constant():
     assert (y, t) == (28.0, 30.0)
     with pytest.raises(TypeError, match="non-zero tangent for int64"):
         zp.jvp(lambda n: n**2, (np.int64(2),), (1.0,))  # as its gradient is None
+
+
+def test_jvp_names_misplaced_arguments():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"takes a tuple of arguments .* jvp\(f, \(x,\), \(v,\)\)"):
+        zp.jvp(lambda x: np.sum(x**2), x, np.ones(2))
+    with pytest.raises(ValueError, match=r"tangent of argument 0 has shape \(3,\), the "
+                       r"argument \(2,\)"):
+        zp.jvp(lambda x: np.sum(x**2), (x,), (np.ones(3),))

@@ -160,6 +160,10 @@ def hessian(f, x):
     array([[4., 2.],
            [2., 0.]])
     """
+    if isinstance(x, dict) or not isinstance(x, (list, tuple, numbers.Real)) \
+            and not hasattr(x, "shape"):
+        raise TypeError(f"hessian takes a number, an array, or a list or tuple of numbers, "
+                        f"not a {type(x).__name__}: flatten it into one array first")
     if isinstance(x, (list, tuple)):  # numbers (JAX's pytree): an n x n array
         if not all(isinstance(v, numbers.Real) for v in x):
             raise TypeError("hessian of a list or tuple takes one of numbers; for "

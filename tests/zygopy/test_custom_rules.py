@@ -400,3 +400,14 @@ def test_forward_mode_refuses_a_reverse_rule_kept_in_a_field():
     assert zp.grad(lambda x: m(x))(3.0) == 42.0
     with pytest.raises(zp.ZygopyError, match=r"forward mode \(jvp"):
         zp.jvp(lambda x: m(x), (3.0,), (1.0,))
+
+
+def sin_of_pi_x(x):
+    return np.sin(np.pi * x)
+
+
+def test_elementwise_formulas_read_numpys_constants():
+    zp.elementwise(sin_of_pi_x, "sin_of_pi_x", "x", "np.sin(np.pi * x)",
+                   "np.pi * np.cos(np.pi * x)")
+    (g,) = zp.gradient(lambda x: np.sum(sin_of_pi_x(x)), np.array([0.25, 1.0]))
+    np.testing.assert_allclose(g, np.pi * np.cos(np.pi * np.array([0.25, 1.0])))

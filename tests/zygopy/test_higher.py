@@ -479,3 +479,8 @@ def test_jvp_names_misplaced_arguments():
     with pytest.raises(ValueError, match=r"tangent of argument 0 has shape \(3,\), the "
                        r"argument \(2,\)"):
         zp.jvp(lambda x: np.sum(x**2), (x,), (np.ones(3),))
+
+
+def test_hessian_of_a_dict_says_to_flatten_it():
+    with pytest.raises(TypeError, match="hessian takes a number, an array, or a list"):
+        zp.hessian(lambda d: d["a"] ** 2, {"a": 1.0})

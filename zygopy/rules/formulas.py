@@ -165,6 +165,8 @@ def _bare(text, name, params, partial=False):
     if not isinstance(text, str):
         raise TypeError(f"{name}: a formula is a string, such as \"exp(x)\", got "
                         f"{type(text).__name__}")
+    text = re.sub(r"\b(?:np|numpy|math)\.(pi|e)\b",  # constants, by their value
+                  lambda m: repr(getattr(math, m.group(1))), text)
     text = re.sub(r"\b(?:np|numpy|math)\.", "", text)
     tree = ast.parse(text, mode="eval")
     known = set(params) | ({"out"} if partial else set())

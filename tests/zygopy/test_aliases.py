@@ -697,3 +697,30 @@ def kv_cache_with_an_inner_loop_breaking(x, w):
 def test_views_taken_anew_by_a_pair_or_after_an_inner_loop_differentiate():
     test_updates_of_unshared_arrays_differentiate(kv_cache_rebound_as_a_pair)
     test_updates_of_unshared_arrays_differentiate(kv_cache_with_an_inner_loop_breaking)
+
+
+def kv_cache_with_a_starting_view(x, w):
+    K = np.zeros((4, 4))
+    keys = K[:1]  # read only before each pass's write, then taken anew
+    out = 0.0
+    for t in range(4):
+        out = out + np.sum(keys)
+        K[t] = x * w + t
+        keys = K[: t + 1]
+        out = out + np.sum(keys**2)
+    return out
+
+
+def a_view_read_after_the_write_then_rebound(x, w):
+    a = x * 1.0
+    v = a[:2]
+    a[0] = w
+    s = np.sum(v * v)  # the old view, read after the write
+    v = a[2:]
+    return s + np.sum(v)
+
+
+def test_a_starting_view_dead_after_the_write_differentiates():
+    test_updates_of_unshared_arrays_differentiate(kv_cache_with_a_starting_view)
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `v`"):
+        zp.gradient(a_view_read_after_the_write_then_rebound, X.copy(), W)

@@ -336,7 +336,6 @@ def find(fdef, own=None):
               if isinstance(s, ast.Assign) and id(s) in top  # every path rebinds it
               and not _roots(s.value)  # a new value (not `s = s`, `s = s.T`)
               for t in s.targets if isinstance(t, ast.Name)]
-    at_position = {(s.lineno, s.col_offset): s for s in stmts}
     block_of = None
     for s in stmts:
         end = (getattr(s, "end_lineno", s.lineno), getattr(s, "end_col_offset", 0))
@@ -347,10 +346,11 @@ def find(fdef, own=None):
                     continue
                 later = [line for line, col in loads.get(other, ())
                          if (line, col) > end or _same_loop(loops, line, s)]
-                if later and at > (s.lineno, s.col_offset):
+                if later:
                     block_of = block_of or _blocks(fdef)[0]
-                    until = _rebound_after(s, other, at_position.get(at), block_of)
-                    if until is not None:  # each pass binds it anew after the update
+                    until = _rebound_after(s, other, _next_binding(s, other, block_of),
+                                           block_of)
+                    if until is not None:  # bound anew after the update, before a read
                         later = [line for line, col in loads[other]
                                  if end < (line, col) < until]
                 if later:
@@ -358,6 +358,20 @@ def find(fdef, own=None):
                     where = ast.copy_location(ast.Pass(), s)
                     found.append((where, name, other, later[0], first, how, s))
     return found
+
+
+def _next_binding(update, name, block_of):
+    """The first statement after `update` in its block that assigns `name`."""
+    block = block_of.get(id(update))
+    if block is None:
+        return None
+    i = next(k for k, s in enumerate(block) if s is update)
+    for s in block[i + 1:]:
+        targets = s.targets if isinstance(s, ast.Assign) else \
+            [s.target] if isinstance(s, ast.AnnAssign) else []
+        if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in walk(t)):
+            return s
+    return None
 
 
 def _rebound_after(update, name, binding, block_of):

@@ -133,7 +133,7 @@ def _brackets(x):
 def _short(x):
     """One-line text of a non-container, without any trailing comment."""
     if _is_layer(x):
-        if type(x).__repr__ is object.__repr__:
+        if type(x).__repr__ in (object.__repr__, summary):  # (summary: `@layer`'s repr)
             shapes = ", ".join(
                 f"{k}={tuple(v.shape)}" for k, v in children(x).items() if is_array(v)
             )

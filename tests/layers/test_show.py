@@ -136,3 +136,18 @@ def test_a_layer_class_shows_its_sub_layers_and_arrays():
     assert text.splitlines()[0] == "Block("
     assert "inner = Dense(2 => 2)," in text and "alpha = float32 array (1,)," in text
     assert "Total: 3 arrays, 7 parameters" in text
+
+
+def test_a_layer_class_holding_only_arrays_shows_on_one_line():
+    import layers
+
+    @layers.layer
+    class Scale:
+        def __init__(self, n):
+            self.s = np.ones(n)
+
+        def __call__(self, x):
+            return x * self.s
+
+    assert repr(Scale(3)) == "Scale(s=(3,))  # 3 parameters"  # (it recursed forever)
+    assert "Scale(s=(2,))," in repr(layers.Chain(Scale(2), layers.Dense(2, 1)))

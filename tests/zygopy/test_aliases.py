@@ -724,3 +724,26 @@ def test_a_starting_view_dead_after_the_write_differentiates():
     test_updates_of_unshared_arrays_differentiate(kv_cache_with_a_starting_view)
     with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `v`"):
         zp.gradient(a_view_read_after_the_write_then_rebound, X.copy(), W)
+
+
+def rows_recorded_as_copies(x, w):
+    out = []
+    buf = np.zeros(4)
+    for t in range(3):
+        buf[t] = x[t] * w
+        out.append(buf.copy())  # a new array each pass: nothing shares buf
+    return np.sum(np.stack(out) ** 2)
+
+
+def a_copied_list_of_views(x, w):
+    K = np.ones((2, 4))
+    rows = [K[0], K[1]]
+    snap = rows.copy()  # a new list, holding the same views
+    K[0] = x * w
+    return np.sum(snap[0] * x)
+
+
+def test_copies_of_arrays_are_new_and_copies_of_lists_hold_the_same_arrays():
+    test_updates_of_unshared_arrays_differentiate(rows_recorded_as_copies)
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `snap`"):
+        zp.gradient(a_copied_list_of_views, X.copy(), W)

@@ -137,7 +137,9 @@ def _call_roots(call):
     if func.attr in VIEWS or copy_false:  # a.reshape(...), a.astype(t, copy=False)
         return _roots(func.value) | shared
     if func.attr == "copy" and not call.args:  # an array's is new, but a list's or a
-        return _roots(func.value)  # dict's holds the same arrays (the values settle it)
+        # dict's holds the same arrays: of a name, `_bindings` tells (by `containers`);
+        # of what a call gave (`rows_of(K).copy()`), it may be either
+        return set() if isinstance(func.value, ast.Name) else _roots(func.value)
     if isinstance(func.value, ast.Name) and func.value.id == "copy":  # the copy module:
         return set() if func.attr == "deepcopy" else shared  # copy.copy is shallow
     if func.attr in _FRESH_METHODS or func.attr == "astype":
@@ -187,6 +189,9 @@ def _bindings(stmt, containers):
     if isinstance(stmt, ast.Assign):
         value = stmt.value
         roots = _roots(value)
+        if _copies_a_container(value, containers):  # `ys = xs.copy()`: the same items
+            roots = _roots(value.func.value) if isinstance(value, ast.Call) and \
+                isinstance(value.func, ast.Attribute) else roots
         how = "whole" if isinstance(value, ast.Name) else \
             "holds" if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda)) \
             or _copies_a_container(value, containers) or _lazy(value) else "part"

@@ -747,3 +747,36 @@ def test_copies_of_arrays_are_new_and_copies_of_lists_hold_the_same_arrays():
     test_updates_of_unshared_arrays_differentiate(rows_recorded_as_copies)
     with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `snap`"):
         zp.gradient(a_copied_list_of_views, X.copy(), W)
+
+
+def kv_cache_rebound_in_both_branches(x, w):
+    K = np.zeros((4, 4))
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        if t % 2 == 0:
+            keys = K[: t + 1]
+        else:
+            keys = K[t:]
+        out = out + np.sum(keys**2)
+    return out
+
+
+def kv_cache_read_inside_the_branch_before_rebinding(x, w):
+    K = np.zeros((4, 4))
+    keys = K[:1]
+    out = 0.0
+    for t in range(4):
+        K[t] = x * w + t
+        if t % 2 == 0:
+            out = out + np.sum(keys)  # the old view, after the write
+            keys = K[: t + 1]
+        else:
+            keys = K[t:]
+    return out
+
+
+def test_a_view_rebound_in_every_branch_differentiates():
+    test_updates_of_unshared_arrays_differentiate(kv_cache_rebound_in_both_branches)
+    with pytest.raises(zp.UnsupportedSyntax, match="shares its array or list with `keys`"):
+        zp.gradient(kv_cache_read_inside_the_branch_before_rebinding, X.copy(), W)

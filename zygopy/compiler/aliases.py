@@ -366,30 +366,54 @@ def find(fdef, own=None):
 
 
 def _next_binding(update, name, block_of):
-    """The first statement after `update` in its block that assigns `name`."""
+    """The first statement after `update` in its block that assigns `name`, or
+    an `if` whose every branch does."""
     block = block_of.get(id(update))
     if block is None:
         return None
     i = next(k for k, s in enumerate(block) if s is update)
     for s in block[i + 1:]:
+        if _binds(s, name) or isinstance(s, ast.If) and _binds_on_every_path(s, name):
+            return s
         targets = s.targets if isinstance(s, ast.Assign) else \
             [s.target] if isinstance(s, ast.AnnAssign) else []
         if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in walk(t)):
-            return s
+            return s  # assigned some other way: `_rebound_after` grants nothing for it
     return None
+
+
+def _binds(stmt, name):
+    """Whether `stmt` is a plain assignment of `name` (alone, or in a tuple of
+    names: `keys, vals = K[:t], V[:t]`; or annotated)."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+        [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value else []
+    names = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    return bool(names) and all(isinstance(e, ast.Name) for e in names) \
+        and name in {e.id for e in names}
+
+
+def _binds_on_every_path(stmt, name):
+    """Whether every branch of `if` statement `stmt` assigns `name` anew at its
+    top level (`if c: keys = K[:t] else: keys = K[t:]`)."""
+    return bool(stmt.orelse) and all(
+        any(_binds(s, name) or isinstance(s, ast.If) and _binds_on_every_path(s, name)
+            for s in branch)
+        for branch in (stmt.body, stmt.orelse))
 
 
 def _rebound_after(update, name, binding, block_of):
     """Where a loop's pass stops reading `name` as it was before `update`:
-    the end of `binding`, when that plain assignment of `name` follows the
-    update in the same block with nothing between that could jump past it
-    (`K[t] = k; keys = K[:t + 1]`: each pass reads the new `keys`, made after
-    the update). None otherwise."""
-    targets = binding.targets if isinstance(binding, ast.Assign) else \
-        [binding.target] if isinstance(binding, ast.AnnAssign) and binding.value else []
-    names = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
-    if not names or not all(isinstance(e, ast.Name) for e in names) \
-            or name not in {e.id for e in names}:  # (`keys, vals = K[:t], V[:t]` too)
+    the end of `binding`, when that plain assignment of `name` (or an `if`
+    assigning it in every branch) follows the update in the same block with
+    nothing between, or in it, that could jump past it (`K[t] = k; keys =
+    K[:t + 1]`: each pass reads the new `keys`, made after the update). A read
+    inside such an `if` counts as one of the old value. None otherwise."""
+    if binding is None:
+        return None
+    if isinstance(binding, ast.If):
+        if not _binds_on_every_path(binding, name) or _jumps_out(binding):
+            return None
+    elif not _binds(binding, name):
         return None
     block = block_of.get(id(update))
     if block is None or block is not block_of.get(id(binding)):

@@ -18,6 +18,7 @@ import numpy as np
 
 from zygopy import nondifferentiable
 from zygopy.forward import primal
+from zygopy.runtime.arrays import is_device_array
 
 from .activations import logsigmoid, relu
 from .ops.softmax import softmax_crossentropy
@@ -40,7 +41,7 @@ def check_sizes(loss, yhat, y):
 
 
 def _on_device(x):
-    return hasattr(type(primal(x)), "__cuda_array_interface__")  # (of a dual: its primal)
+    return is_device_array(primal(x))  # (of a dual: its primal's)
 
 
 def eps_of(x):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import types
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from .errors import NoRuleError
 from .forward import Dual, primal
 from .rules.registry import RULES, nondifferentiable, rule
 from .runtime import dispatch
-from .runtime.arrays import array_module
+from .runtime.arrays import array_module, holds_dual
 from .runtime.tangents import ZERO, Tangent, add, is_zero, materialize, scale
 from .transforms import jacobian
 
@@ -276,37 +275,13 @@ nondifferentiable(replayed, rerunning)  # (their values carry no gradient)
 
 
 def _refuse_third_order(args):
-    if any(_holds_dual(a) for a in args):
+    if any(holds_dual(a) for a in args):
         from .errors import ZygopyError
 
         raise ZygopyError(
             "third-order derivatives are not supported: a gradient inside a "
             "second-order computation (grad of grad of grad, or hessian of a function "
             "that calls grad). Second derivatives nest one level of dual numbers.")
-
-
-def _holds_dual(x, depth=3):
-    """Whether `x` is a dual number, or a function closing over one, or a list,
-    tuple or dict holding one (a few levels down)."""
-    if type(x) is Dual:
-        return True
-    if depth == 0:
-        return False
-    if isinstance(x, types.FunctionType):
-        cells = x.__closure__ or ()
-        return any(_holds_dual(_contents(c), depth - 1) for c in cells)
-    if isinstance(x, (list, tuple)):
-        return any(_holds_dual(v, depth - 1) for v in x)
-    if isinstance(x, dict):
-        return any(_holds_dual(v, depth - 1) for v in x.values())
-    return False
-
-
-def _contents(cell):
-    try:
-        return cell.cell_contents
-    except ValueError:  # an empty cell
-        return None
 
 
 def _grad_function_rule(gf, *args, **kwargs):

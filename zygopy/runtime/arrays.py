@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
+from .structure import closure_fields
 from .tangents import ZERO, Refused, is_complex, refuse_complex
 
 
@@ -31,6 +34,21 @@ _DUAL_MODULE = "zygopy.forward.dual"
 def is_dual(x):
     """A forward-mode Dual (checked by module: no import of zygopy.forward here)."""
     return type(x).__module__ == _DUAL_MODULE
+
+
+def holds_dual(x, depth=3):
+    """Whether `x` is a dual, or a function closing over one, or a list, tuple
+    or dict holding one (a few levels down): forward mode reaches it."""
+    if is_dual(x):
+        return True
+    if not depth:
+        return False
+    if type(x) is types.FunctionType:
+        fields = closure_fields(x) or {}
+        return any(holds_dual(v, depth - 1) for v in fields.values())
+    if type(x) in (list, tuple, dict):
+        return any(holds_dual(v, depth - 1) for v in (x.values() if type(x) is dict else x))
+    return False
 
 
 def is_device_array(x):

@@ -24,7 +24,7 @@ from ..rules.registry import (
     method_key,
 )
 from . import dunders
-from .arrays import is_dual, unbroadcast
+from .arrays import holds_dual, unbroadcast
 from .structure import holds_differentiable, may_share
 from .tangents import ZERO, Refused, Tangent, is_differentiable_value
 from .tracebacks import point_at_user_line
@@ -313,17 +313,9 @@ def _exact(rrule):
 
 def _on_duals(args, kwargs):
     """Whether forward mode reaches a call: duals among its arguments, or in
-    their lists, tuples and dicts (jvp, and second order: hessian, hvp, grad
-    of grad)."""
-    return any(map(_holds_dual, args)) or any(map(_holds_dual, kwargs.values()))
-
-
-def _holds_dual(x, depth=3):
-    if is_dual(x):
-        return True
-    if depth and type(x) in (list, tuple, dict):
-        return any(_holds_dual(v, depth - 1) for v in (x.values() if type(x) is dict else x))
-    return False
+    their lists, tuples, dicts and closures (jvp, and second order: hessian,
+    hvp, grad of grad)."""
+    return any(map(holds_dual, args)) or any(map(holds_dual, kwargs.values()))
 
 
 def _refuse_forward_mode(f):

@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 
 from .rules.registry import CHANGED, NONDIFFERENTIABLE, RULES
-from .runtime import dispatch
+from .runtime import dispatch, specialised
 from .runtime.arrays import on_device_of
 from .runtime.generated import seed as _seed
 from .runtime.tangents import ZERO, materialize
@@ -214,6 +214,7 @@ def _forget_fast():
 
 
 CHANGED.append(_forget_fast)
+CHANGED.append(specialised.forget)
 
 
 def _remember_fast(f, args, mask=None):
@@ -317,6 +318,9 @@ def withgradient(f, *args):
 
 
 def _withgradient(f, args):
+    out = _specialised(f, args, None)
+    if out is not None:
+        return out
     y, back = pullback(f, *args)
     out = y, back(_seed(y))
     _remember_fast(f, args)
@@ -383,8 +387,11 @@ class GradFunction:
             mask = tuple(i in chosen for i in range(len(args)))
             out = _fast(self.f, args, self.with_value, mask)
             if out is None:
-                value, grads = _withgradient_of(self.f, args, chosen, False)
-                _remember_fast(self.f, args, mask)
+                out = _specialised(self.f, args, mask)
+                if out is None:
+                    out = _withgradient_of(self.f, args, chosen, False)
+                    _remember_fast(self.f, args, mask)
+                value, grads = out
             else:
                 value, grads = out if self.with_value else (None, out)
         elif self.with_value:
@@ -405,6 +412,15 @@ def _with_keywords(f, kwargs):
     if isinstance(f, GradFunction):
         return GradFunction(_with_keywords(f.f, kwargs), f.argnums, f.with_value, f.has_aux)
     return functools.partial(f, **kwargs)
+
+
+def _specialised(f, args, mask):
+    """`(value, gradients)` by the flat function specialised on the structure
+    of `args` (runtime.specialised), or None: then the general path runs."""
+    fn = plain(f)
+    if _IMPLICIT or _DIFFERENTIATING or type(fn) is not types.FunctionType or _has_rule(fn):
+        return None
+    return specialised.withgradient(fn, args, mask)
 
 
 def _withgradient_of(f, args, chosen, has_aux):

@@ -233,6 +233,9 @@ def _call(call, active, kinds, env, implicit):
                 return any_active, SCALAR
         if _returns_array(fn) and all(_kind(a, kinds) in (SCALAR, ARRAY) for a in args):
             return any_active, ARRAY
+        if _is_row(fn) and any(_kind(a, kinds) == ARRAY for a in args) \
+                and all(_kind(a, kinds) in (SCALAR, ARRAY) for a in args):
+            return any_active, ARRAY  # an elementwise row (relu) of an array
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
             func.attr in ARRAY_METHODS and _kind(func.value, kinds) == ARRAY:
         return func.value.id in active or any_active, ARRAY  # x.sum(), x.reshape(...)
@@ -251,6 +254,16 @@ def _returns_array(fn):
     import numpy as np
 
     return isinstance(fn, np.ufunc) or (getattr(fn, "__module__", "") or "").startswith("numpy")
+
+
+def _is_row(fn):
+    """Whether `fn` has an elementwise formula row (`zp.elementwise`)."""
+    from ..rules.formulas import FORMULAS
+
+    try:
+        return fn in FORMULAS
+    except TypeError:
+        return False
 
 
 def _is_rule_or_builtin(fn):

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 import zygopy as zp
-from zygopy.runtime import dispatch
+from zygopy.runtime import dispatch, specialised
+
+
+@pytest.fixture(autouse=True)
+def _general_path(monkeypatch):
+    """These calls go the general way (dispatch's routes), not by a flat
+    function specialised on the arguments' structure."""
+    monkeypatch.setattr(specialised, "ENABLED", False)
 
 
 class Scale:

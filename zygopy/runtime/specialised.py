@@ -1,0 +1,184 @@
+"""Gradients specialised on the structure of their arguments (the runtime side
+of `compiler.specialise`).
+
+`gradient(loss, model, x, y)` called again with a model of the same structure
+runs one flat function of the model's arrays instead of dispatching a call per
+layer: the guard made with it checks the structure (types, fields, constants,
+code) and hands over the arrays, the flat function's gradient is taken by the
+fused fast path, and the builder turns it back into the structural gradient
+the general path gives. A call is specialised the second time a function is
+differentiated with a structure (a one-off gradient is not worth compiling);
+one the compiler cannot specialise is remembered and goes the general way.
+
+`ZYGOPY_SPECIALISE=0` in the environment turns this off (the general path then
+runs every call: a debugging aid), `ZYGOPY_SPECIALISE=eager` specialises from
+the first call (the test suite runs so too, to compare both ways);
+`reason(f)` says why a function is not specialised, `source(f)` shows its flat
+functions.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import types
+
+import numpy as np
+
+from . import sources
+from .tangents import ZERO, Tangent, materialize
+
+_MODE = os.environ.get("ZYGOPY_SPECIALISE", "1")
+ENABLED = _MODE != "0"
+_FIRST = 0 if _MODE == "eager" else 1  # calls that go the general way first
+_LIMIT = 8  # specialisations kept per function and mask (the oldest go first)
+_ENTRIES: dict = {}  # (code, mask) -> [Entry]
+_SEEN: dict = {}  # (code, mask) -> calls not specialised yet
+_REFUSED: dict = {}  # code -> why it cannot be specialised
+_SIMPLE = (np.ndarray, float, int, bool, str, type(None))
+
+
+class Entry:
+    """One specialisation: its guard, flat function and builder."""
+
+    __slots__ = ("build", "chosen", "flat", "guard", "mask", "namespace", "text")
+
+    def __init__(self, guard, flat, build, mask, namespace, text):
+        self.guard, self.flat, self.build, self.namespace = guard, flat, build, namespace
+        self.mask = mask  # which parameters of the flat function are differentiated
+        self.chosen = tuple(i for i, m in enumerate(mask) if m)
+        self.text = text
+
+
+def withgradient(f, args, mask=None):
+    """`(value, gradients)` of `f(*args)` by its specialisation on the
+    structure of `args` (differentiating those `mask` flags: None for all),
+    or None where there is none (the general path runs)."""
+    for a in args:
+        if type(a) not in _SIMPLE:
+            break
+    else:
+        return None  # no structure to specialise on
+    code = getattr(f, "__code__", None)
+    if not ENABLED or type(f) is not types.FunctionType or code in _REFUSED:
+        return None
+    mask = (True,) * len(args) if mask is None else mask
+    key = (code, mask)
+    entries = _ENTRIES.get(key)
+    if entries is not None:
+        for entry in entries:
+            found = entry.guard(f, *args)
+            if found is not None:
+                return _run(key, entry, found, args)
+    seen = _SEEN.get(key, 0)
+    if seen < _FIRST:  # the first call goes the general way
+        if len(_SEEN) > 4096:
+            _SEEN.clear()
+        _SEEN[key] = seen + 1
+        return None
+    entry = _specialise(f, args, mask)
+    if entry is None:
+        return None
+    entries = _ENTRIES.setdefault(key, [])
+    if len(entries) >= _LIMIT:
+        entries.pop(0)
+    entries.append(entry)
+    found = entry.guard(f, *args)
+    if found is None:  # (cannot happen: the guard was made from these arguments)
+        entries.remove(entry)
+        return None
+    return _run(key, entry, found, args)
+
+
+def _run(key, entry, found, args):
+    from .. import api
+
+    flat_args, objects, statics = found
+    entry.namespace["_objects"] = objects
+    flat = entry.flat
+    try:
+        out = api._fast(flat, flat_args, True, entry.mask)
+        if out is None:
+            out = api._withgradient_of(flat, flat_args, entry.chosen, False)
+            api._remember_fast(flat, flat_args, entry.mask)
+    except Exception:  # noqa: BLE001 (whatever it was, the general path tells)
+        # the general path runs the call again and reports it as it does (with
+        # the user's own line); this function is not specialised again
+        _drop(key, entry)
+        return None
+    finally:
+        entry.namespace["_objects"] = ()
+    value, grads = out
+    return value, entry.build(statics, grads, args)
+
+
+def _drop(key, entry):
+    _REFUSED[key[0]] = "its specialisation raised an error (the general path reports it)"
+    _ENTRIES.pop(key, None)
+
+
+def _specialise(f, args, mask):
+    from ..compiler.specialise import Specialiser, Unspecialisable
+
+    if len(args) != f.__code__.co_argcount or f.__code__.co_flags & 0x0C \
+            or f.__code__.co_kwonlyargcount:
+        _REFUSED[f.__code__] = "it takes *args, **kwargs or keyword-only arguments"
+        return None
+    try:
+        spec = Specialiser(f, args, mask).run(args)
+        return _entry(spec)
+    except Unspecialisable as exc:
+        _REFUSED[f.__code__] = str(exc.args[0]) if exc.args else "unspecialisable"
+    except Exception as exc:  # noqa: BLE001 (a case the pass does not know: not specialised)
+        _REFUSED[f.__code__] = f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _entry(spec):
+    namespace = dict(spec.namespace)
+    namespace["__builtins__"] = builtins
+    flat = sources.exec_source(spec.text, spec.name, namespace)[spec.name]
+    params = ", ".join(["_f"] + [f"_a{i}" for i in range(len(spec.params))])
+    leaves = ", ".join(leaf.var for leaf in spec.leaves)
+    objects = ", ".join(spec.objects)
+    statics = ", ".join(spec.statics)
+    body = "\n".join("        " + line for line in spec.guard_lines)
+    guard_text = (f"def guard({params}):\n"
+                  f"    try:\n{body or '        pass'}\n"
+                  f"    except (AttributeError, IndexError, KeyError, TypeError, ValueError):\n"
+                  f"        return None\n"
+                  f"    return ({leaves}{',' if leaves else ''}), ({objects}{',' if objects else ''}), "
+                  f"({statics}{',' if statics else ''})\n")
+    guard_ns = dict(spec.guard_names, _FunctionType=types.FunctionType,
+                    __builtins__=builtins)
+    guard = sources.exec_source(guard_text, f"guard of {spec.name}", guard_ns)["guard"]
+    build_ns = dict(spec.build_names, _Tangent=Tangent, _FunctionType=types.FunctionType,
+                    _zl=_zero_of, __builtins__=builtins)
+    build = sources.exec_source(spec.build_text, f"gradient of {spec.name}", build_ns)["build"]
+    mask = tuple(leaf.differentiable for leaf in spec.leaves)
+    text = f"{spec.text}\n# guard:\n{guard_text}\n# gradient:\n{spec.build_text}"
+    return Entry(guard, flat, build, mask, namespace, text)
+
+
+def _zero_of(value):
+    return materialize(ZERO, value)
+
+
+def reason(f):
+    """Why `f` is not specialised (None if it is, or has not been tried)."""
+    return _REFUSED.get(getattr(f, "__code__", None))
+
+
+def source(f):
+    """The flat functions, guards and builders made for `f`, as text."""
+    code = getattr(f, "__code__", None)
+    return "\n".join(e.text for (c, _), entries in _ENTRIES.items() if c is code
+                     for e in entries)
+
+
+def forget():
+    """Drop every specialisation (a rule was registered: they may inline a
+    function that has one now)."""
+    _ENTRIES.clear()
+    _SEEN.clear()
+    _REFUSED.clear()

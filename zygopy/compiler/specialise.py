@@ -161,6 +161,7 @@ class Specialiser:
         self.spellings: dict = {}  # id(value) -> (value, module, attribute) read as
         self.globals_read: dict = {}  # (id(globals), name) -> abstract value
         self.inert = 0  # > 0 while writing an error message
+        self.fresh_values: set = set()  # flat names holding values the code made
 
     # -- classification of values read from arguments and the environment --------
 
@@ -546,9 +547,15 @@ class Frame:
                 joined = ast.BinOp(self.sp.materialise(old, s), s.op,
                                    self.sp.materialise(value, s))
                 name = self.bind_dynamic(target.id, s, fresh=not dynamic)
+                self.sp.fresh_values.add(name)
                 self.emit(ast.Assign([ast.Name(name, ast.Store())], joined), s)
                 return
-            name = self.bind_dynamic(target.id, s)
+            name = self.flat.get(target.id)
+            if name is None or name not in self.sp.fresh_values \
+                    or old.node is not None and not (isinstance(old.node, ast.Name)
+                                                     and old.node.id == name):
+                # (it may be an argument's array, changed in place)
+                raise Unspecialisable("an update in place of a value it did not make", s)
             self.emit(ast.AugAssign(ast.Name(name, ast.Store()), s.op,
                                     self.sp.materialise(value, s)), s)
         elif isinstance(s, ast.Expr):
@@ -627,6 +634,7 @@ class Frame:
             value = self.env.get(name)
             if isinstance(value, Const):
                 flat = self.bind_dynamic(name, stmts[0])
+                self.sp.fresh_values.add(flat)
                 self.emit(ast.Assign([ast.Name(flat, ast.Store())],
                                      sp.materialise(value, stmts[0])), stmts[0])
         outer, sp.body = sp.body, []
@@ -705,7 +713,10 @@ class Frame:
                 self.env[target.id] = value
                 self.params.discard(target.id)
                 return
+            made = isinstance(value.node, (ast.BinOp, ast.UnaryOp, ast.Constant))
             name = self.bind_dynamic(target.id, s, fresh=not dynamic)
+            if made:  # a value of its own (an arithmetic result, a number)
+                self.sp.fresh_values.add(name)
             if isinstance(value.node, ast.Name) and value.node.id == name:
                 return
             self.emit(ast.Assign([ast.Name(name, ast.Store())], value.node), s)
@@ -735,18 +746,6 @@ class Frame:
                                      ast.Name(tmp, ast.Load())), s)
                 return
             raise Unspecialisable("an unpacking of a constant", s)
-        if isinstance(target, ast.Subscript):
-            base = target.value
-            while isinstance(base, ast.Subscript):
-                base = base.value
-            if not isinstance(base, ast.Name) or base.id in self.params \
-                    or not isinstance(self.env.get(base.id), Dyn):
-                raise Unspecialisable("a write into an argument or a field", s)
-            obj = self.sp.materialise(self.expr(target.value), s)
-            index = self.sp.materialise(self.expr(target.slice), s)
-            self.emit(ast.Assign([ast.Subscript(obj, index, ast.Store())],
-                                 self.sp.materialise(value, s)), s)
-            return
         raise Unspecialisable(f"an assignment to a {type(target).__name__}", s)
 
     def bind_dynamic(self, name, s, fresh=False):
@@ -758,6 +757,7 @@ class Frame:
         if fresh and name in self.flat:
             del self.flat[name]
         flat = self.flat_name(name)
+        self.sp.fresh_values.discard(flat)
         self.env[name] = Dyn(ast.Name(flat, ast.Load()))
         self.params.discard(name)
         return flat

@@ -381,7 +381,17 @@ class Specialiser:
             raise Unspecialisable("calls nested too deeply", call_node)
         node, _ = _function_ast(fn)
         self.spec.inlined[id(fn)] = fn
+        named = {}
+        for name, value in bound.items():  # an argument computed in the call: once
+            if isinstance(value, Dyn) and not isinstance(value.node, (ast.Name, ast.Constant)):
+                tmp = self.fresh(name)
+                self.body.append(ast.Assign([ast.Name(tmp, ast.Store())], value.node))
+                if isinstance(value.node, (ast.BinOp, ast.UnaryOp)):
+                    self.fresh_values.add(tmp)
+                bound[name] = Dyn(ast.Name(tmp, ast.Load()))
+                named[name] = tmp
         frame = Frame(self, fn, closure, bound, self.frames)
+        frame.flat.update(named)
         self.frames += 1
         self.depth += 1
         try:
@@ -580,9 +590,11 @@ class Frame:
         elif isinstance(s, ast.While):
             if s.orelse:
                 raise Unspecialisable("while ... else", s)
+            self.prepare(s.body)  # (the test reads what the body writes)
             test = self.expr(s.test)
-            if not isinstance(test, Dyn):
-                raise Unspecialisable("a while loop on a constant", s)
+            if not isinstance(test, Dyn) or any(
+                    isinstance(n, ast.Call) for n in ast.walk(s.test)):
+                raise Unspecialisable("a while loop on a constant or on a call", s)
             body = self.branch(s.body, loop=True)
             self.emit(ast.While(test.node, body or [ast.Pass()], []), s)
         elif isinstance(s, ast.Pass):
@@ -625,18 +637,34 @@ class Frame:
         last.targets = [ast.Name(flat, ast.Store())]
         return True
 
-    def branch(self, stmts, loop=False):
-        """The statements of a branch decided at run time, written apart. A
-        constant it rebinds (`total = 0` before a loop adding to it) becomes a
-        variable of the flat code first."""
+    def prepare(self, stmts):
+        """Before code decided at run time (a branch, a loop): each variable it
+        rebinds gets, first, the flat name its assignments there will use, holding
+        its value now. A loop then reads what its last pass wrote (`x = f(x)`), a
+        branch not taken leaves the value as it was, and a constant rebound
+        there (`total = 0` before a loop adding to it) becomes a variable."""
         sp = self.sp
         for name in sorted(_stored_names(stmts)):
             value = self.env.get(name)
+            if value is None:
+                continue
+            if isinstance(value, Dyn) and isinstance(value.node, ast.Name) \
+                    and self.flat.get(name) == value.node.id:
+                continue  # already there
+            if not isinstance(value, (Dyn, Const)):
+                raise Unspecialisable(f"`{name}`, a structure, rebound in a branch or loop",
+                                      stmts[0])
+            flat = self.bind_dynamic(name, stmts[0], fresh=True)
             if isinstance(value, Const):
-                flat = self.bind_dynamic(name, stmts[0])
-                self.sp.fresh_values.add(flat)
-                self.emit(ast.Assign([ast.Name(flat, ast.Store())],
-                                     sp.materialise(value, stmts[0])), stmts[0])
+                sp.fresh_values.add(flat)
+            self.emit(ast.Assign([ast.Name(flat, ast.Store())],
+                                 sp.materialise(value, stmts[0])), stmts[0])
+
+    def branch(self, stmts, loop=False):
+        """The statements of a branch decided at run time, written apart (after
+        `prepare`)."""
+        sp = self.sp
+        self.prepare(stmts)
         outer, sp.body = sp.body, []
         before = dict(self.env)
         try:

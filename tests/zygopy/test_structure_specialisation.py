@@ -1,0 +1,497 @@
+"""Gradients specialised on a model's structure (compiler.specialise,
+runtime.specialised): the flat function a call runs from its second time on
+must give what the general path gives, field by field and dtype included; a
+guard must notice every change of structure; what cannot be specialised goes
+the general way, with the same answer and the same errors."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import layers
+import zygopy as zp
+from zygopy import Tangent
+from zygopy.runtime import specialised
+from zygopy.testing import numerical_vjp
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((4, 3))
+Y = RNG.standard_normal((4, 2))
+
+
+def randn(*shape):
+    return RNG.standard_normal(shape)
+
+
+def f32(a):
+    return a.astype(np.float32)
+
+
+def assert_same(got, want, path="gradient"):
+    """`got` and `want` agree field by field: the same Tangent types and
+    fields, containers, None where None, and arrays of one dtype and shape."""
+    assert type(got) is type(want), f"{path}: {type(got)} != {type(want)}"
+    if isinstance(want, Tangent):
+        assert got._primal_type is want._primal_type, path
+        assert got.fields().keys() == want.fields().keys(), path
+        for k, v in want:
+            assert_same(got.get(k), v, f"{path}.{k}")
+    elif isinstance(want, (tuple, list)):
+        assert len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, f"{path}[{i}]")
+    elif isinstance(want, dict):
+        assert got.keys() == want.keys(), path
+        for k in want:
+            assert_same(got[k], want[k], f"{path}[{k!r}]")
+    elif isinstance(want, (np.ndarray, np.generic)):
+        assert (got.dtype, got.shape) == (want.dtype, want.shape), path
+        tol = 1e-5 if want.dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=path)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-10, abs=1e-12), path
+    else:
+        assert got == want, path
+
+
+@pytest.fixture(autouse=True)
+def enabled(monkeypatch):
+    """Specialisation on (whatever ZYGOPY_SPECIALISE says), from a clean slate."""
+    monkeypatch.setattr(specialised, "ENABLED", True)
+    specialised.forget()
+    yield
+    specialised.forget()
+
+
+def general(f, *args, run=zp.withgradient):
+    """`run(f, *args)` with specialisation off."""
+    with mock.patch.object(specialised, "ENABLED", False):
+        return run(f, *args)
+
+
+def by_specialisation(f, *args, run=zp.withgradient):
+    """`run(f, *args)` the third time after `forget()`: by its specialisation
+    (made on the first call or the second, whichever ZYGOPY_SPECIALISE says)."""
+    specialised.forget()
+    for _ in range(3):
+        out = run(f, *args)
+    return out
+
+
+# -- models ------------------------------------------------------------------------
+
+
+def double(h):
+    return 2.0 * h
+
+
+def helper(h):
+    return np.tanh(h)
+
+
+def linear(i, o):
+    W, b = randn(o, i), randn(o)
+    return lambda x: W @ x + b
+
+
+class Stack:
+    """A list of layers, a dict of layers, a float and an int used
+    arithmetically, and an array nobody reads."""
+
+    def __init__(self):
+        self.layers = [layers.f64(layers.Dense(3, 4, layers.tanh)), double]
+        self.heads = {k: layers.f64(layers.Dense(4, 2)) for k in "ab"}
+        self.scale, self.n = 0.5, 3
+        self.unused = randn(2, 2)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.scale * self.heads["a"](x) + self.n * self.heads["b"](x)
+
+
+@dataclasses.dataclass
+class Record:
+    W: np.ndarray
+    b: np.ndarray
+    act: object = np.tanh
+
+    def __call__(self, x):
+        return self.act(x @ self.W + self.b)
+
+
+class Branchy:
+    """A loop over `range(self.n)` and a data-dependent `if`."""
+
+    def __init__(self, n=2):
+        self.W, self.n = randn(3, 3), n
+
+    def __call__(self, x):
+        for _ in range(self.n):
+            x = np.tanh(x @ self.W)
+        if np.sum(x) > 0:
+            x = x * 2.0
+        else:
+            x = -x
+        return x
+
+
+class Carried(Branchy):
+    """Branchy with the loop's variable bound before the loop."""
+
+    def __call__(self, x):
+        h = x
+        for _ in range(self.n):
+            h = np.tanh(h @ self.W)
+        if np.sum(h) > 0:
+            h = h * 2.0
+        return h
+
+
+class Counted(Branchy):
+    """A while loop counting to the int field `n`; its test reads the counter
+    the body writes."""
+
+    def __call__(self, x):
+        k = 0
+        while k < self.n:
+            x = np.tanh(x @ self.W)
+            k += 1
+        return x
+
+
+def halved(x, n):
+    """Rebinds its parameter in a loop: the caller's variable must not change."""
+    for _ in range(n):
+        x = x * 0.5
+    return x
+
+
+class Keeps(Branchy):
+    def __call__(self, x):
+        h = x @ self.W
+        return h + halved(h, self.n)
+
+
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def __call__(self, x):
+        return x @ self.W + self.b
+
+
+def mse(m, x, y):
+    return np.mean((m(x) - y) ** 2)
+
+
+def total(m, x):
+    return np.sum(m(x) ** 2)
+
+
+def squashed(m, x):
+    return np.sum(helper(m(x)))
+
+
+def of_vector(m, x):
+    return np.sum(m(x[0]) ** 2)
+
+
+MODELS = {
+    "dense relu, tanh, no bias; lambda; function (float32)": lambda: (layers.Chain(
+        layers.Dense(3, 5, layers.relu), layers.Dense(5, 4, layers.tanh, bias=False),
+        lambda h: h * 3.0, layers.Dense(4, 2, layers.identity), double),
+        mse, f32(X), f32(Y)),
+    "chain float64": lambda: (
+        layers.f64(layers.Chain(layers.Dense(3, 2, layers.sigmoid))), mse, X, Y),
+    "closure linear(i, o)": lambda: (linear(3, 2), of_vector, X),
+    "list, dict, float and int fields, unused array": lambda: (Stack(), mse, X, Y),
+    "dataclass": lambda: (Record(randn(3, 2), randn(2)), mse, X, Y),
+    "data-dependent if, loop over range(self.n)": lambda: (Branchy(), total, X),
+    "loop over range(self.n) carrying a local": lambda: (Carried(), total, X),
+    "while loop counting to an int field": lambda: (Counted(3), total, X),
+    "a helper rebinding its parameter in a loop": lambda: (Keeps(), total, X),
+    "module-level helper in the loss": lambda: (
+        Affine(randn(3, 2), randn(2)), squashed, X),
+}
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_a_specialised_gradient_is_the_general_one(make):
+    """Value and gradient of the flat function equal the general path's, field
+    by field with dtypes; and the call was specialised."""
+    model, loss, *data = make()
+    want = general(loss, model, *data)
+    got = by_specialisation(loss, model, *data)
+    assert specialised.reason(loss) is None
+    assert specialised.source(loss) != ""
+    assert_same(got, want)
+
+
+def test_value_and_grad_and_grad_with_argnums_are_specialised():
+    """`value_and_grad(loss)` (the model alone) and `grad(loss, argnums=(0, 1))`
+    (the model and the input, not the target) give the general path's
+    gradients from their specialisations."""
+    model = layers.f64(layers.Chain(layers.Dense(3, 4, layers.tanh),
+                                    layers.Dense(4, 2)))
+    for run in (lambda f, *a: zp.value_and_grad(f)(*a),
+                lambda f, *a: zp.grad(f, argnums=(0, 1))(*a)):
+        want = general(mse, model, X, Y, run=run)
+        got = by_specialisation(mse, model, X, Y, run=run)
+        assert specialised.source(mse) != ""
+        assert_same(got, want)
+
+
+def test_a_convolutional_model_gets_the_general_gradient_either_way():
+    """Conv, MaxPool and flatten in a Chain: whether it is specialised
+    (`reason` None and a source) or refused (a reason, no source), the
+    gradient is the general path's."""
+    x = f32(randn(2, 1, 6, 6))
+    model = layers.Chain(layers.Conv((3, 3), 1, 2, layers.relu), layers.MaxPool((2, 2)),
+                         layers.flatten, layers.Dense(8, 3))
+    want = general(total, model, x)
+    got = by_specialisation(total, model, x)
+    assert (specialised.reason(total) is None) == (specialised.source(total) != "")
+    assert_same(got, want)
+
+
+def test_training_two_epochs_ends_with_the_same_weights_both_ways(monkeypatch):
+    """`layers.train` with Adam, two epochs of two batches: the same final
+    weights with specialisation off and on (where it specialised the loss)."""
+    x, y = f32(X), f32(Y)
+    data = [(x[:2], y[:2]), (x[2:], y[2:])]
+    start = layers.Chain(layers.Dense(3, 4, layers.relu), layers.Dense(4, 2))
+    finals = []
+    for enabled in (False, True):
+        monkeypatch.setattr(specialised, "ENABLED", enabled)
+        specialised.forget()
+        model = copy.deepcopy(start)
+        layers.train(mse, model, data, layers.Adam(1e-2), epochs=2, progress=False)
+        assert (specialised.source(mse) != "") == enabled
+        finals.append([a for d in model.layers for a in (d.weight, d.bias)])
+    for off, on in zip(*finals):
+        assert off.dtype == on.dtype
+        np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-6)
+
+
+# -- against central differences ------------------------------------------------
+
+ACTIVATIONS = [layers.relu, layers.tanh, layers.sigmoid, layers.softplus,
+               layers.identity]
+
+
+@st.composite
+def mlps(draw):
+    """A float64 Chain of 1-3 Dense layers of widths 1-5, each with an
+    activation and a bias or none, and an input batch for it."""
+    widths = draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    dense = [layers.Dense(i, o, draw(st.sampled_from(ACTIVATIONS)),
+                          bias=draw(st.booleans()) and rng.standard_normal(o),
+                          init=lambda *s: rng.standard_normal(s))
+             for i, o in itertools.pairwise(widths)]
+    return layers.Chain(*dense), rng.standard_normal((2, widths[0]))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mlps())
+def test_a_specialised_mlp_gradient_matches_central_differences(drawn):
+    """The structural gradient the specialisation gives an MLP of a drawn
+    structure agrees with float64 central differences, field by field."""
+    model, x = drawn
+    value, (g, _) = by_specialisation(total, model, x)
+    assert specialised.source(total) != ""
+    assert value == pytest.approx(total(model, x), rel=1e-12)
+    fields = [(i, name) for i, layer in enumerate(model.layers)
+              for name in ("weight", "bias") if getattr(layer, name) is not None]
+    arrays = [getattr(model.layers[i], n) for i, n in fields]
+
+    def at(*new):
+        for (i, n), a in zip(fields, new):
+            setattr(model.layers[i], n, a)
+        return total(model, x)
+
+    want = numerical_vjp(at, arrays, 1.0)
+    at(*arrays)  # the model as it was
+    for (i, n), w in zip(fields, want):
+        got = g.layers[i].get(n)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-7, err_msg=f"{i}.{n}")
+    assert all(g.layers[i].bias is None
+               for i, layer in enumerate(model.layers) if layer.bias is None)
+
+
+# -- guards ------------------------------------------------------------------------
+
+
+def affine_tanh(self, x):
+    return np.tanh(x @ self.W) + self.b
+
+
+def mlp():
+    return layers.Chain(layers.Dense(3, 4, layers.relu, bias=randn(4), init=randn),
+                        layers.Dense(4, 2, bias=randn(2), init=randn))
+
+
+def affine():
+    return Affine(randn(3, 2), randn(2))
+
+
+def the_input(f, *args):
+    return zp.value_and_grad(f, argnums=1)(*args)  # the model held constant
+
+
+MUTATIONS = {  # model, loss, change (of the model, with monkeypatch), gradient
+    "an activation replaced": (mlp, total, lambda m, mp: vars(m.layers[0]).update(
+        activation=layers.tanh), zp.withgradient),
+    "a bias set to None": (mlp, total, lambda m, mp: vars(m.layers[1]).update(
+        bias=None), zp.withgradient),
+    "a layer of another class": (mlp, total, lambda m, mp: vars(m).update(
+        layers=(m.layers[0], Affine(randn(4, 2), randn(2)))), zp.withgradient),
+    "a weight of another shape": (mlp, total, lambda m, mp: vars(m.layers[1]).update(
+        weight=randn(5, 4), bias=randn(5)), zp.withgradient),
+    "an int field bounding a loop": (lambda: Branchy(2), total, lambda m, mp: vars(
+        m).update(n=3), the_input),
+    "the class's __call__ patched": (affine, total, lambda m, mp: mp.setattr(
+        Affine, "__call__", affine_tanh), zp.withgradient),
+    "a module-level helper rebound": (affine, squashed, lambda m, mp: mp.setattr(
+        sys.modules[__name__], "helper", np.sin), zp.withgradient),
+}
+
+
+@pytest.mark.parametrize("case", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_a_guard_notices_a_change_of_structure(case, monkeypatch):
+    """After a specialised call, a change of the model (or of the code it
+    runs) is seen by the next call's guard: its value and gradient are the
+    general path's on the changed model, and the function stays specialised
+    (the old flat function did not run and fail)."""
+    make, loss, mutate, run = case
+    model = make()
+    before = by_specialisation(loss, model, X, run=run)
+    assert specialised.source(loss) != ""
+    mutate(model, monkeypatch)
+    got = run(loss, model, X)
+    want = general(loss, model, X, run=run)
+    assert want[0] != pytest.approx(before[0])  # the change matters
+    assert_same(got, want)
+    assert specialised.reason(loss) is None  # specialised anew, not by a failure
+
+
+# -- refusals and errors -----------------------------------------------------------
+
+
+class EarlyExit:
+    def __init__(self):
+        self.W, self.skip = randn(3, 2), False
+
+    def __call__(self, x):
+        if self.skip:
+            return x
+        return np.tanh(x @ self.W)
+
+
+class Counting:
+    def __init__(self):
+        self.W, self.calls = randn(3, 2), 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return np.tanh(x @ self.W)
+
+
+REFUSED = {
+    "a return before the end": (EarlyExit, X),
+    "a field written by the forward": (Counting, X),
+    "BatchNorm in training mode": (lambda: layers.Chain(
+        layers.Dense(3, 4), layers.BatchNorm(4, active=True)), f32(X)),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
+def test_what_cannot_be_specialised_goes_the_general_way(case):
+    """A model the pass does not understand is refused, says why, and its
+    gradient is the general path's."""
+    make, x = case
+    model = make()
+    want = general(total, model, x)
+    got = by_specialisation(total, model, x)
+    why = specialised.reason(total)
+    assert isinstance(why, str) and why
+    assert specialised.source(total) == ""
+    assert_same(got, want)
+
+
+def test_a_refused_forward_writes_its_field_once_per_call():
+    """`self.calls += 1` in a refused forward counts the calls made, no more."""
+    model = Counting()
+    by_specialisation(total, model, X)
+    assert model.calls == 3
+
+
+def one_sided(m, x):
+    if np.sum(x) > 0:
+        x = m(x)
+    return np.sum(x**2)
+
+
+def test_a_parameter_rebound_in_one_branch_gives_the_general_gradient():
+    """A data-dependent `if` without `else` rebinding the input, specialised
+    with the branch taken: either way the condition then goes gives the
+    general path's answer."""
+    model = Affine(randn(3, 3), randn(3))
+    by_specialisation(one_sided, model, np.abs(X))
+    for x in (-np.abs(X), np.abs(X)):
+        want = general(one_sided, model, x)
+        assert_same(zp.withgradient(one_sided, model, x), want)
+
+
+def test_a_parameter_rebound_in_one_branch_stays_specialised():
+    """The flat function of a forward rebinding its input in one branch of a
+    data-dependent `if` runs either branch: the function stays specialised."""
+    model = Affine(randn(3, 3), randn(3))
+    by_specialisation(one_sided, model, np.abs(X))
+    zp.withgradient(one_sided, model, -np.abs(X))
+    assert specialised.reason(one_sided) is None
+
+
+def test_a_shape_error_is_the_general_paths_error():
+    """Dense(3, 2) fed 4 features, after it was specialised on 3: the same
+    ValueError, with the same message, as with specialisation off; a good
+    input afterwards still gets the right gradient."""
+    model = layers.Chain(layers.Dense(3, 2))
+    good, bad = f32(X), f32(randn(4, 4))
+    by_specialisation(total, model, good)
+    assert specialised.source(total) != ""
+    with pytest.raises(ValueError) as on:
+        zp.withgradient(total, model, bad)
+    with pytest.raises(ValueError) as off:
+        general(total, model, bad)
+    assert str(on.value) == str(off.value)
+    assert "Dense(3 => 2): expected input features (last axis) 3, got 4" in str(
+        on.value)
+    want = general(total, model, good)
+    assert_same(zp.withgradient(total, model, good), want)
+
+
+def test_disabled_specialisation_makes_no_flat_function(monkeypatch):
+    """With `ENABLED` false a new function is never specialised: no source,
+    no reason."""
+
+    def fresh(m, x):
+        return np.sum(m(x))
+
+    monkeypatch.setattr(specialised, "ENABLED", False)
+    model = mlp()
+    for _ in range(3):
+        zp.withgradient(fresh, model, X)
+    assert specialised.source(fresh) == ""
+    assert specialised.reason(fresh) is None

@@ -35,6 +35,7 @@ _LIMIT = 8  # specialisations kept per function and mask (the oldest go first)
 _ENTRIES: dict = {}  # (code, mask) -> [Entry]
 _SEEN: dict = {}  # (code, mask) -> calls not specialised yet
 _REFUSED: dict = {}  # code -> why it cannot be specialised
+_FAILURES: dict = {}  # code -> runs of its specialisations that raised
 _SIMPLE = (np.ndarray, float, int, bool, str, type(None))
 
 
@@ -113,8 +114,15 @@ def _run(key, entry, found, args):
 
 
 def _drop(key, entry):
-    _REFUSED[key[0]] = "its specialisation raised an error (the general path reports it)"
-    _ENTRIES.pop(key, None)
+    """Forget `entry`, whose run raised; after a second such error the function
+    is not specialised again (an input it raises on costs a new specialisation
+    each time otherwise)."""
+    entries = _ENTRIES.get(key, [])
+    if entry in entries:
+        entries.remove(entry)
+    failures = _FAILURES[key[0]] = _FAILURES.get(key[0], 0) + 1
+    if failures >= 2:
+        _REFUSED[key[0]] = "its specialisation raised errors (the general path reports them)"
 
 
 def _specialise(f, args, mask):
@@ -182,3 +190,4 @@ def forget():
     _ENTRIES.clear()
     _SEEN.clear()
     _REFUSED.clear()
+    _FAILURES.clear()

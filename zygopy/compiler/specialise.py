@@ -37,6 +37,7 @@ import builtins
 import copy
 import dataclasses
 import types
+import weakref
 
 import numpy as np
 
@@ -126,6 +127,7 @@ class Specialisation:
         self.objects: list = []  # guard vars of the structures the flat code is handed
         self.statics: list = []  # guard vars of every structure (the builder reads them)
         self.build_text = ""  # build(_s, _g) -> the gradient of each argument
+        self.lines: dict = {}  # line of `text` -> (user line, file, function)
         self.build_names: dict = {}
         self.arguments: list = []  # per original argument: its abstract value
         self.text = ""
@@ -165,29 +167,37 @@ class Specialiser:
 
     # -- classification of values read from arguments and the environment --------
 
-    def classify(self, value, var, field, path):
-        """The abstract value of `value` (read by the guard as `var`)."""
+    def classify(self, value, var, field, path, library=False):
+        """The abstract value of `value` (read by the guard as `var`): `field`,
+        part of a differentiated argument; `library`, an attribute of numpy or
+        math (`np.pi`: a constant)."""
         spec = self.spec
         t = type(value)
         if t is np.ndarray or isinstance(value, np.generic) and value.dtype.kind in "fc":
-            spec.check(f"type({var}) is {spec.guard_constant(t)}")
-            diff = field and value.dtype.kind in "fc"
-            return self.leaf(var, path, diff, t)
-        if t in (float, int) and field:
+            floating = value.dtype.kind in "fc"  # (differentiated or not: checked)
+            spec.check(f"type({var}) is {spec.guard_constant(t)} and "
+                       f"({var}.dtype.kind in 'fc') is {floating}")
+            return self.leaf(var, path, field and floating, t)
+        if t is int and field or t is float and not library:
+            # a number of a model is differentiated, as in general; one of the
+            # environment is read each call (a temperature a schedule changes)
             spec.check(f"type({var}) is {t.__name__}")
-            return self.leaf(var, path, True, t)
+            return self.leaf(var, path, field, t)
         if t in _LITERALS:
             if t in (bool, type(None)):
                 spec.check(f"{var} is {value!r}")
-            else:
+            elif t in (int, str, bytes):
                 spec.check(f"type({var}) is {t.__name__} and {var} == {value!r}")
+            else:  # -0.0 is not 0.0, nan is nan
+                k, r = spec.guard_constant(value), spec.guard_constant(repr(value))
+                spec.check(f"{var} is {k} or type({var}) is {t.__name__} and repr({var}) == {r}")
             return Const(value)
         if t is tuple or t is list:
             spec.check(f"type({var}) is {t.__name__} and len({var}) == {len(value)}")
             return self.static(value, var, field, path)
-        if t is dict:
-            k = spec.guard_constant(frozenset(value))
-            spec.check(f"type({var}) is dict and {var}.keys() == {k}")
+        if t is dict:  # (in order: the gradient's keys follow it)
+            k = spec.guard_constant(tuple(value))
+            spec.check(f"type({var}) is dict and tuple({var}) == {k}")
             return self.static(value, var, field, path)
         if t is types.FunctionType:
             k = spec.guard_constant(value.__code__)
@@ -203,8 +213,8 @@ class Specialiser:
             raise Unspecialisable(f"a {t.__name__} (not a numpy array) at {path}")
         if not _plain_object(value):
             raise Unspecialisable(f"a {t.__name__} at {path}")
-        k = spec.guard_constant(frozenset(value.__dict__))
-        spec.check(f"type({var}) is {spec.guard_constant(t)} and {var}.__dict__.keys() == {k}")
+        k = spec.guard_constant(tuple(value.__dict__))
+        spec.check(f"type({var}) is {spec.guard_constant(t)} and tuple({var}.__dict__) == {k}")
         return self.static(value, var, field, path)
 
     def static(self, value, var, field, path):
@@ -268,6 +278,25 @@ class Specialiser:
         raise Unspecialisable(f"`.{name}` of {type(obj).__name__} is not a plain field",
                               node)
 
+    def module_attribute(self, module, name, node):
+        """`module.name`, read each call by the guard (a module's attribute may
+        be rebound, or the module reloaded)."""
+        key = (id(module), name)
+        found = self.globals_read.get(key)
+        if found is not None:
+            return found
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise Unspecialisable(f"{module.__name__}.{name}", node) from None
+        var = self.spec.var(f"{self.spec.guard_constant(module)}.{name}")
+        library = module.__name__.partition(".")[0] in ("numpy", "math", "cupy", "scipy")
+        found = self.globals_read[key] = self.classify(value, var, False,
+                                                      f"{module.__name__}.{name}", library)
+        if isinstance(found, Const) and type(value) not in _LITERALS:
+            self.spellings[id(value)] = (value, module, name)  # `np.maximum`, as written
+        return found
+
     def guard_class_attribute(self, cls, name, value):
         c, v = self.spec.guard_constant(cls), self.spec.guard_constant(value)
         self.spec.check(f"getattr({c}, {name!r}, None) is {v}")
@@ -302,7 +331,9 @@ class Specialiser:
         params = [ast.arg(leaf.name) for leaf in spec.leaves]
         fdef = ast.FunctionDef(spec.name, ast.arguments([], params, None, [], [], None, []),
                                self.body or [ast.Pass()], [], None)
-        spec.text = ast.unparse(ast.fix_missing_locations(ast.Module([fdef], []))) + "\n"
+        module = ast.fix_missing_locations(ast.Module([fdef], []))
+        spec.text = ast.unparse(module) + "\n"
+        spec.lines = _origins(module, spec.text)
         self.builder()
         spec.arguments = []  # (the structures themselves are not kept)
         return spec
@@ -328,14 +359,17 @@ class Specialiser:
             names[k] = value
             return k
 
-        def unread(access, value):
+        def unread(access, value):  # (read now: the guard does not check it)
+            return f"_zl({access})"
+
+        def constant(access, value):
             return "None" if _zero_like(value) is None else f"_zl({access})"
 
         def tangent(value, access):
             if isinstance(value, Dyn):
                 return f"_g[{index[value.node.id]}]"
             if isinstance(value, Const):
-                return unread(access, value.value)
+                return constant(access, value.value)
             if not isinstance(value, Static):
                 raise Unspecialisable("an argument the builder cannot mirror")
             obj, me = value.obj, f"_s[{statics[value.var]}]"
@@ -397,7 +431,7 @@ class Specialiser:
         try:
             body = node.body
             if isinstance(node, ast.Lambda):
-                return frame.expr(node.body)
+                return frame.named(frame.expr(node.body), node)
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 body = body[1:]  # the docstring
@@ -408,7 +442,9 @@ class Specialiser:
             frame.block(body, dynamic=False)
             if ret is None:
                 return Const(None)
-            return frame.expr(ret.value) if ret.value is not None else Const(None)
+            if ret.value is None:
+                return Const(None)
+            return frame.named(frame.expr(ret.value), ret)
         finally:
             self.depth -= 1
 
@@ -518,7 +554,8 @@ class Frame:
             var = sp.spec.var(f"{k}[{name!r}]")
             if isinstance(value, types.ModuleType):
                 sp.spellings.setdefault(id(value), (value, None, name))
-        elif hasattr(builtins, name):
+        elif hasattr(builtins, name):  # (unless the module defines the name later)
+            sp.spec.check(f"{name!r} not in {sp.spec.guard_constant(g)}")
             return Const(getattr(builtins, name))
         else:
             raise Unspecialisable(f"the name `{name}` is not defined", node)
@@ -531,12 +568,17 @@ class Frame:
             self.stmt(s, dynamic)
 
     def emit(self, stmt, like):
-        self.sp.body.append(ast.copy_location(stmt, like))
+        """Write `stmt`, made from the user's `like` (where its errors point)."""
+        stmt = ast.copy_location(stmt, like)
+        if hasattr(like, "lineno"):
+            _ORIGIN[stmt] = (like.lineno, self.fn.__code__.co_filename, self.fn.__qualname__)
+        self.sp.body.append(stmt)
 
     def stmt(self, s, dynamic):
         if isinstance(s, ast.Assign):
             value = self.expr(s.value)
             if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
+                    and isinstance(s.value, ast.Call) \
                     and self.rename_result(value, s.targets[0].id, s, dynamic):
                 return
             for target in s.targets:
@@ -572,9 +614,10 @@ class Frame:
             if isinstance(s.value, ast.Constant):
                 return
             value = self.expr(s.value)
-            last = self.last_result(value)
+            last = self.last_result(value) if isinstance(s.value, ast.Call) else None
             if last is not None:  # `check(x)`, not `_r = check(x)`
-                self.sp.body[-1] = ast.copy_location(ast.Expr(last.value), last)
+                self.sp.body.pop()
+                self.emit(ast.Expr(last.value), s)
             elif isinstance(value, Dyn) and not isinstance(value.node, ast.Name):
                 self.emit(ast.Expr(value.node), s)
         elif isinstance(s, ast.If):
@@ -819,13 +862,7 @@ class Frame:
         if isinstance(base, Const):
             value = base.value
             if isinstance(value, types.ModuleType):
-                try:
-                    attr = getattr(value, node.attr)
-                except AttributeError:
-                    raise Unspecialisable(f"{value.__name__}.{node.attr}", node) from None
-                if not isinstance(attr, (types.ModuleType, *_LITERALS)):
-                    self.sp.spellings[id(attr)] = (attr, value, node.attr)
-                return Const(attr)
+                return self.sp.module_attribute(value, node.attr, node)
             if type(value) in _LITERALS or value is None:
                 return Dyn(ast.Attribute(self.sp.materialise(base, node), node.attr, ast.Load()))
             raise Unspecialisable(f"`.{node.attr}` of a constant", node)
@@ -861,7 +898,18 @@ class Frame:
             return Const(tuple(v.value for v in items))
         if all(isinstance(v, (Dyn, Const)) for v in items):
             return Dyn(ast.Tuple([self.sp.materialise(v, node) for v in items], ast.Load()))
-        return StaticTuple(items)
+        return StaticTuple([self.named(v, node) for v in items])
+
+    def named(self, value, node):
+        """`value`, a computation bound to a name now where it is one (held, it
+        would be computed where it is used: later, on other values)."""
+        if isinstance(value, Dyn) and not isinstance(value.node, (ast.Name, ast.Constant)):
+            tmp = self.sp.fresh("_v")
+            self.emit(ast.Assign([ast.Name(tmp, ast.Store())], value.node), node)
+            if isinstance(value.node, (ast.BinOp, ast.UnaryOp)):
+                self.sp.fresh_values.add(tmp)
+            return Dyn(ast.Name(tmp, ast.Load()))
+        return value
 
     def expr_Compare(self, node):
         left = self.expr(node.left)
@@ -898,12 +946,14 @@ class Frame:
     def expr_BoolOp(self, node):
         first = self.expr(node.values[0])
         known = _truth(first)
-        if known is not None and len(node.values) == 2:
-            decided = known if isinstance(node.op, ast.And) else not known
-            if not decided:
-                return first if isinstance(first, Const) else Const(known)
+        if known is None:
+            return self.generic(node)
+        if known is (isinstance(node.op, ast.Or)):  # `a or b` with a true: a
+            return first
+        if len(node.values) == 2:
             return self.expr(node.values[1])
-        return self.generic(node)
+        rest = ast.copy_location(ast.BoolOp(node.op, node.values[1:]), node)
+        return self.expr_BoolOp(rest)
 
     def expr_IfExp(self, node):
         test = self.expr(node.test)
@@ -1003,9 +1053,11 @@ class Frame:
         return self.sp.inline(f, bound, closure, node)
 
     def guard_code(self, f):
+        """The code (and the defaults) of inlined `f` are checked each call."""
         spec = self.sp.spec
         k = spec.guard_constant(f)
-        spec.check(f"{k}.__code__ is {spec.guard_constant(f.__code__)}")
+        spec.check(f"{k}.__code__ is {spec.guard_constant(f.__code__)} and "
+                   f"{k}.__defaults__ is {spec.guard_constant(f.__defaults__)}")
 
     def generic(self, node):
         """An expression with no call to inline in it (a comprehension, a lambda, a
@@ -1146,10 +1198,15 @@ _INERT_BUILTINS = frozenset({print, repr, str, id, type, isinstance, callable, h
 
 
 def _inert(f):
-    """Whether no gradient flows through a call of `f`: a function declared
-    non-differentiable (a shape check), or a builtin that only looks."""
+    """Whether a call of `f` may be handed a structure: no gradient flows
+    through it and it changes nothing: a builtin that only looks, or a check
+    of zygopy's or layers' declared non-differentiable (a user's helper so
+    declared could change a field the flat code has read already)."""
     try:
-        return f in _INERT_BUILTINS or is_nondifferentiable(f)
+        if f in _INERT_BUILTINS:
+            return True
+        module = (getattr(f, "__module__", None) or "").partition(".")[0]
+        return module in ("layers", "zygopy") and is_nondifferentiable(f)
     except TypeError:
         return False
 
@@ -1321,3 +1378,24 @@ def _zero_like(value):
     from ..runtime.tangents import zero_like
 
     return zero_like(value)
+
+
+_ORIGIN = weakref.WeakKeyDictionary()  # statement written -> (user line, file, function)
+
+
+def _origins(module, text):
+    """Where each line of the flat function's `text` comes from: the user's
+    line, file and function of the statement written there (`module`, the
+    tree `text` was unparsed from, parses back to the same shape)."""
+    out = {}
+    again = ast.parse(text)
+    written = [n for n in ast.walk(module) if isinstance(n, ast.stmt)]
+    parsed = [n for n in ast.walk(again) if isinstance(n, ast.stmt)]
+    for old, new in zip(written, parsed):
+        origin = _ORIGIN.get(old)
+        if origin is not None:
+            compound = hasattr(new, "body")  # (its body's lines are its statements')
+            last = new.lineno if compound else (new.end_lineno or new.lineno)
+            for line in range(new.lineno, last + 1):
+                out[line] = origin  # (inner statements come later in the walk)
+    return out

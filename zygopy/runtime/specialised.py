@@ -25,7 +25,8 @@ import types
 
 import numpy as np
 
-from . import sources
+from ..errors import ZygopyError
+from . import sources, tracebacks
 from .tangents import ZERO, Tangent, materialize
 
 _MODE = os.environ.get("ZYGOPY_SPECIALISE", "1")
@@ -102,11 +103,17 @@ def _run(key, entry, found, args):
         if out is None:
             out = api._withgradient_of(flat, flat_args, entry.chosen, False)
             api._remember_fast(flat, flat_args, entry.mask)
-    except Exception:  # noqa: BLE001 (whatever it was, the general path tells)
-        # the general path runs the call again and reports it as it does (with
-        # the user's own line); this function is not specialised again
+    except (ZygopyError, NameError):
+        # zygopy refused the flat code (or it is wrong): the general path runs
+        # the call again and says what it says of the user's own code
         _drop(key, entry)
         return None
+    except Exception:
+        # an error of the user's code (a shape mismatch, say), pointed at the
+        # user's line: raised as it is, not run again (that would repeat what
+        # ran before it: a random draw, a print)
+        _drop(key, entry)
+        raise
     finally:
         entry.namespace["_objects"] = ()
     value, grads = out
@@ -128,9 +135,10 @@ def _drop(key, entry):
 def _specialise(f, args, mask):
     from ..compiler.specialise import Specialiser, Unspecialisable
 
-    if len(args) != f.__code__.co_argcount or f.__code__.co_flags & 0x0C \
-            or f.__code__.co_kwonlyargcount:
+    if f.__code__.co_flags & 0x0C or f.__code__.co_kwonlyargcount:
         _REFUSED[f.__code__] = "it takes *args, **kwargs or keyword-only arguments"
+        return None
+    if len(args) != f.__code__.co_argcount:  # (a default used: this call goes generally)
         return None
     try:
         spec = Specialiser(f, args, mask).run(args)
@@ -145,7 +153,12 @@ def _specialise(f, args, mask):
 def _entry(spec):
     namespace = dict(spec.namespace)
     namespace["__builtins__"] = builtins
-    flat = sources.exec_source(spec.text, spec.name, namespace)[spec.name]
+    filename = sources.register(spec.text, spec.name)
+    lines = {n: (line, tracebacks.FORWARD, file, function)
+             for n, (line, file, function) in spec.lines.items()}
+    tracebacks.register(filename, tracebacks.LineMap(spec.name, filename, lines))
+    exec(compile(spec.text, filename, "exec"), namespace)  # noqa: S102 (zygopy's own text)
+    flat = namespace[spec.name]
     params = ", ".join(["_f"] + [f"_a{i}" for i in range(len(spec.params))])
     leaves = ", ".join(leaf.var for leaf in spec.leaves)
     objects = ", ".join(spec.objects)

@@ -35,7 +35,7 @@ class LineMap:
 
     function: str  # the user's name for the function (qualname)
     filename: str  # the user's file (a generated one for code compiled from it)
-    lines: dict  # generated line -> (user line, FORWARD | BACKWARD)
+    lines: dict  # generated line -> (user line, FORWARD | BACKWARD[, file, function])
 
 
 def register(filename: str, line_map: LineMap) -> None:
@@ -48,7 +48,7 @@ def user_name(fn) -> str:
     (a closure compiled from its parent's generated text) is named after the
     user's parent, `f.<locals>.inner`, not after the generated one."""
     outer = _MAPS.get(fn.__code__.co_filename)
-    if outer is None:
+    if outer is None or outer.function == fn.__qualname__:  # (the file's own function)
         return fn.__qualname__
     return f"{outer.function}.<locals>.{fn.__name__}"
 
@@ -64,14 +64,17 @@ def user_location(filename: str, lineno: int):
     entry = line_map.lines.get(lineno)
     if entry is None:
         return None
-    line, phase = entry
-    outer = user_location(line_map.filename, line)
+    line, phase, *where = entry  # (file, function) of the line where they vary
+    filename, function = where if where else (line_map.filename, line_map.function)
+    outer = user_location(filename, line)
     if outer is None:
-        return line_map.function, line_map.filename, line, phase
-    _, outer_file, outer_line, outer_phase = outer
+        return function, filename, line, phase
+    outer_function, outer_file, outer_line, outer_phase = outer
     # the forward of differentiated backward code still computes a gradient
     phase = BACKWARD if BACKWARD in (phase, outer_phase) else FORWARD
-    return line_map.function, outer_file, outer_line, phase
+    if len(_MAPS[filename].lines.get(line, ())) > 2:  # code inlined from several
+        function = outer_function  # functions (a specialised flat function): theirs
+    return function, outer_file, outer_line, phase
 
 
 def innermost(tb):

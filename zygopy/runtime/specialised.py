@@ -37,6 +37,8 @@ _ENTRIES: dict = {}  # (code, mask) -> [Entry]
 _SEEN: dict = {}  # (code, mask) -> calls not specialised yet
 _REFUSED: dict = {}  # code -> why it cannot be specialised
 _FAILURES: dict = {}  # code -> runs of its specialisations that raised
+_MADE: dict = {}  # code -> specialisations made
+_MADE_LIMIT = 32
 _SIMPLE = (np.ndarray, float, int, bool, str, type(None))
 
 
@@ -77,6 +79,11 @@ def withgradient(f, args, mask=None):
         if len(_SEEN) > 4096:
             _SEEN.clear()
         _SEEN[key] = seen + 1
+        return None
+    made = _MADE[code] = _MADE.get(code, 0) + 1
+    if made > _MADE_LIMIT:  # a structure new each time (a list of varying length):
+        _REFUSED[code] = (f"its arguments' structure keeps changing ({_MADE_LIMIT} "
+                          "specialisations made)")  # compiling each call would cost more
         return None
     entry = _specialise(f, args, mask)
     if entry is None:
@@ -204,3 +211,4 @@ def forget():
     _SEEN.clear()
     _REFUSED.clear()
     _FAILURES.clear()
+    _MADE.clear()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import itertools
+import re
 import sys
+import types
 from unittest import mock
 
 import numpy as np
@@ -38,11 +41,12 @@ def f32(a):
 
 def assert_same(got, want, path="gradient"):
     """`got` and `want` agree field by field: the same Tangent types and
-    fields, containers, None where None, and arrays of one dtype and shape."""
+    fields (in the same order, as dict keys), containers, None where None,
+    and arrays of one dtype and shape."""
     assert type(got) is type(want), f"{path}: {type(got)} != {type(want)}"
     if isinstance(want, Tangent):
         assert got._primal_type is want._primal_type, path
-        assert got.fields().keys() == want.fields().keys(), path
+        assert list(got.fields()) == list(want.fields()), path
         for k, v in want:
             assert_same(got.get(k), v, f"{path}.{k}")
     elif isinstance(want, (tuple, list)):
@@ -50,7 +54,7 @@ def assert_same(got, want, path="gradient"):
         for i, (g, w) in enumerate(zip(got, want)):
             assert_same(g, w, f"{path}[{i}]")
     elif isinstance(want, dict):
-        assert got.keys() == want.keys(), path
+        assert list(got) == list(want), path
         for k in want:
             assert_same(got[k], want[k], f"{path}[{k!r}]")
     elif isinstance(want, (np.ndarray, np.generic)):
@@ -206,6 +210,56 @@ def of_vector(m, x):
     return np.sum(m(x[0]) ** 2)
 
 
+class Tupled:
+    """A tuple of a layer and an array computed before a loop rebinding the
+    variable it was computed from: the item is the value when the tuple was
+    made."""
+
+    def __init__(self):
+        self.inner = Affine(randn(3, 3), randn(3))
+        self.rows = randn(2, 3)
+
+    def __call__(self, x):
+        h = x * 1.0
+        t = (self.inner, h * 2.0)
+        for row in self.rows:
+            h = h * row
+        layer, v = t
+        return layer(v) + h
+
+
+class Renamed(Affine):
+    """`b = a` in a method whose parameter `a` holds a call's result."""
+
+    def square(self, a):
+        b = a
+        return a * b
+
+    def __call__(self, x):
+        return self.square(np.tanh(x @ self.W)) + self.b
+
+
+class OrDouble:
+    """`self.act or double`: the value of `or` is its operand (a layer)."""
+
+    def __init__(self, act):
+        self.W, self.act = randn(3, 2), act
+
+    def __call__(self, x):
+        f = self.act or double
+        return f(x @ self.W)
+
+
+class AndFour:
+    """`self.cfg and 4.0`: a list or 4.0, as Python says."""
+
+    def __init__(self, cfg):
+        self.W, self.cfg = randn(3, 2), cfg
+
+    def __call__(self, x):
+        return x @ self.W * (self.cfg and 4.0)
+
+
 MODELS = {
     "dense relu, tanh, no bias; lambda; function (float32)": lambda: (layers.Chain(
         layers.Dense(3, 5, layers.relu), layers.Dense(5, 4, layers.tanh, bias=False),
@@ -222,6 +276,12 @@ MODELS = {
     "a helper rebinding its parameter in a loop": lambda: (Keeps(), total, X),
     "module-level helper in the loss": lambda: (
         Affine(randn(3, 2), randn(2)), squashed, X),
+    "a tuple of a layer and an array computed before a loop": lambda: (
+        Tupled(), total, X),
+    "`b = a` of a call's result": lambda: (Renamed(randn(3, 2), randn(2)), total, X),
+    "`self.act or double` with a layer": lambda: (
+        OrDouble(Affine(randn(2, 2), randn(2))), total, X),
+    "`self.cfg and 4.0` with cfg = [1]": lambda: (AndFour([1]), total, X),
 }
 
 
@@ -350,6 +410,48 @@ def the_input(f, *args):
     return zp.value_and_grad(f, argnums=1)(*args)  # the model held constant
 
 
+def square(z):
+    return z * z
+
+
+def triple(z):
+    return 3.0 * z
+
+
+helpers = types.ModuleType("helpers")  # a module whose attributes a model reads
+helpers.act, helpers.SCALE = square, 2.0
+THIS = sys.modules[__name__]
+SIGN = 0.0  # a global whose sign 1/SIGN shows
+
+
+def leaky(z, slope=0.5):
+    return np.maximum(z, z * slope)
+
+
+class ViaModule(Affine):
+    def __call__(self, x):
+        return helpers.act(x @ self.W) * helpers.SCALE
+
+
+class Absolute(Affine):
+    def __call__(self, x):
+        return abs(x @ self.W)
+
+
+class Signed(Affine):
+    def __call__(self, x):
+        return x @ self.W + self.b * np.arctan(np.divide(1.0, SIGN))
+
+
+class Leaky(Affine):
+    def __call__(self, x):
+        return leaky(x @ self.W + self.b)
+
+
+def affine_as(cls):
+    return lambda: cls(randn(3, 2), randn(2))
+
+
 MUTATIONS = {  # model, loss, change (of the model, with monkeypatch), gradient
     "an activation replaced": (mlp, total, lambda m, mp: vars(m.layers[0]).update(
         activation=layers.tanh), zp.withgradient),
@@ -365,6 +467,17 @@ MUTATIONS = {  # model, loss, change (of the model, with monkeypatch), gradient
         Affine, "__call__", affine_tanh), zp.withgradient),
     "a module-level helper rebound": (affine, squashed, lambda m, mp: mp.setattr(
         sys.modules[__name__], "helper", np.sin), zp.withgradient),
+    "a module's function rebound": (affine_as(ViaModule), total, lambda m, mp: (
+        mp.setattr(helpers, "act", triple)), zp.withgradient),
+    "a module's number rebound": (affine_as(ViaModule), total, lambda m, mp: (
+        mp.setattr(helpers, "SCALE", 5.0)), zp.withgradient),
+    "a builtin shadowed by a global": (affine_as(Absolute), total, lambda m, mp: (
+        mp.setattr(THIS, "abs", np.square, raising=False)), zp.withgradient),
+    "a global 0.0 rebound to -0.0": pytest.param(
+        (affine_as(Signed), total, lambda m, mp: mp.setattr(THIS, "SIGN", -0.0),
+         zp.withgradient), marks=pytest.mark.filterwarnings("ignore:divide by zero")),
+    "the defaults of an inlined helper": (affine_as(Leaky), total, lambda m, mp: (
+        mp.setattr(leaky, "__defaults__", (0.1,))), zp.withgradient),
 }
 
 
@@ -384,6 +497,74 @@ def test_a_guard_notices_a_change_of_structure(case, monkeypatch):
     assert want[0] != pytest.approx(before[0])  # the change matters
     assert_same(got, want)
     assert specialised.reason(loss) is None  # specialised anew, not by a failure
+
+
+class IntWeights(Affine):
+    """Affine whose weight is an int array (not differentiated) to start with."""
+
+    def __init__(self):
+        super().__init__(np.arange(6).reshape(3, 2), randn(2))
+
+
+class OptionalExtra(Affine):
+    """An optional parameter, off: `extra` is None and never read."""
+
+    def __init__(self):
+        super().__init__(randn(3, 2), randn(2))
+        self.use_extra, self.extra = False, None
+
+    def __call__(self, x):
+        y = x @ self.W
+        if self.use_extra:
+            y = y + self.extra
+        return y
+
+
+class Keyed:
+    """A dict field of weights."""
+
+    def __init__(self):
+        self.w = {"a": randn(3, 2), "b": randn(3, 2)}
+
+    def __call__(self, x):
+        return x @ self.w["a"] + (x @ self.w["b"]) ** 2
+
+
+def reorder(d):
+    """Put the keys of `d` in the opposite order, in place."""
+    items = list(d.items())
+    d.clear()
+    d.update(reversed(items))
+
+
+GRADIENT_CHANGES = {  # model, change of the model: the value stays, the gradient not
+    "an int weight made float": (IntWeights, lambda m: vars(m).update(
+        W=m.W.astype(float))),
+    "an unread None field made an array": (OptionalExtra, lambda m: vars(m).update(
+        extra=np.zeros(2))),
+    "a dict field's keys in another order": (Keyed, lambda m: vars(m).update(
+        w=dict(reversed(m.w.items())))),
+    "a dict field reordered in place": (Keyed, lambda m: reorder(m.w)),
+    "the model's fields in another order": (affine, lambda m: reorder(vars(m))),
+}
+
+
+@pytest.mark.parametrize("case", GRADIENT_CHANGES.values(), ids=GRADIENT_CHANGES.keys())
+def test_a_guard_notices_a_change_of_the_gradients_structure(case):
+    """A change the value does not see but the gradient's structure does (a
+    field now differentiated, keys now in another order): the next call's
+    gradient is the general path's on the changed model, not the old
+    structure's."""
+    make, change = case
+    model = make()
+    before = by_specialisation(total, model, X)
+    assert specialised.source(total) != ""
+    change(model)
+    got = zp.withgradient(total, model, X)
+    want = general(total, model, X)
+    with pytest.raises(AssertionError):
+        assert_same(before, want)  # the change matters
+    assert_same(got, want)
 
 
 # -- refusals and errors -----------------------------------------------------------
@@ -495,3 +676,95 @@ def test_disabled_specialisation_makes_no_flat_function(monkeypatch):
         zp.withgradient(fresh, model, X)
     assert specialised.source(fresh) == ""
     assert specialised.reason(fresh) is None
+
+
+def outcome(f, *args):
+    """`zp.withgradient(f, *args)`, or the type and message of its error."""
+    try:
+        return zp.withgradient(f, *args)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc), str(exc)
+
+
+def test_and_of_an_empty_list_is_the_general_paths_error():
+    """`self.cfg and 4.0` with `cfg = []` is `[]`, which does not broadcast:
+    every call raises the general path's error (not a value of 0)."""
+    model = AndFour([])
+    want = general(total, model, X, run=outcome)
+    assert want[0] is ValueError
+    specialised.forget()
+    for _ in range(3):
+        assert outcome(total, model, X) == want
+
+
+CALLS = []
+
+
+def tally(x):
+    """A side effect of the forward: counts its calls."""
+    CALLS.append(x.shape)
+
+
+zp.nondifferentiable(tally)
+
+
+class Tallied(Affine):
+    def __call__(self, x):
+        tally(x)
+        return x @ self.W + self.b
+
+
+def test_an_error_of_the_flat_function_is_raised_without_a_second_run():
+    """A shape mismatch raised by the flat function is raised as it is, not
+    by running the call again the general way: the side effect before it
+    happens once, and the message is the general path's."""
+    model, bad = Tallied(randn(3, 2), randn(2)), randn(4, 5)
+    by_specialisation(total, model, X)
+    flat = re.match(r"def (\w+)\(", specialised.source(total)).group(1)
+    CALLS.clear()
+    with pytest.raises(ValueError) as on:
+        zp.withgradient(total, model, bad)
+    assert CALLS == [bad.shape]
+    assert any(e.name.startswith(flat) for e in on.traceback)  # (it ran and raised)
+    with pytest.raises(ValueError) as off:
+        general(total, model, bad)
+    assert str(on.value) == str(off.value)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are 3.11's")
+def test_a_shape_error_in_a_layer_is_pointed_at_the_layers_line():
+    """The note of a shape error inside `layers.Dense` raised by the flat
+    function names the user's line in layers/basic.py (in Dense.__call__),
+    as the general path's note does, not only the generated code."""
+    model = layers.Chain(layers.Dense(3, 2))
+    by_specialisation(total, model, f32(X))
+    flat = re.match(r"def (\w+)\(", specialised.source(total)).group(1)
+    notes = []
+    for run in (zp.withgradient, general):
+        with pytest.raises(ValueError) as raised:
+            run(total, model, f32(randn(4, 4)))
+        notes.append("\n".join(getattr(raised.value, "__notes__", ())))
+    on, off = notes
+    assert f'File "{inspect.getsourcefile(layers.Dense)}", line' in on
+    assert "Dense.__call__" in on
+    assert on.split("generated code")[0] == off.split("generated code")[0]
+    assert flat in on.split("generated code")[1]  # (raised by the flat function)
+
+
+def scaled(m, x, scale=1.0):
+    return total(m, x) * scale
+
+
+def test_calls_using_a_default_leave_full_calls_specialised():
+    """Calls of a top-level loss that leave its default argument out go the
+    general way without refusing the loss: later calls giving every argument
+    are specialised, with the general path's gradient."""
+    model = affine()
+    for _ in range(2):
+        zp.withgradient(scaled, model, X)
+    want = general(scaled, model, X, 2.0)
+    for _ in range(3):
+        got = zp.withgradient(scaled, model, X, 2.0)
+    assert specialised.reason(scaled) is None
+    assert specialised.source(scaled) != ""
+    assert_same(got, want)

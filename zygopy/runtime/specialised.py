@@ -164,6 +164,7 @@ def _entry(spec):
     lines = {n: (line, tracebacks.FORWARD, file, function)
              for n, (line, file, function) in spec.lines.items()}
     tracebacks.register(filename, tracebacks.LineMap(spec.name, filename, lines))
+    tracebacks.HINTS[filename] = f"zygopy.runtime.specialised.source({spec.fn.__name__})"
     exec(compile(spec.text, filename, "exec"), namespace)  # noqa: S102 (zygopy's own text)
     flat = namespace[spec.name]
     params = ", ".join(["_f"] + [f"_a{i}" for i in range(len(spec.params))])

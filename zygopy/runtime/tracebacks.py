@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 
 _MAPS: dict = {}  # generated filename -> LineMap
+HINTS: dict = {}  # generated filename -> the call printing it, where not zygopy.source
 _MARK = "_zygopy_located"  # set on an exception once it has its note
 _HAS_NOTES = sys.version_info >= (3, 11)  # BaseException.add_note
 
@@ -102,6 +103,7 @@ def note_for(exc) -> str | None:
     text = linecache.getline(filename, line).strip()
     what = "forward pass" if phase == FORWARD else "backward pass (the gradient)"
     top = _MAPS[code.co_filename].function.rsplit(".", 1)[-1]
+    shows = HINTS.get(_MAPS[code.co_filename].filename, f"zygopy.source({top})")
     note = (
         f"zygopy: raised in the {what} of this line of {function}:\n"
         f'  File "{filename}", line {line}, in {function.rsplit(".", 1)[-1]}\n'
@@ -109,7 +111,7 @@ def note_for(exc) -> str | None:
     if text:
         note += f"    {text}\n"
     note += (f'  generated code: File "{code.co_filename}", line {tb.tb_lineno}, '
-             f"in {code.co_name} (zygopy.source({top}) prints it)")
+             f"in {code.co_name} ({shows} prints it)")
     return note
 
 

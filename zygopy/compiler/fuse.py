@@ -160,15 +160,31 @@ def _cannot_raise(e):
 def _without_needless_inits(stmts):
     """`stmts` without the forward's `n = None` (which binds every name its
     saved tuple packs, for paths that skip one) where a statement of the top
-    level binds `n` before anything reads it."""
-    out = list(stmts)
-    for i, stmt in enumerate(stmts):
+    level binds `n` before anything reads it. One pass from the end, keeping
+    what the next statement touching each name does with it (a flat function
+    specialised on a deep model has thousands of statements)."""
+    first = {}  # name -> "load", "bound" (a top-level assignment) or "other"
+    needless = set()
+    for i in range(len(stmts) - 1, -1, -1):
+        stmt = stmts[i]
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], ast.Name) \
                 and isinstance(stmt.value, ast.Constant) and stmt.value.value is None \
-                and _bound_before_read(stmt.targets[0].id, stmts[i + 1:]):
-            out.remove(stmt)
-    return out
+                and first.get(stmt.targets[0].id) == "bound":
+            needless.add(i)
+        touched = {}
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name):
+                if isinstance(n.ctx, ast.Load):
+                    touched[n.id] = "load"
+                else:
+                    touched.setdefault(n.id, "other")
+        if isinstance(stmt, ast.Assign):
+            for t in stmt.targets:
+                if isinstance(t, ast.Name) and touched.get(t.id) == "other":
+                    touched[t.id] = "bound"
+        first.update(touched)
+    return [stmt for i, stmt in enumerate(stmts) if i not in needless]
 
 
 def _joined_accumulations(stmts):
@@ -191,17 +207,6 @@ def _joined_accumulations(stmts):
             continue
         out.append(stmt)
     return out
-
-
-def _bound_before_read(name, stmts):
-    for stmt in stmts:
-        touched = [n.ctx for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
-        if any(isinstance(ctx, ast.Load) for ctx in touched):
-            return False
-        if touched:  # stored: at the top level only, for every path
-            return isinstance(stmt, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
-    return False
 
 
 # -- the seed 1.0, folded into the backward ---------------------------------------

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import builtins
 import os
+import threading
 import types
 
 import numpy as np
 
 from ..errors import ZygopyError
 from . import sources, tracebacks
+from .structure import filled, holds_differentiable
 from .tangents import ZERO, Tangent, materialize
 
 _MODE = os.environ.get("ZYGOPY_SPECIALISE", "1")
@@ -45,10 +47,10 @@ _SIMPLE = (np.ndarray, float, int, bool, str, type(None))
 class Entry:
     """One specialisation: its guard, flat function and builder."""
 
-    __slots__ = ("build", "chosen", "flat", "guard", "mask", "namespace", "text")
+    __slots__ = ("build", "chosen", "flat", "guard", "mask", "objects", "text")
 
-    def __init__(self, guard, flat, build, mask, namespace, text):
-        self.guard, self.flat, self.build, self.namespace = guard, flat, build, namespace
+    def __init__(self, guard, flat, build, mask, objects, text):
+        self.guard, self.flat, self.build, self.objects = guard, flat, build, objects
         self.mask = mask  # which parameters of the flat function are differentiated
         self.chosen = tuple(i for i, m in enumerate(mask) if m)
         self.text = text
@@ -103,7 +105,7 @@ def _run(key, entry, found, args):
     from .. import api
 
     flat_args, objects, statics = found
-    entry.namespace["_objects"] = objects
+    entry.objects.now = objects
     flat = entry.flat
     try:
         out = api._fast(flat, flat_args, True, entry.mask)
@@ -122,7 +124,7 @@ def _run(key, entry, found, args):
         _drop(key, entry)
         raise
     finally:
-        entry.namespace["_objects"] = ()
+        entry.objects.now = ()
     value, grads = out
     return value, entry.build(statics, grads, args)
 
@@ -160,6 +162,7 @@ def _specialise(f, args, mask):
 def _entry(spec):
     namespace = dict(spec.namespace)
     namespace["__builtins__"] = builtins
+    namespace["_objects"] = threading.local()  # `_objects.now`: this call's structures
     filename = sources.register(spec.text, spec.name)
     lines = {n: (line, tracebacks.FORWARD, file, function)
              for n, (line, file, function) in spec.lines.items()}
@@ -181,16 +184,24 @@ def _entry(spec):
     guard_ns = dict(spec.guard_names, _FunctionType=types.FunctionType,
                     __builtins__=builtins)
     guard = sources.exec_source(guard_text, f"guard of {spec.name}", guard_ns)["guard"]
-    build_ns = dict(spec.build_names, _Tangent=Tangent, _FunctionType=types.FunctionType,
-                    _zl=_zero_of, __builtins__=builtins)
+    build_ns = dict(spec.build_names, _Tangent=Tangent, _zl=_zero_of,
+                    _closure_tangent=_closure_tangent, __builtins__=builtins)
     build = sources.exec_source(spec.build_text, f"gradient of {spec.name}", build_ns)["build"]
     mask = tuple(leaf.differentiable for leaf in spec.leaves)
     text = f"{spec.text}\n# guard:\n{guard_text}\n# gradient:\n{spec.build_text}"
-    return Entry(guard, flat, build, mask, namespace, text)
+    return Entry(guard, flat, build, mask, namespace["_objects"], text)
 
 
 def _zero_of(value):
     return materialize(ZERO, value)
+
+
+def _closure_tangent(f, fields):
+    """A closure's gradient: a Tangent of the variables it captures, or None
+    where none of them can carry a gradient (as the general path gives)."""
+    if not any(holds_differentiable(c.cell_contents) for c in f.__closure__ if filled(c)):
+        return None
+    return Tangent(types.FunctionType, **fields)
 
 
 def reason(f):

@@ -51,15 +51,17 @@ def write_builder(spec, mask):
 
         if type(obj) in (tuple, list):
             items = [part(False, i, f"{me}[{i}]") for i in range(len(obj))]
-            return f"({', '.join(items)},)" if type(obj) is tuple else f"[{', '.join(items)}]"
+            if type(obj) is list:
+                return f"[{', '.join(items)}]"
+            return f"({', '.join(items)},)" if items else "()"
         if type(obj) is dict:
             return "{" + ", ".join(f"{k!r}: {part(False, k, f'{me}[{k!r}]')}"
                                    for k in obj) + "}"
-        if isinstance(obj, types.FunctionType):
-            cells = obj.__code__.co_freevars
+        if isinstance(obj, types.FunctionType):  # (None where nothing it holds is
+            cells = obj.__code__.co_freevars  # differentiable, as in general)
             fields = [f"{k!r}: {part(False, k, f'{me}.__closure__[{i}].cell_contents')}"
                       for i, k in enumerate(cells)]
-            return f"_Tangent(_FunctionType, **{{{', '.join(fields)}}})"
+            return f"_closure_tangent({me}, {{{', '.join(fields)}}})"
         fields = [f"{k!r}: {part(True, k, f'{me}.{k}')}" for k in object_fields(obj)]
         return f"_Tangent({const_name(type(obj))}, **{{{', '.join(fields)}}})"
 

@@ -8,6 +8,8 @@ import builtins
 import copy
 import types
 
+import numpy as np
+
 from .lines import ORIGIN
 from .objects import (
     bind,
@@ -38,6 +40,10 @@ from .values import (
 
 MAX_UNROLL = 256  # iterations of a loop over a static sequence written out
 
+# numpy functions that write into an argument (np.copyto(self.buf, x)): the
+# general path refuses them where it must; the flat code would not
+_WRITES_INTO_ARGUMENTS = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal",
+                                    "put_along_axis"})
 
 class Frame:
     """One inlined call: its local variables (name -> abstract value)."""
@@ -85,6 +91,11 @@ class Frame:
         sp = self.sp
         if name in g:
             value = g[name]
+            if type(value) in (float, np.ndarray) or isinstance(value, np.generic):
+                # data of the module (not differentiated): read where the code reads
+                # it (a helper may rebind it before), `_globals['name']`
+                return Dyn(ast.Subscript(sp.constant(g, "_globals"), ast.Constant(name),
+                                         ast.Load()))
             k = sp.spec.guard_constant(g)
             var = sp.spec.var(f"{k}[{name!r}]")
             if isinstance(value, types.ModuleType):
@@ -113,9 +124,10 @@ class Frame:
         if isinstance(s, ast.Assign):
             value = self.expr(s.value)
             if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
-                    and isinstance(s.value, ast.Call) \
-                    and self.rename_result(value, s.targets[0].id, s, dynamic):
+                    and self.rename_result(s.value, value, s.targets[0].id, s, dynamic):
                 return
+            if len(s.targets) > 1:  # `a = b = f(x)`: one value, bound twice
+                value = self.named(value, s)
             for target in s.targets:
                 self.assign(target, value, dynamic, s)
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
@@ -149,7 +161,7 @@ class Frame:
             if isinstance(s.value, ast.Constant):
                 return
             value = self.expr(s.value)
-            last = self.last_result(value) if isinstance(s.value, ast.Call) else None
+            last = self.last_result(s.value, value)
             if last is not None:  # `check(x)`, not `_r = check(x)`
                 self.sp.body.pop()
                 self.emit(ast.Expr(last.value), s)
@@ -196,19 +208,19 @@ class Frame:
         else:
             raise Unspecialisable(f"a {type(s).__name__} statement", s)
 
-    def last_result(self, value):
-        """The statement just written that made `value` (`_r = f(x)`), if any."""
-        body = self.sp.body
-        if isinstance(value, Dyn) and isinstance(value.node, ast.Name) and body \
-                and value.node.id.startswith("_r") and isinstance(body[-1], ast.Assign) \
-                and isinstance(body[-1].targets[0], ast.Name) \
-                and body[-1].targets[0].id == value.node.id:
-            return body[-1]
+    def last_result(self, node, value):
+        """The statement `_r = f(x)` just written for the call `node` itself (not
+        inlined: its result is then seen by nothing else yet), if any."""
+        body, last = self.sp.body, self.sp.last_call
+        if last is not None and last[0] is node and body and body[-1] is last[1] \
+                and isinstance(value, Dyn) and isinstance(value.node, ast.Name) \
+                and last[1].targets[0].id == value.node.id:
+            return last[1]
         return None
 
-    def rename_result(self, value, name, s, dynamic):
+    def rename_result(self, node, value, name, s, dynamic):
         """`y = f(x)` written as such rather than `_r = f(x); y = _r`."""
-        last = self.last_result(value)
+        last = self.last_result(node, value)
         if last is None:
             return False
         flat = self.bind_dynamic(name, s, fresh=not dynamic)
@@ -433,12 +445,17 @@ class Frame:
             return Const(tuple(v.value for v in items))
         if all(isinstance(v, (Dyn, Const)) for v in items):
             return Dyn(ast.Tuple([self.sp.materialise(v, node) for v in items], ast.Load()))
-        return StaticTuple([self.named(v, node) for v in items])
+        return StaticTuple([self.named(v, node, held=True) for v in items])
 
-    def named(self, value, node):
+    def named(self, value, node, held=False):
         """`value`, a computation bound to a name now where it is one (held, it
-        would be computed where it is used: later, on other values)."""
-        if isinstance(value, Dyn) and not isinstance(value.node, (ast.Name, ast.Constant)):
+        would be computed where it is used: later, on other values); `held`: a
+        variable's value is copied too (a tuple keeps the object, while a loop
+        of the flat code may write the variable again)."""
+        local = held and isinstance(value, Dyn) and isinstance(value.node, ast.Name) \
+            and value.kind is None
+        if local or isinstance(value, Dyn) and \
+                not isinstance(value.node, (ast.Name, ast.Constant)):
             tmp = self.sp.fresh("_v")
             self.emit(ast.Assign([ast.Name(tmp, ast.Store())], value.node), node)
             if isinstance(value.node, (ast.BinOp, ast.UnaryOp)):
@@ -479,8 +496,8 @@ class Frame:
                                                self.sp.materialise(right, node)), node))
 
     def expr_BoolOp(self, node):
-        first = self.expr(node.values[0])
-        known = truth(first)
+        first = self.decided(node.values[0])
+        known = truth(first) if first is not None else None
         if known is None:
             return self.generic(node)
         if known is (isinstance(node.op, ast.Or)):  # `a or b` with a true: a
@@ -490,9 +507,20 @@ class Frame:
         rest = ast.copy_location(ast.BoolOp(node.op, node.values[1:]), node)
         return self.expr_BoolOp(rest)
 
+    def decided(self, test):
+        """The abstract value of `test` where its truth is known now, else None
+        with nothing written (the expression holding it is then copied whole,
+        and a call in it must run once, there)."""
+        body, size = self.sp.body, len(self.sp.body)
+        value = self.expr(test)
+        if truth(value) is None:
+            del body[size:]
+            return None
+        return value
+
     def expr_IfExp(self, node):
-        test = self.expr(node.test)
-        known = truth(test)
+        test = self.decided(node.test)
+        known = truth(test) if test is not None else None
         if known is not None:
             return self.expr(node.body if known else node.orelse)
         return self.generic(node)
@@ -502,6 +530,9 @@ class Frame:
                 any(k.arg is None for k in node.keywords):
             raise Unspecialisable("a call with *args or **kwargs", node)
         fn = self.expr(node.func)
+        if any(k.arg == "out" for k in node.keywords) or isinstance(fn, Const) and \
+                getattr(fn.value, "__name__", None) in _WRITES_INTO_ARGUMENTS:
+            raise Unspecialisable("a call writing into its argument", node)
         args = [self.expr(a) for a in node.args]
         kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
         sp = self.sp
@@ -547,6 +578,7 @@ class Frame:
         tmp = sp.fresh("_r")
         self.emit(ast.Assign([ast.Name(tmp, ast.Store())], ast.copy_location(call, node)),
                   node)
+        sp.last_call = (node, sp.body[-1])  # (`y = f(x)` may name its result y)
         return Dyn(ast.Name(tmp, ast.Load()))
 
     def static_call(self, f, args, kwargs):

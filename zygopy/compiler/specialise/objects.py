@@ -110,14 +110,16 @@ _INERT_BUILTINS = frozenset({print, repr, str, id, type, isinstance, callable, h
 
 def inert_callee(f):
     """Whether a call of `f` may be handed a structure: no gradient flows
-    through it and it changes nothing: a builtin that only looks, or a check
-    of zygopy's or layers' declared non-differentiable (a user's helper so
-    declared could change a field the flat code has read already)."""
+    through it and it changes nothing: a builtin that only looks, or one of
+    layers' and zygopy's argument checks (`check_size(self, ...)`, declared
+    non-differentiable). Any other function could change a field the flat
+    code has read already (a user's helper, BatchNorm's statistics update)."""
     try:
         if f in _INERT_BUILTINS:
             return True
         module = (getattr(f, "__module__", None) or "").partition(".")[0]
-        return module in ("layers", "zygopy") and is_nondifferentiable(f)
+        return module in ("layers", "zygopy") and is_nondifferentiable(f) \
+            and getattr(f, "__name__", "").startswith("check")
     except TypeError:
         return False
 

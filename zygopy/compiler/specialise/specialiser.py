@@ -94,6 +94,8 @@ class Specialiser:
         self.globals_read: dict = {}  # (id(globals), name) -> abstract value
         self.inert = 0  # > 0 while writing an error message
         self.fresh_values: set = set()  # flat names holding values the code made
+        self.last_call = None  # (call node, the `_r = f(...)` written for it)
+        self.class_guards: set = set()  # (class, attribute) checked by the guard
 
     # -- classification of values read from arguments and the environment --------
 
@@ -103,6 +105,10 @@ class Specialiser:
         math (`np.pi`: a constant)."""
         spec = self.spec
         t = type(value)
+        if t is complex or t is np.ndarray and value.dtype.kind not in "biuf" \
+                or isinstance(value, np.generic) and value.dtype.kind == "c":
+            raise Unspecialisable(f"a {t.__name__} of dtype {getattr(value, 'dtype', t)} "
+                                  f"at {path}")
         if t is np.ndarray or isinstance(value, np.generic) and value.dtype.kind in "fc":
             floating = value.dtype.kind in "fc"  # (differentiated or not: checked)
             spec.check(f"type({var}) is {spec.guard_constant(t)} and "
@@ -125,6 +131,8 @@ class Specialiser:
         if t is tuple or t is list:
             spec.check(f"type({var}) is {t.__name__} and len({var}) == {len(value)}")
             return self.static(value, var, field, path)
+        if t is dict and not all(type(k) is str for k in value):
+            raise Unspecialisable(f"a dict with keys other than strings at {path}")
         if t is dict:  # (in order: the gradient's keys follow it)
             k = spec.guard_constant(tuple(value))
             spec.check(f"type({var}) is dict and tuple({var}) == {k}")
@@ -196,6 +204,8 @@ class Specialiser:
         if name in obj.__dict__:
             if cls_attr is not None and is_data_descriptor(cls_attr):
                 raise Unspecialisable(f"`.{name}` is a descriptor", node)
+            # (a property of that name added to the class later would be read instead)
+            self.guard_class_attribute(type(obj), name, cls_attr)
             return self.read(static, name, True)
         if isinstance(cls_attr, types.FunctionType):
             if has_rule(cls_attr) or has_method_rule(obj, name):
@@ -228,6 +238,11 @@ class Specialiser:
         return found
 
     def guard_class_attribute(self, cls, name, value):
+        """`cls.name` is still `value` (None: still absent) each call."""
+        key = (cls, name)
+        if key in self.class_guards:
+            return
+        self.class_guards.add(key)
         c, v = self.spec.guard_constant(cls), self.spec.guard_constant(value)
         self.spec.check(f"getattr({c}, {name!r}, None) is {v}")
 
@@ -329,13 +344,14 @@ class Specialiser:
             if not (inert or self.inert) and holds_arrays(value.obj):
                 raise Unspecialisable("a structure of arrays used as a value", node)
             # the guard hands it over each call (held by identity, it would keep
-            # a model alive): `_objects[k]`, a global of the flat function
+            # a model alive): `_objects.now[k]`, `_objects` a thread-local global
+            # of the flat function (two threads may run it at once)
             objects = self.spec.objects
             if value.var not in objects:
                 objects.append(value.var)
-            self.spec.namespace.setdefault("_objects", ())
-            return ast.Subscript(ast.Name("_objects", ast.Load()),
-                                 ast.Constant(objects.index(value.var)), ast.Load())
+            self.spec.namespace.setdefault("_objects", None)
+            now = ast.Attribute(ast.Name("_objects", ast.Load()), "now", ast.Load())
+            return ast.Subscript(now, ast.Constant(objects.index(value.var)), ast.Load())
         raise Unspecialisable("a method used as a value", node)
 
     def constant(self, value, base=None):

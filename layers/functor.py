@@ -263,15 +263,40 @@ def _pair(x, g, path, found):
             gv = g.get(k) if isinstance(g, dict) else _field(g, k, path)
             _pair(v, gv, _join(path, k), found)
         return
+    d = getattr(x, "__dict__", None)
+    if type(g) is Tangent and type(d) is dict and FROZEN not in d and _plain(type(x)):
+        grads = g._fields  # (the common case: a layer's own fields, read directly)
+        for name, value in d.items():
+            gv = grads.get(name)
+            if gv is not None and gv is not ZERO:
+                _pair(value, gv, f"{path}.{name}" if path else name, found)
+        return
     fields = _object_fields(x)
     if fields is None:
         return
-    grads = g._fields if type(g) is Tangent else None  # (the common case, read directly)
+    grads = g._fields if type(g) is Tangent else None
     restricted = hasattr(type(x), "trainable") or getattr(x, FROZEN, None)
     for name in _trainable_fields(x, fields) if restricted else fields:
         gv = grads.get(name) if grads is not None else _field(g, name, path)
         if gv is not None and gv is not ZERO:  # frozen subtrees hold no parameter
             _pair(fields[name], gv, _join(path, name), found)
+
+
+def _plain(t) -> bool:
+    """Whether objects of type `t` have exactly their `__dict__` as fields, all
+    trainable (no `trainable` method, no slots, not a dataclass, not a
+    function): `_pair`'s fast path; remembered per type."""
+    found = _PLAIN.get(t)
+    if found is None:
+        found = _PLAIN[t] = not (
+            hasattr(t, "trainable") or hasattr(t, "__dataclass_fields__")
+            or any("__slots__" in c.__dict__ for c in t.__mro__[:-1])
+            or issubclass(t, (types.FunctionType, types.MethodType, tuple))
+            or t.__getattribute__ is not object.__getattribute__)
+    return found
+
+
+_PLAIN: dict = {}
 
 
 def _field(g, name, path):

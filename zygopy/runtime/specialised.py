@@ -82,14 +82,14 @@ def withgradient(f, args, mask=None):
             _SEEN.clear()
         _SEEN[key] = seen + 1
         return None
-    made = _MADE[code] = _MADE.get(code, 0) + 1
-    if made > _MADE_LIMIT:  # a structure new each time (a list of varying length):
+    if _MADE.get(code, 0) >= _MADE_LIMIT:  # a structure new each time (a list of
         _REFUSED[code] = (f"its arguments' structure keeps changing ({_MADE_LIMIT} "
-                          "specialisations made)")  # compiling each call would cost more
-        return None
+                          "specialisations made)")  # varying length): compiling each
+        return None  # call would cost more than it saves
     entry = _specialise(f, args, mask)
     if entry is None:
         return None
+    _MADE[code] = _MADE.get(code, 0) + 1
     entries = _ENTRIES.setdefault(key, [])
     if len(entries) >= _LIMIT:
         entries.pop(0)
@@ -118,10 +118,10 @@ def _run(key, entry, found, args):
         _drop(key, entry)
         return None
     except Exception:
-        # an error of the user's code (a shape mismatch, say), pointed at the
-        # user's line: raised as it is, not run again (that would repeat what
-        # ran before it: a random draw, a print)
-        _drop(key, entry)
+        # an error of the user's code (a shape mismatch, say; `layers.stop()`),
+        # pointed at the user's line: raised as it is, not run again (that would
+        # repeat what ran before it: a random draw, a print); the flat function
+        # stays, as the user's function would
         raise
     finally:
         entry.objects.now = ()
@@ -130,9 +130,8 @@ def _run(key, entry, found, args):
 
 
 def _drop(key, entry):
-    """Forget `entry`, whose run raised; after a second such error the function
-    is not specialised again (an input it raises on costs a new specialisation
-    each time otherwise)."""
+    """Forget `entry`, which zygopy refused to run; after a second such refusal
+    the function is not specialised again."""
     entries = _ENTRIES.get(key, [])
     if entry in entries:
         entries.remove(entry)

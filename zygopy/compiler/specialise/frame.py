@@ -269,9 +269,15 @@ class Frame:
     def for_loop(self, s, dynamic):
         if s.orelse:
             raise Unspecialisable("for ... else", s)
+        body, size = self.sp.body, len(self.sp.body)
         items = self.iteration(s.iter)
         if items is None:  # a sequence known only at run time: a loop of the flat code
-            it = self.sp.materialise(self.expr(s.iter), s)
+            del body[size:]  # (what `iteration` wrote: the sequence is computed once, here)
+            value = self.expr(s.iter)
+            if isinstance(value, Static):
+                raise Unspecialisable(f"a loop over more than {MAX_UNROLL} items of a "
+                                      "structure", s)
+            it = self.sp.materialise(value, s)
             target = self.dynamic_target(s.target, s)
             body = self.branch(s.body, loop=True)
             self.emit(ast.For(target, it, body or [ast.Pass()], []), s)

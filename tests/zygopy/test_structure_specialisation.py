@@ -380,16 +380,20 @@ def test_value_and_grad_and_grad_with_argnums_are_specialised():
         assert_same(got, want)
 
 
-def test_a_convolutional_model_gets_the_general_gradient_either_way():
-    """Conv, MaxPool and flatten in a Chain: whether it is specialised
-    (`reason` None and a source) or refused (a reason, no source), the
-    gradient is the general path's."""
+@pytest.mark.parametrize("pad", [0, (1, 1)])
+def test_a_convolutional_model_is_specialised_with_the_general_gradient(pad):
+    """Conv, MaxPool and flatten in a Chain are specialised (the kernels are
+    called by their rules; the window and stride tuples are passed as tuples
+    of the layer's numbers, which get the general path's zero gradients) and
+    give the general path's gradient."""
     x = f32(randn(2, 1, 6, 6))
-    model = layers.Chain(layers.Conv((3, 3), 1, 2, layers.relu), layers.MaxPool((2, 2)),
-                         layers.flatten, layers.Dense(8, 3))
+    model = layers.Chain(layers.Conv((3, 3), 1, 2, layers.relu, pad=pad),
+                         layers.MaxPool((2, 2)), layers.flatten,
+                         layers.Dense(8 if pad == 0 else 18, 3))
     want = general(total, model, x)
     got = by_specialisation(total, model, x)
-    assert (specialised.reason(total) is None) == (specialised.source(total) != "")
+    assert specialised.reason(total) is None
+    assert "conv2d(" in specialised.source(total)
     assert_same(got, want)
 
 

@@ -563,6 +563,9 @@ class Frame:
             static = self.static_call(f, args, kwargs)
             if static is not None:
                 return static
+            if not (inlinable(f) and not sp.inert):  # (an inlined callee sees the tuple)
+                args = [sp.untupled(a) for a in args]
+                kwargs = {k: sp.untupled(v) for k, v in kwargs.items()}
             structures = any(is_static(v) for v in args + list(kwargs.values()))
             if inlinable(f) and not sp.inert:
                 body, size = sp.body, len(sp.body)

@@ -139,7 +139,8 @@ class Specialiser:
             return self.static(value, var, field, path)
         if t is types.FunctionType:
             k = spec.guard_constant(value.__code__)
-            if value.__closure__:
+            if value.__closure__ and not (has_rule(value) and not field):
+                # (a closure of the environment with a rule, `conv2d`: called by it)
                 spec.check(f"type({var}) is _FunctionType and {var}.__code__ is {k}")
                 return self.static(value, var, field, path)
             spec.check(f"{var} is {spec.guard_constant(value)}")
@@ -353,6 +354,16 @@ class Specialiser:
             now = ast.Attribute(ast.Name("_objects", ast.Load()), "now", ast.Load())
             return ast.Subscript(now, ast.Constant(objects.index(value.var)), ast.Load())
         raise Unspecialisable("a method used as a value", node)
+
+    def untupled(self, value):
+        """A tuple of numbers or arrays (a layer's stride, (2, 2)) as a tuple of
+        them, made anew where it is passed on (its identity is nothing a callee
+        may rely on); any other value as it is."""
+        if isinstance(value, Static) and type(value.obj) is tuple:
+            items = [self.read(value, i, False) for i in range(len(value.obj))]
+            if all(isinstance(v, (Dyn, Const)) for v in items):
+                return Dyn(ast.Tuple([self.materialise(v, None) for v in items], ast.Load()))
+        return value
 
     def constant(self, value, base=None):
         if type(value) in LITERALS and not (type(value) is float and not np.isfinite(value)):

@@ -45,6 +45,7 @@ MAX_UNROLL = 256  # iterations of a loop over a static sequence written out
 _WRITES_INTO_ARGUMENTS = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal",
                                     "put_along_axis"})
 
+
 class Frame:
     """One inlined call: its local variables (name -> abstract value)."""
 
@@ -56,7 +57,6 @@ class Frame:
         self.flat = {}  # local name -> its name in the flat code
         self.params = set(bound) if number else set()  # still the caller's values
         self.local = local_names(fn)
-        self.top = number == 0
 
     # -- names -----------------------------------------------------------------------
 

@@ -53,7 +53,6 @@ class Specialisation:
         self.guard_names: dict = {}  # name -> object the guard compares with
         self.leaves: list[Leaf] = []
         self.namespace: dict = {}  # the flat function's globals
-        self.inlined: dict = {}  # id(function) -> function (guarded by code)
         self.objects: list = []  # guard vars of the structures the flat code is handed
         self.statics: list = []  # guard vars of every structure (the builder reads them)
         self.build_text = ""  # build(_s, _g) -> the gradient of each argument
@@ -293,7 +292,6 @@ class Specialiser:
         if self.depth >= MAX_DEPTH:
             raise Unspecialisable("calls nested too deeply", call_node)
         node, _ = function_ast(fn)
-        self.spec.inlined[id(fn)] = fn
         named = {}
         for name, value in bound.items():  # an argument computed in the call: once
             if isinstance(value, Dyn) and not isinstance(value.node, (ast.Name, ast.Constant)):

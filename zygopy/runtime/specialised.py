@@ -26,8 +26,7 @@ import types
 
 import numpy as np
 
-from ..errors import ZygopyError
-from . import sources, tracebacks
+from . import dispatch, sources, tracebacks
 from .structure import filled, holds_differentiable
 from .tangents import ZERO, Tangent, materialize
 
@@ -47,13 +46,14 @@ _SIMPLE = (np.ndarray, float, int, bool, str, type(None))
 class Entry:
     """One specialisation: its guard, flat function and builder."""
 
-    __slots__ = ("build", "chosen", "flat", "guard", "mask", "objects", "text")
+    __slots__ = ("build", "chosen", "compiled", "flat", "guard", "mask", "objects", "text")
 
     def __init__(self, guard, flat, build, mask, objects, text):
         self.guard, self.flat, self.build, self.objects = guard, flat, build, objects
         self.mask = mask  # which parameters of the flat function are differentiated
         self.chosen = tuple(i for i, m in enumerate(mask) if m)
         self.text = text
+        self.compiled = False  # its forward and backward made (before its first run)
 
 
 def withgradient(f, args, mask=None):
@@ -105,28 +105,42 @@ def _run(key, entry, found, args):
     from .. import api
 
     flat_args, objects, statics = found
-    entry.objects.now = objects
     flat = entry.flat
+    if not entry.compiled:  # compiled before it runs: a refusal of the flat code
+        try:  # (which the user's own code may not deserve) runs nothing twice
+            kinds = dispatch._masked_kinds(tuple(map(dispatch.kind_of, flat_args)),
+                                           entry.mask, None)
+            dispatch.adjoint_functions(flat, kinds, False, False)
+        except Exception:  # noqa: BLE001 (zygopy refuses the flat code: the general way)
+            _drop(key, entry)
+            return None
+        entry.compiled = True
+    entry.objects.now = objects
     try:
         out = api._fast(flat, flat_args, True, entry.mask)
         if out is None:
             out = api._withgradient_of(flat, flat_args, entry.chosen, False)
             api._remember_fast(flat, flat_args, entry.mask)
-    except (ZygopyError, NameError):
-        # zygopy refused the flat code (or it is wrong): the general path runs
-        # the call again and says what it says of the user's own code
-        _drop(key, entry)
+    except NameError as exc:
+        if type(exc) is not NameError or not _names_flat_code(exc):
+            raise  # (the user's own, an UnboundLocalError say)
+        _drop(key, entry)  # the flat code is wrong: the general path runs the call
         return None
-    except Exception:
-        # an error of the user's code (a shape mismatch, say; `layers.stop()`),
-        # pointed at the user's line: raised as it is, not run again (that would
-        # repeat what ran before it: a random draw, a print); the flat function
-        # stays, as the user's function would
-        raise
+    # any other error is the user's code's (a shape mismatch; `layers.stop()`;
+    # a loss returning an array), pointed at the user's line: raised as it is,
+    # not run again (that would repeat what ran before it: a random draw, a
+    # print); the flat function stays, as the user's function would
     finally:
         entry.objects.now = ()
     value, grads = out
     return value, entry.build(statics, grads, args)
+
+
+def _names_flat_code(exc):
+    """Whether a NameError is about a name only the flat code has (a temporary
+    `_r3`): a fault of the specialisation, not of the user's code."""
+    name = getattr(exc, "name", None) or ""
+    return name.startswith("_")
 
 
 def _drop(key, entry):

@@ -93,7 +93,9 @@ class Frame:
             value = g[name]
             if type(value) in (float, np.ndarray) or isinstance(value, np.generic):
                 # data of the module (not differentiated): read where the code reads
-                # it (a helper may rebind it before), `_globals['name']`
+                # it (a helper may rebind it before), `_globals['name']`; the guard
+                # checks it still exists (deleted, the general path's NameError)
+                sp.spec.check(f"{name!r} in {sp.spec.guard_constant(g)}")
                 return Dyn(ast.Subscript(sp.constant(g, "_globals"), ast.Constant(name),
                                          ast.Load()))
             k = sp.spec.guard_constant(g)

@@ -1206,3 +1206,94 @@ def test_a_global_rebound_by_a_helper_during_the_forward_is_read_after(
     got = ticked(total, model)
     for g, w in zip(got, want):
         assert_same(g, w)
+
+
+class TalliedVector(Affine):
+    """Returns an array (not a loss) when the batch has one row."""
+
+    def __call__(self, x):
+        tally(x)
+        y = x @ self.W + self.b
+        return y if x.shape[0] == 1 else np.sum(y)
+
+
+class TalliedNameError(Affine):
+    """Raises a NameError of its own on a batch of one row."""
+
+    def __call__(self, x):
+        tally(x)
+        if x.shape[0] == 1:
+            raise NameError("a batch of one row has no name")
+        return np.sum(x @ self.W + self.b)
+
+
+def direct(m, x):
+    return m(x)
+
+
+@pytest.mark.parametrize("make, bad, error", [
+    (lambda: TalliedVector(randn(3, 2), randn(2)), lambda: randn(1, 3),
+     zp.NotScalarError),
+    (lambda: TalliedNameError(randn(3, 2), randn(2)), lambda: randn(1, 3), NameError),
+], ids=["a loss returning an array", "a NameError of the user's"])
+def test_an_error_of_the_users_code_runs_the_forward_once(make, bad, error):
+    """Errors of the user's code raised by the flat function (zygopy's own
+    NotScalarError for a loss that returns an array; a NameError the user's
+    code raises) are raised as they are: the forward's side effect happens
+    once per call, as with specialisation off; and a good batch after it is
+    still specialised."""
+    model, x = make(), bad()
+    by_specialisation(direct, model, X)
+    for run in (zp.withgradient, general):
+        CALLS.clear()
+        with pytest.raises(error):
+            run(direct, model, x)
+        assert CALLS == [x.shape]
+    assert_same(zp.withgradient(direct, model, X), general(direct, model, X))
+    assert specialised.reason(direct) is None
+
+
+SCALE_OF_MODULE = 2.0
+
+
+class ScaledByModule(Affine):
+    def __call__(self, x):
+        return (x @ self.W + self.b) * SCALE_OF_MODULE
+
+
+def test_a_module_number_deleted_between_calls_raises_the_general_paths_error(
+        monkeypatch):
+    """A module-level number the forward reads, deleted after the call was
+    specialised: the next call raises NameError, as Python (and the general
+    path) does, not a KeyError of the flat code."""
+    model = ScaledByModule(randn(3, 2), randn(2))
+    by_specialisation(total, model, X)
+    monkeypatch.delitem(globals(), "SCALE_OF_MODULE")
+    with pytest.raises(NameError, match="SCALE_OF_MODULE"):
+        zp.withgradient(total, model, X)
+
+
+class Zipped:
+    """A tuple of layers iterated with zip() and enumerate()."""
+
+    def __init__(self):
+        self.ls = (layers.Dense(3, 3), layers.Dense(3, 3))
+        self.scales = (1.0, -2.0)
+
+    def __call__(self, x):
+        for i, (layer, s) in enumerate(zip(self.ls, self.scales)):
+            x = layer(x) * s * (i + 1)
+        return x
+
+
+@pytest.mark.parametrize("specialise", [False, True], ids=["general", "specialised"])
+def test_layers_iterated_by_zip_get_a_tuple_of_their_gradients(specialise, monkeypatch):
+    """The gradient of a tuple of float32 layers iterated by zip/enumerate is a
+    tuple of complete layer gradients (every field, float32), both ways: the
+    general path's list of cotangents is made to mirror the tuple."""
+    monkeypatch.setattr(specialised, "ENABLED", specialise)
+    (g, _), = [by_specialisation(total, Zipped(), X, run=zp.gradient)]
+    assert type(g.ls) is tuple and type(g.scales) is tuple
+    for d in g.ls:
+        assert set(d.fields()) == {"weight", "bias", "activation"}
+        assert d.weight.dtype == np.float32

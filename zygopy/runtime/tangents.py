@@ -317,9 +317,11 @@ def materialize(t, x):
         t.fail()
     if type(t) is float and type(x) is float:
         return t
-    if isinstance(x, tuple) and isinstance(t, tuple):
+    # (a sequence's cotangent mirrors it: a tuple of layers iterated by zip()
+    # or enumerate() gets its items' cotangents as a list, made a tuple here)
+    if isinstance(x, tuple) and isinstance(t, (tuple, list)) and len(t) == len(x):
         return _like(x, [materialize(a, b) for a, b in zip(t, x)])
-    if isinstance(x, list) and isinstance(t, list):
+    if isinstance(x, list) and isinstance(t, (list, tuple)) and len(t) == len(x):
         return [materialize(a, b) for a, b in zip(t, x)]
     if isinstance(x, dict) and isinstance(t, dict):
         return {k: materialize(t.get(k, ZERO), v) for k, v in x.items()}

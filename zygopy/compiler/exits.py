@@ -12,6 +12,7 @@ import ast
 
 from . import facts as ann
 from .build import LOAD, STORE
+from .walk import walk_outside
 
 
 def lower(fdef: ast.FunctionDef, fresh) -> ast.FunctionDef:
@@ -40,13 +41,7 @@ def _returns_only_at_end(body):
 
 def _walk_local(node):
     """ast.walk that does not enter nested functions or lambdas."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        for child in ast.iter_child_nodes(n):
-            if not isinstance(child, (ast.FunctionDef, ast.Lambda)):
-                todo.append(child)
+    return walk_outside(node, (ast.FunctionDef, ast.Lambda))
 
 
 def _contains(stmts, kinds, stop_at_loops=False):

@@ -29,3 +29,15 @@ def walk(node) -> list:
             elif isinstance(value, _AST):
                 out.append(value)
     return out
+
+
+def walk_outside(node, skip):
+    """`node` and the nodes under it, depth first, not entering (nor yielding)
+    children of the types `skip` (nested functions, nested loops)."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        for child in ast.iter_child_nodes(n):
+            if not isinstance(child, skip):
+                todo.append(child)

@@ -13,6 +13,7 @@ import numpy as np
 from ...rules.registry import RULES, is_nondifferentiable
 from ...runtime import sources
 from ...runtime.structure import object_fields
+from ..walk import walk_outside
 from .values import (
     CONSTANT_TYPES,
     LITERALS,
@@ -204,13 +205,7 @@ def name_of(f):
 
 def own_nodes(stmt):
     """The nodes of `stmt` outside nested loops (a break there is theirs)."""
-    stack = [stmt]
-    while stack:
-        n = stack.pop()
-        yield n
-        for child in ast.iter_child_nodes(n):
-            if not isinstance(child, (ast.For, ast.While)):
-                stack.append(child)
+    return walk_outside(stmt, (ast.For, ast.While))
 
 
 def stored_names(stmts):

@@ -196,7 +196,7 @@ def _adam_in_place(rule, state, param, grad, decay=0.0):
     Same formula as `apply`; the order of the float32 roundings may differ."""
     m, v, bt = state
     b1, b2 = rule.beta
-    xp = array_module(param)
+    xp = np if type(param) is np.ndarray else array_module(param)
     t = rule._scratch(param)
     m *= b1
     xp.multiply(grad, 1 - b1, out=t)

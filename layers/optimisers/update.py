@@ -107,6 +107,9 @@ def _global_clip(rule, grads, state):
 
 
 def _as_grad(g, param, where):
+    if type(g) is np.ndarray and type(param) is np.ndarray and g.dtype is param.dtype \
+            and g.shape == param.shape and g.flags.c_contiguous:
+        return g  # (the common case: a gradient made for this parameter)
     xp_array = g if is_array(g) else np.asarray(g)
     if xp_array.shape != param.shape:
         raise ValueError(

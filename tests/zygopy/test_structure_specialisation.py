@@ -1297,3 +1297,94 @@ def test_layers_iterated_by_zip_get_a_tuple_of_their_gradients(specialise, monke
     for d in g.ls:
         assert set(d.fields()) == {"weight", "bias", "activation"}
         assert d.weight.dtype == np.float32
+
+
+def bump_in_place(h):
+    """A helper changing its argument in place (a buffer), returning 0."""
+    CALLS.append(h.shape)
+    h += 1.0
+    return 0.0
+
+
+zp.nondifferentiable(bump_in_place)
+
+
+class EvaluatedInOrder:
+    """`h * 2.0` is computed before `bump_in_place(h)` changes h, as Python does."""
+
+    def __init__(self):
+        self.w = randn(3)
+
+    def __call__(self, x):
+        h = x * self.w
+        return np.sum(h * 2.0 + bump_in_place(h))
+
+
+class Misordered:
+    """Both products are wrong; Python raises the first one's error."""
+
+    def __init__(self):
+        self.A, self.B = randn(5, 2), randn(7, 2)
+
+    def __call__(self, x):
+        return np.sum((x @ self.A) * np.tanh(x @ self.B))
+
+
+def test_operands_are_computed_in_pythons_order():
+    """An operand computed in place before a later operand's call (which
+    changes an array in place) sees the array as it was, as in Python; and of
+    two errors, the first operand's is raised, pointed at the user's line."""
+    model = EvaluatedInOrder()
+    assert_same(by_specialisation(direct, model, X), general(direct, model, X))
+    assert specialised.reason(direct) is None
+    bad = Misordered()
+    by_specialisation(total, Affine(randn(3, 2), randn(2)), X)  # (specialised first)
+    for run in (zp.withgradient, general):
+        with pytest.raises(ValueError, match="size 5"):
+            run(total, bad, X)
+
+
+class NamedOddly(Affine):
+    """A field whose name is not an identifier (set with setattr)."""
+
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        setattr(self, "0", randn(2))
+
+    def __call__(self, x):
+        return x @ self.W + self.b + getattr(self, "0")
+
+
+def test_a_field_named_by_setattr_does_not_stop_specialisation():
+    """A field named "0" (not an identifier) is read and zeroed by the guard
+    and the builder as `getattr(x, '0')`: the loss stays specialisable, for
+    this model and a plain one after it."""
+    odd = NamedOddly(randn(3, 2), randn(2))
+    general(total, odd, X)
+    by_specialisation(total, odd, X)
+    plain = Affine(randn(3, 2), randn(2))
+    assert_same(by_specialisation(total, plain, X), general(total, plain, X))
+    assert specialised.reason(total) is None
+
+
+class AliasedUpdate(Affine):
+    def __call__(self, x):
+        h = x @ self.W
+        g = h
+        h += self.b
+        return np.sum(g * h)
+
+
+def test_an_aliased_update_is_refused_naming_the_users_code():
+    """An update in place of an array another name shares is refused in both
+    ways with the general path's message, which names the user's file and
+    variables (not the flat function's)."""
+    model = AliasedUpdate(randn(3, 2), randn(2))
+    messages = []
+    for run in (zp.withgradient, general):
+        for _ in range(3):
+            with pytest.raises(zp.UnsupportedSyntax) as raised:
+                run(total, model, X)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert "test_structure_specialisation.py" in messages[0] and "`g`" in messages[0]

@@ -26,6 +26,7 @@ import types
 
 import numpy as np
 
+from ..errors import NoRuleError, UnsupportedSyntax
 from . import dispatch, sources, tracebacks
 from .structure import filled, holds_differentiable
 from .tangents import ZERO, Tangent, materialize
@@ -125,6 +126,11 @@ def _run(key, entry, found, args):
         if type(exc) is not NameError or not _names_flat_code(exc):
             raise  # (the user's own, an UnboundLocalError say)
         _drop(key, entry)  # the flat code is wrong: the general path runs the call
+        return None
+    except (UnsupportedSyntax, NoRuleError):
+        # a refusal of the flat code at run time (an alias it checks): the
+        # general path runs the call and names the user's own code and names
+        _drop(key, entry)
         return None
     # any other error is the user's code's (a shape mismatch; `layers.stop()`;
     # a loss returning an array), pointed at the user's line: raised as it is,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import types
 
 from ...runtime.structure import object_fields
-from .objects import part_of, zero_like_of
+from .objects import attribute_of, part_of, zero_like_of
 from .values import Const, Dyn, Static, Unspecialisable
 
 
@@ -62,7 +62,7 @@ def write_builder(spec, mask):
             fields = [f"{k!r}: {part(False, k, f'{me}.__closure__[{i}].cell_contents')}"
                       for i, k in enumerate(cells)]
             return f"_closure_tangent({me}, {{{', '.join(fields)}}})"
-        fields = [f"{k!r}: {part(True, k, f'{me}.{k}')}" for k in object_fields(obj)]
+        fields = [f"{k!r}: {part(True, k, attribute_of(me, k))}" for k in object_fields(obj)]
         return f"_Tangent({const_name(type(obj))}, **{{{', '.join(fields)}}})"
 
     outs = []

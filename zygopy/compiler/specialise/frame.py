@@ -117,10 +117,14 @@ class Frame:
 
     def emit(self, stmt, like):
         """Write `stmt`, made from the user's `like` (where its errors point)."""
+        self.sp.body.append(self.located(stmt, like))
+
+    def located(self, stmt, like):
+        """`stmt`, its errors pointing at the user's line of `like`."""
         stmt = ast.copy_location(stmt, like)
         if hasattr(like, "lineno"):
             ORIGIN[stmt] = (like.lineno, self.fn.__code__.co_filename, self.fn.__qualname__)
-        self.sp.body.append(stmt)
+        return stmt
 
     def stmt(self, s, dynamic):
         if isinstance(s, ast.Assign):
@@ -426,8 +430,7 @@ class Frame:
         raise Unspecialisable(f"`.{node.attr}` of a method", node)
 
     def expr_Subscript(self, node):
-        base = self.expr(node.value)
-        index = self.expr(node.slice)
+        base, index = self.operands([node.value, node.slice])
         if isinstance(base, StaticTuple) and isinstance(index, Const) \
                 and type(index.value) is int:
             return base.items[index.value]
@@ -446,7 +449,7 @@ class Frame:
                                                    ast.Load()), node))
 
     def expr_Tuple(self, node):
-        items = [self.expr(e) for e in node.elts]
+        items = self.operands(node.elts)
         if any(isinstance(e, ast.Starred) for e in node.elts):
             raise Unspecialisable("a starred element", node)
         if all(isinstance(v, Const) for v in items):
@@ -472,13 +475,11 @@ class Frame:
         return value
 
     def expr_Compare(self, node):
-        left = self.expr(node.left)
+        values = self.operands([node.left] + node.comparators)
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
-            right = self.expr(node.comparators[0])
-            same = identical(left, right)
+            same = identical(values[0], values[1])
             if same is not None:
                 return Const(same if isinstance(node.ops[0], ast.Is) else not same)
-        values = [left] + [self.expr(c) for c in node.comparators]
         if all(isinstance(v, Const) for v in values):
             return Const(evaluate(node, [v.value for v in values]))
         return Dyn(ast.copy_location(ast.Compare(
@@ -496,8 +497,31 @@ class Frame:
         return Dyn(ast.copy_location(ast.UnaryOp(node.op, self.sp.materialise(operand, node)),
                                      node))
 
+    def operands(self, nodes):
+        """The abstract values of `nodes`, evaluated left to right as Python
+        does: an operand computed in place (`h * 2.0`) is bound to a name
+        before the statements a later operand writes (a call, which may change
+        `h` in place) rather than computed after them."""
+        out, body = [], self.sp.body
+        for n in nodes:
+            size = len(body)
+            value = self.expr(n)
+            if len(body) > size:
+                for i, earlier in enumerate(out):
+                    if isinstance(earlier, Dyn) and \
+                            not isinstance(earlier.node, (ast.Name, ast.Constant)):
+                        tmp = self.sp.fresh("_v")
+                        stmt = ast.Assign([ast.Name(tmp, ast.Store())], earlier.node)
+                        body.insert(size, self.located(stmt, nodes[i]))
+                        size += 1
+                        if isinstance(earlier.node, (ast.BinOp, ast.UnaryOp)):
+                            self.sp.fresh_values.add(tmp)
+                        out[i] = Dyn(ast.Name(tmp, ast.Load()))
+            out.append(value)
+        return out
+
     def expr_BinOp(self, node):
-        left, right = self.expr(node.left), self.expr(node.right)
+        left, right = self.operands([node.left, node.right])
         if isinstance(left, Const) and isinstance(right, Const):
             return Const(evaluate(node, [left.value, right.value]))
         return Dyn(ast.copy_location(ast.BinOp(self.sp.materialise(left, node), node.op,
@@ -541,8 +565,9 @@ class Frame:
         if any(k.arg == "out" for k in node.keywords) or isinstance(fn, Const) and \
                 getattr(fn.value, "__name__", None) in _WRITES_INTO_ARGUMENTS:
             raise Unspecialisable("a call writing into its argument", node)
-        args = [self.expr(a) for a in node.args]
-        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        values = self.operands(node.args + [k.value for k in node.keywords])
+        args = values[:len(node.args)]
+        kwargs = {k.arg: v for k, v in zip(node.keywords, values[len(node.args):])}
         sp = self.sp
         if isinstance(fn, Method):
             return self.call_inline(fn.fn, [fn.self_] + args, kwargs, None, node)
@@ -628,7 +653,12 @@ class Frame:
             closure = self.sp.classify(f, self.sp.spec.var(self.sp.spec.guard_constant(f)),
                                        False, f.__name__)
         self.guard_code(f)
-        return self.sp.inline(f, bound, closure, node)
+        named = {}
+        for name, value in bound.items():  # an argument computed in the call: once,
+            held = self.named(value, node)  # on the caller's line
+            if held is not value:
+                bound[name], named[name] = held, held.node.id
+        return self.sp.inline(f, bound, closure, node, named)
 
     def guard_code(self, f):
         """The code (and the defaults) of inlined `f` are checked each call."""

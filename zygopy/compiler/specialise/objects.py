@@ -225,3 +225,9 @@ def zero_like_of(value):
     from ...runtime.tangents import zero_like
 
     return zero_like(value)
+
+
+def attribute_of(expr, name):
+    """Python reading field `name` of the object `expr` (a field set with
+    setattr may not be an identifier: `getattr(x, '0')`)."""
+    return f"{expr}.{name}" if name.isidentifier() else f"getattr({expr}, {name!r})"

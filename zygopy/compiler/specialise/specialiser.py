@@ -13,6 +13,7 @@ from .builder import write_builder
 from .frame import Frame
 from .lines import origins
 from .objects import (
+    attribute_of,
     class_attribute,
     function_ast,
     has_method_rule,
@@ -181,7 +182,7 @@ class Specialiser:
         obj = static.obj
         if attribute:
             value = obj.__dict__[key]
-            var = self.spec.var(f"{static.var}.{key}")
+            var = self.spec.var(attribute_of(static.var, key))
             path = f"{static.path}.{key}"
         elif isinstance(obj, types.FunctionType):  # a closure's cell, by name
             i = obj.__code__.co_freevars.index(key)
@@ -285,24 +286,16 @@ class Specialiser:
 
     # -- inlining a function ---------------------------------------------------------
 
-    def inline(self, fn, bound, closure, call_node):
+    def inline(self, fn, bound, closure, call_node, named=None):
         """Write `fn`'s body into the flat function with its parameters `bound`
-        (name -> abstract value); its closure is Static `closure`. Returns the
-        abstract value it returns."""
+        (name -> abstract value); its closure is Static `closure`; `named`:
+        parameters already held by a flat name of their own (an argument the
+        call computed). Returns the abstract value it returns."""
         if self.depth >= MAX_DEPTH:
             raise Unspecialisable("calls nested too deeply", call_node)
         node, _ = function_ast(fn)
-        named = {}
-        for name, value in bound.items():  # an argument computed in the call: once
-            if isinstance(value, Dyn) and not isinstance(value.node, (ast.Name, ast.Constant)):
-                tmp = self.fresh(name)
-                self.body.append(ast.Assign([ast.Name(tmp, ast.Store())], value.node))
-                if isinstance(value.node, (ast.BinOp, ast.UnaryOp)):
-                    self.fresh_values.add(tmp)
-                bound[name] = Dyn(ast.Name(tmp, ast.Load()))
-                named[name] = tmp
         frame = Frame(self, fn, closure, bound, self.frames)
-        frame.flat.update(named)
+        frame.flat.update(named or {})
         self.frames += 1
         self.depth += 1
         try:

@@ -123,7 +123,7 @@ def _run(key, entry, found, args):
             out = api._withgradient_of(flat, flat_args, entry.chosen, False)
             api._remember_fast(flat, flat_args, entry.mask)
     except NameError as exc:
-        if type(exc) is not NameError or not _names_flat_code(exc):
+        if type(exc) is not NameError or not _names_flat_code(exc, flat):
             raise  # (the user's own, an UnboundLocalError say)
         _drop(key, entry)  # the flat code is wrong: the general path runs the call
         return None
@@ -142,11 +142,14 @@ def _run(key, entry, found, args):
     return value, entry.build(statics, grads, args)
 
 
-def _names_flat_code(exc):
-    """Whether a NameError is about a name only the flat code has (a temporary
-    `_r3`): a fault of the specialisation, not of the user's code."""
-    name = getattr(exc, "name", None) or ""
-    return name.startswith("_")
+def _names_flat_code(exc, flat):
+    """Whether a NameError is about a name the flat function itself reads and
+    its namespace lacks: a fault of the specialisation, not of the user's code
+    (whose helpers' names are not the flat function's)."""
+    name = getattr(exc, "name", None)
+    code = flat.__code__
+    return name is not None and name not in flat.__globals__ and \
+        (name in code.co_names or name in code.co_varnames)
 
 
 def _drop(key, entry):

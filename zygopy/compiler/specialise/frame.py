@@ -21,7 +21,9 @@ from .objects import (
     local_names,
     name_of,
     own_nodes,
+    rebinds_globals,
     stored_names,
+    users_code,
 )
 from .values import (
     LITERALS,
@@ -107,7 +109,10 @@ class Frame:
             return Const(getattr(builtins, name))
         else:
             raise Unspecialisable(f"the name `{name}` is not defined", node)
-        return sp.classify(value, var, False, name)  # (arrays: constants, not differentiated)
+        found = sp.classify(value, var, False, name)  # (arrays: constants, not differentiated)
+        if isinstance(found, Static):
+            sp.reads_global_structures = True
+        return found
 
     # -- statements --------------------------------------------------------------------
 
@@ -344,6 +349,8 @@ class Frame:
                 self.params.discard(target.id)
                 return
             made = isinstance(value.node, (ast.BinOp, ast.UnaryOp, ast.Constant))
+            if not made:
+                self.shared(value)  # `g = h`, `v = h[0]`: h is no longer updated in place
             name = self.bind_dynamic(target.id, s, fresh=not dynamic)
             if made:  # a value of its own (an arithmetic result, a number)
                 self.sp.fresh_values.add(name)
@@ -458,6 +465,18 @@ class Frame:
             return Dyn(ast.Tuple([self.sp.materialise(v, node) for v in items], ast.Load()))
         return StaticTuple([self.named(v, node, held=True) for v in items])
 
+    def shared(self, value):
+        """The flat names `value` reads may now be shared with another name (a
+        view, an alias, what a callee keeps): their updates in place are no
+        longer the flat code's own to make (`+=` on them is refused)."""
+        if isinstance(value, Dyn) and not isinstance(value.node, ast.Constant):
+            for n in ast.walk(value.node):
+                if isinstance(n, ast.Name):
+                    self.sp.fresh_values.discard(n.id)
+        elif isinstance(value, StaticTuple):
+            for item in value.items:
+                self.shared(item)
+
     def named(self, value, node, held=False):
         """`value`, a computation bound to a name now where it is one (held, it
         would be computed where it is used: later, on other values); `held`: a
@@ -465,6 +484,8 @@ class Frame:
         of the flat code may write the variable again)."""
         local = held and isinstance(value, Dyn) and isinstance(value.node, ast.Name) \
             and value.kind is None
+        if local:
+            self.shared(value)
         if local or isinstance(value, Dyn) and \
                 not isinstance(value.node, (ast.Name, ast.Constant)):
             tmp = self.sp.fresh("_v")
@@ -561,14 +582,17 @@ class Frame:
         if any(isinstance(a, ast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             raise Unspecialisable("a call with *args or **kwargs", node)
-        fn = self.expr(node.func)
+        # (the callee first: a computed receiver, `(h * 2.0).sum(...)`, is
+        # computed before the arguments' calls, as Python does)
+        fn, *values = self.operands([node.func] + node.args + [k.value for k in node.keywords])
         if any(k.arg == "out" for k in node.keywords) or isinstance(fn, Const) and \
                 getattr(fn.value, "__name__", None) in _WRITES_INTO_ARGUMENTS:
             raise Unspecialisable("a call writing into its argument", node)
-        values = self.operands(node.args + [k.value for k in node.keywords])
         args = values[:len(node.args)]
         kwargs = {k.arg: v for k, v in zip(node.keywords, values[len(node.args):])}
         sp = self.sp
+        for v in values:  # what a callee is handed may come back as a view of it,
+            self.shared(v)  # or be kept: updated in place, no longer the flat code's own
         if isinstance(fn, Method):
             return self.call_inline(fn.fn, [fn.self_] + args, kwargs, None, node)
         if isinstance(fn, Static):
@@ -603,6 +627,10 @@ class Frame:
                         raise
                     del body[size:]  # (it read no structure: nothing else to undo)
             inert = inert_callee(f) or sp.inert > 0
+            if rebinds_globals(f):
+                raise Unspecialisable(f"{name_of(f)} rebinds module globals", node)
+            if users_code(f):  # (it may change a global list the flat code has read)
+                sp.calls_users_code = True
             if structures and not inert:
                 raise Unspecialisable(f"a structure passed to {name_of(f)}", node)
         elif not isinstance(fn, Dyn):
@@ -697,7 +725,10 @@ class Frame:
 
             def visit_Call(self, n):
                 fn = frame.expr(n.func)
-                if isinstance(fn, (Method, Static)):
+                if isinstance(fn, (Method, Static)) or \
+                        isinstance(fn, Const) and inlinable(fn.value):
+                    # (a user's function there would be compiled only when the
+                    # flat code runs: refused then, after the code before it ran)
                     raise Unspecialisable("a call to inline in a conditional expression", n)
                 self.generic_visit(n)
                 return n

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import dis
 import types
 
 import numpy as np
@@ -231,3 +232,36 @@ def attribute_of(expr, name):
     """Python reading field `name` of the object `expr` (a field set with
     setattr may not be an identifier: `getattr(x, '0')`)."""
     return f"{expr}.{name}" if name.isidentifier() else f"getattr({expr}, {name!r})"
+
+
+def rebinds_globals(f, depth=3, seen=None):
+    """Whether calling Python function `f` may rebind or delete a module global
+    (`global MODE; MODE = ...`), itself or through the functions it calls by
+    their global names (`depth` levels): the flat code reads the globals it
+    folded at the call's start, so such a call in it would be read stale."""
+    seen = set() if seen is None else seen
+    if type(f) is not types.FunctionType or f in seen or depth < 0:
+        return False
+    seen.add(f)
+    codes = [f.__code__]
+    while codes:
+        code = codes.pop()
+        for instr in dis.get_instructions(code):
+            if instr.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                return True
+            if instr.opname == "LOAD_GLOBAL" and rebinds_globals(
+                    f.__globals__.get(instr.argval), depth - 1, seen):
+                return True
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return False
+
+
+def users_code(f):
+    """Whether `f` is a Python function of the user's (not numpy's, zygopy's
+    or layers'): one that may change what the program's globals hold."""
+    if type(f) is not types.FunctionType:
+        return False
+    from ...runtime.dispatch import LIBRARIES
+
+    module = (getattr(f, "__module__", None) or "").partition(".")[0]
+    return module not in LIBRARIES and module not in ("zygopy", "layers")

@@ -96,6 +96,8 @@ class Specialiser:
         self.fresh_values: set = set()  # flat names holding values the code made
         self.last_call = None  # (call node, the `_r = f(...)` written for it)
         self.class_guards: set = set()  # (class, attribute) checked by the guard
+        self.calls_users_code = False  # a call of a user's function is left in the flat code
+        self.reads_global_structures = False  # a module's list, dict or object is read
 
     # -- classification of values read from arguments and the environment --------
 
@@ -270,6 +272,11 @@ class Specialiser:
             spec.arguments.append(value)
         top = self.static(fn, "_f", False, fn.__name__) if fn.__closure__ else None
         result = self.inline(fn, values, top, None)
+        if self.calls_users_code and self.reads_global_structures:
+            # the structure is read when the call starts; a user's function the
+            # flat code calls could change it before the code reads it
+            raise Unspecialisable("it reads a module's list, dict or object and calls a "
+                                  "function of the user's that could change it")
         ret = self.materialise(result, None)
         self.body.append(ast.Return(ret))
         structure = next((type(a).__name__ for a in args if is_structure(a)), "structure")

@@ -1401,3 +1401,18 @@ def test_an_aliased_update_is_refused_naming_the_users_code():
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
     assert "test_structure_specialisation.py" in messages[0] and "`g`" in messages[0]
+
+
+def test_a_loss_refused_for_one_model_is_specialised_for_another():
+    """A loss refused for a model it cannot specialise (Dropout returns early)
+    is still specialised for a model it can (refusals are remembered by the
+    model's outline, not by the loss alone), and the reason is cleared."""
+    dropping = layers.f64(layers.Chain(layers.Dense(3, 2), layers.Dropout(0.5)))
+    layers.testmode(dropping)
+    by_specialisation(total, dropping, X)
+    assert specialised.reason(total) is not None and specialised.source(total) == ""
+    plain = layers.f64(layers.Chain(layers.Dense(3, 2)))
+    for _ in range(3):
+        got = zp.withgradient(total, plain, X)
+    assert specialised.reason(total) is None and specialised.source(total) != ""
+    assert_same(got, general(total, plain, X))

@@ -37,7 +37,9 @@ _FIRST = 0 if _MODE == "eager" else 1  # calls that go the general way first
 _LIMIT = 8  # specialisations kept per function and mask (the oldest go first)
 _ENTRIES: dict = {}  # (code, mask) -> [Entry]
 _SEEN: dict = {}  # (code, mask) -> calls not specialised yet
-_REFUSED: dict = {}  # code -> why it cannot be specialised
+_REFUSED: dict = {}  # code -> why it cannot be specialised (for any arguments)
+_REFUSED_FOR: dict = {}  # code -> {the arguments' structure (`_outline`) -> why not}
+_LAST_REASON: dict = {}  # code -> the last reason given (what `reason` says)
 _FAILURES: dict = {}  # code -> runs of its specialisations that raised
 _MADE: dict = {}  # code -> specialisations made
 _MADE_LIMIT = 32
@@ -69,6 +71,9 @@ def withgradient(f, args, mask=None):
     code = getattr(f, "__code__", None)
     if not ENABLED or type(f) is not types.FunctionType or code in _REFUSED:
         return None
+    refused = _REFUSED_FOR.get(code)
+    if refused is not None and _outline(args) in refused:  # (only a loss refused for
+        return None  # some model pays for this: another model may still be specialised)
     mask = (True,) * len(args) if mask is None else mask
     key = (code, mask)
     entries = _ENTRIES.get(key)
@@ -173,12 +178,40 @@ def _specialise(f, args, mask):
         return None
     try:
         spec = Specialiser(f, args, mask).run(args)
-        return _entry(spec)
+        entry = _entry(spec)
+        _LAST_REASON.pop(f.__code__, None)
+        return entry
     except Unspecialisable as exc:
-        _REFUSED[f.__code__] = str(exc.args[0]) if exc.args else "unspecialisable"
+        _refuse_for(f.__code__, args, str(exc.args[0]) if exc.args else "unspecialisable")
     except Exception as exc:  # noqa: BLE001 (a case the pass does not know: not specialised)
-        _REFUSED[f.__code__] = f"{type(exc).__name__}: {exc}"
+        _refuse_for(f.__code__, args, f"{type(exc).__name__}: {exc}")
     return None
+
+
+def _refuse_for(code, args, why):
+    """Refuse `code` for arguments of this outline (after many, for any)."""
+    refused = _REFUSED_FOR.setdefault(code, {})
+    refused[_outline(args)] = why
+    _LAST_REASON[code] = why
+    if len(refused) >= _LIMIT:
+        _REFUSED[code] = why
+
+
+def _outline(value, depth=4):
+    """A cheap outline of the structure of `value`: types, field names and
+    lengths, `depth` levels down (a Chain of Dense layers and one holding a
+    Dropout differ); what a refusal is remembered by."""
+    t = type(value)
+    if depth == 0 or t in _SIMPLE:
+        return t
+    if t is tuple or t is list:
+        return t, tuple(_outline(v, depth - 1) for v in value[:64])
+    if t is dict:
+        return t, tuple((k, _outline(v, depth - 1)) for k, v in list(value.items())[:64])
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is dict:
+        return t, tuple((k, _outline(v, depth - 1)) for k, v in list(fields.items())[:64])
+    return t
 
 
 def _entry(spec):
@@ -227,8 +260,10 @@ def _closure_tangent(f, fields):
 
 
 def reason(f):
-    """Why `f` is not specialised (None if it is, or has not been tried)."""
-    return _REFUSED.get(getattr(f, "__code__", None))
+    """Why `f` was not specialised the last time it was tried (None if it was,
+    or has not been tried)."""
+    code = getattr(f, "__code__", None)
+    return _REFUSED.get(code) or _LAST_REASON.get(code)
 
 
 def source(f):
@@ -244,5 +279,7 @@ def forget():
     _ENTRIES.clear()
     _SEEN.clear()
     _REFUSED.clear()
+    _REFUSED_FOR.clear()
+    _LAST_REASON.clear()
     _FAILURES.clear()
     _MADE.clear()

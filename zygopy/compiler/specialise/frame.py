@@ -63,12 +63,15 @@ class Frame:
     # -- names -----------------------------------------------------------------------
 
     def flat_name(self, name):
+        """The name local `name` has in the flat code now."""
         found = self.flat.get(name)
         if found is None:
             found = self.flat[name] = self.sp.fresh(name)  # (y, y_2, y_3, ...)
         return found
 
     def load(self, name, node):
+        """The abstract value of the name `name` read here: a local, a closure
+        cell or a global."""
         if name in self.local:
             if name not in self.env:
                 raise Unspecialisable(f"`{name}` read before it is assigned", node)
@@ -81,6 +84,7 @@ class Frame:
         return self.global_value(name, node)
 
     def global_value(self, name, node):
+        """The abstract value of global `name` (read once per specialisation)."""
         g = self.fn.__globals__
         sp = self.sp
         found = sp.globals_read.get((id(g), name))
@@ -117,6 +121,7 @@ class Frame:
     # -- statements --------------------------------------------------------------------
 
     def block(self, stmts, dynamic):
+        """Write statements `stmts` (`dynamic`: inside code decided at run time)."""
         for s in stmts:
             self.stmt(s, dynamic)
 
@@ -132,6 +137,8 @@ class Frame:
         return stmt
 
     def stmt(self, s, dynamic):
+        """Write one statement: folded where its decisions are known now, copied
+        (with names replaced) where they are not; refused where unsupported."""
         if isinstance(s, ast.Assign):
             value = self.expr(s.value)
             if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
@@ -278,6 +285,8 @@ class Frame:
             sp.body = outer
 
     def for_loop(self, s, dynamic):
+        """A loop over a structure written out item by item; any other loop
+        written as a loop of the flat code."""
         if s.orelse:
             raise Unspecialisable("for ... else", s)
         body, size = self.sp.body, len(self.sp.body)
@@ -339,6 +348,8 @@ class Frame:
         return None
 
     def assign(self, target, value, dynamic, s):
+        """Bind `target` to abstract `value` (a structure stays a binding of the
+        pass; a value of the flat code is written to a flat name)."""
         if isinstance(target, ast.Name):
             if isinstance(value, Const) and dynamic:  # a variable of the flat code there
                 value = Dyn(self.sp.materialise(value, s))
@@ -400,6 +411,7 @@ class Frame:
         return flat
 
     def dynamic_target(self, target, s):
+        """The flat target of a loop decided at run time."""
         if isinstance(target, ast.Name):
             return ast.Name(self.bind_dynamic(target.id, s), ast.Store())
         if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
@@ -410,6 +422,7 @@ class Frame:
     # -- expressions -----------------------------------------------------------------
 
     def expr(self, node):
+        """The abstract value of expression `node` (calls it makes are written)."""
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             return self.generic(node)
@@ -672,6 +685,7 @@ class Frame:
         return None
 
     def call_inline(self, f, args, kwargs, closure, node, tentative=False):
+        """Inline a call of Python function `f` here."""
         if f.__code__.co_flags & 0x20 or f.__code__.co_flags & 0x80:  # generator, async
             raise Unspecialisable(f"{name_of(f)} is a generator", node)
         bound = bind(f, args, kwargs, node)
@@ -707,6 +721,7 @@ class Frame:
         return Dyn(self.rewrite(copy.deepcopy(node)))
 
     def rewrite(self, node):
+        """A copy of `node` with its names replaced by the flat code's."""
         frame = self
 
         class Names(ast.NodeTransformer):

@@ -24,11 +24,14 @@ from .values import (
 
 
 def param_names(fn):
+    """The names of `fn`'s positional parameters, in order."""
     code = fn.__code__
     return list(code.co_varnames[:code.co_argcount])
 
 
 def function_ast(fn):
+    """The tree of `fn` to inline, refused where it holds what the pass does
+    not write (a nested def, try, with, global, an early return, super())."""
     try:
         node, filename = sources.function_ast(fn)
     except (OSError, TypeError) as exc:
@@ -53,11 +56,15 @@ def _is_last_return(fdef, ret):
 
 
 def local_names(fn):
+    """The names local to `fn` (its parameters and the variables it binds)."""
     code = fn.__code__
     return set(code.co_varnames)
 
 
 def bind(f, args, kwargs, node):
+    """`{parameter: abstract value}` for a call of `f` with `args` and `kwargs`,
+    defaults filled in (constants only); refused for *args, **kwargs and
+    keyword-only parameters."""
     code = f.__code__
     if code.co_flags & 0x0C or code.co_kwonlyargcount:  # *args, **kwargs, keyword-only
         raise Unspecialisable(f"{name_of(f)} takes *args, **kwargs or keyword-only "
@@ -127,6 +134,7 @@ def inert_callee(f):
 
 
 def has_rule(f):
+    """Whether `f` has a rule or is declared non-differentiable (not inlined)."""
     from ...rules.registry import NONDIFFERENTIABLE
 
     try:
@@ -136,6 +144,7 @@ def has_rule(f):
 
 
 def has_method_rule(obj, name):
+    """Whether `obj.name` has a method rule (not inlined)."""
     from ...rules.registry import method_key
 
     return method_key(obj, name) is not None
@@ -152,6 +161,8 @@ def is_structure(value):
 
 
 def plain_object(value):
+    """Whether the pass sees into `value` as an object: its fields are its
+    `__dict__` (no slots, no custom attribute lookup, not a library's)."""
     t = type(value)
     if t in LITERALS or isinstance(value, (CONSTANT_TYPES, np.ndarray, np.generic)):
         return False
@@ -168,6 +179,8 @@ def plain_object(value):
 
 
 def holds_arrays(obj, depth=4):
+    """Whether `obj` holds arrays or numbers (`depth` levels down): such a
+    structure is not handed to code as a value."""
     if isinstance(obj, np.ndarray) or type(obj) in (float, int):
         return True
     if depth == 0:
@@ -183,6 +196,7 @@ def holds_arrays(obj, depth=4):
 
 
 def class_attribute(cls, name):
+    """`name` as found on `cls` or a base (its own `__dict__`), or None."""
     for c in cls.__mro__:
         if name in c.__dict__:
             return c.__dict__[name]
@@ -190,17 +204,21 @@ def class_attribute(cls, name):
 
 
 def is_data_descriptor(attr):
+    """Whether `attr` (a class attribute) takes over its instances' field."""
     t = type(attr)
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
 def identifier(path):
+    """A parameter name made of an access path (`model.layers[0].weight` ->
+    `model_layers_0_weight`)."""
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in path.replace("][", "_"))
     out = "_".join(p for p in out.split("_") if p) or "leaf"
     return out if out[0].isalpha() else "p_" + out
 
 
 def name_of(f):
+    """How a message names `f`."""
     return getattr(f, "__qualname__", None) or repr(f)
 
 
@@ -210,11 +228,13 @@ def own_nodes(stmt):
 
 
 def stored_names(stmts):
+    """The names `stmts` assign anywhere in them."""
     return {n.id for s in stmts for n in ast.walk(s)
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def part_of(obj, attribute, key):
+    """The field, cell or item `key` of `obj` as the builder reads it."""
     if attribute:
         return obj.__dict__[key]
     if isinstance(obj, types.FunctionType):
@@ -223,6 +243,7 @@ def part_of(obj, attribute, key):
 
 
 def zero_like_of(value):
+    """The zero gradient the general path gives a value nothing reached."""
     from ...runtime.tangents import zero_like
 
     return zero_like(value)

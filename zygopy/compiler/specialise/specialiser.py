@@ -66,14 +66,17 @@ class Specialisation:
     # -- the guard ---------------------------------------------------------------
 
     def var(self, expr):
+        """A new variable of the guard, holding `expr`."""
         name = f"_v{len(self.guard_lines)}"
         self.guard_lines.append(f"{name} = {expr}")
         return name
 
     def check(self, condition):
+        """A condition the guard requires (else the call is not this specialisation)."""
         self.guard_lines.append(f"if not ({condition}): return None")
 
     def guard_constant(self, value):
+        """A name of the guard's namespace for `value` (compared by the guard)."""
         name = f"_k{len(self.guard_names)}"
         self.guard_names[name] = value
         return name
@@ -159,15 +162,18 @@ class Specialiser:
         return self.static(value, var, field, path)
 
     def static(self, value, var, field, path):
+        """A structure, remembered for the builder (which reads it as `_s[k]`)."""
         self.spec.statics.append(var)
         return Static(value, var, field, path)
 
     def leaf(self, var, path, differentiable, kind):
+        """A new parameter of the flat function, read by the guard as `var`."""
         name = self.fresh(identifier(path))
         self.spec.leaves.append(Leaf(name, var, differentiable, kind))
         return Dyn(ast.Name(name, ast.Load()), kind)
 
     def fresh(self, base):
+        """A name of the flat code not used yet, made from `base`."""
         name, k = base, 1
         while name in self.used_names or hasattr(builtins, name) or name in RESERVED:
             k += 1
@@ -178,6 +184,8 @@ class Specialiser:
     # -- reading fields, elements and closure cells of Static values -------------
 
     def read(self, static, key, attribute):
+        """Field `key` of structure `static` (an attribute, a closure cell or an
+        item), read once by the guard and classified."""
         found = static.reads.get((attribute, key))
         if found is not None:
             return found[0]
@@ -200,6 +208,8 @@ class Specialiser:
         return out
 
     def attribute(self, static, name, node):
+        """`static.name`: a field read, a method bound, or a class constant;
+        refused for anything else (a property, a `__getattr__`)."""
         obj = static.obj
         if isinstance(obj, (tuple, list, dict, types.FunctionType)):
             raise Unspecialisable(f"`.{name}` of a {type(obj).__name__}", node)
@@ -252,6 +262,8 @@ class Specialiser:
     # -- the entry -----------------------------------------------------------------
 
     def run(self, args):
+        """Write the flat function of the call with `args`; returns the
+        Specialisation (its text, guard lines and builder)."""
         spec, fn = self.spec, self.fn
         values = {}
         for i, (name, a) in enumerate(zip(spec.params, args)):
@@ -364,6 +376,8 @@ class Specialiser:
         return value
 
     def constant(self, value, base=None):
+        """An expression of the flat code for a constant: a literal, or a name
+        bound in its namespace (`np.maximum` as written where it was read)."""
         if type(value) in LITERALS and not (type(value) is float and not np.isfinite(value)):
             return ast.Constant(value)
         if type(value) is tuple and all(type(v) in LITERALS for v in value):

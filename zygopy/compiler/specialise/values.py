@@ -116,10 +116,13 @@ def identical(left, right):
 
 
 def is_leaf(dyn):
+    """Whether `dyn` is a parameter of the flat function (never None)."""
     return dyn.kind is not None
 
 
 def evaluate(node, values):
+    """The value of the comparison, unary or binary operation `node` on
+    constant `values`, as Python computes it."""
     names = [f"_x{i}" for i in range(len(values))]
     if isinstance(node, ast.Compare):
         expr = ast.Compare(ast.Name(names[0], ast.Load()), node.ops,
@@ -133,10 +136,12 @@ def evaluate(node, values):
 
 
 def is_static(value):
+    """Whether `value` is a structure (the flat code cannot hold it as a value)."""
     return isinstance(value, (Static, Method, StaticTuple))
 
 
 def object_of(value):
+    """The Python object a constant, structure or bound method stands for."""
     if isinstance(value, Const):
         return value.value
     if isinstance(value, Static):

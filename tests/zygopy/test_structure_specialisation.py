@@ -192,6 +192,21 @@ class Keeps(Branchy):
         return h + halved(h, self.n)
 
 
+class Accumulates(Branchy):
+    """Updates in place of arrays its own calls made: a residual after a ufunc,
+    an accumulator from np.zeros over a loop of the data, a `.copy()`."""
+
+    def __call__(self, x):
+        h = np.tanh(x @ self.W)
+        h += x
+        acc = np.zeros(3)
+        for row in h:
+            acc += row
+        y = (h * 2.0).copy()
+        y += 1.0
+        return acc * y
+
+
 class Affine:
     def __init__(self, W, b):
         self.W, self.b = W, b
@@ -334,6 +349,7 @@ MODELS = {
     "data-dependent if, loop over range(self.n)": lambda: (Branchy(), total, X),
     "loop over range(self.n) carrying a local": lambda: (Carried(), total, X),
     "while loop counting to an int field": lambda: (Counted(3), total, X),
+    "updates in place of arrays its calls made": lambda: (Accumulates(), total, X),
     "a helper rebinding its parameter in a loop": lambda: (Keeps(), total, X),
     "module-level helper in the loss": lambda: (
         Affine(randn(3, 2), randn(2)), squashed, X),

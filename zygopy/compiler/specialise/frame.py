@@ -48,6 +48,28 @@ _WRITES_INTO_ARGUMENTS = frozenset({"copyto", "put", "place", "putmask", "fill_d
                                     "put_along_axis"})
 
 
+# numpy functions whose result is always an array of their own (never a view
+# of an argument); so are every ufunc's and `.copy()`'s
+_NEW_ARRAYS = frozenset({"zeros", "ones", "empty", "full", "zeros_like", "ones_like",
+                         "empty_like", "full_like", "copy", "arange", "linspace", "eye",
+                         "identity", "dot", "outer", "concatenate", "stack", "vstack",
+                         "hstack"})
+
+
+def _makes_new_array(fn, kwargs):
+    """Whether the call of `fn` surely returns a new array (`h = np.tanh(z);
+    h += x` then updates the flat code's own value in place)."""
+    if isinstance(fn, Const):
+        f = fn.value
+        if isinstance(f, np.ufunc):
+            return True
+        return getattr(f, "__name__", None) in _NEW_ARRAYS and \
+            (getattr(f, "__module__", None) or "").startswith("numpy") or \
+            f is np.array and not kwargs
+    return isinstance(fn, Dyn) and isinstance(fn.node, ast.Attribute) \
+        and fn.node.attr == "copy" and not kwargs
+
+
 class Frame:
     """One inlined call: its local variables (name -> abstract value)."""
 
@@ -241,8 +263,11 @@ class Frame:
         last = self.last_result(node, value)
         if last is None:
             return False
+        made = value.node.id in self.sp.fresh_values
         flat = self.bind_dynamic(name, s, fresh=not dynamic)
         last.targets = [ast.Name(flat, ast.Store())]
+        if made:
+            self.sp.fresh_values.add(flat)
         return True
 
     def prepare(self, stmts):
@@ -656,6 +681,8 @@ class Frame:
         self.emit(ast.Assign([ast.Name(tmp, ast.Store())], ast.copy_location(call, node)),
                   node)
         sp.last_call = (node, sp.body[-1])  # (`y = f(x)` may name its result y)
+        if _makes_new_array(fn, kwargs):
+            sp.fresh_values.add(tmp)  # (updated in place later: `acc += ...`)
         return Dyn(ast.Name(tmp, ast.Load()))
 
     def static_call(self, f, args, kwargs):

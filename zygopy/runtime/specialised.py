@@ -44,6 +44,7 @@ _FAILURES: dict = {}  # code -> runs of its specialisations that raised
 _MADE: dict = {}  # code -> specialisations made
 _MADE_LIMIT = 32
 _SIMPLE = (np.ndarray, float, int, bool, str, type(None))
+_FLAGS = (bool, str, type(None))
 
 
 class Entry:
@@ -202,6 +203,8 @@ def _outline(value, depth=4):
     lengths, `depth` levels down (a Chain of Dense layers and one holding a
     Dropout differ); what a refusal is remembered by."""
     t = type(value)
+    if t in _FLAGS:  # a mode (training=True, "train"): a model in another mode
+        return t, value  # is another case
     if depth == 0 or t in _SIMPLE:
         return t
     if t is tuple or t is list:

@@ -10,7 +10,7 @@ loops over the model's layers unrolled, conditions on its fields decided
 (`if self.bias is not None`), every array of the model a parameter:
 
     def loss__Chain(x, y, model_layers_0_weight, model_layers_0_bias, ...):
-        check_size(_objects[0], 'input features (last axis)', ...)
+        check_size(_objects.now[0], 'input features (last axis)', ...)
         y_2 = x @ model_layers_0_weight.T
         y_3 = y_2 + model_layers_0_bias
         x_2 = relu(y_3)

@@ -178,7 +178,7 @@ def _specialise(f, args, mask):
     if len(args) != f.__code__.co_argcount:  # (a default used: this call goes generally)
         return None
     try:
-        spec = Specialiser(f, args, mask).run(args)
+        spec = Specialiser(f, mask).run(args)
         entry = _entry(spec)
         _LAST_REASON.pop(f.__code__, None)
         return entry

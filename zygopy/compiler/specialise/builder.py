@@ -6,7 +6,7 @@ from __future__ import annotations
 import types
 
 from ...runtime.structure import object_fields
-from .objects import attribute_of, part_of, zero_like_of
+from .objects import attribute_of, zero_like_of
 from .values import Const, Dyn, Static, Unspecialisable
 
 
@@ -28,7 +28,7 @@ def write_builder(spec, mask):
         names[k] = value
         return k
 
-    def unread(access, value):  # (read now: the guard does not check it)
+    def unread(access):  # (read now: the guard does not check it)
         return f"_zl({access})"
 
     def constant(access, value):
@@ -46,7 +46,7 @@ def write_builder(spec, mask):
         def part(attribute, key, sub_access):
             found = value.reads.get((attribute, key))
             if found is None:
-                return unread(sub_access, part_of(obj, attribute, key))
+                return unread(sub_access)
             return tangent(found[0], sub_access)
 
         if type(obj) in (tuple, list):
@@ -66,11 +66,11 @@ def write_builder(spec, mask):
         return f"_Tangent({const_name(type(obj))}, **{{{', '.join(fields)}}})"
 
     outs = []
-    for value, differentiated, i in zip(spec.arguments, mask, range(len(mask))):
+    for i, (value, differentiated) in enumerate(zip(spec.arguments, mask)):
         if not differentiated:
             outs.append("None")
         elif isinstance(value, Const):
-            outs.append(unread(f"_args[{i}]", value.value))
+            outs.append(unread(f"_args[{i}]"))
         else:
             outs.append(tangent(value, f"_args[{i}]"))
     spec.build_text = (f"def build(_s, _g, _args):\n"

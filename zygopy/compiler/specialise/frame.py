@@ -160,93 +160,111 @@ class Frame:
 
     def stmt(self, s, dynamic):
         """Write one statement: folded where its decisions are known now, copied
-        (with names replaced) where they are not; refused where unsupported."""
-        if isinstance(s, ast.Assign):
-            value = self.expr(s.value)
-            if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
-                    and self.rename_result(s.value, value, s.targets[0].id, s, dynamic):
-                return
-            if len(s.targets) > 1:  # `a = b = f(x)`: one value, bound twice
-                value = self.named(value, s)
-            for target in s.targets:
-                self.assign(target, value, dynamic, s)
-        elif isinstance(s, ast.AnnAssign) and s.value is not None:
-            self.assign(s.target, self.expr(s.value), dynamic, s)
-        elif isinstance(s, ast.AugAssign):
-            target = s.target
-            old = self.env.get(target.id) if isinstance(target, ast.Name) else None
-            if old is None or target.id in self.params or not isinstance(old, (Dyn, Const)):
-                raise Unspecialisable("an update in place", s)
-            value = self.expr(s.value)
-            if isinstance(old, Const):  # a number, a string: `n += 1` rebinds it
-                if isinstance(value, Const) and not dynamic:
-                    self.env[target.id] = Const(evaluate(ast.BinOp(None, s.op, None),
-                                                          [old.value, value.value]))
-                    return
-                joined = ast.BinOp(self.sp.materialise(old, s), s.op,
-                                   self.sp.materialise(value, s))
-                name = self.bind_dynamic(target.id, s, fresh=not dynamic)
-                self.sp.fresh_values.add(name)
-                self.emit(ast.Assign([ast.Name(name, ast.Store())], joined), s)
-                return
-            name = self.flat.get(target.id)
-            if name is None or name not in self.sp.fresh_values \
-                    or old.node is not None and not (isinstance(old.node, ast.Name)
-                                                     and old.node.id == name):
-                # (it may be an argument's array, changed in place)
-                raise Unspecialisable("an update in place of a value it did not make", s)
-            self.emit(ast.AugAssign(ast.Name(name, ast.Store()), s.op,
-                                    self.sp.materialise(value, s)), s)
-        elif isinstance(s, ast.Expr):
-            if isinstance(s.value, ast.Constant):
-                return
-            value = self.expr(s.value)
-            last = self.last_result(s.value, value)
-            if last is not None:  # `check(x)`, not `_r = check(x)`
-                self.sp.body.pop()
-                self.emit(ast.Expr(last.value), s)
-            elif isinstance(value, Dyn) and not isinstance(value.node, ast.Name):
-                self.emit(ast.Expr(value.node), s)
-        elif isinstance(s, ast.If):
-            test = self.expr(s.test)
-            known = truth(test)
-            if known is not None:
-                self.block(s.body if known else s.orelse, dynamic)
-                return
-            then, orelse = self.branch(s.body), self.branch(s.orelse)
-            self.emit(ast.If(self.sp.materialise(test, s), then or [ast.Pass()], orelse), s)
-        elif isinstance(s, ast.For):
-            self.for_loop(s, dynamic)
-        elif isinstance(s, ast.While):
-            if s.orelse:
-                raise Unspecialisable("while ... else", s)
-            self.prepare(s.body)  # (the test reads what the body writes)
-            test = self.expr(s.test)
-            if not isinstance(test, Dyn) or any(
-                    isinstance(n, ast.Call) for n in ast.walk(s.test)):
-                raise Unspecialisable("a while loop on a constant or on a call", s)
-            body = self.branch(s.body, loop=True)
-            self.emit(ast.While(test.node, body or [ast.Pass()], []), s)
-        elif isinstance(s, ast.Pass):
-            return
-        elif isinstance(s, (ast.Break, ast.Continue)) and dynamic == "loop":
-            self.emit(type(s)(), s)
-        elif isinstance(s, ast.Raise) and dynamic:
-            self.sp.inert += 1  # an error message may show a layer
-            try:
-                exc = self.sp.materialise(self.expr(s.exc), s) if s.exc else None
-                cause = self.sp.materialise(self.expr(s.cause), s) if s.cause else None
-            finally:
-                self.sp.inert -= 1
-            self.emit(ast.Raise(exc, cause), s)
-        elif isinstance(s, ast.Assert):
-            test = self.expr(s.test)
-            if truth(test) is True:
-                return
-            msg = self.sp.materialise(self.expr(s.msg), s) if s.msg is not None else None
-            self.emit(ast.Assert(self.sp.materialise(test, s), msg), s)
-        else:
+        (with names replaced) where they are not; refused where unsupported.
+        `dynamic`: inside code decided at run time ("loop" inside a loop)."""
+        method = getattr(self, "stmt_" + type(s).__name__, None)
+        if method is None:
             raise Unspecialisable(f"a {type(s).__name__} statement", s)
+        method(s, dynamic)
+
+    def stmt_Assign(self, s, dynamic):
+        value = self.expr(s.value)
+        if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
+                and self.rename_result(s.value, value, s.targets[0].id, dynamic):
+            return
+        if len(s.targets) > 1:  # `a = b = f(x)`: one value, bound twice
+            value = self.named(value, s)
+        for target in s.targets:
+            self.assign(target, value, dynamic, s)
+
+    def stmt_AnnAssign(self, s, dynamic):
+        if s.value is None:
+            raise Unspecialisable("an annotation without a value", s)
+        self.assign(s.target, self.expr(s.value), dynamic, s)
+
+    def stmt_AugAssign(self, s, dynamic):
+        target = s.target
+        old = self.env.get(target.id) if isinstance(target, ast.Name) else None
+        if old is None or target.id in self.params or not isinstance(old, (Dyn, Const)):
+            raise Unspecialisable("an update in place", s)
+        value = self.expr(s.value)
+        if isinstance(old, Const):  # a number, a string: `n += 1` rebinds it
+            if isinstance(value, Const) and not dynamic:
+                self.env[target.id] = Const(evaluate(ast.BinOp(None, s.op, None),
+                                                      [old.value, value.value]))
+                return
+            joined = ast.BinOp(self.sp.materialise(old, s), s.op,
+                               self.sp.materialise(value, s))
+            name = self.bind_dynamic(target.id, fresh=not dynamic)
+            self.sp.fresh_values.add(name)
+            self.emit(ast.Assign([ast.Name(name, ast.Store())], joined), s)
+            return
+        name = self.flat.get(target.id)
+        if name is None or name not in self.sp.fresh_values \
+                or not (isinstance(old.node, ast.Name) and old.node.id == name):
+            # (it may be an argument's array, changed in place)
+            raise Unspecialisable("an update in place of a value it did not make", s)
+        self.emit(ast.AugAssign(ast.Name(name, ast.Store()), s.op,
+                                self.sp.materialise(value, s)), s)
+
+    def stmt_Expr(self, s, dynamic):
+        if isinstance(s.value, ast.Constant):
+            return
+        value = self.expr(s.value)
+        last = self.last_result(s.value, value)
+        if last is not None:  # `check(x)`, not `_r = check(x)`
+            self.sp.body.pop()
+            self.emit(ast.Expr(last.value), s)
+        elif isinstance(value, Dyn) and not isinstance(value.node, ast.Name):
+            self.emit(ast.Expr(value.node), s)
+
+    def stmt_If(self, s, dynamic):
+        test = self.expr(s.test)
+        known = truth(test)
+        if known is not None:
+            self.block(s.body if known else s.orelse, dynamic)
+            return
+        then, orelse = self.branch(s.body), self.branch(s.orelse)
+        self.emit(ast.If(self.sp.materialise(test, s), then or [ast.Pass()], orelse), s)
+
+    def stmt_While(self, s, dynamic):
+        if s.orelse:
+            raise Unspecialisable("while ... else", s)
+        self.prepare(s.body)  # (the test reads what the body writes)
+        test = self.expr(s.test)
+        if not isinstance(test, Dyn) or any(isinstance(n, ast.Call) for n in ast.walk(s.test)):
+            raise Unspecialisable("a while loop on a constant or on a call", s)
+        body = self.branch(s.body, loop=True)
+        self.emit(ast.While(test.node, body or [ast.Pass()], []), s)
+
+    def stmt_Pass(self, s, dynamic):
+        pass
+
+    def stmt_Break(self, s, dynamic):
+        if dynamic != "loop":  # (in a loop over a structure, or in a branch of one)
+            raise Unspecialisable(f"a {type(s).__name__.lower()} outside a loop of the "
+                                  "flat code", s)
+        self.emit(type(s)(), s)
+
+    stmt_Continue = stmt_Break
+
+    def stmt_Raise(self, s, dynamic):
+        if not dynamic:
+            raise Unspecialisable("a raise not under a condition", s)
+        self.sp.inert += 1  # an error message may show a layer
+        try:
+            exc = self.sp.materialise(self.expr(s.exc), s) if s.exc else None
+            cause = self.sp.materialise(self.expr(s.cause), s) if s.cause else None
+        finally:
+            self.sp.inert -= 1
+        self.emit(ast.Raise(exc, cause), s)
+
+    def stmt_Assert(self, s, dynamic):
+        test = self.expr(s.test)
+        if truth(test) is True:
+            return
+        msg = self.sp.materialise(self.expr(s.msg), s) if s.msg is not None else None
+        self.emit(ast.Assert(self.sp.materialise(test, s), msg), s)
 
     def last_result(self, node, value):
         """The statement `_r = f(x)` just written for the call `node` itself (not
@@ -258,13 +276,13 @@ class Frame:
             return last[1]
         return None
 
-    def rename_result(self, node, value, name, s, dynamic):
+    def rename_result(self, node, value, name, dynamic):
         """`y = f(x)` written as such rather than `_r = f(x); y = _r`."""
         last = self.last_result(node, value)
         if last is None:
             return False
         made = value.node.id in self.sp.fresh_values
-        flat = self.bind_dynamic(name, s, fresh=not dynamic)
+        flat = self.bind_dynamic(name, fresh=not dynamic)
         last.targets = [ast.Name(flat, ast.Store())]
         if made:
             self.sp.fresh_values.add(flat)
@@ -287,7 +305,7 @@ class Frame:
             if not isinstance(value, (Dyn, Const)):
                 raise Unspecialisable(f"`{name}`, a structure, rebound in a branch or loop",
                                       stmts[0])
-            flat = self.bind_dynamic(name, stmts[0], fresh=True)
+            flat = self.bind_dynamic(name, fresh=True)
             if isinstance(value, Const):
                 sp.fresh_values.add(flat)
             self.emit(ast.Assign([ast.Name(flat, ast.Store())],
@@ -309,7 +327,7 @@ class Frame:
         finally:
             sp.body = outer
 
-    def for_loop(self, s, dynamic):
+    def stmt_For(self, s, dynamic):
         """A loop over a structure written out item by item; any other loop
         written as a loop of the flat code."""
         if s.orelse:
@@ -387,7 +405,7 @@ class Frame:
             made = isinstance(value.node, (ast.BinOp, ast.UnaryOp, ast.Constant))
             if not made:
                 self.shared(value)  # `g = h`, `v = h[0]`: h is no longer updated in place
-            name = self.bind_dynamic(target.id, s, fresh=not dynamic)
+            name = self.bind_dynamic(target.id, fresh=not dynamic)
             if made:  # a value of its own (an arithmetic result, a number)
                 self.sp.fresh_values.add(name)
             if isinstance(value.node, ast.Name) and value.node.id == name:
@@ -413,7 +431,7 @@ class Frame:
                 for t in target.elts:
                     if not isinstance(t, ast.Name):
                         raise Unspecialisable("an unpacking into a part", s)
-                    names.append(ast.Name(self.bind_dynamic(t.id, s, fresh=not dynamic),
+                    names.append(ast.Name(self.bind_dynamic(t.id, fresh=not dynamic),
                                           ast.Store()))
                 self.emit(ast.Assign([ast.Tuple(names, ast.Store())],
                                      ast.Name(tmp, ast.Load())), s)
@@ -421,7 +439,7 @@ class Frame:
             raise Unspecialisable("an unpacking of a constant", s)
         raise Unspecialisable(f"an assignment to a {type(target).__name__}", s)
 
-    def bind_dynamic(self, name, s, fresh=False):
+    def bind_dynamic(self, name, fresh=False):
         """The flat name of local `name`, now holding a value of the flat code:
         a new one (`fresh`) where straight-line code rebinds it, so that each
         name of the flat code holds one kind of value (the compiler then knows
@@ -438,9 +456,9 @@ class Frame:
     def dynamic_target(self, target, s):
         """The flat target of a loop decided at run time."""
         if isinstance(target, ast.Name):
-            return ast.Name(self.bind_dynamic(target.id, s), ast.Store())
+            return ast.Name(self.bind_dynamic(target.id), ast.Store())
         if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
-            return ast.Tuple([ast.Name(self.bind_dynamic(e.id, s), ast.Store())
+            return ast.Tuple([ast.Name(self.bind_dynamic(e.id), ast.Store())
                               for e in target.elts], ast.Store())
         raise Unspecialisable("a loop target that is not a name", s)
 

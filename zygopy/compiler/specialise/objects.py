@@ -233,15 +233,6 @@ def stored_names(stmts):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-def part_of(obj, attribute, key):
-    """The field, cell or item `key` of `obj` as the builder reads it."""
-    if attribute:
-        return obj.__dict__[key]
-    if isinstance(obj, types.FunctionType):
-        return obj.__closure__[obj.__code__.co_freevars.index(key)].cell_contents
-    return obj[key]
-
-
 def zero_like_of(value):
     """The zero gradient the general path gives a value nothing reached."""
     from ...runtime.tangents import zero_like

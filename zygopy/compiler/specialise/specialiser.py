@@ -85,7 +85,7 @@ class Specialisation:
 class Specialiser:
     """Inline `fn(*args)` into one flat function (see the module docstring)."""
 
-    def __init__(self, fn, args, mask):
+    def __init__(self, fn, mask):
         self.spec = Specialisation(fn, param_names(fn))
         self.fn = fn
         self.mask = mask

@@ -21,7 +21,7 @@ from zygopy.forward import primal
 from zygopy.runtime.arrays import is_device_array
 
 from .activations import logsigmoid, relu
-from .ops.softmax import softmax_crossentropy
+from .ops.softmax import softmax_crossentropy, softmax_crossentropy_mean
 
 
 def check_sizes(loss, yhat, y):
@@ -105,8 +105,11 @@ def crossentropy(yhat, y, agg=np.mean, axis=-1, eps=None):
 def logitcrossentropy(yhat, y, agg=np.mean, axis=-1):
     """`crossentropy(softmax(ŷ), y)` computed stably from logits ŷ (no eps)."""
     check_sizes("logitcrossentropy", yhat, y)
-    losses = softmax_crossentropy(yhat, y, axis=axis)
-    return agg(losses)
+    if agg is np.mean:  # (the mean inside the kernel: one pass and a vector less)
+        loss = softmax_crossentropy_mean(yhat, y, axis)
+    else:
+        loss = agg(softmax_crossentropy(yhat, y, axis=axis))
+    return loss
 
 
 def binarycrossentropy(yhat, y, agg=np.mean, eps=None):

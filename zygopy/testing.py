@@ -29,7 +29,9 @@ def numerical_vjp(f, args, dy, eps=1e-6):
         if isinstance(a, bool) or not _is_float(a):
             grads.append(None)
             continue
-        base = np.array(a, dtype=np.float64)
+        # C order: a transposed or sliced input would make reshape(-1) a copy, so
+        # the perturbations would miss `base` and every difference read as zero
+        base = np.array(a, dtype=np.float64, order="C")
         g = np.zeros_like(base)
         flat, gflat = base.reshape(-1), g.reshape(-1)
         for j in range(flat.size):

@@ -8,4 +8,9 @@ from .pool import (  # noqa: F401
     meanpool2d_adjoint,
     scatter_windows,
 )
-from .softmax import logsoftmax, softmax, softmax_crossentropy  # noqa: F401
+from .softmax import (  # noqa: F401
+    logsoftmax,
+    softmax,
+    softmax_crossentropy,
+    softmax_crossentropy_mean,
+)

@@ -77,3 +77,41 @@ def softmax_crossentropy_rule(logits, target, axis=-1, _needed=(True, True)):
 
 
 softmax_crossentropy_rule.takes_needed = True  # dispatch passes which cotangents are used
+
+
+def softmax_crossentropy_mean(logits, target, axis=-1):
+    """`mean(softmax_crossentropy(logits, target, axis))`: the mean cross-entropy
+    over the samples, as one kernel (`logitcrossentropy`'s default `agg`).
+
+    Its rule keeps no vector of per-sample losses and makes the gradient of the
+    logits in three passes: a training step's loss costs about what it costs
+    written by hand."""
+    return np.mean(softmax_crossentropy(logits, target, axis=axis))
+
+
+@rule(softmax_crossentropy_mean)
+def softmax_crossentropy_mean_rule(logits, target, axis=-1, _needed=(True, True)):
+    """As `softmax_crossentropy_rule`, the mean taken inside: the value is
+    `-sum(target * logp) / n`, with n the number of samples (the size over the
+    other axes)."""
+    s = logits - np.max(logits, axis=axis, keepdims=True)
+    e = np.exp(s)
+    total_e = np.sum(e, axis=axis, keepdims=True)
+    s -= np.log(total_e)  # (s is the kernel's own: now log p)
+    n = s.size // s.shape[axis]  # samples (none: nan, as mean gives; no classes: the
+    # maximum above has already refused)
+    y = -np.sum(target * s) / n
+    need_target = len(_needed) < 2 or _needed[1]
+
+    def softmax_crossentropy_mean_pullback(dy):
+        scale = dy / n
+        total = np.sum(target, axis=axis, keepdims=True)  # 1 for labels that are
+        dlogits = e * (total / total_e)  # probabilities; any row sums work
+        dlogits -= target
+        dlogits *= scale
+        return dlogits, (s * -scale if need_target else None), None
+
+    return y, softmax_crossentropy_mean_pullback
+
+
+softmax_crossentropy_mean_rule.takes_needed = True

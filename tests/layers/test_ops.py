@@ -17,6 +17,7 @@ from layers.ops import (
     scatter_windows,
     softmax,
     softmax_crossentropy,
+    softmax_crossentropy_mean,
 )
 from layers.ops.conv import pads
 from layers.ops.pool import maxpool_indices
@@ -185,9 +186,35 @@ def test_softmax_rules(axis):
     check_rule(softmax, x, axis=axis)
     check_rule(logsoftmax, x, axis=axis)
     check_rule(softmax_crossentropy, x, t, axis=axis)
+    check_rule(softmax_crossentropy_mean, x, t, axis=axis)
     e = np.exp(x)
     np.testing.assert_allclose(softmax(x, axis), e / e.sum(axis, keepdims=True))
     np.testing.assert_allclose(logsoftmax(x, axis), np.log(softmax(x, axis)))
+
+
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    axis_at=st.integers(0, 2),
+    scale=st.sampled_from([1.0, 30.0, 1e3]),
+    one_hot=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_mean_crossentropy_kernel(shape, axis_at, scale, one_hot, seed):
+    """The fused mean kernel against the mean of the per-sample kernel, and its
+    rule against central differences, over shapes, axes, large logits and
+    one-hot or soft (unnormalised) targets."""
+    rng = np.random.default_rng(seed)
+    axis = axis_at % len(shape) - (axis_at % 2) * len(shape)  # both signs
+    x = scale * rng.standard_normal(shape)
+    if one_hot:
+        t = np.moveaxis(np.eye(shape[axis])[rng.integers(0, shape[axis], x.size // shape[axis])]
+                        .reshape(*np.delete(shape, axis % len(shape)), shape[axis]), -1, axis)
+    else:
+        t = rng.random(shape)
+    want = np.mean(softmax_crossentropy(x, t, axis=axis))
+    np.testing.assert_allclose(softmax_crossentropy_mean(x, t, axis), want, rtol=1e-12)
+    if scale == 1.0:  # (large logits: central differences cross the kinks of the max)
+        check_rule(softmax_crossentropy_mean, x, t, axis=axis)
 
 
 def test_softmax_is_stable_and_keeps_float32():
@@ -195,7 +222,9 @@ def test_softmax_is_stable_and_keeps_float32():
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         y, ly = softmax(x), logsoftmax(x)
         ce = softmax_crossentropy(x, np.eye(3, dtype=np.float32)[[1, 0]])
-    assert y.dtype == ly.dtype == ce.dtype == np.float32
+        mean = softmax_crossentropy_mean(x, np.eye(3, dtype=np.float32)[[1, 0]])
+    assert y.dtype == ly.dtype == ce.dtype == mean.dtype == np.float32
+    np.testing.assert_allclose(mean, (2000 + np.log(3)) / 2, rtol=1e-6)
     np.testing.assert_allclose(y, [[1, 0, 0], [1 / 3] * 3], atol=1e-7)
     np.testing.assert_allclose(ly[0], [0, -2000, -1000])
     np.testing.assert_allclose(ce, [2000, np.log(3)], rtol=1e-6)

@@ -411,3 +411,13 @@ def test_elementwise_formulas_read_numpys_constants():
                    "np.pi * np.cos(np.pi * x)")
     (g,) = zp.gradient(lambda x: np.sum(sin_of_pi_x(x)), np.array([0.25, 1.0]))
     np.testing.assert_allclose(g, np.pi * np.cos(np.pi * np.array([0.25, 1.0])))
+
+
+def test_numerical_vjp_of_a_transposed_or_sliced_input():
+    """The shared checker perturbs a copy in C order: a transposed input once
+    gave an all-zero difference quotient (reshape(-1) of it is a copy), so a
+    wrong rule would have passed."""
+    a = np.arange(6.0).reshape(2, 3)
+    for x in (a.T, a[:, ::2], np.asfortranarray(a)):
+        (got,) = numerical_vjp(lambda v: np.sum(v * v), [x], 1.0)
+        assert_close(got, 2 * x)

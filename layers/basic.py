@@ -251,14 +251,15 @@ class Dense:
         self.activation = activation
 
     def __call__(self, x):
-        check_size(
-            self,
-            "input features (last axis)",
-            self.weight.shape[1],
-            x.shape[-1] if x.ndim else "a scalar",
-            x.shape,
-            self.weight.shape,
-        )
+        if x.ndim == 0 or x.shape[-1] != self.weight.shape[1]:  # (the message is
+            check_size(  # made only then)
+                self,
+                "input features (last axis)",
+                self.weight.shape[1],
+                x.shape[-1] if x.ndim else "a scalar",
+                x.shape,
+                self.weight.shape,
+            )
         y = x @ self.weight.T
         if self.bias is not None:
             y = y + self.bias

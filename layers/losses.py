@@ -27,6 +27,8 @@ from .ops.softmax import softmax_crossentropy, softmax_crossentropy_mean
 def check_sizes(loss, yhat, y):
     """Raise a ValueError naming `loss` unless ŷ and y have the same shape (and
     a TypeError unless both are on one device: CuPy or numpy)."""
+    if type(yhat) is np.ndarray is type(y) and yhat.shape == y.shape:
+        return  # (the common case, checked first: a training step's loss)
     if np.shape(yhat) != np.shape(y):
         raise ValueError(
             f"{loss}: prediction ŷ has shape {np.shape(yhat)} but target "

@@ -142,8 +142,9 @@ def _fast(f, args, value, mask=None):
             _DIFFERENTIATING.pop()
     grads = out[1] if value else out
     if mask is not None:
-        grads = tuple(g if m else None for g, m in zip(grads, mask))
-        grads = tuple(None if g is None else materialize(g, a) for g, a in zip(grads, args))
+        grads = tuple(None if not m or g is None else g if type(g) is _NDARRAY and
+                      g.dtype is a.dtype and g.shape == a.shape else materialize(g, a)
+                      for g, a, m in zip(grads, args, mask))
         return (out[0], grads) if value else grads
     if floats:
         for g in grads:

@@ -48,8 +48,10 @@ class Rule:
 
     def _scratch(self, like):
         """A reusable buffer shaped like `like` (rules are used one step at a time)."""
-        cache = self.__dict__.setdefault("_buffers", {})
-        key = (like.shape, like.dtype.str, type(like))
+        cache = self.__dict__.get("_buffers")
+        if cache is None:
+            cache = self.__dict__["_buffers"] = {}
+        key = (like.shape, like.dtype, type(like))
         buf = cache.get(key)
         if buf is None:
             buf = cache[key] = _aligned_like(like) if like.flags.c_contiguous else \

@@ -123,10 +123,6 @@ def _as_grad(g, param, where):
     return g
 
 
-def _step(rule, state, param, grad):
-    return rule.step(state, param, grad)  # in place (see Rule.step)
-
-
 def setup(rule, model) -> OptState:
     """Initialise explicit optimiser state for every trainable parameter of `model`.
 
@@ -174,7 +170,7 @@ def _update_explicit(state, model, grads):
                 f"no optimiser state for parameter {path!r}: the model gained or "
                 "renamed parameters (or was thawed) after setup; call setup again"
             )
-        leaf.state = _step(leaf.rule, leaf.state, param, g)
+        leaf.state = leaf.rule.step(leaf.state, param, g)  # in place (see Rule.step)
     return state, model
 
 
@@ -217,7 +213,7 @@ def _update_implicit(rule, params, grads):
     gs = [_as_grad(g, p, f"array {p.shape}") for p, g in pairs]
     gs = _global_clip(rule, gs, states[0] if states else None)
     for (p, _), g, state in zip(pairs, gs, states):
-        store[id(p)] = (p, _step(rule, state, p, g))
+        store[id(p)] = (p, rule.step(state, p, g))
 
 
 def adjust(opt_or_state, lr=None, **hyperparams):

@@ -26,6 +26,7 @@ import types
 
 import numpy as np
 
+from .. import api  # (zygopy.api imports this module: its names are read at call time)
 from ..errors import NoRuleError, UnsupportedSyntax
 from . import dispatch, sources, tracebacks
 from .structure import filled, holds_differentiable
@@ -109,8 +110,6 @@ def withgradient(f, args, mask=None):
 
 
 def _run(key, entry, found, args):
-    from .. import api
-
     flat_args, objects, statics = found
     flat = entry.flat
     if not entry.compiled:  # compiled before it runs: a refusal of the flat code

@@ -383,8 +383,9 @@ class GradFunction:
         chosen = tuple(i % len(args) for i in chosen)
         if self.has_aux:
             value, grads = _withgradient_of(self.f, args, chosen, True)
-        elif any(i not in chosen and not isinstance(a, float)
-                 and dispatch.carries_gradient(a) for i, a in enumerate(args)):
+        elif any(i not in chosen and not isinstance(a, float) and (
+                type(a) is _NDARRAY and a.dtype.kind in "fc" or dispatch.carries_gradient(a))
+                for i, a in enumerate(args)):
             mask = tuple(i in chosen for i in range(len(args)))
             out = _fast(self.f, args, self.with_value, mask)
             if out is None:

@@ -250,7 +250,7 @@ def _entry(spec):
 
 
 def _zero_of(value):
-    return materialize(ZERO, value)
+    return None if value is None else materialize(ZERO, value)
 
 
 def _closure_tangent(f, fields):

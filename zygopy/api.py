@@ -44,7 +44,7 @@ def _top_pullback(f, args):
     if not callable(f):
         raise TypeError(f"the function to differentiate must be callable, got a "
                         f"{type(f).__name__}: gradient(f, *args) takes f first")
-    y, pb = top_call(f, args, need_free=bool(dispatch.IMPLICIT))
+    y, pb = top_call(f, args, need_free=bool(_THREAD.implicit))
 
     def back(dy):
         grads = pb(_cotangent(dy, y))
@@ -88,7 +88,7 @@ _FAST: dict = {}  # weakref(f) or (weakref(f), mask) -> [floats only, float or d
 #     per argument, observed, unwrap, [f_gradient, f_withgradient], evict, mask,
 #     f_gradient surely returns floats (for `_remember_last`), the code it was made of]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
-_IMPLICIT = dispatch.IMPLICIT  # the list itself (mutated in place, never rebound)
+_THREAD = dispatch.THREAD  # this thread's implicit contexts and forward passes
 _ref = weakref.ref
 _NDARRAY = np.ndarray
 
@@ -102,7 +102,7 @@ def _fast(f, args, value, mask=None):
         entry = _FAST.get(_ref(f) if mask is None else (_ref(f), mask))
     except TypeError:  # not weakly referenceable: a builtin, a bound method...
         return None
-    if entry is None or _IMPLICIT:
+    if entry is None or _THREAD.implicit:
         return None
     floats, arg_types, observed, unwrap, fused, _, _, _, code = entry
     if (f.fn if unwrap else f).__code__ is not code:  # its __code__ was replaced
@@ -127,7 +127,7 @@ def _fast(f, args, value, mask=None):
     elif entry[7] and not value:  # `gradient` of it again: remembered as the last
         _remember_last(f, run, len(args))
     if observed:  # code it calls may ask is_differentiating()
-        _DIFFERENTIATING.append(f.fn if unwrap else f)
+        _THREAD.differentiating.append(f.fn if unwrap else f)
     try:
         out = run(*args)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
@@ -139,7 +139,7 @@ def _fast(f, args, value, mask=None):
         raise
     finally:
         if observed:
-            _DIFFERENTIATING.pop()
+            _THREAD.differentiating.pop()
     grads = out[1] if value else out
     if mask is not None:
         grads = tuple(None if not m or g is None else g if type(g) is _NDARRAY and
@@ -223,7 +223,7 @@ def _remember_fast(f, args, mask=None):
     when `f` is a plain function called with positional floats/float arrays
     (differentiating those `mask` flags, when given)."""
     fn = plain(f)
-    if type(fn) is not types.FunctionType or _IMPLICIT or fn.__defaults__ \
+    if type(fn) is not types.FunctionType or _THREAD.implicit or fn.__defaults__ \
             or fn.__kwdefaults__ or _has_rule(fn):
         return
     code = fn.__code__
@@ -243,27 +243,25 @@ def _remember_fast(f, args, mask=None):
                   False, fn.__code__]  # observed and `_remember_last`'s flag: by _fuse
 
 
-_DIFFERENTIATING: list = []  # functions whose forward pass is running now
-
-
 @contextlib.contextmanager
 def differentiating(f=None):
     """Within this block `is_differentiating()` is true (what `gradient` does
     around a forward pass; `checkpointed` uses it for its recomputation)."""
-    _DIFFERENTIATING.append(f)
+    _THREAD.differentiating.append(f)
     try:
         yield
     finally:
-        _DIFFERENTIATING.pop()
+        _THREAD.differentiating.pop()
 
 
 def is_differentiating() -> bool:
-    """True while the forward pass of a `gradient`/`pullback` call runs.
+    """True while the forward pass of a `gradient`/`pullback` call runs in this
+    thread (another thread's gradient does not make it true here).
 
     Layers with a train mode (BatchNorm, Dropout) use it as their default:
     they train under `gradient` and run in test mode otherwise (Flux's
     `istraining()`)."""
-    return bool(_DIFFERENTIATING)
+    return bool(_THREAD.differentiating)
 
 
 def pullback(f, *args):
@@ -291,7 +289,7 @@ def gradient(f, *args):
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
     if (f is _last_plain or _last_ref() is f) and f.__code__ is _last_code \
-            and not _IMPLICIT:
+            and not _THREAD.implicit:
         for a in args:
             if type(a) is not float:
                 break
@@ -420,7 +418,8 @@ def _specialised(f, args, mask):
     """`(value, gradients)` by the flat function specialised on the structure
     of `args` (runtime.specialised), or None: then the general path runs."""
     fn = plain(f)
-    if _IMPLICIT or _DIFFERENTIATING or type(fn) is not types.FunctionType or _has_rule(fn):
+    if _THREAD.implicit or _THREAD.differentiating or type(fn) is not types.FunctionType \
+            or _has_rule(fn):
         return None
     return specialised.withgradient(fn, args, mask)
 
@@ -437,7 +436,7 @@ def _withgradient_of(f, args, chosen, has_aux):
     fn = plain(f)
     with differentiating(fn):
         if type(fn) is types.FunctionType and not _has_rule(fn):
-            y, pb = dispatch.call_function(fn, args, {}, need_free=bool(dispatch.IMPLICIT),
+            y, pb = dispatch.call_function(fn, args, {}, need_free=bool(_THREAD.implicit),
                                            mask=mask, top=True)
         else:  # (a function with a rule: by its rule)
             y, pb = dispatch.call_masked(mask, fn, *args)

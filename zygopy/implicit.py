@@ -154,21 +154,21 @@ def _implicit_pullback(f, ps):
 
     f = plain(f)
     ctx = _Context(ps)
-    dispatch.IMPLICIT.append(ctx)
+    dispatch.THREAD.implicit.append(ctx)
     try:
         y, pb = top_call(f, (), need_free=True)  # its closure too: a model held there
     finally:
-        dispatch.IMPLICIT.pop()
+        dispatch.THREAD.implicit.pop()
 
     def back_implicit(dy):
         ctx.grads = {}
-        dispatch.IMPLICIT.append(ctx)
+        dispatch.THREAD.implicit.append(ctx)
         try:
             d_f = pb(ZERO if dy is None else dy)[0]
             # what `f` closes over (a model in a closure, a bound method's self)
             ctx.accumulate(f, d_f)
         finally:
-            dispatch.IMPLICIT.pop()
+            dispatch.THREAD.implicit.pop()
         grads = {id(p): ctx.grads.get(id(p), ZERO) for p in ps}
         return Grads(ps, {k: (zero_like(p) if g is ZERO else g)
                           for (k, g), p in zip(grads.items(), ps)})

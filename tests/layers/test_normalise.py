@@ -170,6 +170,46 @@ def test_automatic_mode_follows_is_differentiating():
     assert set(np.unique(dx)) == {0.0, 2.0}
 
 
+def test_another_threads_gradient_leaves_this_thread_in_test_mode():
+    """is_differentiating() is per thread: a model run for inference in one
+    thread while another differentiates keeps its dropout off (and a thread's
+    implicit parameters do not reach another's explicit gradient)."""
+    import threading
+
+    x = X4[:, :, 0, 0]
+    drop = Dropout(0.5, rng=np.random.default_rng(5))
+    inside, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def hold(v):
+        inside.set()
+        done.wait(10)
+        return v
+
+    zp.nondifferentiable(hold)
+    ps = zp.params(x)
+
+    def implicit_loss():
+        hold(0.0)  # (no gradient through it: the wait only)
+        return np.sum(x**2)
+
+    worker = threading.Thread(
+        target=lambda: seen.setdefault("g", zp.gradient(implicit_loss, ps))
+    )
+    worker.start()
+    try:
+        assert inside.wait(10)
+        seen["here"] = zp.is_differentiating()
+        seen["drop"] = drop(x)
+        seen["explicit"] = zp.gradient(lambda v: np.sum(v * v), x)
+    finally:
+        done.set()
+        worker.join(10)
+    assert seen["here"] is False and seen["drop"] is x
+    np.testing.assert_allclose(seen["explicit"][0], 2 * x)
+    np.testing.assert_allclose(seen["g"][x], 2 * x)
+
+
 def _penalty(m, x):
     (gx,) = zp.gradient(lambda x: np.sum(m(x)), x)
     return np.sum(gx**2)

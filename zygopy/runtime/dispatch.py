@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import threading
 import types
 import weakref
 
@@ -31,7 +32,20 @@ from .tracebacks import point_at_user_line
 
 _COMPILED: dict = {}  # (code, kinds, need_free, implicit) -> compiler.Compiled
 _BUILT: dict = {}  # weakref(function) -> {key: (forward, backward, compiled)}
-IMPLICIT: list = []  # stack of active implicit-parameter contexts
+
+
+class _PerThread(threading.local):
+    """What a thread is doing now: its stacks of implicit-parameter contexts
+    and of functions whose forward pass runs (`is_differentiating()`). Per
+    thread: a model run for inference in one thread while another trains it
+    must not see the other's gradient (Dropout would drop units)."""
+
+    def __init__(self):
+        self.implicit = []
+        self.differentiating = []
+
+
+THREAD = _PerThread()
 # never compiled: rules or nothing (their code validates, caches and dispatches in
 # ways a gradient cannot follow; the user's call is named rather than their internals)
 LIBRARIES = {"numpy", "cupy", "scipy", "cupyx", "statistics", "random", "fractions",
@@ -234,7 +248,7 @@ def _dispatch(f, args, kwargs, mask):
     if isinstance(f, types.FunctionType):
         needed = args if mask is None else \
             [a for a, m in zip(args, _padded(mask, len(args))) if m]
-        if not IMPLICIT and not f.__closure__ and not _any_carries(needed, kwargs):
+        if not THREAD.implicit and not f.__closure__ and not _any_carries(needed, kwargs):
             return f(*args, **kwargs), ZeroPullback(n)
         return call_function(f, args, kwargs, need_free=bool(f.__closure__), mask=mask)
     with_self = None if mask is None else (True,) + tuple(mask)
@@ -759,7 +773,7 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
     if need_free:
         need_free = free_signature(f)
     for attempt in (0, 1):
-        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(IMPLICIT))
+        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(THREAD.implicit))
         if compiled.changed:
             changed = _changed_in_place(compiled, args)
             if changed and not top:

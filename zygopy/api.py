@@ -44,7 +44,7 @@ def _top_pullback(f, args):
     if not callable(f):
         raise TypeError(f"the function to differentiate must be callable, got a "
                         f"{type(f).__name__}: gradient(f, *args) takes f first")
-    y, pb = top_call(f, args, need_free=bool(_THREAD.implicit))
+    y, pb = top_call(f, args, need_free=_in_implicit())
 
     def back(dy):
         grads = pb(_cotangent(dy, y))
@@ -89,6 +89,15 @@ _FAST: dict = {}  # weakref(f) or (weakref(f), mask) -> [floats only, float or d
 #     f_gradient surely returns floats (for `_remember_last`), the code it was made of]
 _FAST_LIMIT = 256  # entries; a program making new functions in a loop starts afresh
 _THREAD = dispatch.THREAD  # this thread's implicit contexts and forward passes
+_ANY_IMPLICIT = dispatch.ANY_IMPLICIT  # (the list itself: mutated, never rebound)
+
+
+def _in_implicit():
+    """Whether this thread is inside an implicit-parameter gradient (the hot
+    paths spell this out: a call costs as much as the test)."""
+    return bool(_ANY_IMPLICIT and _THREAD.implicit)
+
+
 _ref = weakref.ref
 _NDARRAY = np.ndarray
 
@@ -102,7 +111,7 @@ def _fast(f, args, value, mask=None):
         entry = _FAST.get(_ref(f) if mask is None else (_ref(f), mask))
     except TypeError:  # not weakly referenceable: a builtin, a bound method...
         return None
-    if entry is None or _THREAD.implicit:
+    if entry is None or (_ANY_IMPLICIT and _THREAD.implicit):
         return None
     floats, arg_types, observed, unwrap, fused, _, _, _, code = entry
     if (f.fn if unwrap else f).__code__ is not code:  # its __code__ was replaced
@@ -223,7 +232,7 @@ def _remember_fast(f, args, mask=None):
     when `f` is a plain function called with positional floats/float arrays
     (differentiating those `mask` flags, when given)."""
     fn = plain(f)
-    if type(fn) is not types.FunctionType or _THREAD.implicit or fn.__defaults__ \
+    if type(fn) is not types.FunctionType or _in_implicit() or fn.__defaults__ \
             or fn.__kwdefaults__ or _has_rule(fn):
         return
     code = fn.__code__
@@ -289,7 +298,7 @@ def gradient(f, *args):
     returns a `Grads` looked up by the arrays themselves: `gs[W]`.
     """
     if (f is _last_plain or _last_ref() is f) and f.__code__ is _last_code \
-            and not _THREAD.implicit:
+            and not (_ANY_IMPLICIT and _THREAD.implicit):
         for a in args:
             if type(a) is not float:
                 break
@@ -418,7 +427,7 @@ def _specialised(f, args, mask):
     """`(value, gradients)` by the flat function specialised on the structure
     of `args` (runtime.specialised), or None: then the general path runs."""
     fn = plain(f)
-    if _THREAD.implicit or _THREAD.differentiating or type(fn) is not types.FunctionType \
+    if _in_implicit() or _THREAD.differentiating or type(fn) is not types.FunctionType \
             or _has_rule(fn):
         return None
     return specialised.withgradient(fn, args, mask)
@@ -436,7 +445,7 @@ def _withgradient_of(f, args, chosen, has_aux):
     fn = plain(f)
     with differentiating(fn):
         if type(fn) is types.FunctionType and not _has_rule(fn):
-            y, pb = dispatch.call_function(fn, args, {}, need_free=bool(_THREAD.implicit),
+            y, pb = dispatch.call_function(fn, args, {}, need_free=_in_implicit(),
                                            mask=mask, top=True)
         else:  # (a function with a rule: by its rule)
             y, pb = dispatch.call_masked(mask, fn, *args)

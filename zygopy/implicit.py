@@ -154,21 +154,15 @@ def _implicit_pullback(f, ps):
 
     f = plain(f)
     ctx = _Context(ps)
-    dispatch.THREAD.implicit.append(ctx)
-    try:
+    with dispatch.implicit(ctx):
         y, pb = top_call(f, (), need_free=True)  # its closure too: a model held there
-    finally:
-        dispatch.THREAD.implicit.pop()
 
     def back_implicit(dy):
         ctx.grads = {}
-        dispatch.THREAD.implicit.append(ctx)
-        try:
+        with dispatch.implicit(ctx):
             d_f = pb(ZERO if dy is None else dy)[0]
             # what `f` closes over (a model in a closure, a bound method's self)
             ctx.accumulate(f, d_f)
-        finally:
-            dispatch.THREAD.implicit.pop()
         grads = {id(p): ctx.grads.get(id(p), ZERO) for p in ps}
         return Grads(ps, {k: (zero_like(p) if g is ZERO else g)
                           for (k, g), p in zip(grads.items(), ps)})

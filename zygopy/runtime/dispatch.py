@@ -46,6 +46,23 @@ class _PerThread(threading.local):
 
 
 THREAD = _PerThread()
+# every thread's active implicit contexts: the cheap first test of the hot paths
+# (`ANY_IMPLICIT and THREAD.implicit`), a thread-local read costing as much as
+# the rest of a scalar gradient
+ANY_IMPLICIT: list = []
+
+
+@contextlib.contextmanager
+def implicit(ctx):
+    """Within this block `ctx` is this thread's innermost implicit-parameter
+    context (it collects the adjoints of its Params' arrays)."""
+    THREAD.implicit.append(ctx)
+    ANY_IMPLICIT.append(ctx)
+    try:
+        yield
+    finally:
+        THREAD.implicit.pop()
+        ANY_IMPLICIT.remove(ctx)
 # never compiled: rules or nothing (their code validates, caches and dispatches in
 # ways a gradient cannot follow; the user's call is named rather than their internals)
 LIBRARIES = {"numpy", "cupy", "scipy", "cupyx", "statistics", "random", "fractions",
@@ -248,7 +265,8 @@ def _dispatch(f, args, kwargs, mask):
     if isinstance(f, types.FunctionType):
         needed = args if mask is None else \
             [a for a, m in zip(args, _padded(mask, len(args))) if m]
-        if not THREAD.implicit and not f.__closure__ and not _any_carries(needed, kwargs):
+        if not (ANY_IMPLICIT and THREAD.implicit) and not f.__closure__ \
+                and not _any_carries(needed, kwargs):
             return f(*args, **kwargs), ZeroPullback(n)
         return call_function(f, args, kwargs, need_free=bool(f.__closure__), mask=mask)
     with_self = None if mask is None else (True,) + tuple(mask)
@@ -773,7 +791,8 @@ def call_function(f, args, kwargs, need_free, mask=None, top=False):
     if need_free:
         need_free = free_signature(f)
     for attempt in (0, 1):
-        forward, backward, compiled = adjoint_functions(f, kinds, need_free, bool(THREAD.implicit))
+        forward, backward, compiled = adjoint_functions(f, kinds, need_free,
+                                                       bool(ANY_IMPLICIT and THREAD.implicit))
         if compiled.changed:
             changed = _changed_in_place(compiled, args)
             if changed and not top:

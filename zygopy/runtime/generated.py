@@ -31,6 +31,7 @@ from ..rules.registry import RULES, lookup, method_key, rule
 from . import dispatch as _dispatch
 from .arrays import array_module, is_device_array, rows_cotangent, unbroadcast
 from .dispatch import (  # noqa: F401
+    ANY_IMPLICIT,
     THREAD,
     _plain,
     Stale,
@@ -273,9 +274,8 @@ def split_grads(grads, positional, keywords):
 
 def implicit(x, dx):
     """Hand the adjoint of a global to the implicit-parameter context (Params)."""
-    implicit = THREAD.implicit
-    if implicit and dx is not ZERO and dx is not None:
-        implicit[-1].accumulate(x, dx)
+    if ANY_IMPLICIT and THREAD.implicit and dx is not ZERO and dx is not None:
+        THREAD.implicit[-1].accumulate(x, dx)
 
 
 # -- mutation -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 from . import facts as ann
-from . import naming, templates
+from . import naming, templates, unbound
 from .activity import ARRAY, SCALAR
 from .build import (
     LOAD,
@@ -57,6 +57,7 @@ class Reverse(CallSites):
         self.assigned = {}  # name -> how many times assigned (loops count twice)
         self.loop_depth = 0
         self.mutates = False  # an active `a[i] = v`: the backward undoes and redoes it
+        self.unbound = set()  # packed names some read may find unbound (checked there)
 
     def adjoint(self, name):
         """The name of `name`'s adjoint in this function (`dx` for `x`)."""
@@ -83,13 +84,15 @@ class Reverse(CallSites):
             if again == needed:
                 break
             needed = again
+        saved = sorted(needed | ({"_tape"} if taped else set()))
+        packed = set(saved) - {"_tape"} - set(self.params) - self.fresh.created
+        fwd, self.unbound = unbound.checked(fwd, packed, self.params)
         fwd = _Markers(taped, forward=True).block(fwd)
         bwd = _drop_empty_ifs(_Markers(taped, forward=False).block(bwd))
         for name in self.implicit_globals:
             if name in self.defined:
                 bwd.append(ast.Expr(_zp_call("implicit", _name(name),
                                              _name(self.adjoint(name)))))
-        saved = sorted(needed | ({"_tape"} if taped else set()))
         return self.forward_def(fwd, result, saved, taped), \
             self.backward_def(bwd, saved, outputs)
 
@@ -102,9 +105,10 @@ class Reverse(CallSites):
             pre.append(_assign(entry, _name(param)))
         if taped:
             pre.append(_assign("_tape", ast.List([], LOAD)))
-        for name in saved:
-            if name not in self.params and name != "_tape":
-                pre.append(_assign(name, ast.Constant(None)))
+        for name in saved:  # (packed on every path; a name some read may find
+            if name not in self.params and name != "_tape":  # unbound is checked)
+                pre.append(_assign(name, _zp("UNBOUND") if name in self.unbound
+                                   else ast.Constant(None)))
         packed = ast.Tuple([_name(n) for n in saved], LOAD)
         ret = ast.Return(ast.Tuple([result, packed], LOAD))
         args = ast.arguments([], [ast.arg(p) for p in self.params], None, [], [], None, [])

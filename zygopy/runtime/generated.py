@@ -116,6 +116,25 @@ def _is_array(y):
     return isinstance(y, np.ndarray) or is_device_array(y)
 
 
+class _Unbound:
+    """What a local the forward packs holds until the user's code binds it
+    (`zygopy.compiler.unbound`): a read of it raises UnboundLocalError first."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<unbound>"
+
+
+UNBOUND = _Unbound()
+
+
+def unbound_local(name):
+    """Python's own error for a read of local `name` before any assignment."""
+    raise UnboundLocalError(
+        f"cannot access local variable {name!r} where it is not associated with a value")
+
+
 def stale():
     """A guarded callee was rebound since compilation."""
     raise Stale()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import types
 
+import numpy as np
+
+# no fields: functions, modules, classes, and numpy's ufuncs (whose __dict__
+# holds only their __module__ and __qualname__)
 _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type,
-           types.MethodType)
+           types.MethodType, np.ufunc)
 
 
 def object_fields(obj):

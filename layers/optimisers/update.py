@@ -24,6 +24,7 @@ from ..functor import is_array
 from .composite import ClipGlobalNorm, OptimiserChain
 from .rules import Rule
 from .schedules import Scheduler
+from .together import step_small
 
 
 class Leaf:
@@ -163,14 +164,20 @@ def _update_explicit(state, model, grads):
     if triples:
         leaf = state.leaves.get(triples[0][0])
         gs = _global_clip(state.rule, gs, leaf.state if leaf is not None else None)
-    for (path, param, _), g in zip(triples, gs):
+    leaves = []
+    for path, _, _ in triples:  # (all found before any changes)
         leaf = state.leaves.get(path)
         if leaf is None:
             raise KeyError(
                 f"no optimiser state for parameter {path!r}: the model gained or "
                 "renamed parameters (or was thawed) after setup; call setup again"
             )
-        leaf.state = leaf.rule.step(leaf.state, param, g)  # in place (see Rule.step)
+        leaves.append(leaf)
+    params = [p for _, p, _ in triples]
+    done = set(step_small(state, leaves, params, gs))  # small Adam parameters: at once
+    for i, (leaf, param, g) in enumerate(zip(leaves, params, gs)):
+        if i not in done:
+            leaf.state = leaf.rule.step(leaf.state, param, g)  # in place (see Rule.step)
     return state, model
 
 
@@ -229,10 +236,15 @@ def adjust(opt_or_state, lr=None, **hyperparams):
         hyperparams["eta"] = lr
     if isinstance(opt_or_state, OptState):
         new_rule = adjust(opt_or_state.rule, **hyperparams)
-        leaves = {
-            k: Leaf(adjust(v.rule, **hyperparams), v.state)
-            for k, v in opt_or_state.leaves.items()
-        }
+        adjusted = {}  # leaves sharing a rule share its adjusted copy
+
+        def adjusted_rule(rule):
+            if id(rule) not in adjusted:
+                adjusted[id(rule)] = adjust(rule, **hyperparams)
+            return adjusted[id(rule)]
+
+        leaves = {k: Leaf(adjusted_rule(v.rule), v.state)
+                  for k, v in opt_or_state.leaves.items()}
         return OptState(new_rule, leaves)
     rule = opt_or_state
     missing = [k for k in hyperparams if not _has_field(rule, k)]

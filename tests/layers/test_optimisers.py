@@ -515,3 +515,74 @@ def test_adam_moments_are_aligned_zeros_laid_out_like_the_parameter():
     f = np.asfortranarray(np.ones((7, 5)))
     m, _, _ = rule.init(f)
     assert m.flags.f_contiguous and not m.any()
+
+
+def _grads_like(model, rng, skip=()):
+    """A structural gradient of a dict of Dense layers: random arrays, None
+    for the layers named in `skip`."""
+    return {k: None if k in skip else Tangent(Dense, weight=rng.standard_normal(d.weight.shape)
+                                               .astype(d.weight.dtype),
+                                               bias=rng.standard_normal(d.bias.shape)
+                                               .astype(d.bias.dtype), activation=None)
+            for k, d in model.items()}
+
+
+def _model(seed):
+    from layers import f64, set_seed
+
+    set_seed(seed)
+    return {"a": Dense(3, 4), "big": Dense(200, 100), "c": Dense(4, 2),
+            "d": f64(Dense(2, 5)), "e": f64(Dense(5, 1))}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_adam_parameters_stepped_together_match_one_by_one(monkeypatch, seed):
+    """Parameters small enough to be stepped together (one flat array per
+    rule, dtype and step count) end bitwise where stepping each alone puts
+    them, through skipped layers (their step counts fall behind), a second
+    dtype, a large parameter, an `adjust`, and moments reloaded in place."""
+    from layers.optimisers import together
+
+    runs, default = {}, together.SMALL
+    for small in (default, 0):  # 0: every parameter stepped alone
+        monkeypatch.setattr(together, "SMALL", small)
+        rng = np.random.default_rng(seed)
+        model = _model(seed)
+        state = O.setup(O.Adam(0.01), model)
+        for step in range(6):
+            skip = {"c"} if step in (2, 3) else set()
+            O.update(state, model, _grads_like(model, rng, skip))
+            if step == 3:
+                state = O.adjust(state, lr=0.003)
+            if step == 4:  # a load copies saved moments into the states' arrays
+                m = state["a.weight"].state[0]
+                m[...] = m * 0.5
+        runs[small] = (model, state)
+    (grouped, gstate), (alone, astate) = runs[default], runs[0]
+    assert getattr(gstate, "_together", None) is not None  # (grouping did happen)
+    assert getattr(astate, "_together", None) is None
+    for k in grouped:
+        for field in ("weight", "bias"):
+            a, b = getattr(grouped[k], field), getattr(alone[k], field)
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b, err_msg=f"{k}.{field}")
+    for path, leaf in gstate.leaves.items():
+        for a, b in zip(leaf.state[:2], astate[path].state[:2]):
+            np.testing.assert_array_equal(a, b, err_msg=path)
+        assert leaf.state[2] == astate[path].state[2]
+
+
+def test_grouped_moments_are_views_the_state_shows():
+    """After a step together, each leaf's moments are views of one buffer,
+    shaped like its parameter; replacing a leaf's state regroups from it."""
+    model = {"a": Dense(3, 4), "c": Dense(4, 2)}
+    state = O.setup(O.Adam(), model)
+    rng = np.random.default_rng(0)
+    O.update(state, model, _grads_like(model, rng))
+    m = state["a.weight"].state[0]
+    assert m.shape == (4, 3) and m.base is not None
+    assert state["c.bias"].state[0].base is m.base
+    fresh = tuple(np.zeros_like(a) for a in state["c.weight"].state[:2])
+    state["c.weight"].state = (*fresh, state["c.weight"].state[2])
+    O.update(state, model, _grads_like(model, rng))
+    assert state["c.weight"].state[0].base is not m.base  # regrouped

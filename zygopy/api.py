@@ -383,11 +383,12 @@ class GradFunction:
     def __call__(self, *args, **kwargs):
         if kwargs:  # passed through, not differentiated (JAX's grad does the same)
             return _with_keywords(self, kwargs)(*args)
+        n = len(args)
         chosen = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
         for i in chosen:
-            if not -len(args) <= i < len(args):
-                raise IndexError(f"argnums {i} is out of range for {len(args)} arguments")
-        chosen = tuple(i % len(args) for i in chosen)
+            if not -n <= i < n:
+                raise IndexError(f"argnums {i} is out of range for {n} arguments")
+        chosen = (chosen[0] % n,) if len(chosen) == 1 else tuple(i % n for i in chosen)
         if self.has_aux:
             value, grads = _withgradient_of(self.f, args, chosen, True)
         elif any(i not in chosen and not isinstance(a, float) and (

@@ -108,11 +108,14 @@ def _global_clip(rule, grads, state):
 
 
 def _as_grad(g, param, where):
+    """`g` as the gradient of `param`: its shape (checked), dtype and layout
+    (`where`: the parameter's path, for the error; None in implicit style)."""
     if type(g) is np.ndarray and type(param) is np.ndarray and g.dtype is param.dtype \
             and g.shape == param.shape and g.flags.c_contiguous:
         return g  # (the common case: a gradient made for this parameter)
     xp_array = g if is_array(g) else np.asarray(g)
     if xp_array.shape != param.shape:
+        where = f"array {param.shape}" if where is None else repr(where)
         raise ValueError(
             f"gradient for {where} has shape {xp_array.shape}, parameter has {param.shape}"
         )
@@ -160,7 +163,7 @@ def update(opt_or_state, model_or_params, grads):
 
 def _update_explicit(state, model, grads):
     triples = functor.gradient_pairs(model, grads)
-    gs = [_as_grad(g, p, repr(path)) for path, p, g in triples]
+    gs = [_as_grad(g, p, path) for path, p, g in triples]
     if triples:
         leaf = state.leaves.get(triples[0][0])
         gs = _global_clip(state.rule, gs, leaf.state if leaf is not None else None)
@@ -217,7 +220,7 @@ def _update_implicit(rule, params, grads):
     for p, _ in pairs:
         entry = store.get(id(p))
         states.append(entry[1] if entry is not None and entry[0] is p else rule.init(p))
-    gs = [_as_grad(g, p, f"array {p.shape}") for p, g in pairs]
+    gs = [_as_grad(g, p, None) for p, g in pairs]
     gs = _global_clip(rule, gs, states[0] if states else None)
     for (p, _), g, state in zip(pairs, gs, states):
         store[id(p)] = (p, rule.step(state, p, g))

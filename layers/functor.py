@@ -239,13 +239,22 @@ def _pair(x, g, path, found):
     finds are freed as soon as the caller is done with them)."""
     if g is None or g is ZERO:
         return
-    if type(x) is np.ndarray or is_array(x):
-        if x.dtype.kind in "fc":
-            entry = found.get(id(x))
-            if entry is None:
-                found[id(x)] = [path, x, g]
+    if type(g) is Tangent and type(getattr(x, "__dict__", None)) is dict \
+            and FROZEN not in x.__dict__ and _plain(type(x)):
+        grads = g._fields  # (the common case, first: a layer's own fields, read directly)
+        for name, value in x.__dict__.items():
+            gv = grads.get(name)
+            if gv is None or gv is ZERO:
+                continue
+            if type(value) is np.ndarray:  # (a parameter: no call for it)
+                if value.dtype.kind in "fc":
+                    _found(found, f"{path}.{name}" if path else name, value, gv)
             else:
-                entry[2] = entry[2] + g
+                _pair(value, gv, f"{path}.{name}" if path else name, found)
+        return
+    if type(x) is not tuple and (type(x) is np.ndarray or is_array(x)):
+        if x.dtype.kind in "fc":
+            _found(found, path, x, g)
         return
     if isinstance(x, (list, tuple)):
         if not isinstance(g, (list, tuple)) or len(g) != len(x):
@@ -263,14 +272,6 @@ def _pair(x, g, path, found):
             gv = g.get(k) if isinstance(g, dict) else _field(g, k, path)
             _pair(v, gv, _join(path, k), found)
         return
-    d = getattr(x, "__dict__", None)
-    if type(g) is Tangent and type(d) is dict and FROZEN not in d and _plain(type(x)):
-        grads = g._fields  # (the common case: a layer's own fields, read directly)
-        for name, value in d.items():
-            gv = grads.get(name)
-            if gv is not None and gv is not ZERO:
-                _pair(value, gv, f"{path}.{name}" if path else name, found)
-        return
     fields = _object_fields(x)
     if fields is None:
         return
@@ -280,6 +281,16 @@ def _pair(x, g, path, found):
         gv = grads.get(name) if grads is not None else _field(g, name, path)
         if gv is not None and gv is not ZERO:  # frozen subtrees hold no parameter
             _pair(fields[name], gv, _join(path, name), found)
+
+
+def _found(found, path, x, g):
+    """Record parameter `x` at `path` with gradient `g` (summed with the one
+    already found where `x` is tied to an earlier path)."""
+    entry = found.get(id(x))
+    if entry is None:
+        found[id(x)] = [path, x, g]
+    else:
+        entry[2] = entry[2] + g
 
 
 def _plain(t) -> bool:

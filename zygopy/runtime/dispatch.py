@@ -347,7 +347,10 @@ def _on_duals(args, kwargs):
     """Whether forward mode reaches a call: duals among its arguments, or in
     their lists, tuples, dicts and closures (jvp, and second order: hessian,
     hvp, grad of grad)."""
-    return any(map(holds_dual, args)) or any(map(holds_dual, kwargs.values()))
+    for a in args:
+        if type(a) is not np.ndarray and type(a) is not float and holds_dual(a):
+            return True  # (arrays and floats first: a training step's arguments)
+    return bool(kwargs) and any(map(holds_dual, kwargs.values()))
 
 
 def _refuse_forward_mode(f):

@@ -21,10 +21,10 @@ from zygopy.runtime.tangents import Tangent, is_zero
 
 from .. import functor
 from ..functor import is_array
+from . import together
 from .composite import ClipGlobalNorm, OptimiserChain
 from .rules import Rule
 from .schedules import Scheduler
-from .together import step_small
 
 
 class Leaf:
@@ -51,6 +51,11 @@ class OptState:
 
     def __getitem__(self, path):
         return self.leaves[path]
+
+    def __getstate__(self):
+        # (copied or pickled, the leaves' moments become arrays of their own:
+        # the copy lays them out anew at its first update, see `together`)
+        return {k: v for k, v in self.__dict__.items() if k != "_together"}
 
     def __len__(self):
         return len(self.leaves)
@@ -133,8 +138,10 @@ def setup(rule, model) -> OptState:
     ``state = setup(Adam(), model)``; then ``state, model = update(state, model, g)``.
     """
     _check_rule(rule)
-    leaves = {path: Leaf(rule, rule.init(p)) for path, p in functor.parameters(model)}
-    return OptState(rule, leaves)
+    params = functor.parameters(model)
+    state = OptState(rule, {path: Leaf(rule, rule.init(p)) for path, p in params})
+    together.lay_out(state, [p for _, p in params])  # small Adam parameters' moments
+    return state
 
 
 def update(opt_or_state, model_or_params, grads):
@@ -168,16 +175,19 @@ def _update_explicit(state, model, grads):
         leaf = state.leaves.get(triples[0][0])
         gs = _global_clip(state.rule, gs, leaf.state if leaf is not None else None)
     leaves = []
-    for path, _, _ in triples:  # (all found before any changes)
+    for path, param, _ in triples:  # (all checked before anything changes)
         leaf = state.leaves.get(path)
         if leaf is None:
             raise KeyError(
                 f"no optimiser state for parameter {path!r}: the model gained or "
                 "renamed parameters (or was thawed) after setup; call setup again"
             )
+        if type(param) is np.ndarray and not param.flags.writeable:
+            raise ValueError(f"parameter {path!r} is read-only: update changes parameters "
+                             "in place (make it writeable, or a copy: param.copy())")
         leaves.append(leaf)
     params = [p for _, p, _ in triples]
-    done = set(step_small(state, leaves, params, gs))  # small Adam parameters: at once
+    done = set(together.step_small(state, leaves, params, gs))  # small Adam ones at once
     for i, (leaf, param, g) in enumerate(zip(leaves, params, gs)):
         if i not in done:
             leaf.state = leaf.rule.step(leaf.state, param, g)  # in place (see Rule.step)
@@ -248,7 +258,12 @@ def adjust(opt_or_state, lr=None, **hyperparams):
 
         leaves = {k: Leaf(adjusted_rule(v.rule), v.state)
                   for k, v in opt_or_state.leaves.items()}
-        return OptState(new_rule, leaves)
+        state = OptState(new_rule, leaves)
+        group = opt_or_state.__dict__.get("_together")
+        if group is not None:  # the same moments, laid out as they were
+            by_old = dict(zip(map(id, opt_or_state.leaves.values()), leaves.values()))
+            state._together = group.for_leaves([by_old[id(leaf)] for leaf in group.leaves])
+        return state
     rule = opt_or_state
     missing = [k for k in hyperparams if not _has_field(rule, k)]
     if missing:

@@ -572,6 +572,81 @@ def test_small_adam_parameters_stepped_together_match_one_by_one(monkeypatch, se
         assert leaf.state[2] == astate[path].state[2]
 
 
+def _scenario(name, rng, model, state):
+    """Steps of one scenario; returns the states to compare (the last in use)."""
+    import copy
+    import pickle
+
+    from layers import f64
+
+    def step(st):
+        O.update(st, model, _grads_like(model, rng))
+
+    step(state)
+    if name == "adjust, both states stepped":
+        new = O.adjust(state, lr=0.003)
+        for _ in range(2):
+            step(new)
+            step(state)
+        return [state, new]
+    if name == "adjust before any step":
+        new = O.adjust(O.setup(O.Adam(0.01), model), lr=0.003)
+        step(new)
+        return [new]
+    if name in ("deepcopy", "pickle"):
+        twin = copy.deepcopy(state) if name == "deepcopy" else \
+            pickle.loads(pickle.dumps(state))
+        for _ in range(2):
+            step(twin)
+        return [state, twin]
+    if name == "f64 after setup":
+        model.update(f64(model))  # (the moments stay float32, as one by one)
+        step(state)
+        return [state]
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["adjust, both states stepped", "adjust before any step",
+                                  "deepcopy", "pickle", "f64 after setup"])
+def test_grouped_adam_in_scenarios_matches_one_by_one(monkeypatch, name):
+    """Copies, pickles, adjusted states (which share the moments, as their
+    docstring says) and a dtype changed after setup give bitwise the same
+    parameters and moments grouped as stepped one by one."""
+    from layers.optimisers import together
+
+    runs, default = {}, together.SMALL
+    for small in (default, 0):
+        monkeypatch.setattr(together, "SMALL", small)
+        model = {"a": Dense(3, 4), "c": Dense(4, 2)}
+        state = O.setup(O.Adam(0.01), model)
+        runs[small] = (model, _scenario(name, np.random.default_rng(0), model, state))
+    (gm, gs), (am, as_) = runs[default], runs[0]
+    for k in gm:
+        np.testing.assert_array_equal(gm[k].weight, am[k].weight, err_msg=k)
+        np.testing.assert_array_equal(gm[k].bias, am[k].bias, err_msg=k)
+    for g_state, a_state in zip(gs, as_):
+        for path, leaf in g_state.leaves.items():
+            for a, b in zip(leaf.state[:2], a_state[path].state[:2]):
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b, err_msg=path)
+            assert leaf.state[2] == a_state[path].state[2]
+
+
+def test_a_read_only_parameter_is_refused_before_anything_changes():
+    model = {"a": Dense(3, 4), "c": Dense(4, 2)}
+    state = O.setup(O.Adam(0.01), model)
+    rng = np.random.default_rng(0)
+    O.update(state, model, _grads_like(model, rng))
+    before = [np.copy(a) for leaf in state.leaves.values() for a in leaf.state[:2]]
+    weights = [np.copy(d.weight) for d in model.values()]
+    model["c"].weight.flags.writeable = False
+    with pytest.raises(ValueError, match=r"'c.weight' is read-only"):
+        O.update(state, model, _grads_like(model, rng))
+    after = [a for leaf in state.leaves.values() for a in leaf.state[:2]]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert all(np.array_equal(w, d.weight) for w, d in zip(weights, model.values()))
+
+
 def test_grouped_moments_are_views_the_state_shows():
     """After a step together, each leaf's moments are views of one buffer,
     shaped like its parameter; replacing a leaf's state regroups from it."""

@@ -77,7 +77,32 @@ def data_dependent(x):
     return np.sum(y)  # line read
 
 
+def returned(x, flag):
+    if flag:
+        y = x * 2.0
+    return y  # line read
+
+
+def through_helper(x, flag):
+    return np.sum(returned(x, flag))  # (the helper raises, at its own line)
+
+
+def assert_message(x, flag):
+    assert flag, y  # noqa: F821  (the message is read only when the assert fails)
+    return np.sum(x * x)
+
+
+def two_names(x, flag):
+    if flag:
+        a = x * 2
+        b = x * 3
+    return np.sum(a * b)  # line read: Python names `a`, the first read
+
+
 CASES = [
+    (returned, True), (returned, False), (through_helper, True), (through_helper, False),
+    (assert_message, True), (two_names, True), (two_names, False),
+
     (one_branch, True), (one_branch, False), (both_branches, False),
     (last_item, 2), (last_item, 0), (read_first_iteration, 1),
     (read_first_iteration, 3), (carried, 0), (carried, 2), (augmented, True),
@@ -99,10 +124,10 @@ def test_gradient_raises_where_python_does(f, arg):
     expected = _python(f, x, arg)
     for _ in range(3):  # general path, then the fused function
         if expected is None:
-            check_grads(lambda v: f(v, arg), x)
+            check_grads(lambda v: np.sum(f(v, arg)), x)
             continue
         with pytest.raises(UnboundLocalError, match="cannot access local variable") as info:
-            zp.gradient(lambda v: f(v, arg), x)
+            zp.gradient(lambda v: np.sum(f(v, arg)), x)
         assert str(info.value) == str(expected)
         notes = "\n".join(getattr(info.value, "__notes__", []))
         assert "line read" in notes or "unbound at i = 1" in notes  # the user's own line
@@ -128,6 +153,29 @@ class Gate:
         if np.sum(x) > 0:
             y = self.scale * x
         return y
+
+
+class Twice:
+    """Runs its gate twice: the flat code of a specialisation renames the
+    second run's locals (`y_2`), which errors must not show."""
+
+    def __init__(self):
+        self.gate = Gate()
+
+    def __call__(self, x):
+        return self.gate(self.gate(x))
+
+
+def test_a_specialised_model_names_the_users_variable_and_line():
+    m = Twice()
+    pos = np.array([1.0, 2.0])
+    for _ in range(4):
+        zp.gradient(lambda m: np.sum(m(pos)), m)  # (specialised from the second call)
+    neg = np.array([-1.0, -2.0])
+    for _ in range(2):
+        with pytest.raises(UnboundLocalError, match="local variable 'y' ") as info:
+            zp.gradient(lambda m: np.sum(m(neg)), m)
+        assert "return y" in "\n".join(info.value.__notes__)
 
 
 def test_a_model_reading_an_unbound_local_raises_on_every_path():

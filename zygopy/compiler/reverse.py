@@ -86,7 +86,7 @@ class Reverse(CallSites):
             needed = again
         saved = sorted(needed | ({"_tape"} if taped else set()))
         packed = set(saved) - {"_tape"} - set(self.params) - self.fresh.created
-        fwd, self.unbound = unbound.checked(fwd, packed, self.params)
+        fwd, self.unbound = unbound.checked(fwd, packed, self.params, ret)
         fwd = _Markers(taped, forward=True).block(fwd)
         bwd = _drop_empty_ifs(_Markers(taped, forward=False).block(bwd))
         for name in self.implicit_globals:

@@ -31,12 +31,28 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.
 _BLOCKS = ("body", "orelse", "handlers", "finalbody")
 
 
-def checked(stmts, names, bound):
+def checked(stmts, names, bound, ret=None):
     """`stmts` with a check before each read of one of `names` that may come
-    before an assignment (`bound`: the names bound on entry); returns the
-    statements and the names checked."""
+    before an assignment (`bound`: the names bound on entry; `ret`: the
+    return statement after `stmts`, whose read is checked too); returns the
+    statements and the names checked. Names read by nested functions, lambdas
+    or comprehensions, or in parts evaluated only sometimes (an assert's
+    message), are left alone: a check there would come too early."""
+    deferred = set()
+    for stmt in stmts:
+        _deferred(stmt, deferred, False)
+    names = frozenset(names) - deferred
     found = set()
-    return _block(stmts, frozenset(names), set(bound), found), found
+    out = _block(stmts, names, set(bound), found)
+    if ret is not None and isinstance(ret.value, ast.Name):
+        # the return read, checked by name even where it is not packed (then
+        # the check's own read raises): the generated return is on no user line
+        bound = _surely_bound(out, set(bound))
+        name = ret.value.id
+        if name not in bound and name not in deferred:
+            out.append(_check(name, ret))
+            found.update({name} & names)
+    return out, found
 
 
 def _block(stmts, names, bound, found):
@@ -74,24 +90,80 @@ def _block(stmts, names, bound, found):
     return out
 
 
+def _surely_bound(stmts, bound):
+    """The names surely bound after `stmts`, from `bound` before them (as
+    `_block` counts them; a check made earlier counts as no binding)."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.If):
+            bound |= _surely_bound(stmt.body, set(bound)) & _surely_bound(stmt.orelse, set(bound))
+        elif isinstance(stmt, ast.With):
+            bound = _surely_bound(stmt.body, bound)
+        elif not isinstance(stmt, (ast.For, ast.While, ast.Try)):
+            bound |= _stores(stmt)
+    return bound
+
+
 def _reads(stmt):
-    """Names `stmt` reads itself (a compound statement: in its header), not
-    those of nested functions, lambdas and comprehensions (read later, or
-    their own)."""
+    """Names `stmt` reads itself, in the order Python reads them (a compound
+    statement: its header), skipping what `_deferred` collects."""
     if isinstance(stmt, (ast.If, ast.While)):
-        roots = [stmt.test]
-    elif isinstance(stmt, ast.For):
-        roots = [stmt.iter]
-    elif isinstance(stmt, ast.With):
-        roots = [item.context_expr for item in stmt.items]
-    elif isinstance(stmt, (ast.Try, *_SCOPES)):
-        roots = []
-    else:
-        roots = [stmt]
-    own = [stmt.target.id] if isinstance(stmt, ast.AugAssign) and \
-        isinstance(stmt.target, ast.Name) else []  # (`y += 1` reads y first)
-    return own + [n.id for root in roots for n in walk_outside(root, _SCOPES)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+        return list(_loads(stmt.test))
+    if isinstance(stmt, ast.For):
+        return list(_loads(stmt.iter))
+    if isinstance(stmt, ast.With):
+        return [n for item in stmt.items for n in _loads(item.context_expr)]
+    if isinstance(stmt, (ast.Try, *_SCOPES)):
+        return []
+    return list(_loads(stmt))
+
+
+def _loads(node):
+    """Names loaded by `node`, in evaluation order, up to the parts evaluated
+    later or only sometimes."""
+    if isinstance(node, _SCOPES):
+        return
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Load):
+            yield node.id
+        return
+    lazy = _LAZY.get(type(node))
+    if lazy is not None:
+        yield from _loads(getattr(node, lazy[0]) if lazy[0] != "values" else node.values[0])
+        return
+    if isinstance(node, ast.Assign):  # the value first, then the targets' parts
+        yield from _loads(node.value)
+        for target in node.targets:
+            yield from _loads(target)
+        return
+    if isinstance(node, ast.AugAssign):  # `y += x` reads y, then x
+        yield from (node.target.id,) if isinstance(node.target, ast.Name) else \
+            _loads(node.target)
+        yield from _loads(node.value)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _loads(child)
+
+
+# what a statement or expression evaluates first (always), the rest only sometimes
+_LAZY = {ast.BoolOp: ("values",), ast.IfExp: ("test",), ast.Assert: ("test",)}
+
+
+def _deferred(node, out, inside):
+    """Collect into `out` the names loaded where a check cannot go first:
+    in nested scopes, and in the parts `_LAZY` says run only sometimes."""
+    if isinstance(node, ast.Name):
+        if inside and isinstance(node.ctx, ast.Load):
+            out.add(node.id)
+        return
+    if isinstance(node, _SCOPES):
+        inside = True
+    lazy = _LAZY.get(type(node))
+    for field, value in ast.iter_fields(node):
+        later = inside or lazy is not None and field != lazy[0]
+        items = value if isinstance(value, list) else [value]
+        for i, child in enumerate(items):
+            if isinstance(child, ast.AST):
+                _deferred(child, out, later or field == "values" and lazy is not None and i > 0)
 
 
 def _stores(node):

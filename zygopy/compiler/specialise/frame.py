@@ -224,18 +224,22 @@ class Frame:
         if known is not None:
             self.block(s.body if known else s.orelse, dynamic)
             return
+        before = set(self.env)
         then, orelse = self.branch(s.body), self.branch(s.orelse)
         self.emit(ast.If(self.sp.materialise(test, s), then or [ast.Pass()], orelse), s)
+        self.forget_unbound(before, stored_names(s.body) & stored_names(s.orelse))
 
     def stmt_While(self, s, dynamic):
         if s.orelse:
             raise Unspecialisable("while ... else", s)
         self.prepare(s.body)  # (the test reads what the body writes)
+        before = set(self.env)
         test = self.expr(s.test)
         if not isinstance(test, Dyn) or any(isinstance(n, ast.Call) for n in ast.walk(s.test)):
             raise Unspecialisable("a while loop on a constant or on a call", s)
         body = self.branch(s.body, loop=True)
         self.emit(ast.While(test.node, body or [ast.Pass()], []), s)
+        self.forget_unbound(before)
 
     def stmt_Pass(self, s, dynamic):
         pass
@@ -311,6 +315,15 @@ class Frame:
             self.emit(ast.Assign([ast.Name(flat, ast.Store())],
                                  sp.materialise(value, stmts[0])), stmts[0])
 
+    def forget_unbound(self, before, everywhere=()):
+        """After code decided at run time: the names it first bound that a path
+        may leave unbound (bound on one side of a branch only, or in a loop
+        that may not run) are forgotten, so that reading one is refused and the
+        general path raises Python's UnboundLocalError, with the user's names
+        and line, where it happens."""
+        for name in [n for n in self.env if n not in before and n not in everywhere]:
+            del self.env[name]
+
     def branch(self, stmts, loop=False):
         """The statements of a branch decided at run time, written apart (after
         `prepare`)."""
@@ -341,9 +354,11 @@ class Frame:
                 raise Unspecialisable(f"a loop over more than {MAX_UNROLL} items of a "
                                       "structure", s)
             it = self.sp.materialise(value, s)
+            before = set(self.env)
             target = self.dynamic_target(s.target, s)
             body = self.branch(s.body, loop=True)
             self.emit(ast.For(target, it, body or [ast.Pass()], []), s)
+            self.forget_unbound(before)
             return
         for item in items:
             self.assign(s.target, item, dynamic, s)

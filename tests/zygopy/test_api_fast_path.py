@@ -394,3 +394,83 @@ def test_a_replaced_code_object_is_compiled_again():
     assert zp.withgradient(e, 3.0) == (27.0, (27.0,))
     assert zp.gradient(e, 3.0) == (27.0,)
     assert zp.gradient(e, 3.0) == (27.0,)
+
+
+def relu_mlp(W1, W2, x):
+    h = np.maximum(x @ W1.T, 0.0)
+    return np.sum(np.maximum(h @ W2.T, 0.0) ** 2)
+
+
+def relu_reused(W1, W2, x):
+    """The relu's input cotangent is also a second term's: accumulated, not
+    a matmul's own array, so not multiplied in place."""
+    a = x @ W1.T
+    h = np.maximum(a, 0.0)
+    z = h @ W2.T
+    return np.sum(z**2) + np.sum(np.maximum(z, 0.0) * z) + np.sum(a * h)
+
+
+def relu_kept(W1, W2, x):
+    """The matmul's cotangent is read again after the relu's adjoint (the
+    relu's output feeds two matmuls)."""
+    h = np.maximum(x @ W1.T, 0.0)
+    return np.sum(np.maximum(h @ W2.T, 0.0)) + np.sum((h @ W2.T) ** 2)
+
+
+@pytest.mark.parametrize("f", [relu_mlp, relu_reused, relu_kept])
+def test_relu_masks_multiplied_in_place_keep_the_gradient(f):
+    """`d = g * (y > 0)` becomes `g *= y > 0` on a matmul's own cotangent
+    nothing reads afterwards; the fused gradient stays the general path's
+    and central differences' (float64 and float32)."""
+    from layers.activations import relu  # (a declared row: its derivative is y > 0)
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        args = [rng.standard_normal(s).astype(dtype) for s in ((4, 3), (2, 4), (5, 3))]
+        g = lambda W1, W2, x: f(W1, W2, x)  # noqa: E731
+        (y1, g1), (y2, g2) = _twice(g, *args)
+        for a, b in zip(g1, g2):
+            np.testing.assert_array_equal(a, b)
+            assert b.dtype == dtype
+        if dtype == np.float64:
+            from zygopy.testing import check_grads
+
+            check_grads(g, *args)
+    assert relu is not None
+
+
+def test_relu_mlp_fused_code_multiplies_its_mask_in_place():
+    import layers
+
+    def mlp(W1, W2, x):
+        return np.sum(layers.relu(layers.relu(x @ W1.T) @ W2.T) ** 2)
+
+    rng = np.random.default_rng(1)
+    args = [rng.standard_normal(s) for s in ((4, 3), (2, 4), (5, 3))]
+    _twice(mlp, *args)
+    _, text = _fused_text(mlp, True)
+    # the inner relu's (its cotangent is the second matmul's); the outer one's
+    # comes from the square's adjoint, whose shape is not proven
+    assert text.count(" *= ") == 1 and "d_t3 *= _t2 > 0" in text, text
+
+
+@pytest.mark.parametrize("tail, rewritten", [
+    ("", True),
+    ("out = dh", False),  # the matmul's cotangent read again afterwards
+    ("out = _g[0]", False),  # the call's result read whole again
+    ("out = _zp.unbroadcast(dh, w)", False),  # (before: may hand dh itself on)
+])
+def test_masks_multiplied_in_place_only_on_an_unshared_matmul_cotangent(tail, rewritten):
+    import ast
+
+    from zygopy.compiler.fuse import _masks_in_place
+
+    lines = ["_g = _zp.matmul_adjoint(dz, h, w, True, True)", "dh = _g[0]", "dw = _g[1]",
+             "d_r = dh", "dy = d_r * (y > 0)"]
+    if tail.startswith("out = _zp.unbroadcast"):
+        lines.insert(2, tail)
+    elif tail:
+        lines.append(tail)
+    out = ast.unparse(ast.Module(_masks_in_place(ast.parse("\n".join(lines)).body), []))
+    assert ("d_r *= y > 0\ndy = d_r" in out) is rewritten, out
+    assert ("dy = d_r * (y > 0)" in out) is not rewritten

@@ -57,8 +57,8 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef,
     body += _seeded(backward, dout, body, {n for n, t in typed.items() if t is float})
     if proven:
         body = _live(body)
-    fused = ast.FunctionDef(name, fwd.args, _joined_accumulations(
-        _without_needless_inits(body)), [], None)
+    fused = ast.FunctionDef(name, fwd.args, _masks_in_place(_joined_accumulations(
+        _without_needless_inits(body))), [], None)
     return ast.fix_missing_locations(fused)
 
 
@@ -185,6 +185,73 @@ def _without_needless_inits(stmts):
                     touched[t.id] = "bound"
         first.update(touched)
     return [stmt for i, stmt in enumerate(stmts) if i not in needless]
+
+
+def _masks_in_place(stmts):
+    """`d = g * (y > 0)` (the adjoint of relu, or of any row whose derivative
+    is a comparison) as `g *= y > 0; d = g`, where `g` is the first result of
+    a `_zp.matmul_adjoint` call (a new array shaped like the operand whose
+    cotangent it is), passed on by renames only, and nothing reads it, its
+    renames or the call's results after this statement. The mask is boolean:
+    the product has `g`'s shape and dtype either way, and one array fewer is
+    made (a training step's backward, as written by hand: `dh *= h > 0`).
+    Top-level statements only (one pass each way over them)."""
+    last_load, loads, items = {}, {}, {}  # items: loads as `name[k]`, k a constant
+    for i, stmt in enumerate(stmts):
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                last_load[n.id] = i
+                loads[n.id] = loads.get(n.id, 0) + 1
+            elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) \
+                    and isinstance(n.slice, ast.Constant):
+                items[n.value.id] = items.get(n.value.id, 0) + 1
+
+    def unshared(group):  # the call's result read only item by item, each rename
+        call, *names = group  # read once (by the next rename or by the product)
+        return loads[call] == items.get(call) and all(loads[n] == 1 for n in names) \
+            and all(last_load.get(n, -1) <= i for n in group)
+    products = set()  # names of matmul_adjoint results
+    fresh = {}  # name -> the names sharing its array (the call's result and renames)
+    out = []
+    for i, stmt in enumerate(stmts):
+        target, value = _single_assign(stmt)
+        if target is not None and _is_zp_call(value, "matmul_adjoint"):
+            products.add(target)
+        elif target is not None and isinstance(value, ast.Subscript) \
+                and isinstance(value.value, ast.Name) and value.value.id in products \
+                and isinstance(value.slice, ast.Constant) and value.slice.value == 0:
+            fresh[target] = (value.value.id, target)
+        elif target is not None and isinstance(value, ast.Name) and value.id in fresh:
+            fresh[target] = fresh[value.id] + (target,)
+        elif target is not None and isinstance(value, ast.BinOp) \
+                and isinstance(value.op, ast.Mult) and isinstance(value.left, ast.Name) \
+                and value.left.id in fresh and isinstance(value.right, ast.Compare) \
+                and unshared(fresh[value.left.id]) and value.left.id != target:
+            g = value.left.id
+            update = ast.AugAssign(ast.Name(g, STORE), ast.Mult(), value.right)
+            out.append(ann.copy(stmt, ast.copy_location(update, stmt)))
+            stmt = ann.copy(stmt, ast.copy_location(
+                ast.Assign([ast.Name(target, STORE)], ast.Name(g, LOAD)), stmt))
+        if target is not None and target in fresh and not (
+                isinstance(value, ast.Name) or isinstance(value, ast.Subscript)
+                and isinstance(value.value, ast.Name) and value.value.id in products):
+            del fresh[target]  # (rebound to something else)
+        out.append(stmt)
+    return out
+
+
+def _single_assign(stmt):
+    """(target name, value) of `name = value`, else (None, None)."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+            and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id, stmt.value
+    return None, None
+
+
+def _is_zp_call(node, name):
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and node.func.attr == name and isinstance(node.func.value, ast.Name) \
+        and node.func.value.id == "_zp"
 
 
 def _joined_accumulations(stmts):

@@ -171,6 +171,16 @@ def _fast(f, args, value, mask=None):
     return (out[0], grads) if value else grads
 
 
+def _fused_of(f, mask):
+    """`(f_withgradient, observed)`: the fused function `_fast` made for `f`
+    differentiating the arguments `mask` flags, and whether code it calls may
+    ask is_differentiating(); (None, False) while there is none."""
+    entry = _FAST.get((_ref(f), mask))
+    if entry is None:
+        return None, False
+    return entry[4][True], entry[2]
+
+
 def _fuse(entry, f, args, value):
     """Make the fused function of `f`'s fast-path `entry`: (it, observed)."""
     fn = plain(f)

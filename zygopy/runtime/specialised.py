@@ -31,6 +31,7 @@ from ..errors import NoRuleError, UnsupportedSyntax
 from . import dispatch, sources, tracebacks
 from .structure import filled, holds_differentiable
 from .tangents import ZERO, Tangent, materialize
+from .tracebacks import point_at_user_line
 
 _MODE = os.environ.get("ZYGOPY_SPECIALISE", "1")
 ENABLED = _MODE != "0"
@@ -51,7 +52,8 @@ _FLAGS = (bool, str, type(None))
 class Entry:
     """One specialisation: its guard, flat function and builder."""
 
-    __slots__ = ("build", "chosen", "compiled", "flat", "guard", "mask", "objects", "text")
+    __slots__ = ("build", "chosen", "compiled", "flat", "guard", "mask", "objects", "observed",
+                 "run", "text")
 
     def __init__(self, guard, flat, build, mask, objects, text):
         self.guard, self.flat, self.build, self.objects = guard, flat, build, objects
@@ -59,6 +61,8 @@ class Entry:
         self.chosen = tuple(i for i, m in enumerate(mask) if m)
         self.text = text
         self.compiled = False  # its forward and backward made (before its first run)
+        self.run = None  # the flat function's fused withgradient, once made
+        self.observed = False  # whether code it calls may ask is_differentiating()
 
 
 def withgradient(f, args, mask=None):
@@ -123,10 +127,14 @@ def _run(key, entry, found, args):
         entry.compiled = True
     entry.objects.now = objects
     try:
-        out = api._fast(flat, flat_args, True, entry.mask)
+        out = _fused(entry, flat_args) if entry.run is not None else None
         if out is None:
-            out = api._withgradient_of(flat, flat_args, entry.chosen, False)
-            api._remember_fast(flat, flat_args, entry.mask)
+            out = api._fast(flat, flat_args, True, entry.mask)
+            if out is None:
+                out = api._withgradient_of(flat, flat_args, entry.chosen, False)
+                api._remember_fast(flat, flat_args, entry.mask)
+            else:  # (made on the second call: kept, and called directly from now on)
+                entry.run, entry.observed = api._fused_of(flat, entry.mask)
     except NameError as exc:
         if type(exc) is not NameError or not _names_flat_code(exc, flat):
             raise  # (the user's own, an UnboundLocalError say)
@@ -145,6 +153,30 @@ def _run(key, entry, found, args):
         entry.objects.now = ()
     value, grads = out
     return value, entry.build(statics, grads, args)
+
+
+def _fused(entry, flat_args):
+    """`(value, gradients)` by the fused function `entry` keeps (the types and
+    dtypes of `flat_args` are those it was made for: its guard checked them),
+    the undifferentiated leaves' None; None where a callee it inlines was
+    rebound (`api._fast` then compiles anew)."""
+    observed = entry.observed
+    if observed:  # (code it calls may ask is_differentiating())
+        api._THREAD.differentiating.append(entry.flat)
+    try:
+        value, grads = entry.run(*flat_args)
+    except dispatch.Stale:
+        entry.run = None
+        return None
+    except Exception as exc:
+        point_at_user_line(exc)
+        raise
+    finally:
+        if observed:
+            api._THREAD.differentiating.pop()
+    return value, tuple(None if not m or g is None else g if type(g) is np.ndarray and
+                        g.dtype is a.dtype and g.shape == a.shape else materialize(g, a)
+                        for g, a, m in zip(grads, flat_args, entry.mask))
 
 
 def _names_flat_code(exc, flat):

@@ -115,10 +115,11 @@ class Specialiser:
             raise Unspecialisable(f"a {t.__name__} of dtype {getattr(value, 'dtype', t)} "
                                   f"at {path}")
         if t is np.ndarray or isinstance(value, np.generic) and value.dtype.kind in "fc":
-            floating = value.dtype.kind in "fc"  # (differentiated or not: checked)
-            spec.check(f"type({var}) is {spec.guard_constant(t)} and "
-                       f"({var}.dtype.kind in 'fc') is {floating}")
-            return self.leaf(var, path, field and floating, t)
+            # the dtype itself (the flat code is compiled for it; a scalar's type says it)
+            dtype = f" and {var}.dtype is {spec.guard_constant(value.dtype)}" \
+                if t is np.ndarray else ""
+            spec.check(f"type({var}) is {spec.guard_constant(t)}{dtype}")
+            return self.leaf(var, path, field and value.dtype.kind in "fc", t)
         if t is int and field or t is float and not library:
             # a number of a model is differentiated, as in general; one of the
             # environment is read each call (a temperature a schedule changes)
@@ -275,7 +276,9 @@ class Specialiser:
             else:  # an array, a number, anything else: an input of the flat function
                 self.used_names.add(name)
                 kind = type(a)
-                spec.check(f"type({var}) is {spec.guard_constant(kind)}")
+                dtype = f" and {var}.dtype is {spec.guard_constant(a.dtype)}" \
+                    if kind is np.ndarray else ""
+                spec.check(f"type({var}) is {spec.guard_constant(kind)}{dtype}")
                 if not (kind in (float, int) or issubclass(kind, (np.ndarray, np.generic))):
                     raise Unspecialisable(f"argument {name} is a {kind.__name__}")
                 spec.leaves.append(Leaf(name, var, bool(self.mask[i]), kind))

@@ -1429,3 +1429,19 @@ def test_a_loss_refused_for_one_model_is_specialised_for_another():
         got = zp.withgradient(total, plain, X)
     assert specialised.reason(total) is None and specialised.source(total) != ""
     assert_same(got, general(total, plain, X))
+
+
+def test_models_of_two_dtypes_alternate_with_a_specialisation_each():
+    """The guard checks each array's dtype: a float32 and a float64 model of
+    one structure, alternated, each get their own flat function (compiled for
+    their dtype) and gradients of their own dtype, equal to the general path's."""
+    m32 = layers.Chain(layers.Dense(3, 4, layers.tanh), layers.Dense(4, 2))
+    m64 = layers.f64(layers.Chain(layers.Dense(3, 4, layers.tanh), layers.Dense(4, 2)))
+    x32, x64 = f32(X), X
+    specialised.forget()
+    for _ in range(3):
+        for m, x in ((m32, x32), (m64, x64)):
+            got = zp.withgradient(total, m, x)
+            assert_same(got, general(total, m, x))
+            assert got[1][0].layers[0].weight.dtype == m.layers[0].weight.dtype
+    assert specialised.source(total).count("def guard") == 2

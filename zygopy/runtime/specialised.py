@@ -273,7 +273,7 @@ def _entry(spec):
     guard_ns = dict(spec.guard_names, _FunctionType=types.FunctionType,
                     __builtins__=builtins)
     guard = sources.exec_source(guard_text, f"guard of {spec.name}", guard_ns)["guard"]
-    build_ns = dict(spec.build_names, _Tangent=Tangent, _zl=_zero_of,
+    build_ns = dict(spec.build_names, _Tangent=Tangent.of, _zl=_zero_of,
                     _closure_tangent=_closure_tangent, __builtins__=builtins)
     build = sources.exec_source(spec.build_text, f"gradient of {spec.name}", build_ns)["build"]
     mask = tuple(leaf.differentiable for leaf in spec.leaves)

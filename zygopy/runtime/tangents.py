@@ -90,6 +90,15 @@ class Tangent:
         object.__setattr__(self, "_primal_type", primal_type)
         object.__setattr__(self, "_fields", dict(fields))
 
+    @classmethod
+    def of(cls, primal_type, fields: dict):
+        """`Tangent(primal_type, **fields)` taking the dict `fields` itself (not
+        a copy): what generated gradient builders make, once per object."""
+        t = object.__new__(cls)
+        _SET_TYPE(t, primal_type)
+        _SET_FIELDS(t, fields)
+        return t
+
     def __getattr__(self, name):
         try:
             return object.__getattribute__(self, "_fields")[name]
@@ -152,6 +161,10 @@ class Tangent:
     def __repr__(self):
         inner = ", ".join(f"{k}={_short(v)}" for k, v in self._fields.items())
         return f"Tangent[{self._type_name()}]({inner})"
+
+
+_SET_TYPE = Tangent._primal_type.__set__  # (slot setters: `of` skips __setattr__)
+_SET_FIELDS = Tangent._fields.__set__
 
 
 def _short(v):

@@ -63,7 +63,7 @@ def write_builder(spec, mask):
                       for i, k in enumerate(cells)]
             return f"_closure_tangent({me}, {{{', '.join(fields)}}})"
         fields = [f"{k!r}: {part(True, k, attribute_of(me, k))}" for k in object_fields(obj)]
-        return f"_Tangent({const_name(type(obj))}, **{{{', '.join(fields)}}})"
+        return f"_Tangent({const_name(type(obj))}, {{{', '.join(fields)}}})"
 
     outs = []
     for i, (value, differentiated) in enumerate(zip(spec.arguments, mask)):

@@ -102,10 +102,14 @@ class DataLoader:
     def __iter__(self):
         rng = self.rng if self.rng is not None else default_rng()
         order = rng.permutation(self.n) if self.shuffle else None
-        for i in range(len(self)):
-            lo, hi = i * self.batchsize, min((i + 1) * self.batchsize, self.n)
-            index = slice(lo, hi) if order is None else order[lo:hi]
-            yield self._pack([a[index] for _, a in self._arrays])
+        arrays = [a for _, a in self._arrays]
+        size = self.batchsize
+        for lo in range(0, len(self) * size, size):  # (a slice stops at the end)
+            index = slice(lo, lo + size) if order is None else order[lo:lo + size]
+            if self._kind is tuple:  # (the common case first: (x, y) batches)
+                yield tuple([a[index] for a in arrays])
+            else:
+                yield self._pack([a[index] for a in arrays])
 
     def _pack(self, batch):
         if self._kind is None:

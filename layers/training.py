@@ -202,9 +202,10 @@ def train(
                 update(opt, model_or_params, grads)
                 history.append(value)
                 bar.step(epoch, batch, value)
-                info = TrainInfo(epoch, batch, value, history)
-                for cb in callbacks:
-                    cb.on_batch(info) if hasattr(cb, "on_batch") else cb()
+                if callbacks:
+                    info = TrainInfo(epoch, batch, value, history)
+                    for cb in callbacks:
+                        cb.on_batch(info) if hasattr(cb, "on_batch") else cb()
     except StopTraining:
         pass
     finally:

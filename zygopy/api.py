@@ -401,10 +401,8 @@ class GradFunction:
         chosen = (chosen[0] % n,) if len(chosen) == 1 else tuple(i % n for i in chosen)
         if self.has_aux:
             value, grads = _withgradient_of(self.f, args, chosen, True)
-        elif any(i not in chosen and not isinstance(a, float) and (
-                type(a) is _NDARRAY and a.dtype.kind in "fc" or dispatch.carries_gradient(a))
-                for i, a in enumerate(args)):
-            mask = tuple(i in chosen for i in range(len(args)))
+        elif _others_carry(args, chosen):
+            mask = tuple(i in chosen for i in range(n))
             out = _fast(self.f, args, self.with_value, mask)
             if out is None:
                 out = _specialised(self.f, args, mask)
@@ -423,6 +421,16 @@ class GradFunction:
         if self.has_aux and not self.with_value:
             return g, value[1]  # grad(f, has_aux=True): (gradient, aux)
         return (value, g) if self.with_value else g
+
+
+def _others_carry(args, chosen):
+    """Whether an argument `chosen` does not name could carry a gradient (then
+    only the chosen are differentiated: a batch of data costs no work)."""
+    for i, a in enumerate(args):
+        if i not in chosen and not isinstance(a, float) and (
+                type(a) is _NDARRAY and a.dtype.kind in "fc" or dispatch.carries_gradient(a)):
+            return True
+    return False
 
 
 def _with_keywords(f, kwargs):

@@ -10,6 +10,8 @@ against central differences (the checks must not refuse a valid program).
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -186,3 +188,52 @@ def test_a_model_reading_an_unbound_local_raises_on_every_path():
         np.testing.assert_allclose(g.layers[0].scale, 2 * m.layers[0].scale * pos**2)
         with pytest.raises(UnboundLocalError):
             zp.gradient(lambda m: np.sum(m(neg) ** 2), m)
+
+
+class Cell:
+    """A recurrent cell: (state, output) from (state, input)."""
+
+    def __init__(self):
+        self.w = np.array([[0.5, -0.3], [0.2, 0.4]])
+
+    def __call__(self, h, x):
+        h = np.tanh(h @ self.w + x)
+        return h, 2.0 * h
+
+
+def unrolled(m, x):
+    h = np.zeros(2)
+    for t in range(x.shape[0]):  # (a loop decided at run time: it may not run)
+        h, out = m["cell"](h, x[t])
+    return np.sum(out**2)  # line read
+
+
+def test_a_name_bound_in_a_loop_of_the_flat_code_is_checked_by_its_users_name():
+    """`out`, bound only in a loop the flat code runs, stays specialised (the
+    Flux-style unrolled recurrence); a batch of no steps raises Python's error
+    naming `out` and the loss's line, as the general path does."""
+    from zygopy.runtime import specialised
+
+    m = {"cell": Cell()}
+    xs = np.array([[0.1, 0.2], [0.3, -0.1], [0.0, 0.5]])
+    specialised.forget()
+    for _ in range(3):
+        (g, _) = zp.gradient(unrolled, m, xs)
+    assert specialised.reason(unrolled) is None and specialised.source(unrolled)
+    with mock.patch.object(specialised, "ENABLED", False):
+        (want, _) = zp.gradient(unrolled, m, xs)
+    np.testing.assert_allclose(g["cell"].w, want["cell"].w, rtol=1e-12)
+    check_grads(lambda w: unrolled_w(w, xs), m["cell"].w)
+    np.testing.assert_allclose(g["cell"].w, zp.gradient(unrolled_w, m["cell"].w, xs)[0])
+    for _ in range(2):
+        with pytest.raises(UnboundLocalError, match="local variable 'out' ") as info:
+            zp.gradient(unrolled, m, xs[:0])
+        assert "line read" in "\n".join(info.value.__notes__)
+
+
+def unrolled_w(w, x):
+    """`unrolled` written on the weight itself (the reference)."""
+    h = np.zeros(2)
+    for t in range(x.shape[0]):
+        h = np.tanh(h @ w + x[t])
+    return np.sum((2.0 * h) ** 2)

@@ -160,6 +160,7 @@ def _generate(fn, kinds, need_free, implicit):
         aliases.refuse(conflicts, filename, lambda name: act.kinds.get(name))
     unseeded = [p for p in params if p not in seeds and p in act.active]
     rev = reverse.Reverse(fn.__name__, params, act, env, fresh, free, glob, unseeded)
+    rev.user_names = getattr(fn, "zygopy_user_names", {})  # (a specialisation's flat code)
     fwd, bwd = rev.run(body)
     _forward_mode_constants(fwd, env, act)
     optimise.dead_adjoints(bwd, implicit)

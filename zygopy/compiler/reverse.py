@@ -58,6 +58,7 @@ class Reverse(CallSites):
         self.loop_depth = 0
         self.mutates = False  # an active `a[i] = v`: the backward undoes and redoes it
         self.unbound = set()  # packed names some read may find unbound (checked there)
+        self.user_names = {}  # a name -> what errors call it (a flat function's `y_2`: `y`)
 
     def adjoint(self, name):
         """The name of `name`'s adjoint in this function (`dx` for `x`)."""
@@ -86,7 +87,7 @@ class Reverse(CallSites):
             needed = again
         saved = sorted(needed | ({"_tape"} if taped else set()))
         packed = set(saved) - {"_tape"} - set(self.params) - self.fresh.created
-        fwd, self.unbound = unbound.checked(fwd, packed, self.params, ret)
+        fwd, self.unbound = unbound.checked(fwd, packed, self.params, ret, self.user_names)
         fwd = _Markers(taped, forward=True).block(fwd)
         bwd = _drop_empty_ifs(_Markers(taped, forward=False).block(bwd))
         for name in self.implicit_globals:

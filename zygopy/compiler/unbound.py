@@ -31,10 +31,11 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.
 _BLOCKS = ("body", "orelse", "handlers", "finalbody")
 
 
-def checked(stmts, names, bound, ret=None):
+def checked(stmts, names, bound, ret=None, shown=None):
     """`stmts` with a check before each read of one of `names` that may come
     before an assignment (`bound`: the names bound on entry; `ret`: the
-    return statement after `stmts`, whose read is checked too); returns the
+    return statement after `stmts`, whose read is checked too; `shown`: the
+    name the error gives a name, where it is not its own); returns the
     statements and the names checked. Names read by nested functions, lambdas
     or comprehensions, or in parts evaluated only sometimes (an assert's
     message), are left alone: a check there would come too early."""
@@ -43,30 +44,30 @@ def checked(stmts, names, bound, ret=None):
         _deferred(stmt, deferred, False)
     names = frozenset(names) - deferred
     found = set()
-    out = _block(stmts, names, set(bound), found)
+    out = _block(stmts, names, set(bound), found, shown or {})
     if ret is not None and isinstance(ret.value, ast.Name):
         # the return read, checked by name even where it is not packed (then
         # the check's own read raises): the generated return is on no user line
         bound = _surely_bound(out, set(bound))
         name = ret.value.id
         if name not in bound and name not in deferred:
-            out.append(_check(name, ret))
+            out.append(_check(name, ret, shown or {}))
             found.update({name} & names)
     return out, found
 
 
-def _block(stmts, names, bound, found):
+def _block(stmts, names, bound, found, shown):
     out = []
     for stmt in stmts:
         for name in dict.fromkeys(_reads(stmt)):
             if name in names and name not in bound:
-                out.append(_check(name, stmt))
+                out.append(_check(name, stmt, shown))
                 found.add(name)
                 bound.add(name)  # (past the check it is bound)
         if isinstance(stmt, ast.If):
             then, other = set(bound), set(bound)
-            stmt.body = _block(stmt.body, names, then, found)
-            stmt.orelse = _block(stmt.orelse, names, other, found)
+            stmt.body = _block(stmt.body, names, then, found, shown)
+            stmt.orelse = _block(stmt.orelse, names, other, found, shown)
             bound |= then & other
         elif isinstance(stmt, (ast.For, ast.While, ast.Try)):  # a body that may not
             for field in _BLOCKS:  # run, or stop anywhere: what it binds is not
@@ -76,14 +77,14 @@ def _block(stmts, names, bound, found):
                     inner |= _stores(stmt.target)
                 if field == "handlers":
                     for handler in blocks:
-                        handler.body = _block(handler.body, names, inner, found)
+                        handler.body = _block(handler.body, names, inner, found, shown)
                 elif blocks:
-                    setattr(stmt, field, _block(blocks, names, inner, found))
+                    setattr(stmt, field, _block(blocks, names, inner, found, shown))
         elif isinstance(stmt, ast.With):
             for item in stmt.items:
                 if item.optional_vars is not None:
                     bound |= _stores(item.optional_vars)
-            stmt.body = _block(stmt.body, names, bound, found)
+            stmt.body = _block(stmt.body, names, bound, found, shown)
         else:
             bound |= _stores(stmt)
         out.append(stmt)
@@ -174,9 +175,11 @@ def _stores(node):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-def _check(name, stmt):
-    """The check of `name` before `stmt` (its errors point at `stmt`'s line)."""
-    check = ast.parse(f"if {name} is _zp.UNBOUND:\n    _zp.unbound_local({name!r})").body[0]
+def _check(name, stmt, shown):
+    """The check of `name` before `stmt` (its errors point at `stmt`'s line
+    and call it `shown[name]`, where given)."""
+    check = ast.parse(f"if {name} is _zp.UNBOUND:\n"
+                      f"    _zp.unbound_local({shown.get(name, name)!r})").body[0]
     line = ann.get(stmt, "line")
     for node in ast.walk(check):
         ast.copy_location(node, stmt)

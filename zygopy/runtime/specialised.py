@@ -259,6 +259,7 @@ def _entry(spec):
     tracebacks.HINTS[filename] = f"zygopy.runtime.specialised.source({spec.fn.__name__})"
     exec(compile(spec.text, filename, "exec"), namespace)  # noqa: S102 (zygopy's own text)
     flat = namespace[spec.name]
+    flat.zygopy_user_names = spec.user_names  # (the compiler's errors name locals by them)
     params = ", ".join(["_f"] + [f"_a{i}" for i in range(len(spec.params))])
     leaves = ", ".join(leaf.var for leaf in spec.leaves)
     objects = ", ".join(spec.objects)

@@ -89,6 +89,7 @@ class Frame:
         found = self.flat.get(name)
         if found is None:
             found = self.flat[name] = self.sp.fresh(name)  # (y, y_2, y_3, ...)
+            self.sp.spec.user_names[found] = name  # (what errors call it)
         return found
 
     def load(self, name, node):
@@ -233,13 +234,11 @@ class Frame:
         if s.orelse:
             raise Unspecialisable("while ... else", s)
         self.prepare(s.body)  # (the test reads what the body writes)
-        before = set(self.env)
         test = self.expr(s.test)
         if not isinstance(test, Dyn) or any(isinstance(n, ast.Call) for n in ast.walk(s.test)):
             raise Unspecialisable("a while loop on a constant or on a call", s)
         body = self.branch(s.body, loop=True)
         self.emit(ast.While(test.node, body or [ast.Pass()], []), s)
-        self.forget_unbound(before)
 
     def stmt_Pass(self, s, dynamic):
         pass
@@ -316,11 +315,13 @@ class Frame:
                                  sp.materialise(value, stmts[0])), stmts[0])
 
     def forget_unbound(self, before, everywhere=()):
-        """After code decided at run time: the names it first bound that a path
-        may leave unbound (bound on one side of a branch only, or in a loop
-        that may not run) are forgotten, so that reading one is refused and the
-        general path raises Python's UnboundLocalError, with the user's names
-        and line, where it happens."""
+        """After a branch decided at run time: the names it first bound on one
+        side only are forgotten, so that reading one is refused and the general
+        path raises Python's UnboundLocalError where it happens (an inlined
+        method's `return y` is read on its caller's line in the flat code). A
+        loop that may not run keeps what it binds (`for t in ...: h, out =
+        cell(h, x[t])`, then `out` read): the flat code checks the read, by the
+        user's name (`Specialisation.user_names`)."""
         for name in [n for n in self.env if n not in before and n not in everywhere]:
             del self.env[name]
 
@@ -354,11 +355,9 @@ class Frame:
                 raise Unspecialisable(f"a loop over more than {MAX_UNROLL} items of a "
                                       "structure", s)
             it = self.sp.materialise(value, s)
-            before = set(self.env)
             target = self.dynamic_target(s.target, s)
             body = self.branch(s.body, loop=True)
             self.emit(ast.For(target, it, body or [ast.Pass()], []), s)
-            self.forget_unbound(before)
             return
         for item in items:
             self.assign(s.target, item, dynamic, s)

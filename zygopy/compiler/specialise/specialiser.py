@@ -62,6 +62,7 @@ class Specialisation:
         self.arguments: list = []  # per original argument: its abstract value
         self.text = ""
         self.name = ""
+        self.user_names: dict = {}  # flat name of a local -> the user's name (`y_2` -> `y`)
 
     # -- the guard ---------------------------------------------------------------
 

@@ -135,25 +135,15 @@ def _fast(f, args, value, mask=None):
             return None
     elif entry[7] and not value:  # `gradient` of it again: remembered as the last
         _remember_last(f, run, len(args))
-    if observed:  # code it calls may ask is_differentiating()
-        _THREAD.differentiating.append(f.fn if unwrap else f)
     try:
-        out = run(*args)
+        out = _call_fused(run, args, observed, f.fn if unwrap else f)
     except dispatch.Stale:  # a guarded callee was rebound: recompile, generally
         _FAST.pop(_ref(f) if mask is None else (_ref(f), mask), None)
         _forget_last()
         return None
-    except Exception as exc:
-        point_at_user_line(exc)
-        raise
-    finally:
-        if observed:
-            _THREAD.differentiating.pop()
     grads = out[1] if value else out
     if mask is not None:
-        grads = tuple(None if not m or g is None else g if type(g) is _NDARRAY and
-                      g.dtype is a.dtype and g.shape == a.shape else materialize(g, a)
-                      for g, a, m in zip(grads, args, mask))
+        grads = _masked(grads, args, mask)
         return (out[0], grads) if value else grads
     if floats:
         for g in grads:
@@ -169,6 +159,32 @@ def _fast(f, args, value, mask=None):
             return out
     grads = tuple(map(materialize, grads, args))
     return (out[0], grads) if value else grads
+
+
+def _call_fused(run, args, observed, f):
+    """`run(*args)` for a fused function of `f`, as differentiating `f` while it
+    runs where code it calls may ask is_differentiating() (`observed`); an
+    error of the user's code gets a note naming the user's line."""
+    if observed:
+        _THREAD.differentiating.append(f)
+    try:
+        return run(*args)
+    except dispatch.Stale:
+        raise
+    except Exception as exc:
+        point_at_user_line(exc)
+        raise
+    finally:
+        if observed:
+            _THREAD.differentiating.pop()
+
+
+def _masked(grads, args, mask):
+    """The gradients of the arguments `mask` flags, each a concrete array or
+    number like its argument (ZERO made real); None for the others."""
+    return tuple(None if not m or g is None else g if type(g) is _NDARRAY and
+                 g.dtype is a.dtype and g.shape == a.shape else materialize(g, a)
+                 for g, a, m in zip(grads, args, mask))
 
 
 def _fused_of(f, mask):

@@ -31,7 +31,6 @@ from ..errors import NoRuleError, UnsupportedSyntax
 from . import dispatch, sources, tracebacks
 from .structure import filled, holds_differentiable
 from .tangents import ZERO, Tangent, materialize
-from .tracebacks import point_at_user_line
 
 _MODE = os.environ.get("ZYGOPY_SPECIALISE", "1")
 ENABLED = _MODE != "0"
@@ -160,23 +159,12 @@ def _fused(entry, flat_args):
     dtypes of `flat_args` are those it was made for: its guard checked them),
     the undifferentiated leaves' None; None where a callee it inlines was
     rebound (`api._fast` then compiles anew)."""
-    observed = entry.observed
-    if observed:  # (code it calls may ask is_differentiating())
-        api._THREAD.differentiating.append(entry.flat)
     try:
-        value, grads = entry.run(*flat_args)
+        value, grads = api._call_fused(entry.run, flat_args, entry.observed, entry.flat)
     except dispatch.Stale:
         entry.run = None
         return None
-    except Exception as exc:
-        point_at_user_line(exc)
-        raise
-    finally:
-        if observed:
-            api._THREAD.differentiating.pop()
-    return value, tuple(None if not m or g is None else g if type(g) is np.ndarray and
-                        g.dtype is a.dtype and g.shape == a.shape else materialize(g, a)
-                        for g, a, m in zip(grads, flat_args, entry.mask))
+    return value, api._masked(grads, flat_args, entry.mask)
 
 
 def _names_flat_code(exc, flat):

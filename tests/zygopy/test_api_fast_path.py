@@ -473,3 +473,43 @@ def test_masks_multiplied_in_place_only_on_an_unshared_matmul_cotangent(tail, re
     out = ast.unparse(ast.Module(_masks_in_place(ast.parse("\n".join(lines)).body), []))
     assert ("d_r *= y > 0\ndy = d_r" in out) is rewritten, out
     assert ("dy = d_r * (y > 0)" in out) is not rewritten
+
+
+@pytest.mark.parametrize("extra, rewritten", [
+    ("", True),
+    ("out = y * 2", False),  # the product read again
+    ("y = w", False),  # rebound before the sum: not the product any more
+])
+def test_a_bias_is_added_in_place_only_to_an_unshared_product(extra, rewritten):
+    import ast
+
+    from zygopy.compiler.fuse import _sums_in_place
+
+    lines = ["y = x @ w", "z = y + b", "dy = _zp.unbroadcast(dz, y)"]
+    if extra.startswith("y = w"):
+        lines.insert(1, extra)
+    elif extra:
+        lines.append(extra)
+    out = ast.unparse(ast.Module(_sums_in_place(ast.parse("\n".join(lines)).body), []))
+    assert ("z = _zp.add_into(y, b)" in out) is rewritten, out
+
+
+@pytest.mark.parametrize("y_shape, b_shape, b_dtype, in_place", [
+    ((4, 3), (3,), np.float32, True),
+    ((4, 3), (), np.float32, True),
+    ((4, 3), (4, 1), np.float32, False),  # (broadcasts along the last axis)
+    ((3,), (4, 3), np.float32, False),  # (the sum is larger than y)
+    ((4, 3), (3,), np.float64, False),  # (the sum is float64)
+])
+def test_add_into_adds_in_place_only_where_the_sum_is_ys_shape_and_dtype(
+        y_shape, b_shape, b_dtype, in_place):
+    from zygopy.runtime.generated import add_into
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(y_shape).astype(np.float32)
+    b = np.asarray(rng.standard_normal(b_shape), dtype=b_dtype)
+    want = y + b
+    got = add_into(y, b)
+    assert (got is y) is in_place
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype and got.shape == want.shape

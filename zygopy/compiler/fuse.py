@@ -57,8 +57,8 @@ def gradient_def(name: str, fwd: ast.FunctionDef, bwd: ast.FunctionDef,
     body += _seeded(backward, dout, body, {n for n, t in typed.items() if t is float})
     if proven:
         body = _live(body)
-    fused = ast.FunctionDef(name, fwd.args, _masks_in_place(_joined_accumulations(
-        _without_needless_inits(body))), [], None)
+    fused = ast.FunctionDef(name, fwd.args, _sums_in_place(_masks_in_place(
+        _joined_accumulations(_without_needless_inits(body)))), [], None)
     return ast.fix_missing_locations(fused)
 
 
@@ -215,6 +215,9 @@ def _masks_in_place(stmts):
     out = []
     for i, stmt in enumerate(stmts):
         target, value = _single_assign(stmt)
+        for name in _stored(stmt):  # (rebound here: what it held is forgotten)
+            products.discard(name)
+            fresh.pop(name, None)
         if target is not None and _is_zp_call(value, "matmul_adjoint"):
             products.add(target)
         elif target is not None and isinstance(value, ast.Subscript) \
@@ -232,12 +235,48 @@ def _masks_in_place(stmts):
             out.append(ann.copy(stmt, ast.copy_location(update, stmt)))
             stmt = ann.copy(stmt, ast.copy_location(
                 ast.Assign([ast.Name(target, STORE)], ast.Name(g, LOAD)), stmt))
-        if target is not None and target in fresh and not (
-                isinstance(value, ast.Name) or isinstance(value, ast.Subscript)
-                and isinstance(value.value, ast.Name) and value.value.id in products):
-            del fresh[target]  # (rebound to something else)
         out.append(stmt)
     return out
+
+
+def _sums_in_place(stmts):
+    """`z = y + b` (a bias added to a product) as `z = _zp.add_into(y, b)`,
+    where `y = a @ w` is a new array nothing else reads but that sum and its
+    adjoint's `_zp.unbroadcast(dz, y)` (which wants its shape): `add_into`
+    adds in place where `b` only broadcasts along `y`'s leading axes and has
+    its dtype (so the sum is `y`'s shape and dtype either way), else as `+`.
+    One array fewer per layer; top-level statements only."""
+    loads, widths = {}, {}  # widths: loads as the shape argument of an unbroadcast
+    for stmt in stmts:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                loads[n.id] = loads.get(n.id, 0) + 1
+            elif _is_zp_call(n, "unbroadcast") and len(n.args) == 2 \
+                    and isinstance(n.args[1], ast.Name):
+                widths[n.args[1].id] = widths.get(n.args[1].id, 0) + 1
+    products, out = set(), []
+    for stmt in stmts:
+        target, value = _single_assign(stmt)
+        products.difference_update(_stored(stmt))  # (rebound: no longer a product)
+        if target is not None and isinstance(value, ast.BinOp) \
+                and isinstance(value.op, ast.MatMult):
+            products.add(target)
+        elif target is not None and isinstance(value, ast.BinOp) \
+                and isinstance(value.op, ast.Add) and isinstance(value.left, ast.Name) \
+                and value.left.id in products and value.left.id != target \
+                and loads[value.left.id] == 1 + widths.get(value.left.id, 0):
+            stmt = ann.copy(stmt, ast.copy_location(ast.Assign(
+                [ast.Name(target, STORE)],
+                ast.Call(ast.Attribute(ast.Name("_zp", LOAD), "add_into", LOAD),
+                         [value.left, value.right], [])), stmt))
+        out.append(stmt)
+    return out
+
+
+def _stored(stmt):
+    """The names `stmt` binds, anywhere in it (`x += v` and loop targets too)."""
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Store)}
 
 
 def _single_assign(stmt):

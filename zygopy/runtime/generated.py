@@ -116,6 +116,17 @@ def _is_array(y):
     return isinstance(y, np.ndarray) or is_device_array(y)
 
 
+def add_into(y, b):
+    """`y + b` written into `y` (a new array of the generated code's own, read
+    by nothing else) where `b` is an array of `y`'s dtype broadcasting only
+    along `y`'s leading axes; else `y + b`."""
+    if type(y) is np.ndarray and type(b) is np.ndarray and b.dtype is y.dtype \
+            and b.ndim <= y.ndim and y.shape[y.ndim - b.ndim:] == b.shape \
+            and y.flags.writeable:
+        return np.add(y, b, out=y)
+    return y + b
+
+
 class _Unbound:
     """What a local the forward packs holds until the user's code binds it
     (`zygopy.compiler.unbound`): a read of it raises UnboundLocalError first."""

@@ -10,11 +10,10 @@ import types
 import numpy as np
 
 from ..errors import NoRuleError, NotScalarError, ZygopyError
-from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..forward import Dual as _Dual
+from ..forward import math_call  # noqa: F401  (math functions numpy lacks, on duals)
 from ..forward import primal as _primal
 from ..rules.formulas import lognan, powexp, step  # noqa: F401  (formulas: maximum, pow)
-from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
 from ..rules.indexing import scatter_add  # noqa: F401  (np.add.at, rewritten)
 from ..rules.linalg import matmul_adjoint  # noqa: F401  (inlined `a @ b`)
 from ..rules.reductions import (  # noqa: F401  (inlined reductions)
@@ -28,13 +27,15 @@ from ..rules.reductions import (  # noqa: F401  (inlined reductions)
     sum_of,
 )
 from ..rules.registry import RULES, lookup, method_key, rule
+from ..rules.special import digamma, trigamma  # noqa: F401  (formulas: gamma's)
 from . import dispatch as _dispatch
+from . import dunders as _dunders
 from .arrays import array_module, is_device_array, rows_cotangent, unbroadcast
 from .dispatch import (  # noqa: F401
     ANY_IMPLICIT,
     THREAD,
-    _plain,
     Stale,
+    _plain,
     call,
     call_function,
     call_masked,
@@ -43,7 +44,6 @@ from .dispatch import (  # noqa: F401
     carries_gradient,
     class_attribute,
 )
-from . import dunders as _dunders
 from .dunders import refuse_unpacking
 from .structure import may_share
 from .tangents import ZERO, Tangent, add, is_differentiable_value

@@ -28,6 +28,7 @@ from .walk import walk_outside
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp,
            ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_SCOPE_TYPES = frozenset(_SCOPES)
 _BLOCKS = ("body", "orelse", "handlers", "finalbody")
 
 
@@ -39,35 +40,48 @@ def checked(stmts, names, bound, ret=None, shown=None):
     statements and the names checked. Names read by nested functions, lambdas
     or comprehensions, or in parts evaluated only sometimes (an assert's
     message), are left alone: a check there would come too early."""
-    deferred = set()
-    for stmt in stmts:
-        _deferred(stmt, deferred, False)
-    names = frozenset(names) - deferred
+    deferred = _Deferred(stmts)
     found = set()
-    out = _block(stmts, names, set(bound), found, shown or {})
+    bound = set(bound)  # (what `_block` leaves bound after the last statement)
+    out = _block(stmts, frozenset(names), bound, found, shown or {}, deferred)
     if ret is not None and isinstance(ret.value, ast.Name):
         # the return read, checked by name even where it is not packed (then
         # the check's own read raises): the generated return is on no user line
-        bound = _surely_bound(out, set(bound))
         name = ret.value.id
-        if name not in bound and name not in deferred:
+        if name not in bound and not deferred(name):
             out.append(_check(name, ret, shown or {}))
-            found.update({name} & names)
+            found.update({name} & set(names))
     return out, found
 
 
-def _block(stmts, names, bound, found, shown):
+class _Deferred:
+    """Whether a name is read where a check cannot go first (see `_deferred`),
+    found on the first question only: most functions read nothing unbound."""
+
+    def __init__(self, stmts):
+        self.stmts, self.names = stmts, None
+
+    def __call__(self, name):
+        if self.names is None:
+            self.names = set()
+            for stmt in self.stmts:
+                _deferred(stmt, self.names, False)
+        return name in self.names
+
+
+def _block(stmts, names, bound, found, shown, deferred):
     out = []
+    pending = names - bound  # (none left: nothing more to read for)
     for stmt in stmts:
-        for name in dict.fromkeys(_reads(stmt)):
-            if name in names and name not in bound:
+        for name in _reads(stmt) if pending else ():
+            if name in pending and name not in bound and not deferred(name):
                 out.append(_check(name, stmt, shown))
                 found.add(name)
                 bound.add(name)  # (past the check it is bound)
         if isinstance(stmt, ast.If):
             then, other = set(bound), set(bound)
-            stmt.body = _block(stmt.body, names, then, found, shown)
-            stmt.orelse = _block(stmt.orelse, names, other, found, shown)
+            stmt.body = _block(stmt.body, names, then, found, shown, deferred)
+            stmt.orelse = _block(stmt.orelse, names, other, found, shown, deferred)
             bound |= then & other
         elif isinstance(stmt, (ast.For, ast.While, ast.Try)):  # a body that may not
             for field in _BLOCKS:  # run, or stop anywhere: what it binds is not
@@ -77,72 +91,61 @@ def _block(stmts, names, bound, found, shown):
                     inner |= _stores(stmt.target)
                 if field == "handlers":
                     for handler in blocks:
-                        handler.body = _block(handler.body, names, inner, found, shown)
+                        handler.body = _block(handler.body, names, inner, found, shown,
+                                              deferred)
                 elif blocks:
-                    setattr(stmt, field, _block(blocks, names, inner, found, shown))
+                    setattr(stmt, field, _block(blocks, names, inner, found, shown, deferred))
         elif isinstance(stmt, ast.With):
             for item in stmt.items:
                 if item.optional_vars is not None:
                     bound |= _stores(item.optional_vars)
-            stmt.body = _block(stmt.body, names, bound, found, shown)
+            stmt.body = _block(stmt.body, names, bound, found, shown, deferred)
         else:
             bound |= _stores(stmt)
+        if pending:
+            pending -= bound
         out.append(stmt)
     return out
-
-
-def _surely_bound(stmts, bound):
-    """The names surely bound after `stmts`, from `bound` before them (as
-    `_block` counts them; a check made earlier counts as no binding)."""
-    for stmt in stmts:
-        if isinstance(stmt, ast.If):
-            bound |= _surely_bound(stmt.body, set(bound)) & _surely_bound(stmt.orelse, set(bound))
-        elif isinstance(stmt, ast.With):
-            bound = _surely_bound(stmt.body, bound)
-        elif not isinstance(stmt, (ast.For, ast.While, ast.Try)):
-            bound |= _stores(stmt)
-    return bound
 
 
 def _reads(stmt):
     """Names `stmt` reads itself, in the order Python reads them (a compound
     statement: its header), skipping what `_deferred` collects."""
+    out = []
     if isinstance(stmt, (ast.If, ast.While)):
-        return list(_loads(stmt.test))
-    if isinstance(stmt, ast.For):
-        return list(_loads(stmt.iter))
-    if isinstance(stmt, ast.With):
-        return [n for item in stmt.items for n in _loads(item.context_expr)]
-    if isinstance(stmt, (ast.Try, *_SCOPES)):
-        return []
-    return list(_loads(stmt))
+        _loads(stmt.test, out)
+    elif isinstance(stmt, ast.For):
+        _loads(stmt.iter, out)
+    elif isinstance(stmt, ast.With):
+        for item in stmt.items:
+            _loads(item.context_expr, out)
+    elif not isinstance(stmt, (ast.Try, *_SCOPES)):
+        _loads(stmt, out)
+    return out
 
 
-def _loads(node):
-    """Names loaded by `node`, in evaluation order, up to the parts evaluated
-    later or only sometimes."""
-    if isinstance(node, _SCOPES):
-        return
-    if isinstance(node, ast.Name):
-        if isinstance(node.ctx, ast.Load):
-            yield node.id
-        return
-    lazy = _LAZY.get(type(node))
-    if lazy is not None:
-        yield from _loads(getattr(node, lazy[0]) if lazy[0] != "values" else node.values[0])
-        return
-    if isinstance(node, ast.Assign):  # the value first, then the targets' parts
-        yield from _loads(node.value)
+def _loads(node, out):
+    """Append the names `node` loads to `out`, in evaluation order, up to the
+    parts evaluated later or only sometimes."""
+    t = type(node)
+    if t is ast.Name:
+        if type(node.ctx) is ast.Load:
+            out.append(node.id)
+    elif t in _LAZY:
+        _loads(node.values[0] if t is ast.BoolOp else node.test, out)
+    elif t is ast.Assign:  # the value first, then the targets' parts
+        _loads(node.value, out)
         for target in node.targets:
-            yield from _loads(target)
-        return
-    if isinstance(node, ast.AugAssign):  # `y += x` reads y, then x
-        yield from (node.target.id,) if isinstance(node.target, ast.Name) else \
-            _loads(node.target)
-        yield from _loads(node.value)
-        return
-    for child in ast.iter_child_nodes(node):
-        yield from _loads(child)
+            _loads(target, out)
+    elif t is ast.AugAssign:  # `y += x` reads y, then x
+        if type(node.target) is ast.Name:
+            out.append(node.target.id)
+        else:
+            _loads(node.target, out)
+        _loads(node.value, out)
+    elif t not in _SCOPE_TYPES:
+        for child in ast.iter_child_nodes(node):
+            _loads(child, out)
 
 
 # what a statement or expression evaluates first (always), the rest only sometimes
@@ -169,6 +172,15 @@ def _deferred(node, out, inside):
 
 def _stores(node):
     """Names a simple statement (or a loop target) binds."""
+    t = type(node)
+    if t is ast.Name:
+        return {node.id}
+    if t is ast.Assign and len(node.targets) == 1:  # (the common cases, quickly)
+        target = node.targets[0]
+        if type(target) is ast.Name:
+            return {target.id}
+        if type(target) is ast.Tuple and all(type(e) is ast.Name for e in target.elts):
+            return {e.id for e in target.elts}
     if isinstance(node, _SCOPES[:4]):
         return {node.name} if hasattr(node, "name") else set()
     return {n.id for n in walk_outside(node, _SCOPES)

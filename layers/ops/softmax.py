@@ -96,11 +96,11 @@ def softmax_crossentropy_mean_rule(logits, target, axis=-1, _needed=(True, True)
     other axes)."""
     s = logits - np.max(logits, axis=axis, keepdims=True)
     e = np.exp(s)
-    total_e = np.sum(e, axis=axis, keepdims=True)
-    s -= np.log(total_e)  # (s is the kernel's own: now log p)
+    total_e = e.sum(axis=axis, keepdims=True)  # (methods of the kernel's own arrays:
+    s -= np.log(total_e)  # one Python call fewer each; s is now log p)
     n = s.size // s.shape[axis]  # samples (none: nan, as mean gives; no classes: the
     # maximum above has already refused)
-    y = -np.sum(target * s) / n
+    y = -(target * s).sum() / n
     need_target = len(_needed) < 2 or _needed[1]
 
     def softmax_crossentropy_mean_pullback(dy):

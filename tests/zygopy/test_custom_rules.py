@@ -421,3 +421,38 @@ def test_numerical_vjp_of_a_transposed_or_sliced_input():
     for x in (a.T, a[:, ::2], np.asfortranarray(a)):
         (got,) = numerical_vjp(lambda v: np.sum(v * v), [x], 1.0)
         assert_close(got, 2 * x)
+
+
+def kernel(x, scale):
+    """A plain function with a rule of the user's (as layers' kernels)."""
+    return np.sum(x * x) * scale
+
+
+def through_kernel(x):
+    return kernel(x, 3.0) + 1.0
+
+
+def test_a_kernels_rule_is_kept_for_later_calls_and_replaced_with_it(monkeypatch):
+    """The dispatcher keeps what it read of a plain function's rule for its
+    later calls; registering another rule, or the registry's entry changing
+    under it, is seen at the next call."""
+    from zygopy.rules.registry import RULES
+
+    x = np.array([1.0, -2.0])
+
+    @zp.rule(kernel)
+    def _first(x, scale):
+        return kernel(x, scale), lambda dy: (dy * 2 * scale * x, None)
+
+    for _ in range(3):  # general path, then fused; the rule read once, then kept
+        np.testing.assert_allclose(zp.gradient(through_kernel, x)[0], 6 * x)
+
+    @zp.rule(kernel)
+    def _second(x, scale):  # (deliberately not the derivative: which rule runs shows)
+        return kernel(x, scale), lambda dy: (dy * x, None)
+
+    np.testing.assert_allclose(zp.gradient(through_kernel, x)[0], x)
+    monkeypatch.setitem(RULES, kernel, _first)
+    np.testing.assert_allclose(zp.gradient(through_kernel, x)[0], 6 * x)
+    with pytest.raises(zp.ZygopyError, match="forward mode"):
+        zp.jvp(through_kernel, (x,), (np.ones(2),))

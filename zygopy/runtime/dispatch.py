@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import NoRuleError, ZygopyError, describe_callable
 from ..rules.registry import (
+    CHANGED,
     NONDIFFERENTIABLE,
     RULES,
     is_nondifferentiable,
@@ -220,6 +221,9 @@ def call_masked(mask, f, *args, **kwargs):
 def _dispatch(f, args, kwargs, mask):
     """`call` and `call_masked`: by what the callee is (`mask` None: all needed)."""
     if type(f) is types.FunctionType:  # keyed by itself in the registry
+        plain = _PLAIN_RULES.get(f)
+        if plain is not None and not kwargs and RULES.get(f) is plain[0]:
+            return _plain_rule(plain, f, args, mask)  # (a kernel's rule: conv, softmax)
         rrule = RULES.get(f)
         if rrule is None and f.__module__ and f.__module__.startswith("cupy"):
             twin = numpy_twin(f)
@@ -234,6 +238,10 @@ def _dispatch(f, args, kwargs, mask):
                 out = dunders.call(f, args, kwargs)
                 if out is not None:
                     return out
+            if not kwargs and not _is_numpy(f) and f is not _GETITEM[0] \
+                    and f not in dunders.AUGMENTED:  # the same way, next time, quickly
+                _PLAIN_RULES[f] = (rrule, _exact(rrule), getattr(rrule, "takes_needed", False),
+                                   getattr(rrule, "keyword_cotangents", False))
             return _rule_call(rrule, f, args, kwargs, mask)
         nondifferentiable = f in NONDIFFERENTIABLE
     else:
@@ -328,6 +336,28 @@ def _dispatch(f, args, kwargs, mask):
                              "as an update zygopy differentiates, a[index] = v, on an "
                              "array of the function's own)")
     raise NoRuleError(f)
+
+
+# A plain Python function with a rule, called with positional arguments (not
+# numpy's, not zygopy's getitem or augmented operators): its rule and what
+# `_apply_rule` reads of it, kept at the first call. Emptied when rules change.
+_PLAIN_RULES: dict = {}
+CHANGED.append(_PLAIN_RULES.clear)
+
+
+def _plain_rule(plain, f, args, mask):
+    """`_rule_call` for a function `_PLAIN_RULES` holds: the same checks and
+    result, read from `plain` instead of looked up each call."""
+    rrule, exact, takes_needed, keyword_cotangents = plain
+    if not exact and _on_duals(args, {}):
+        _refuse_forward_mode(f)
+    if takes_needed and mask is not None:
+        out = rrule(*args, _needed=_padded(mask, len(args)))
+    else:
+        out = rrule(*args)
+    if type(out) not in (tuple, list) or len(out) != 2 or not callable(out[1]):
+        _refuse_rule_result(rrule, f, out)
+    return out[0], RulePullback(out[1], args, (), keyword_cotangents)
 
 
 def _exact(rrule):

@@ -251,8 +251,8 @@ class Dense:
         self.activation = activation
 
     def __call__(self, x):
-        if x.ndim == 0 or x.shape[-1] != self.weight.shape[1]:  # (the message is
-            check_size(  # made only then)
+        if x.shape[-1:] != self.weight.shape[1:]:  # (a scalar's () too; the message
+            check_size(  # is made only then)
                 self,
                 "input features (last axis)",
                 self.weight.shape[1],

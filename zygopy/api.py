@@ -404,9 +404,15 @@ class GradFunction:
         self.argnums = argnums
         self.with_value = with_value
         self.has_aux = has_aux
-        functools.update_wrapper(self, f, updated=())
+        self._specialised = None  # (number of arguments, mask, index): how the last
+        functools.update_wrapper(self, f, updated=())  # call was specialised
 
     def __call__(self, *args, **kwargs):
+        last = self._specialised
+        if last is not None and len(args) == last[0] and not kwargs:
+            out = _specialised(self.f, args, last[1])  # (as last time: a training loop)
+            if out is not None:
+                return (out[0], out[1][last[2]]) if self.with_value else out[1][last[2]]
         if kwargs:  # passed through, not differentiated (JAX's grad does the same)
             return _with_keywords(self, kwargs)(*args)
         n = len(args)
@@ -425,6 +431,8 @@ class GradFunction:
                 if out is None:
                     out = _withgradient_of(self.f, args, chosen, False)
                     _remember_fast(self.f, args, mask)
+                elif isinstance(self.argnums, int):
+                    self._specialised = (n, mask, chosen[0])
                 value, grads = out
             else:
                 value, grads = out if self.with_value else (None, out)

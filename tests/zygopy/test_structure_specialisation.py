@@ -1445,3 +1445,21 @@ def test_models_of_two_dtypes_alternate_with_a_specialisation_each():
             assert_same(got, general(total, m, x))
             assert got[1][0].layers[0].weight.dtype == m.layers[0].weight.dtype
     assert specialised.source(total).count("def guard") == 2
+
+
+def test_value_and_grad_repeats_its_specialised_call_and_notices_a_change():
+    """A `value_and_grad` (or `grad`) function calls its last specialisation
+    again straight away; a model of another structure, or arguments of
+    another kind, still get their own gradient."""
+    small = layers.Chain(layers.Dense(3, 4, layers.tanh), layers.Dense(4, 2))
+    other = layers.Chain(layers.Dense(3, 2))
+    vg, g = zp.value_and_grad(total), zp.grad(total)
+    specialised.forget()
+    for _ in range(3):
+        for m in (small, other, small):
+            want = general(total, m, X)
+            value, got = vg(m, X)
+            assert value == want[0]
+            assert_same(got, want[1][0])
+            assert_same(g(m, X), want[1][0])
+    assert_same(g(small, f32(X)), general(total, small, f32(X))[1][0])

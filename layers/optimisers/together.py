@@ -75,7 +75,8 @@ def _small(leaves, params):
     dtype, with moments of that dtype; none unless at least two."""
     picked = [i for i, (leaf, p) in enumerate(zip(leaves, params))
               if type(leaf.rule) is Adam and type(p) is np.ndarray and p.size <= SMALL
-              and type(leaf.state[0]) is np.ndarray and leaf.state[0].dtype == p.dtype]
+              and type(leaf.state) is tuple and type(leaf.state[0]) is np.ndarray
+              and leaf.state[0].dtype == p.dtype]
     if not picked:
         return []
     rule, dtype = leaves[picked[0]].rule, params[picked[0]].dtype
@@ -97,12 +98,12 @@ def step_small(state, leaves, params, grads):
         return ()
     bt = group.leaves[0].state[2]
     for i, leaf, m, v in zip(picked, group.leaves, group.ms, group.vs):
-        state_ = leaf.state
-        if state_[0] is not m or state_[1] is not v or state_[2] != bt \
+        held = leaf.state
+        if held[0] is not m or held[1] is not v or held[2] != bt \
                 or leaf.rule is not group.rule or params[i].dtype != group.dtype \
                 or params[i].shape != m.shape:
-            if state_[0] is not m or state_[1] is not v:  # moments replaced: laid
-                lay_out(state, [p for p in _parameters(state, leaves, params)])
+            if held[0] is not m or held[1] is not v:  # moments replaced: laid
+                lay_out(state, _parameters(state, leaves, params))
             return ()  # out again for the next step; this one, one by one
     np.concatenate([grads[i] for i in picked], axis=None, out=group.g)
     adam_moments(group.rule, group.m, group.v, bt, group.g, group.t)

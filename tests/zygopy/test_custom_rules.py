@@ -456,3 +456,21 @@ def test_a_kernels_rule_is_kept_for_later_calls_and_replaced_with_it(monkeypatch
     np.testing.assert_allclose(zp.gradient(through_kernel, x)[0], 6 * x)
     with pytest.raises(zp.ZygopyError, match="forward mode"):
         zp.jvp(through_kernel, (x,), (np.ones(2),))
+
+
+def cube(x):
+    return x * x * x
+
+
+def test_a_rule_declared_exact_after_its_first_call_lets_forward_mode_in():
+    """`rule.exact = True` set after the function has run (its rule kept by
+    the dispatcher) still lets jvp differentiate the body."""
+    def cube_rule(x):
+        return cube(x), lambda dy: (3 * x * x * dy,)
+
+    zp.rule(cube)(cube_rule)
+    assert zp.gradient(lambda v: cube(v) + 0.0, 1.5) == (6.75,)
+    with pytest.raises(zp.ZygopyError, match="forward mode"):
+        zp.jvp(lambda v: cube(v) + 0.0, (1.5,), (1.0,))
+    cube_rule.exact = True
+    assert zp.jvp(lambda v: cube(v) + 0.0, (1.5,), (1.0,)) == (3.375, 6.75)

@@ -222,7 +222,7 @@ def _dispatch(f, args, kwargs, mask):
     """`call` and `call_masked`: by what the callee is (`mask` None: all needed)."""
     if type(f) is types.FunctionType:  # keyed by itself in the registry
         plain = _PLAIN_RULES.get(f)
-        if plain is not None and not kwargs and RULES.get(f) is plain[0]:
+        if plain is not None and not kwargs and RULES.get(f) is plain:
             return _plain_rule(plain, f, args, mask)  # (a kernel's rule: conv, softmax)
         rrule = RULES.get(f)
         if rrule is None and f.__module__ and f.__module__.startswith("cupy"):
@@ -240,8 +240,7 @@ def _dispatch(f, args, kwargs, mask):
                     return out
             if not kwargs and not _is_numpy(f) and f is not _GETITEM[0] \
                     and f not in dunders.AUGMENTED:  # the same way, next time, quickly
-                _PLAIN_RULES[f] = (rrule, _exact(rrule), getattr(rrule, "takes_needed", False),
-                                   getattr(rrule, "keyword_cotangents", False))
+                _PLAIN_RULES[f] = rrule
             return _rule_call(rrule, f, args, kwargs, mask)
         nondifferentiable = f in NONDIFFERENTIABLE
     else:
@@ -339,25 +338,24 @@ def _dispatch(f, args, kwargs, mask):
 
 
 # A plain Python function with a rule, called with positional arguments (not
-# numpy's, not zygopy's getitem or augmented operators): its rule and what
-# `_apply_rule` reads of it, kept at the first call. Emptied when rules change.
+# numpy's, not zygopy's getitem or augmented operators) -> its rule, found at
+# the first call; the next go straight to it. Emptied when rules change.
 _PLAIN_RULES: dict = {}
 CHANGED.append(_PLAIN_RULES.clear)
 
 
-def _plain_rule(plain, f, args, mask):
-    """`_rule_call` for a function `_PLAIN_RULES` holds: the same checks and
-    result, read from `plain` instead of looked up each call."""
-    rrule, exact, takes_needed, keyword_cotangents = plain
-    if not exact and _on_duals(args, {}):
+def _plain_rule(rrule, f, args, mask):
+    """`_rule_call` for a function `_PLAIN_RULES` holds: the same checks (its
+    flags read each call: a user may set `rule.exact` later) and result."""
+    if not _exact(rrule) and _on_duals(args, {}):
         _refuse_forward_mode(f)
-    if takes_needed and mask is not None:
+    if mask is not None and getattr(rrule, "takes_needed", False):
         out = rrule(*args, _needed=_padded(mask, len(args)))
     else:
         out = rrule(*args)
     if type(out) not in (tuple, list) or len(out) != 2 or not callable(out[1]):
         _refuse_rule_result(rrule, f, out)
-    return out[0], RulePullback(out[1], args, (), keyword_cotangents)
+    return out[0], RulePullback(out[1], args, (), getattr(rrule, "keyword_cotangents", False))
 
 
 def _exact(rrule):

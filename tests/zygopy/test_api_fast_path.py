@@ -453,44 +453,43 @@ def test_relu_mlp_fused_code_multiplies_its_mask_in_place():
     assert text.count(" *= ") == 1 and "d_t3 *= _t2 > 0" in text, text
 
 
-@pytest.mark.parametrize("tail, rewritten", [
-    ("", True),
-    ("out = dh", False),  # the matmul's cotangent read again afterwards
-    ("out = _g[0]", False),  # the call's result read whole again
-    ("out = _zp.unbroadcast(dh, w)", False),  # (before: may hand dh itself on)
-])
-def test_masks_multiplied_in_place_only_on_an_unshared_matmul_cotangent(tail, rewritten):
+def _through(fuse_pass, lines, extra, at):
+    """Generated code `lines`, with `extra` inserted before line `at` (None:
+    at the end), through a pass of `zygopy.compiler.fuse`, as text."""
     import ast
 
+    lines = list(lines)
+    if extra:
+        lines.insert(len(lines) if at is None else at, extra)
+    return ast.unparse(ast.Module(fuse_pass(ast.parse("\n".join(lines)).body), []))
+
+
+@pytest.mark.parametrize("extra, at, rewritten", [
+    ("", None, True),
+    ("out = dh", None, False),  # the matmul's cotangent read again afterwards
+    ("out = _g[0]", None, False),  # the call's result read whole again
+    ("out = _zp.unbroadcast(dh, w)", 2, False),  # (before: may hand dh itself on)
+])
+def test_masks_multiplied_in_place_only_on_an_unshared_matmul_cotangent(extra, at, rewritten):
     from zygopy.compiler.fuse import _masks_in_place
 
     lines = ["_g = _zp.matmul_adjoint(dz, h, w, True, True)", "dh = _g[0]", "dw = _g[1]",
              "d_r = dh", "dy = d_r * (y > 0)"]
-    if tail.startswith("out = _zp.unbroadcast"):
-        lines.insert(2, tail)
-    elif tail:
-        lines.append(tail)
-    out = ast.unparse(ast.Module(_masks_in_place(ast.parse("\n".join(lines)).body), []))
+    out = _through(_masks_in_place, lines, extra, at)
     assert ("d_r *= y > 0\ndy = d_r" in out) is rewritten, out
     assert ("dy = d_r * (y > 0)" in out) is not rewritten
 
 
-@pytest.mark.parametrize("extra, rewritten", [
-    ("", True),
-    ("out = y * 2", False),  # the product read again
-    ("y = w", False),  # rebound before the sum: not the product any more
+@pytest.mark.parametrize("extra, at, rewritten", [
+    ("", None, True),
+    ("out = y * 2", None, False),  # the product read again
+    ("y = w", 1, False),  # rebound before the sum: not the product any more
 ])
-def test_a_bias_is_added_in_place_only_to_an_unshared_product(extra, rewritten):
-    import ast
-
+def test_a_bias_is_added_in_place_only_to_an_unshared_product(extra, at, rewritten):
     from zygopy.compiler.fuse import _sums_in_place
 
     lines = ["y = x @ w", "z = y + b", "dy = _zp.unbroadcast(dz, y)"]
-    if extra.startswith("y = w"):
-        lines.insert(1, extra)
-    elif extra:
-        lines.append(extra)
-    out = ast.unparse(ast.Module(_sums_in_place(ast.parse("\n".join(lines)).body), []))
+    out = _through(_sums_in_place, lines, extra, at)
     assert ("z = _zp.add_into(y, b)" in out) is rewritten, out
 
 

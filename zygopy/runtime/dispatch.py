@@ -349,13 +349,7 @@ def _plain_rule(rrule, f, args, mask):
     flags read each call: a user may set `rule.exact` later) and result."""
     if not _exact(rrule) and _on_duals(args, {}):
         _refuse_forward_mode(f)
-    if mask is not None and getattr(rrule, "takes_needed", False):
-        out = rrule(*args, _needed=_padded(mask, len(args)))
-    else:
-        out = rrule(*args)
-    if type(out) not in (tuple, list) or len(out) != 2 or not callable(out[1]):
-        _refuse_rule_result(rrule, f, out)
-    return out[0], RulePullback(out[1], args, (), getattr(rrule, "keyword_cotangents", False))
+    return _apply_rule(rrule, f, args, {}, mask, RulePullback)
 
 
 def _exact(rrule):

@@ -55,15 +55,27 @@ def softmax_crossentropy(logits, target, axis=-1):
     return -np.sum(target * logsoftmax(logits, axis=axis), axis=axis)
 
 
+def _log_probabilities(logits, axis):
+    """`(e, total_e, logp)` of the stable softmax along `axis`: `e` the
+    exponentials of the logits less their maximum, `total_e` their sums (kept
+    dimensions) and `logp` the log-probabilities, made in place of the
+    shifted logits (the cross-entropy kernels keep all three)."""
+    logp = logits - np.max(logits, axis=axis, keepdims=True)
+    e = np.exp(logp)
+    total_e = e.sum(axis=axis, keepdims=True)
+    if logp.dtype.kind == "f":
+        logp -= np.log(total_e)
+    else:  # (integer logits: the log-probabilities are floats)
+        logp = logp - np.log(total_e)
+    return e, total_e, logp
+
+
 @rule(softmax_crossentropy)
 def softmax_crossentropy_rule(logits, target, axis=-1, _needed=(True, True)):
     """The probabilities exp(s) / sum(exp(s)) of the forward pass are kept for
     the pullback; the target's cotangent is made only when the caller
     differentiates the target (a label smoothing schedule, say)."""
-    s = logits - np.max(logits, axis=axis, keepdims=True)
-    e = np.exp(s)
-    total_e = np.sum(e, axis=axis, keepdims=True)
-    logp = s - np.log(total_e)
+    e, total_e, logp = _log_probabilities(logits, axis)
     y = -np.sum(target * logp, axis=axis)
     need_target = len(_needed) < 2 or _needed[1]
 
@@ -94,13 +106,10 @@ def softmax_crossentropy_mean_rule(logits, target, axis=-1, _needed=(True, True)
     """As `softmax_crossentropy_rule`, the mean taken inside: the value is
     `-sum(target * logp) / n`, with n the number of samples (the size over the
     other axes)."""
-    s = logits - np.max(logits, axis=axis, keepdims=True)
-    e = np.exp(s)
-    total_e = e.sum(axis=axis, keepdims=True)  # (methods of the kernel's own arrays:
-    s -= np.log(total_e)  # one Python call fewer each; s is now log p)
+    e, total_e, s = _log_probabilities(logits, axis)
     n = s.size // s.shape[axis]  # samples (none: nan, as mean gives; no classes: the
-    # maximum above has already refused)
-    y = -(target * s).sum() / n
+    # maximum has already refused)
+    y = -(target * s).sum() / n  # (a method of the kernel's own array: one call fewer)
     need_target = len(_needed) < 2 or _needed[1]
 
     def softmax_crossentropy_mean_pullback(dy):

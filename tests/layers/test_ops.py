@@ -217,6 +217,18 @@ def test_mean_crossentropy_kernel(shape, axis_at, scale, one_hot, seed):
         check_rule(softmax_crossentropy_mean, x, t, axis=axis)
 
 
+def test_crossentropy_rules_take_integer_logits():
+    from layers.ops.softmax import (
+        softmax_crossentropy_mean_rule,
+        softmax_crossentropy_rule,
+    )
+
+    logits, target = np.array([[1, 2, 3], [0, 0, 5]]), np.array([[0.0, 0.0, 1.0], [1, 0, 0]])
+    want = softmax_crossentropy(logits.astype(float), target)
+    np.testing.assert_allclose(softmax_crossentropy_rule(logits, target)[0], want)
+    np.testing.assert_allclose(softmax_crossentropy_mean_rule(logits, target)[0], np.mean(want))
+
+
 def test_softmax_is_stable_and_keeps_float32():
     x = np.array([[1000.0, -1000.0, 0.0], [-1e4, -1e4, -1e4]], np.float32)
     with np.errstate(over="raise", invalid="raise", divide="raise"):

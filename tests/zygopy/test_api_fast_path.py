@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import zygopy as zp
+from layers.activations import relu
 from zygopy import api
 
 mm = math  # rebound by test_rebinding_a_guarded_callee_recompiles
@@ -397,33 +398,32 @@ def test_a_replaced_code_object_is_compiled_again():
 
 
 def relu_mlp(W1, W2, x):
-    h = np.maximum(x @ W1.T, 0.0)
-    return np.sum(np.maximum(h @ W2.T, 0.0) ** 2)
+    h = relu(x @ W1.T)
+    return np.sum(relu(h @ W2.T) ** 2)
 
 
 def relu_reused(W1, W2, x):
     """The relu's input cotangent is also a second term's: accumulated, not
     a matmul's own array, so not multiplied in place."""
     a = x @ W1.T
-    h = np.maximum(a, 0.0)
+    h = relu(a)
     z = h @ W2.T
-    return np.sum(z**2) + np.sum(np.maximum(z, 0.0) * z) + np.sum(a * h)
+    return np.sum(z**2) + np.sum(relu(z) * z) + np.sum(a * h)
 
 
 def relu_kept(W1, W2, x):
     """The matmul's cotangent is read again after the relu's adjoint (the
     relu's output feeds two matmuls)."""
-    h = np.maximum(x @ W1.T, 0.0)
-    return np.sum(np.maximum(h @ W2.T, 0.0)) + np.sum((h @ W2.T) ** 2)
+    h = relu(x @ W1.T)
+    return np.sum(relu(h @ W2.T)) + np.sum((h @ W2.T) ** 2)
 
 
-@pytest.mark.parametrize("f", [relu_mlp, relu_reused, relu_kept])
-def test_relu_masks_multiplied_in_place_keep_the_gradient(f):
-    """`d = g * (y > 0)` becomes `g *= y > 0` on a matmul's own cotangent
-    nothing reads afterwards; the fused gradient stays the general path's
+@pytest.mark.parametrize("f, in_place", [(relu_mlp, 1), (relu_reused, 0), (relu_kept, 0)])
+def test_relu_masks_multiplied_in_place_keep_the_gradient(f, in_place):
+    """`d = g * (y > 0)` (layers' relu: a declared row whose derivative is
+    `x > 0`) becomes `g *= y > 0` on a matmul's own cotangent nothing reads
+    afterwards, and only there; the fused gradient stays the general path's
     and central differences' (float64 and float32)."""
-    from layers.activations import relu  # (a declared row: its derivative is y > 0)
-
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):
         args = [rng.standard_normal(s).astype(dtype) for s in ((4, 3), (2, 4), (5, 3))]
@@ -435,7 +435,8 @@ def test_relu_masks_multiplied_in_place_keep_the_gradient(f):
             from zygopy.testing import check_grads
 
             check_grads(f, *args)
-    assert relu is not None
+    _, text = _fused_text(f, True)
+    assert text.count(" *= ") == in_place, text
 
 
 def test_relu_mlp_fused_code_multiplies_its_mask_in_place():

@@ -17,6 +17,8 @@ parameter at a time.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .rules import Adam, adam_moments, aligned_empty
@@ -32,13 +34,13 @@ class _Group:
     __slots__ = ("dtype", "g", "leaves", "m", "ms", "rule", "steps", "t", "v", "vs")
 
     def __init__(self, leaves, shapes, dtype):
-        n = sum(int(np.prod(s)) for s in shapes)
+        n = sum(math.prod(s) for s in shapes)
         self.leaves, self.rule, self.dtype = leaves, leaves[0].rule, dtype
         self.m, self.v, self.t, self.g = (aligned_empty((n,), dtype) for _ in range(4))
         self.ms, self.vs, self.steps = [], [], []
         start = 0
         for leaf, shape in zip(leaves, shapes):
-            end = start + int(np.prod(shape))
+            end = start + math.prod(shape)
             m, v, bt = leaf.state
             self.ms.append(self.m[start:end].reshape(shape))
             self.vs.append(self.v[start:end].reshape(shape))

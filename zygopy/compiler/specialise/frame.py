@@ -314,11 +314,12 @@ class Frame:
             self.emit(ast.Assign([ast.Name(flat, ast.Store())],
                                  sp.materialise(value, stmts[0])), stmts[0])
 
-    def forget_unbound(self, before, everywhere=()):
-        """After a branch decided at run time: the names it first bound on one
-        side only are forgotten, so that reading one is refused and the general
-        path raises Python's UnboundLocalError where it happens (an inlined
-        method's `return y` is read on its caller's line in the flat code). A
+    def forget_unbound(self, before, everywhere):
+        """After a branch decided at run time: the names it first bound (not
+        in `before`) on one side only (not in `everywhere`) are forgotten, so
+        that reading one is refused and the general path raises Python's
+        UnboundLocalError where it happens (an inlined method's `return y` is
+        read on its caller's line in the flat code). A
         loop that may not run keeps what it binds (`for t in ...: h, out =
         cell(h, x[t])`, then `out` read): the flat code checks the read, by the
         user's name (`Specialisation.user_names`)."""

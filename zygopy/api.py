@@ -404,11 +404,11 @@ class GradFunction:
         self.argnums = argnums
         self.with_value = with_value
         self.has_aux = has_aux
-        self._specialised = None  # (number of arguments, mask, index): how the last
+        self._last = None  # (number of arguments, mask, index): how the last
         functools.update_wrapper(self, f, updated=())  # call was specialised
 
     def __call__(self, *args, **kwargs):
-        last = self._specialised
+        last = self._last
         if last is not None and len(args) == last[0] and not kwargs:
             out = _specialised(self.f, args, last[1])  # (as last time: a training loop)
             if out is not None:
@@ -432,7 +432,7 @@ class GradFunction:
                     out = _withgradient_of(self.f, args, chosen, False)
                     _remember_fast(self.f, args, mask)
                 elif isinstance(self.argnums, int):
-                    self._specialised = (n, mask, chosen[0])
+                    self._last = (n, mask, chosen[0])
                 value, grads = out
             else:
                 value, grads = out if self.with_value else (None, out)
